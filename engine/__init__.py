@@ -1,0 +1,1 @@
+"""Runtime: set loading, audio features, latent walk, generator runtime, GL renderer, encoder, live loop."""

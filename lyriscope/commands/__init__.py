@@ -1,0 +1,1 @@
+"""Core subcommands of the `lyriscope` CLI (new, check)."""

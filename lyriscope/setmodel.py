@@ -1,0 +1,391 @@
+"""The set: one song's folder described by sets/<name>/set.toml, loaded into frozen dataclasses.
+
+Every key is checked: unknown keys, wrong types and missing files raise `SetError` with the
+file, the key (and the [[line]] number) and what was expected. [walk] holds defaults that
+each [[line]] may override; paths are resolved against the set folder.
+
+Example:
+    >>> s = load_set("sets/demo")
+    >>> s.lines[0].walk.loop_seconds, s.output.fps
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from lyriscope.errors import SetError
+
+SET_FILE = "set.toml"
+DEFAULT_TAGS: tuple[str, ...] = ("photography", "art", "painting")
+BAND_NAMES: tuple[str, ...] = ("low", "mid", "high")
+LAYER_GROUPS: tuple[str, ...] = ("coarse", "middle", "fine", "none")
+NOTE_ACTION = re.compile(r"^(line:(next|prev|\d+)|freeze|blackout|flash)$")
+
+
+@dataclass(frozen=True)
+class Song:
+    title: str
+    audio: Path  # absolute; wav/flac/mp3/ogg
+    lyrics: Path  # absolute; LRC
+    artist: str = ""
+
+
+@dataclass(frozen=True)
+class Output:
+    size: int = 1024  # output frame side in pixels (square)
+    fps: float = 60.0  # video frames per second; frame k is at t = k / fps
+    crf: int = 18  # H.264 constant rate factor (0 lossless .. 51 worst)
+    gap: int | None = None  # line (0-based) shown in instrumental gaps; None keeps the previous
+
+
+@dataclass(frozen=True)
+class Bands:
+    """Which layer group of w each frequency band pushes."""
+
+    low: str = "coarse"
+    mid: str = "middle"
+    high: str = "fine"
+
+
+@dataclass(frozen=True)
+class WalkParams:
+    loop_seconds: float = 15.0  # one closed loop through the line's seeds
+    seeds: int = 9  # keyframes per loop when a line lists no seeds
+    truncation: float = 0.7  # psi
+    pulse: float = 0.4  # onset -> push along the pulse direction
+    motion: float = 0.5  # loudness -> walk speed
+    bands: Bands = field(default_factory=Bands)
+    band_depth: float = 0.3  # how far a band's energy pushes its layer group
+    crossfade_s: float = 1.0  # blend time into this line at its boundary
+    space: str = "z"  # "z": slerp between seeds' z; "w": lerp between their w
+
+
+@dataclass(frozen=True)
+class Post:
+    """Parameters of the renderer's post chain (shaders/)."""
+
+    brightness: float = 0.0  # added, in [-1, 1]
+    contrast: float = 1.0  # multiplier around mid grey
+    saturation: float = 1.0  # 0 grey .. 1 as is .. >1 vivid
+    vignette: float = 0.25  # 0 none .. 1 strong
+    trail: float = 0.0  # feedback trail amount, 0 none .. <1
+    text: bool = False  # draw the active lyric line
+    upscale: str = "lanczos"  # filter when the model is smaller than the output
+
+
+@dataclass(frozen=True)
+class Line:
+    index: int  # 0-based; people see index + 1
+    text: str
+    queries: tuple[str, ...]
+    tags: tuple[str, ...]
+    model: Path | None  # absolute; None until trained
+    seeds: tuple[int, ...]  # keyframe seeds of the loop
+    walk: WalkParams
+    at: float | None = None  # start time (s) overriding the LRC's
+
+
+@dataclass(frozen=True)
+class Midi:
+    cc: Mapping[int, str] = field(default_factory=dict)  # CC number -> parameter
+    notes: Mapping[int, str] = field(default_factory=dict)  # note number -> action
+    port: str | None = None  # port name substring; None = first found
+    channel: int | None = None  # 1..16; None = any
+
+
+@dataclass(frozen=True)
+class SongSet:
+    root: Path  # the set folder (absolute)
+    path: Path  # its set.toml
+    song: Song
+    output: Output
+    walk: WalkParams  # the set-wide defaults
+    post: Post
+    lines: tuple[Line, ...]
+    midi: Midi
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+
+# Parameters a MIDI CC or OSC message may drive: the walk's and the post chain's numbers.
+CONTROLLABLE: tuple[str, ...] = (
+    "pulse", "motion", "truncation", "band_depth", "loop_seconds", "crossfade_s",
+    "brightness", "contrast", "saturation", "vignette", "trail",
+)
+
+
+def set_file(path: str | Path) -> Path:
+    """The set.toml of a set folder (or the file itself)."""
+    p = Path(path)
+    return p / SET_FILE if p.is_dir() or p.suffix != ".toml" else p
+
+
+def load_set(path: str | Path, *, need_models: bool = False) -> SongSet:
+    """Read and validate a set folder (or its set.toml).
+
+    need_models: also require every line's model file to exist (render, live).
+    """
+    toml_path = set_file(path).resolve()
+    if not toml_path.is_file():
+        raise SetError(f"{toml_path}: no such set file; create one with `lyriscope new`")
+    try:
+        with open(toml_path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise SetError(f"{toml_path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise SetError(f"{toml_path}: not UTF-8 text") from None
+    return parse_set(data, root=toml_path.parent, source=toml_path, need_models=need_models)
+
+
+def parse_set(
+    data: Mapping[str, Any], *, root: Path, source: Path | str = SET_FILE, need_models: bool = False
+) -> SongSet:
+    """Build a SongSet from already-parsed TOML data (see `load_set`)."""
+    root = Path(root).resolve()
+    src = str(source)
+    _no_unknown(data, {"song", "output", "walk", "post", "line", "midi"}, src, "")
+
+    song_t = _table(data, "song", src, required=True)
+    _no_unknown(song_t, {"title", "audio", "lyrics", "artist"}, src, "[song] ")
+    song = Song(
+        title=_get(song_t, "title", str, src, "[song] ", required=True),
+        audio=_file(root, _get(song_t, "audio", str, src, "[song] ", required=True), src, "[song] audio"),
+        lyrics=_file(root, _get(song_t, "lyrics", str, src, "[song] ", required=True), src, "[song] lyrics"),
+        artist=_get(song_t, "artist", str, src, "[song] ", default=""),
+    )
+
+    out_t = _table(data, "output", src)
+    _no_unknown(out_t, {"size", "fps", "crf", "gap"}, src, "[output] ")
+    gap = _get(out_t, "gap", int, src, "[output] ", default=None)
+    output = Output(
+        size=_get(out_t, "size", int, src, "[output] ", default=Output.size, check=_at_least(16)),
+        fps=float(_get(out_t, "fps", float, src, "[output] ", default=Output.fps, check=_in(1, 1000))),
+        crf=_get(out_t, "crf", int, src, "[output] ", default=Output.crf, check=_in(0, 51)),
+        gap=None if gap is None else gap - 1,
+    )
+
+    walk = _parse_walk(_table(data, "walk", src), WalkParams(), src, "[walk] ", allow_seed_list=False)
+    post = _parse_post(_table(data, "post", src), src)
+
+    raw_lines = data.get("line", [])
+    if not isinstance(raw_lines, list) or not all(isinstance(x, dict) for x in raw_lines):
+        raise SetError(f"{src}: 'line' must be an array of tables written [[line]]")
+    if not raw_lines:
+        raise SetError(f"{src}: no [[line]] entries; a set needs at least one lyric line")
+    lines = tuple(
+        _parse_line(i, t, walk, root, src, need_models=need_models) for i, t in enumerate(raw_lines)
+    )
+    if output.gap is not None and not 0 <= output.gap < len(lines):
+        raise SetError(f"{src}: [output] gap: expected a line number 1..{len(lines)}, got {gap}")
+
+    midi = _parse_midi(_table(data, "midi", src), src)
+    return SongSet(root=root, path=Path(source) if isinstance(source, Path) else root / SET_FILE,
+                   song=song, output=output, walk=walk, post=post, lines=lines, midi=midi)
+
+
+def default_seeds(line_index: int, count: int) -> tuple[int, ...]:
+    """Seeds of a line that lists none: distinct per line, stable across runs."""
+    return tuple(line_index * 1000 + k for k in range(count))
+
+
+# --- parts ---------------------------------------------------------------------------------
+
+_WALK_KEYS = {f.name for f in fields(WalkParams)}
+_LINE_KEYS = {"text", "queries", "tags", "model", "at"} | _WALK_KEYS
+
+
+def _parse_walk(t: Mapping[str, Any], base: WalkParams, src: str, where: str,
+                *, allow_seed_list: bool, extra: set[str] | None = None) -> WalkParams:
+    if extra is None:
+        _no_unknown(t, _WALK_KEYS, src, where)
+    changes: dict[str, Any] = {}
+    positive = _above(0)
+    non_negative = _at_least(0)
+    for key, check in (("loop_seconds", positive), ("truncation", _in(-2, 2)),
+                       ("pulse", non_negative), ("motion", non_negative),
+                       ("band_depth", non_negative), ("crossfade_s", non_negative)):
+        if key in t:
+            changes[key] = float(_get(t, key, float, src, where, check=check))
+    if "seeds" in t and not (allow_seed_list and isinstance(t["seeds"], list)):
+        changes["seeds"] = _get(t, "seeds", int, src, where, check=_at_least(2))
+    if "space" in t:
+        changes["space"] = _get(t, "space", str, src, where, check=_one_of(("z", "w")))
+    if "bands" in t:
+        bands_t = t["bands"]
+        if not isinstance(bands_t, dict):
+            raise SetError(f"{src}: {where}bands: expected a table like "
+                           f"{{ low = \"coarse\", mid = \"middle\", high = \"fine\" }}")
+        _no_unknown(bands_t, set(BAND_NAMES), src, f"{where}bands.")
+        cur = base.bands
+        changes["bands"] = Bands(**{
+            b: _get(bands_t, b, str, src, f"{where}bands.", default=getattr(cur, b),
+                    check=_one_of(LAYER_GROUPS))
+            for b in BAND_NAMES
+        })
+    return replace(base, **changes)
+
+
+def _parse_post(t: Mapping[str, Any], src: str) -> Post:
+    where = "[post] "
+    _no_unknown(t, {f.name for f in fields(Post)}, src, where)
+    d = Post()
+    return Post(
+        brightness=float(_get(t, "brightness", float, src, where, default=d.brightness, check=_in(-1, 1))),
+        contrast=float(_get(t, "contrast", float, src, where, default=d.contrast, check=_in(0, 4))),
+        saturation=float(_get(t, "saturation", float, src, where, default=d.saturation, check=_in(0, 4))),
+        vignette=float(_get(t, "vignette", float, src, where, default=d.vignette, check=_in(0, 1))),
+        trail=float(_get(t, "trail", float, src, where, default=d.trail, check=_in(0, 0.99))),
+        text=_get(t, "text", bool, src, where, default=d.text),
+        upscale=_get(t, "upscale", str, src, where, default=d.upscale,
+                     check=_one_of(("lanczos", "bicubic", "bilinear", "nearest"))),
+    )
+
+
+def _parse_line(i: int, t: Mapping[str, Any], walk: WalkParams, root: Path, src: str,
+                *, need_models: bool) -> Line:
+    text_preview = t.get("text")
+    where = f"[[line]] {i + 1}" + (f" ({text_preview!r})" if isinstance(text_preview, str) else "") + " "
+    _no_unknown(t, _LINE_KEYS, src, where)
+    text = _get(t, "text", str, src, where, required=True)
+    queries = _str_list(t, "queries", src, where, default=(text,))
+    tags = _str_list(t, "tags", src, where, default=DEFAULT_TAGS)
+    line_walk = _parse_walk(t, walk, src, where, allow_seed_list=True, extra=_LINE_KEYS)
+    if isinstance(t.get("seeds"), list):
+        seeds = t["seeds"]
+        if len(seeds) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
+                                     for s in seeds):
+            raise SetError(f"{src}: {where}seeds: expected a list of at least 2 integer seeds "
+                           f"in 0..4294967295, got {seeds!r}")
+        seeds_t = tuple(seeds)
+        line_walk = replace(line_walk, seeds=len(seeds_t))
+    else:
+        seeds_t = default_seeds(i, line_walk.seeds)
+    model = None
+    if "model" in t:
+        rel = _get(t, "model", str, src, where)
+        model = (root / rel).resolve()
+        if need_models and not model.is_file():
+            raise SetError(f"{src}: {where}model: file {model} does not exist; train it with "
+                           f"`lyriscope train {root} --line {i + 1}`")
+    elif need_models:
+        raise SetError(f"{src}: {where}has no model; add model = \"models/line-{i + 1:02d}.safetensors\"")
+    at = None
+    if "at" in t:
+        at = float(_get(t, "at", float, src, where, check=_at_least(0)))
+    return Line(index=i, text=text, queries=queries, tags=tags, model=model, seeds=seeds_t,
+                walk=line_walk, at=at)
+
+
+def _parse_midi(t: Mapping[str, Any], src: str) -> Midi:
+    where = "[midi] "
+    _no_unknown(t, {"cc", "notes", "port", "channel"}, src, where)
+
+    def numbered(key: str, check_value: Callable[[str], bool], expected: str) -> dict[int, str]:
+        table = t.get(key, {})
+        if not isinstance(table, dict):
+            raise SetError(f"{src}: {where}{key}: expected a table like {{ 1 = \"pulse\" }}")
+        out: dict[int, str] = {}
+        for k, v in table.items():
+            if not (k.isdigit() and 0 <= int(k) <= 127):
+                raise SetError(f"{src}: {where}{key}.{k}: expected a MIDI number 0..127 as key")
+            if not isinstance(v, str) or not check_value(v):
+                raise SetError(f"{src}: {where}{key}.{k}: expected {expected}, got {v!r}")
+            out[int(k)] = v
+        return out
+
+    return Midi(
+        cc=numbered("cc", lambda v: v in CONTROLLABLE, "one of " + ", ".join(CONTROLLABLE)),
+        notes=numbered("notes", lambda v: bool(NOTE_ACTION.match(v)),
+                       "line:next, line:prev, line:N, freeze, blackout or flash"),
+        port=_get(t, "port", str, src, where, default=None),
+        channel=_get(t, "channel", int, src, where, default=None, check=_in(1, 16)),
+    )
+
+
+# --- typed access --------------------------------------------------------------------------
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+_MISSING = object()
+
+
+def _get(t: Mapping[str, Any], key: str, typ: type, src: str, where: str, *,
+         required: bool = False, default: Any = _MISSING, check: Callable[[Any], str | None] | None = None) -> Any:
+    if key not in t:
+        if required or default is _MISSING:
+            raise SetError(f"{src}: {where}{key}: missing; expected {_TYPE_NAMES[typ]}")
+        return default
+    v = t[key]
+    ok = isinstance(v, typ) and not (typ is not bool and isinstance(v, bool))
+    if typ is float and isinstance(v, int) and not isinstance(v, bool):
+        ok = True
+    if typ is float and ok and not math.isfinite(v):
+        ok = False
+    if not ok:
+        raise SetError(f"{src}: {where}{key}: expected {_TYPE_NAMES[typ]}, got {v!r}")
+    if typ is str and not v.strip() and required:
+        raise SetError(f"{src}: {where}{key}: must not be empty")
+    if check is not None:
+        problem = check(v)
+        if problem:
+            raise SetError(f"{src}: {where}{key}: expected {problem}, got {v!r}")
+    return v
+
+
+def _str_list(t: Mapping[str, Any], key: str, src: str, where: str, *,
+              default: tuple[str, ...]) -> tuple[str, ...]:
+    if key not in t:
+        return default
+    v = t[key]
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise SetError(f"{src}: {where}{key}: expected a list of strings, got {v!r}")
+    return tuple(v)
+
+
+def _table(data: Mapping[str, Any], key: str, src: str, *, required: bool = False) -> Mapping[str, Any]:
+    if key not in data:
+        if required:
+            raise SetError(f"{src}: [{key}]: missing table")
+        return {}
+    v = data[key]
+    if not isinstance(v, dict):
+        raise SetError(f"{src}: [{key}]: expected a table, got {v!r}")
+    return v
+
+
+def _no_unknown(t: Mapping[str, Any], allowed: set[str], src: str, where: str) -> None:
+    unknown = sorted(set(t) - allowed)
+    if unknown:
+        raise SetError(f"{src}: {where}{unknown[0]}: unknown key; expected one of "
+                       + ", ".join(sorted(allowed)))
+
+
+def _file(root: Path, rel: str, src: str, where: str) -> Path:
+    p = (root / rel).resolve()
+    if not p.is_file():
+        raise SetError(f"{src}: {where}: file {p} does not exist")
+    return p
+
+
+def _in(lo: float, hi: float) -> Callable[[Any], str | None]:
+    return lambda v: None if lo <= v <= hi else f"a value in {lo}..{hi}"
+
+
+def _at_least(lo: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= lo else f"a value of at least {lo}"
+
+
+def _above(lo: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v > lo else f"a value above {lo}"
+
+
+def _one_of(options: tuple[str, ...]) -> Callable[[Any], str | None]:
+    return lambda v: None if v in options else "one of " + ", ".join(repr(o) for o in options)

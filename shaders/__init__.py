@@ -1,0 +1,1 @@
+"""GLSL files of the renderer's post chain, shipped as package data."""

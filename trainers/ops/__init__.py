@@ -1,0 +1,1 @@
+"""Custom ops of StyleGAN2, each with a pure-PyTorch reference path."""
