@@ -14,7 +14,9 @@ import errno
 import importlib
 import importlib.util
 import logging
+import re
 import sys
+import traceback
 from dataclasses import dataclass
 
 from lyriscope.errors import LyriscopeError
@@ -86,7 +88,7 @@ def _command_parser(command: Command) -> tuple[argparse.ArgumentParser, object]:
     module = importlib.import_module(command.module)
     parser = argparse.ArgumentParser(
         prog=f"lyriscope {command.name}",
-        description=(module.__doc__ or command.summary).strip().splitlines()[0],
+        description=((module.__doc__ or "").strip().splitlines() or [command.summary])[0],
         parents=[_verbosity_parent()],
     )
     module.configure(parser)
@@ -99,11 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     by_name = {c.name: c for c in commands}
     # Global options may come before the command name: `lyriscope -v render ...`.
     global_verbose = 0
-    while argv and argv[0] in ("-v", "-vv", "-vvv", "--verbose"):
+    while argv and (argv[0] == "--verbose" or re.fullmatch(r"-v+", argv[0])):
         global_verbose += argv[0].count("v") if argv[0] != "--verbose" else 1
         argv.pop(0)
     if not argv or argv[0] not in by_name:
         parser = build_parser(commands)
+        if argv and any(c.name == argv[0] for c in COMMANDS):
+            print(f"lyriscope: error: command {argv[0]!r} is not installed in this version "
+                  f"(its module is missing); run `lyriscope --help` for the list", file=sys.stderr)
+            return 2
         if argv and not argv[0].startswith("-"):
             parser.print_usage(sys.stderr)
             print(f"lyriscope: error: unknown command {argv[0]!r}; run `lyriscope --help` "
@@ -131,13 +137,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(command: Command, module, args: argparse.Namespace, verbose: int) -> int:
+    # -v adds the traceback before the one-line message; the exit code stays the same.
     prefix = f"lyriscope {command.name}"
     try:
         code = module.run(args)
         return 0 if code is None else int(code)
     except LyriscopeError as exc:
         if verbose:
-            raise
+            traceback.print_exc()
         print(f"{prefix}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -145,7 +152,7 @@ def _run(command: Command, module, args: argparse.Namespace, verbose: int) -> in
         return 130
     except OSError as exc:
         if verbose:
-            raise
+            traceback.print_exc()
         where = f" ({exc.filename})" if exc.filename else ""
         if exc.errno == errno.ENOSPC:
             print(f"{prefix}: the disk is full{where}; free some space and run it again",
@@ -155,9 +162,11 @@ def _run(command: Command, module, args: argparse.Namespace, verbose: int) -> in
         return 1
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if verbose:
-            raise
-        print(f"{prefix}: internal error: {type(exc).__name__}: {exc} (run with -v for the "
-              f"traceback)", file=sys.stderr)
+            traceback.print_exc()
+            print(f"{prefix}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        else:
+            print(f"{prefix}: internal error: {type(exc).__name__}: {exc} (run with -v for the "
+                  f"traceback)", file=sys.stderr)
         return 1
 
 

@@ -25,7 +25,8 @@ SET_FILE = "set.toml"
 DEFAULT_TAGS: tuple[str, ...] = ("photography", "art", "painting")
 BAND_NAMES: tuple[str, ...] = ("low", "mid", "high")
 LAYER_GROUPS: tuple[str, ...] = ("coarse", "middle", "fine", "none")
-NOTE_ACTION = re.compile(r"^(line:(next|prev|\d+)|freeze|blackout|flash)$")
+NOTE_ACTION = re.compile(r"^(line:(next|prev|[1-9]\d*)|freeze|blackout|flash)$")  # line:N is 1-based
+_MIDI_NUMBER = re.compile(r"[0-9]{1,3}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class WalkParams:
     loop_seconds: float = 15.0  # one closed loop through the line's seeds
     seeds: int = 9  # keyframes per loop when a line lists no seeds
     truncation: float = 0.7  # psi
+    truncation_follow: float = 0.0  # psi added at full loudness
     pulse: float = 0.4  # onset -> push along the pulse direction
     motion: float = 0.5  # loudness -> walk speed
     bands: Bands = field(default_factory=Bands)
@@ -117,7 +119,7 @@ class SongSet:
 
 # Parameters a MIDI CC or OSC message may drive: the walk's and the post chain's numbers.
 CONTROLLABLE: tuple[str, ...] = (
-    "pulse", "motion", "truncation", "band_depth", "loop_seconds", "crossfade_s",
+    "pulse", "motion", "truncation", "truncation_follow", "band_depth", "loop_seconds", "crossfade_s",
     "brightness", "contrast", "saturation", "vignette", "trail",
 )
 
@@ -143,6 +145,8 @@ def load_set(path: str | Path, *, need_models: bool = False) -> SongSet:
         raise SetError(f"{toml_path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise SetError(f"{toml_path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise SetError(f"{toml_path}: cannot be read ({exc.strerror or exc})") from None
     return parse_set(data, root=toml_path.parent, source=toml_path, need_models=need_models)
 
 
@@ -188,6 +192,10 @@ def parse_set(
         raise SetError(f"{src}: [output] gap: expected a line number 1..{len(lines)}, got {gap}")
 
     midi = _parse_midi(_table(data, "midi", src), src)
+    for note, action in midi.notes.items():
+        if action.startswith("line:") and action[5:].isdigit() and int(action[5:]) > len(lines):
+            raise SetError(f"{src}: [midi] notes.{note}: {action!r} names a line the set does not "
+                           f"have; expected line:1..line:{len(lines)}")
     return SongSet(root=root, path=Path(source) if isinstance(source, Path) else root / SET_FILE,
                    song=song, output=output, walk=walk, post=post, lines=lines, midi=midi)
 
@@ -211,7 +219,7 @@ def _parse_walk(t: Mapping[str, Any], base: WalkParams, src: str, where: str,
     positive = _above(0)
     non_negative = _at_least(0)
     for key, check in (("loop_seconds", positive), ("truncation", _in(-2, 2)),
-                       ("pulse", non_negative), ("motion", non_negative),
+                       ("truncation_follow", non_negative), ("pulse", non_negative), ("motion", non_negative),
                        ("band_depth", non_negative), ("crossfade_s", non_negative)):
         if key in t:
             changes[key] = float(_get(t, key, float, src, where, check=check))
@@ -295,7 +303,7 @@ def _parse_midi(t: Mapping[str, Any], src: str) -> Midi:
             raise SetError(f"{src}: {where}{key}: expected a table like {{ 1 = \"pulse\" }}")
         out: dict[int, str] = {}
         for k, v in table.items():
-            if not (k.isdigit() and 0 <= int(k) <= 127):
+            if not (_MIDI_NUMBER.fullmatch(k) and 0 <= int(k) <= 127):
                 raise SetError(f"{src}: {where}{key}.{k}: expected a MIDI number 0..127 as key")
             if not isinstance(v, str) or not check_value(v):
                 raise SetError(f"{src}: {where}{key}.{k}: expected {expected}, got {v!r}")

@@ -1,0 +1,243 @@
+"""Create a set folder from an audio file and an LRC: copies both in and writes set.toml.
+
+The set.toml has [song], [output] and [walk] with every default written out and explained,
+one [[line]] per lyric line of the LRC (text, queries = the text, tags, the model file it
+will be trained into) and a [midi] example. An existing set is left alone unless --force,
+which rewrites set.toml and the two copies but keeps everything else (models, data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+from dataclasses import fields
+from pathlib import Path
+
+from lyriscope.atomic import atomic_path, write_text
+from lyriscope.errors import LyriscopeError, SetError
+from lyriscope.lrc import Lyrics, format_time, read_lrc
+from lyriscope.setmodel import (
+    DEFAULT_TAGS,
+    SET_FILE,
+    Output,
+    Post,
+    WalkParams,
+    default_seeds,
+    load_set,
+)
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
+SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MODEL_PATH = "models/line-{number:02d}.safetensors"  # number is 1-based
+
+# What each default means, written beside it in set.toml (the values come from setmodel;
+# a field added there is still written out, without a note, until one is added here).
+_OUTPUT_NOTES = {
+    "size": "frame side in pixels (square); models smaller than this are upscaled",
+    "fps": "video frames per second; frame k is at t = k / fps",
+    "crf": "H.264 quality: 0 lossless .. 51 worst",
+}
+_WALK_NOTES = {
+    "loop_seconds": "one closed loop through the line's seeds, in seconds",
+    "seeds": "keyframes per loop when a line lists no seeds",
+    "truncation": "psi: 0 average image .. 1 full variety",
+    "truncation_follow": "psi added at full loudness",
+    "pulse": "onset -> push along the pulse direction",
+    "motion": "loudness -> walk speed",
+    "bands": "frequency band -> layers of w it pushes (coarse, middle, fine, none)",
+    "band_depth": "how far a band's energy pushes its layers",
+    "crossfade_s": "blend time into a line at its start, in seconds",
+    "space": '"z": slerp between the seeds\' z; "w": lerp between their w',
+}
+_POST_NOTES = {
+    "brightness": "added, -1 .. 1",
+    "contrast": "multiplier around mid grey",
+    "saturation": "0 grey .. 1 as is .. >1 vivid",
+    "vignette": "0 none .. 1 strong",
+    "trail": "feedback trail, 0 none .. 0.99",
+    "text": "draw the active lyric line",
+    "upscale": "lanczos, bicubic, bilinear or nearest",
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="the set's folder name, e.g. initiation")
+    parser.add_argument(
+        "--audio",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the song: " + ", ".join(s[1:] for s in AUDIO_SUFFIXES),
+    )
+    parser.add_argument(
+        "--lyrics", required=True, type=Path, metavar="FILE.lrc", help="the timed lyrics (LRC)"
+    )
+    parser.add_argument(
+        "--sets-dir",
+        type=Path,
+        default=Path("sets"),
+        metavar="DIR",
+        help="where sets live (default: sets)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="rewrite an existing set's set.toml, audio and lyrics (keeps models)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    root = create_set(
+        args.name, audio=args.audio, lyrics=args.lyrics, sets_dir=args.sets_dir, force=args.force
+    )
+    print(f"created {root / 'set.toml'}; next: `lyriscope check {root}`")
+    return 0
+
+
+def create_set(
+    name: str, *, audio: Path, lyrics: Path, sets_dir: Path = Path("sets"), force: bool = False
+) -> Path:
+    """Make sets_dir/name with copies of `audio` and `lyrics` and a set.toml; returns the folder."""
+    if not SET_NAME.fullmatch(name):
+        raise LyriscopeError(
+            f"set name {name!r}: expected letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit (it becomes a folder name)"
+        )
+    audio, lyrics = Path(audio), Path(lyrics)
+    if not audio.is_file():
+        raise LyriscopeError(f"--audio {audio}: no such file")
+    if audio.suffix.lower() not in AUDIO_SUFFIXES:
+        raise LyriscopeError(f"--audio {audio}: expected a {', '.join(AUDIO_SUFFIXES)} file")
+    parsed = read_lrc(lyrics)
+    if not parsed.lyric_lines:
+        raise LyriscopeError(
+            f"--lyrics {lyrics}: has no lyric lines (only tags or gaps); a set "
+            f"needs at least one timed line of text"
+        )
+    root = Path(sets_dir) / name
+    if root.exists() and not force and (not root.is_dir() or any(root.iterdir())):
+        raise SetError(
+            f"{root}: already exists; pick another name or add --force to rewrite "
+            f"its set.toml, audio and lyrics (models and data are kept)"
+        )
+    if root.exists() and not root.is_dir():
+        raise SetError(f"{root}: exists and is not a folder")
+    if audio.name == lyrics.name or SET_FILE in (audio.name, lyrics.name):
+        raise LyriscopeError(
+            f"--audio {audio.name!r} and --lyrics {lyrics.name!r}: the copies "
+            f"need different names, other than {SET_FILE}"
+        )
+
+    root.mkdir(parents=True, exist_ok=True)
+    for src in (audio, lyrics):
+        dst = root / src.name
+        if dst.exists() and dst.samefile(src):
+            continue  # already in the set folder
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+    write_text(
+        root / SET_FILE,
+        set_toml(
+            parsed,
+            audio_name=audio.name,
+            lyrics_name=lyrics.name,
+            title=parsed.meta.get("ti") or name,
+            artist=parsed.meta.get("ar", ""),
+        ),
+    )
+    load_set(root)  # what we wrote must load; a failure here is a bug, not bad input
+    return root
+
+
+def set_toml(
+    lyrics: Lyrics, *, audio_name: str, lyrics_name: str, title: str, artist: str = ""
+) -> str:
+    """The text of a new set.toml for `lyrics`, every default written out and explained."""
+    out = [
+        f"# lyriscope set {_str(title)}, written by `lyriscope new`.",
+        "# Paths are relative to this folder. Validate with `lyriscope check <this folder>`.",
+        "",
+        "[song]",
+        f"title = {_str(title)}",
+        f"artist = {_str(artist)}",
+        f"audio = {_str(audio_name)}",
+        f"lyrics = {_str(lyrics_name)}  # line i of the LRC is [[line]] i unless `at` is given",
+        "",
+        "[output]",
+    ]
+    output = Output()
+    out += [
+        _keyed(f.name, getattr(output, f.name), _OUTPUT_NOTES.get(f.name))
+        for f in fields(Output)
+        if f.name != "gap"
+    ]
+    out += [
+        "# gap = 1  # line (1-based) shown in instrumental gaps; unset keeps the previous line",
+        "",
+        "[walk]  # defaults for every line; any [[line]] may override them",
+    ]
+    walk = WalkParams()
+    out += [
+        _keyed(f.name, getattr(walk, f.name), _WALK_NOTES.get(f.name)) for f in fields(WalkParams)
+    ]
+    post = Post()
+    out += ["", "# [post]  # the renderer's post chain; uncomment to change"]
+    out += [
+        "# " + _keyed(f.name, getattr(post, f.name), _POST_NOTES.get(f.name)) for f in fields(Post)
+    ]
+    for i, line in enumerate(lyrics.lyric_lines):
+        out += [
+            "",
+            f"[[line]]  # line {i + 1}, at {format_time(line.start)} (LRC line {line.source_line})",
+            f"text = {_str(line.text)}",
+            f"queries = [{_str(line.text)}]  # image searches; add synonyms",
+            f"tags = [{', '.join(_str(t) for t in DEFAULT_TAGS)}]",
+            f"model = {_str(MODEL_PATH.format(number=i + 1))}  # written by `lyriscope train`",
+            f"# seeds = [{', '.join(str(s) for s in default_seeds(i, walk.seeds))}]"
+            f"  # the loop's keyframes",
+            f"# at = {line.start}  # start in seconds, instead of the LRC's",
+        ]
+    out += [
+        "",
+        "[midi]  # a controller; see `lyriscope devices` for port names",
+        '# port = "nanoKONTROL"  # part of the port name; unset takes the first',
+        "# channel = 1  # 1..16; unset listens to all",
+        'cc = { 1 = "pulse", 2 = "motion", 7 = "truncation" }',
+        'notes = { 36 = "line:next", 37 = "line:prev", 38 = "freeze" }',
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _keyed(key: str, value: object, note: str | None) -> str:
+    return f"{key} = {_value(value)}" + (f"  # {note}" if note else "")
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return _str(value)
+    if hasattr(value, "__dataclass_fields__"):  # an inline table such as bands
+        return (
+            "{ "
+            + ", ".join(f"{f.name} = {_value(getattr(value, f.name))}" for f in fields(value))
+            + " }"
+        )
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def _str(s: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'

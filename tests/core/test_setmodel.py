@@ -1,0 +1,209 @@
+"""set.toml: defaults, per-line overrides, and errors that name the file, the table and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lyriscope.errors import SetError
+from lyriscope.setmodel import (
+    Bands,
+    Output,
+    WalkParams,
+    default_seeds,
+    load_set,
+    set_file,
+)
+
+SONG = '[song]\ntitle = "T"\naudio = "song.wav"\nlyrics = "song.lrc"\n'
+TWO_LINES = '[[line]]\ntext = "A"\n\n[[line]]\ntext = "B"\n'
+
+
+def write_set(root: Path, text: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "song.wav").write_bytes(b"RIFF")
+    (root / "song.lrc").write_text("[00:01.00]A\n[00:02.00]B\n", encoding="utf-8")
+    (root / "set.toml").write_text(text, encoding="utf-8")
+    return root
+
+
+def test_minimal_set_takes_the_defaults(tmp_path):
+    s = load_set(write_set(tmp_path / "demo", SONG + TWO_LINES))
+    assert s.name == "demo"
+    assert s.path == tmp_path / "demo" / "set.toml"
+    assert s.song.audio == (tmp_path / "demo" / "song.wav").resolve()
+    assert s.output == Output()
+    assert s.walk == WalkParams()
+    assert [line.text for line in s.lines] == ["A", "B"]
+    assert s.lines[0].queries == ("A",)
+    assert s.lines[0].tags == ("photography", "art", "painting")
+    assert s.lines[0].seeds == default_seeds(0, 9)
+    assert s.lines[0].model is None and s.lines[0].at is None
+    assert not set(s.lines[0].seeds) & set(s.lines[1].seeds)  # lines get their own images
+
+
+def test_line_overrides_walk_defaults_and_keeps_the_rest(tmp_path):
+    text = SONG + (
+        "[output]\ngap = 2\nfps = 30\n"
+        '[walk]\npulse = 0.9\nbands = { low = "fine" }\n'
+        '[[line]]\ntext = "A"\nmotion = 0.1\nseeds = [5, 6, 7]\nmodel = "models/a.safetensors"\nat = 1.5\n'
+        '[[line]]\ntext = "B"\nbands = { high = "none" }\n'
+    )
+    s = load_set(write_set(tmp_path / "s", text))
+    a, b = s.lines
+    assert s.output.gap == 1 and s.output.fps == 30.0  # gap is 1-based in the file
+    assert a.walk.pulse == 0.9 and a.walk.motion == 0.1 and a.walk.seeds == 3
+    assert a.seeds == (5, 6, 7) and a.at == 1.5
+    assert a.model == (tmp_path / "s" / "models" / "a.safetensors").resolve()
+    assert b.walk.bands == Bands(low="fine", mid="middle", high="none")
+
+
+def test_set_file_accepts_the_folder_or_the_file(tmp_path):
+    assert set_file(tmp_path) == tmp_path / "set.toml"
+    assert set_file(tmp_path / "other.toml") == tmp_path / "other.toml"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("colour = 1\n" + SONG + TWO_LINES, r"colour: unknown key"),
+        (TWO_LINES, r"\[song\]: missing table"),
+        (
+            '[song]\naudio = "song.wav"\nlyrics = "song.lrc"\n' + TWO_LINES,
+            r"\[song\] title: missing",
+        ),
+        (
+            SONG.replace("song.wav", "gone.wav") + TWO_LINES,
+            r"\[song\] audio: file .*gone\.wav does not exist",
+        ),
+        (
+            SONG.replace('title = "T"', 'title = ""') + TWO_LINES,
+            r"\[song\] title: must not be empty",
+        ),
+        (
+            SONG + "[output]\nfps = 0\n" + TWO_LINES,
+            r"\[output\] fps: expected a value in 1\.\.1000, got 0",
+        ),
+        (SONG + "[output]\nfps = inf\n" + TWO_LINES, r"\[output\] fps: expected a number, got inf"),
+        (SONG + '[output]\nsize = "big"\n' + TWO_LINES, r"\[output\] size: expected an integer"),
+        (
+            SONG + "[output]\ngap = 3\n" + TWO_LINES,
+            r"\[output\] gap: expected a line number 1\.\.2, got 3",
+        ),
+        (
+            SONG + "[walk]\ntruncation = true\n" + TWO_LINES,
+            r"\[walk\] truncation: expected a number",
+        ),
+        (SONG + "[walk]\nseeds = [1, 2]\n" + TWO_LINES, r"\[walk\] seeds: expected an integer"),
+        (SONG + "[walk]\nspeed = 1\n" + TWO_LINES, r"\[walk\] speed: unknown key"),
+        (
+            SONG + '[walk]\nbands = { low = "deep" }\n' + TWO_LINES,
+            r"\[walk\] bands\.low: expected one of",
+        ),
+        (
+            SONG + '[walk]\nbands = { bass = "fine" }\n' + TWO_LINES,
+            r"\[walk\] bands\.bass: unknown key",
+        ),
+        (
+            SONG + "[post]\nvignette = 2\n" + TWO_LINES,
+            r"\[post\] vignette: expected a value in 0\.\.1",
+        ),
+        (
+            SONG + '[[line]]\ntext = "A"\n[[line]]\nqueries = ["x"]\n',
+            r"\[\[line\]\] 2 text: missing",
+        ),
+        (
+            SONG + '[[line]]\ntext = "A"\nmodle = "m"\n',
+            r"\[\[line\]\] 1 \('A'\) modle: unknown key",
+        ),
+        (
+            SONG + '[[line]]\ntext = "A"\nseeds = [1]\n',
+            r"\[\[line\]\] 1 \('A'\) seeds: expected a list of at least 2",
+        ),
+        (
+            SONG + '[[line]]\ntext = "A"\nseeds = [1, -2]\n',
+            r"\[\[line\]\] 1 \('A'\) seeds: .*0\.\.4294967295",
+        ),
+        (
+            SONG + '[[line]]\ntext = "A"\nat = -1\n',
+            r"\[\[line\]\] 1 \('A'\) at: expected a value of at least 0",
+        ),
+        (
+            SONG + '[[line]]\ntext = "A"\ntags = "art"\n',
+            r"\[\[line\]\] 1 \('A'\) tags: expected a list of strings",
+        ),
+        ('line = "A"\n' + SONG, r"'line' must be an array of tables"),
+        (SONG, r"no \[\[line\]\] entries"),
+        (
+            SONG + TWO_LINES + '[midi]\ncc = { 200 = "pulse" }\n',
+            r"\[midi\] cc\.200: expected a MIDI number",
+        ),
+        (
+            SONG + TWO_LINES + '[midi]\ncc = { "²" = "pulse" }\n',
+            r"\[midi\] cc\.²: expected a MIDI number",
+        ),
+        (
+            SONG + TWO_LINES + '[midi]\ncc = { 1 = "speed" }\n',
+            r"\[midi\] cc\.1: expected one of pulse",
+        ),
+        (
+            SONG + TWO_LINES + '[midi]\nnotes = { 36 = "line:0" }\n',
+            r"\[midi\] notes\.36: expected line:next",
+        ),
+        (
+            SONG + TWO_LINES + '[midi]\nnotes = { 36 = "line:3" }\n',
+            r"\[midi\] notes\.36: 'line:3' names a line",
+        ),
+        (
+            SONG + TWO_LINES + "[midi]\nchannel = 17\n",
+            r"\[midi\] channel: expected a value in 1\.\.16",
+        ),
+    ],
+)
+def test_errors_name_the_file_and_the_key(tmp_path, text, message):
+    root = write_set(tmp_path / "bad", text)
+    with pytest.raises(SetError, match=rf"bad/set\.toml: .*{message}"):
+        load_set(root)
+
+
+def test_missing_set_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(
+        SetError, match=r"nowhere/set\.toml: no such set file; create one with `lyriscope new`"
+    ):
+        load_set(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'[song\ntitle = "x"\n', r"not valid TOML: .*line 1"),
+        (b'[song]\ntitle = "\xe9"\n', r"not (valid TOML|UTF-8)"),
+    ],
+)
+def test_unreadable_toml_names_the_file(tmp_path, raw, message):
+    (tmp_path / "set.toml").write_bytes(raw)
+    with pytest.raises(SetError, match=rf"set\.toml: {message}"):
+        load_set(tmp_path)
+
+
+def test_need_models_names_the_line_and_how_to_train_it(tmp_path):
+    root = write_set(
+        tmp_path / "s",
+        SONG + '[[line]]\ntext = "A"\nmodel = "models/line-01.safetensors"\n[[line]]\ntext = "B"\n',
+    )
+    load_set(root)  # without need_models a set may lack models
+    with pytest.raises(
+        SetError,
+        match=r"\[\[line\]\] 1 \('A'\) model: file .*line-01\.safetensors does "
+        r"not exist; train it with `lyriscope train",
+    ):
+        load_set(root, need_models=True)
+    (root / "models").mkdir()
+    (root / "models" / "line-01.safetensors").write_bytes(b"x")
+    with pytest.raises(
+        SetError,
+        match=r"\[\[line\]\] 2 \('B'\) has no model; add model = "
+        r"\"models/line-02\.safetensors\"",
+    ):
+        load_set(root, need_models=True)
