@@ -1,0 +1,410 @@
+"""NVlabs network pickles read as data: a restricted unpickler that rebuilds tensors and never runs code.
+
+An NVlabs stylegan2-ada-pytorch snapshot is one `pickle.dump` of a dict (`G`, `D`, `G_ema`,
+`augment_pipe`, `training_set_kwargs`). Each network reduces to
+`torch_utils.persistence._reconstruct_persistent_obj(meta)`, where meta carries the source
+of its module (which NVlabs' loader executes) and the instance `__dict__`. Here every
+global the pickle names is looked up in a fixed table of stand-ins: a network becomes a
+`PersistentObject` record, tensors are rebuilt from their storage bytes with
+`torch.load(weights_only=True)`, and anything else (os.system, eval, ...) is refused
+before it is called. The record's module tree gives the state dict and `_init_kwargs`
+the constructor kwargs of our Generator.
+
+TensorFlow-era pickles (dnnlib.tflib.network.Network) load through the same unpickler
+into `TFNetwork` records; lyriscope.trainers.tf_pickle converts them.
+
+Example:
+    >>> imported = import_generator("network-snapshot-001200.pkl")
+    >>> imported.G.img_resolution, imported.kimg
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import pickle
+import re
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lyriscope.errors import CheckpointError
+
+NETWORK_NAMES = ("G_ema", "G")  # which generator of a snapshot can be imported
+_SNAPSHOT_KIMG = re.compile(r"network-snapshot-(\d+)\.pkl$")
+_RUN_TIME_OPTIONS = ("fused_modconv_default",)  # choose a code path; no weights depend on them
+
+
+@dataclass(frozen=True)
+class PersistentObject:
+    """One network object of an NVlabs pickle, as data: its class name and instance __dict__."""
+
+    class_name: str
+    state: dict[str, Any]  # _parameters, _buffers, _modules, _init_args, _init_kwargs, ...
+    version: int = 6  # torch_utils.persistence format version
+
+
+class TFNetwork:
+    """A dnnlib.tflib.network.Network of a TensorFlow-era pickle, as data (its __setstate__ state)."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] = {}
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise CheckpointError(f"a TensorFlow network's state is a {type(state).__name__}, not a dict")
+        self.state = state
+
+    @property
+    def name(self) -> str:
+        return str(self.state.get("name", ""))
+
+
+class _EasyDict(dict):
+    """dnnlib.util.EasyDict read as a plain dict (it pickles as a dict subclass)."""
+
+
+@dataclass(frozen=True)
+class ImportedGenerator:
+    """A generator imported from a published pickle and what the pickle said about it."""
+
+    G: torch.nn.Module
+    kimg: float  # training progress from the snapshot's file name; 0 when unknown
+    info: dict[str, Any] = field(default_factory=dict)  # JSON-able: source, network, training set
+
+
+# -- the stand-ins that the unpickler hands out instead of the pickle's globals ----------------
+
+def _record_persistent(meta: Any) -> PersistentObject:
+    if not isinstance(meta, dict) or meta.get("type") != "class":
+        raise CheckpointError("a persistent network record is not a dict of type 'class'")
+    state = meta.get("state")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"network {meta.get('class_name')!r} has no instance state")
+    return PersistentObject(
+        class_name=str(meta.get("class_name")), state=state, version=int(meta.get("version", 0))
+    )
+
+
+def _load_storage_bytes(data: Any) -> Any:
+    # Storages pickle as the bytes of a torch.save of themselves (legacy or zipfile layout);
+    # torch's weights-only loader reads both and runs nothing.
+    if not isinstance(data, bytes | bytearray):
+        raise CheckpointError(f"a tensor storage is a {type(data).__name__}, not bytes")
+    try:
+        storage = torch.load(io.BytesIO(bytes(data)), weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for foreign bytes
+        raise CheckpointError(f"a tensor storage is not plain data and was refused "
+                              f"({_first_line(exc)})") from None
+    if not isinstance(storage, torch.TypedStorage | torch.UntypedStorage):
+        raise CheckpointError(f"a tensor storage holds a {type(storage).__name__}, not a storage")
+    return storage
+
+
+def _rebuild_tensor(storage: Any, storage_offset: int, size: Any, stride: Any,
+                    requires_grad: bool = False, backward_hooks: Any = None,
+                    metadata: Any = None) -> torch.Tensor:
+    if not isinstance(storage, torch.TypedStorage | torch.UntypedStorage):
+        raise CheckpointError(f"a tensor is built on a {type(storage).__name__}, not a storage")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # TypedStorage is deprecated; it is what pickles hold
+        return torch._utils._rebuild_tensor_v2(
+            storage, int(storage_offset), tuple(size), tuple(stride), False, OrderedDict()
+        )
+
+
+def _rebuild_parameter(data: Any, requires_grad: bool = False, backward_hooks: Any = None,
+                       state: Any = None) -> torch.Tensor:
+    if not isinstance(data, torch.Tensor):
+        raise CheckpointError(f"a parameter holds a {type(data).__name__}, not a tensor")
+    return data
+
+
+def _rebuild_from_type(func: Any, new_type: Any, args: Any, state: Any = None) -> Any:
+    if func not in (_rebuild_tensor, _rebuild_parameter):
+        raise CheckpointError("a tensor subclass is rebuilt by an unexpected function")
+    return func(*args)
+
+
+def _numpy_scalar(dtype: Any, data: Any = None) -> int | float | bool | complex:
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "biufc" or not isinstance(data, bytes):
+        raise CheckpointError(f"a numpy scalar of type {dtype!r} is not a plain number")
+    return np.frombuffer(data, dtype=dtype, count=1)[0].item()
+
+
+def _numpy_reconstruct(cls: Any, shape: Any, typecode: Any) -> np.ndarray:
+    if cls is not np.ndarray:
+        raise CheckpointError(f"an array of class {cls!r} is not a plain numpy array")
+    return np.empty(0, dtype=np.uint8)  # filled in by ndarray.__setstate__ (pickle BUILD)
+
+
+def _numpy_frombuffer(buffer: Any, dtype: Any, shape: Any, order: str = "C") -> np.ndarray:
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise CheckpointError(f"an array of type {dtype!r} is not plain numbers")
+    return np.frombuffer(bytes(buffer), dtype=dtype).reshape(shape, order=order).copy()
+
+
+def _codecs_encode(text: Any, encoding: str = "latin1") -> bytes:
+    # Protocol-2 pickles write bytes as _codecs.encode(str, 'latin1').
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise CheckpointError("a bytes value is encoded in an unexpected way")
+    return text.encode("latin1")
+
+
+def _copyreg_reconstructor(cls: Any, base: Any, state: Any) -> Any:
+    # Protocol 0/1 pickles rebuild objects this way; only our own records may be built.
+    if cls is TFNetwork and base is object:
+        return TFNetwork()
+    if cls is _EasyDict and base is dict:
+        return _EasyDict(state or {})
+    raise CheckpointError(f"the pickle rebuilds an object of {cls!r}, which is not a network")
+
+
+_TENSOR_TYPE = object()  # stands for torch.Tensor / Parameter as _rebuild_from_type's new_type
+
+
+def _allowed_globals() -> dict[tuple[str, str], Any]:
+    table: dict[tuple[str, str], Any] = {
+        ("torch_utils.persistence", "_reconstruct_persistent_obj"): _record_persistent,
+        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+        ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
+        ("torch._tensor", "Tensor"): _TENSOR_TYPE,
+        ("torch", "Tensor"): _TENSOR_TYPE,
+        ("torch.nn.parameter", "Parameter"): _TENSOR_TYPE,
+        ("torch.storage", "_load_from_bytes"): _load_storage_bytes,
+        ("collections", "OrderedDict"): OrderedDict,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("_codecs", "encode"): _codecs_encode,
+        ("copyreg", "_reconstructor"): _copyreg_reconstructor,
+        ("builtins", "object"): object,
+        ("builtins", "dict"): dict,
+        ("numpy", "dtype"): np.dtype,
+        ("numpy", "ndarray"): np.ndarray,
+        ("dnnlib.util", "EasyDict"): _EasyDict,
+        ("dnnlib", "EasyDict"): _EasyDict,
+        ("dnnlib.tflib.network", "Network"): TFNetwork,
+    }
+    for numpy_core in ("numpy.core", "numpy._core"):  # numpy 1.x and 2.x spell it differently
+        table[(f"{numpy_core}.multiarray", "scalar")] = _numpy_scalar
+        table[(f"{numpy_core}.multiarray", "_reconstruct")] = _numpy_reconstruct
+        table[(f"{numpy_core}.numeric", "_frombuffer")] = _numpy_frombuffer
+    for name in dir(torch):
+        value = getattr(torch, name, None)
+        if isinstance(value, torch.dtype) or (name.endswith("Storage") and isinstance(value, type)):
+            table[("torch", name)] = value
+    return table
+
+
+class NetworkUnpickler(pickle.Unpickler):
+    """A pickle.Unpickler that only knows the names a StyleGAN2 network pickle uses."""
+
+    def __init__(self, file: Any, *, source: str | Path) -> None:
+        super().__init__(file)
+        self._source = source
+        self._globals = _allowed_globals()
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._globals[(module, name)]
+        except KeyError:
+            raise CheckpointError(
+                f"{self._source}: refused to load: the pickle asks for {module}.{name}, which is "
+                f"not part of a StyleGAN2 network pickle (pickles can run code, so lyriscope "
+                f"accepts only the names NVlabs networks use)"
+            ) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise CheckpointError(
+            f"{self._source}: refused to load: the pickle refers to external objects "
+            f"({pid!r}); a network pickle holds everything inline"
+        )
+
+
+def load_network_pickle(path: str | Path) -> Any:
+    """Unpickle `path` with `NetworkUnpickler`: networks become records, tensors are rebuilt."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return NetworkUnpickler(f, source=path).load()
+    except CheckpointError as exc:
+        message = str(exc)
+        raise CheckpointError(message if str(path) in message else f"{path}: {message}") from None
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file; give the path of a network pickle") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a folder; give the path of a network pickle") from None
+    except Exception as exc:  # noqa: BLE001 - any failure of a foreign file is one clear error
+        raise CheckpointError(
+            f"{path}: not a readable network pickle ({type(exc).__name__}: {_first_line(exc)}); "
+            f"is it a complete NVlabs network-snapshot .pkl?"
+        ) from None
+
+
+# -- from records to our Generator -------------------------------------------------------------
+
+def plain(value: Any) -> Any:
+    """`value` with EasyDicts, OrderedDicts and tuples turned into JSON-able dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise CheckpointError(f"a network setting holds a {type(value).__name__}, not plain data")
+
+
+def module_state_dict(obj: PersistentObject, *, prefix: str = "") -> dict[str, torch.Tensor]:
+    """The state dict of a recorded module tree: own parameters, own buffers, then children."""
+    state = obj.state
+    tensors: dict[str, torch.Tensor] = {}
+    non_persistent = set(state.get("_non_persistent_buffers_set") or ())
+    for group in ("_parameters", "_buffers"):
+        for name, tensor in _entries(state, group, prefix):
+            if tensor is None or (group == "_buffers" and name in non_persistent):
+                continue
+            if not isinstance(tensor, torch.Tensor):
+                raise CheckpointError(f"{prefix}{name} is a {type(tensor).__name__}, not a tensor")
+            tensors[prefix + name] = tensor
+    for name, child in _entries(state, "_modules", prefix):
+        if child is None:
+            continue
+        if not isinstance(child, PersistentObject):
+            raise CheckpointError(f"module {prefix}{name} is a {type(child).__name__}, not a network")
+        tensors.update(module_state_dict(child, prefix=f"{prefix}{name}."))
+    return tensors
+
+
+def _entries(state: dict[str, Any], group: str, prefix: str) -> list[tuple[str, Any]]:
+    entries = state.get(group) or {}
+    if not isinstance(entries, Mapping):
+        raise CheckpointError(f"{group} of module {prefix or '(top)'} is a "
+                              f"{type(entries).__name__}, not a dict")
+    return [(str(name), value) for name, value in entries.items()]
+
+
+def constructor_kwargs(obj: PersistentObject, signature: inspect.Signature) -> dict[str, Any]:
+    """The recorded `_init_args` and `_init_kwargs` of a network as one JSON-able kwargs dict."""
+    args = plain(obj.state.get("_init_args") or [])
+    kwargs = plain(obj.state.get("_init_kwargs") or {})
+    names = [p.name for p in signature.parameters.values()
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(args) > len(names):
+        raise CheckpointError(f"{obj.class_name} was built with {len(args)} positional "
+                              f"arguments; ours takes at most {len(names)}")
+    kwargs.update(zip(names, args, strict=False))
+    return kwargs
+
+
+def fold_synthesis_kwargs(kwargs: dict[str, Any], signature: inspect.Signature) -> dict[str, Any]:
+    """Top-level options that our Generator lacks moved into synthesis_kwargs.
+
+    The StyleGAN3 repository's StyleGAN2 takes its synthesis options as **kwargs
+    (Generator(..., channel_base=..., fused_modconv_default=...)); stylegan2-ada-pytorch nests
+    them in synthesis_kwargs. fused_modconv_default only picks a code path, so it is dropped.
+    """
+    known = set(signature.parameters)
+    loose = {k: v for k, v in kwargs.items() if k not in known}
+    if not loose:
+        return kwargs
+    folded = {k: v for k, v in kwargs.items() if k in known}
+    synthesis = dict(folded.get("synthesis_kwargs") or {})
+    synthesis.update({k: v for k, v in loose.items() if k not in _RUN_TIME_OPTIONS})
+    folded["synthesis_kwargs"] = synthesis
+    return folded
+
+
+def generator_from_record(obj: PersistentObject, *, source: str | Path) -> torch.nn.Module:
+    """Our Generator built from a recorded NVlabs Generator's kwargs and loaded strictly with its tensors."""
+    from lyriscope.trainers.checkpoint import build_generator, load_state_checked
+    from lyriscope.trainers.networks import Generator
+
+    if obj.class_name != "Generator":
+        raise CheckpointError(f"{source}: the network is a {obj.class_name!r}, not a StyleGAN2 Generator")
+    tensors = module_state_dict(obj)
+    if any(name.startswith("synthesis.input.") for name in tensors):
+        raise CheckpointError(f"{source}: this is a StyleGAN3 (alias-free) generator; lyriscope "
+                              f"runs StyleGAN2 generators (stylegan2-ada-pytorch, or stylegan3's "
+                              f"--cfg=stylegan2)")
+    signature = inspect.signature(Generator)
+    kwargs = fold_synthesis_kwargs(constructor_kwargs(obj, signature), signature)
+    G = build_generator(kwargs, source=source)
+    load_state_checked(G, tensors, source=source)
+    return G.eval().requires_grad_(False)
+
+
+def snapshot_kimg(path: str | Path) -> float:
+    """Training progress in kimg from an NVlabs snapshot name (network-snapshot-001200.pkl -> 1200)."""
+    match = _SNAPSHOT_KIMG.search(Path(path).name)
+    return float(match.group(1)) if match else 0.0
+
+
+def import_generator(path: str | Path, *, which: str = "G_ema") -> ImportedGenerator:
+    """Our Generator from an NVlabs pickle (PyTorch or TensorFlow era), without running its code."""
+    if which not in NETWORK_NAMES:
+        raise CheckpointError(f"--which {which!r}: choose one of {', '.join(NETWORK_NAMES)}")
+    data = load_network_pickle(path)
+    try:
+        return _generator_from_pickle_data(data, path=Path(path), which=which)
+    except CheckpointError as exc:
+        message = str(exc)
+        raise CheckpointError(message if str(path) in message else f"{path}: {message}") from None
+    except RecursionError:  # only a crafted file nests its settings in a loop
+        raise CheckpointError(f"{path}: the network settings refer to themselves") from None
+
+
+def _generator_from_pickle_data(data: Any, *, path: Path, which: str) -> ImportedGenerator:
+    info: dict[str, Any] = {"source": path.name, "network": which}
+    if _is_tf_pickle(data):
+        from lyriscope.trainers.tf_pickle import generator_from_tf
+
+        networks = data if isinstance(data, tuple) else (None, None, data)
+        tf_net = networks[2] if which == "G_ema" else networks[0]
+        if tf_net is None:
+            raise CheckpointError(f"{path}: this TensorFlow pickle holds only Gs; use --which G_ema")
+        info["format"] = "tensorflow"
+        return ImportedGenerator(G=generator_from_tf(tf_net, source=path),
+                                 kimg=snapshot_kimg(path), info=info)
+    if not isinstance(data, dict) or which not in data:
+        found = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(f"{path}: no {which!r} network in the pickle (found {found}); "
+                              f"is it an NVlabs network snapshot?")
+    record = data[which]
+    if not isinstance(record, PersistentObject):
+        raise CheckpointError(f"{path}: {which} is a {type(record).__name__}, not a network")
+    info["format"] = "pytorch"
+    training_set = data.get("training_set_kwargs")
+    if isinstance(training_set, Mapping):
+        info["training_set_kwargs"] = _json_safe(training_set)
+    return ImportedGenerator(G=generator_from_record(record, source=path),
+                             kimg=snapshot_kimg(path), info=info)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _is_tf_pickle(data: Any) -> bool:
+    if isinstance(data, TFNetwork):
+        return True
+    return (isinstance(data, tuple) and len(data) == 3
+            and all(isinstance(net, TFNetwork) for net in data))
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        return plain(value)
+    except CheckpointError:
+        return str(value)  # informational only; never worth failing an import
+
