@@ -1,0 +1,36 @@
+"""Write one seamless loop video per line (no audio), as the paper cut them: first image = last."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("set", type=Path, help="the set folder (sets/NAME) or its set.toml")
+    parser.add_argument("-o", "--out", type=Path, default=None,
+                        help="folder for line-NN.mp4 (default: sets/NAME/loops)")
+    parser.add_argument("--line", type=int, action="append", default=None, metavar="N",
+                        help="only line N (1-based; repeatable)")
+    parser.add_argument("--size", type=int, default=None, help="side in pixels (default [output] size)")
+    parser.add_argument("--fps", type=float, default=None, help="frames per second (default [output] fps)")
+    parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lyriscope.engine.loops import LoopOptions, render_loop
+    from lyriscope.engine.runtime import Generator, RuntimeOptions
+    from lyriscope.setmodel import load_set
+
+    songset = load_set(args.set, need_models=True)
+    lines = [n - 1 for n in args.line] if args.line else range(len(songset.lines))
+    out = args.out or songset.root / "loops"
+    generator = Generator.from_set(songset, options=RuntimeOptions(device=args.device))
+    options = LoopOptions(size=args.size, fps=args.fps, device=args.device,
+                          progress=not args.no_progress)
+    for line in lines:
+        path = out / f"line-{line + 1:02d}.mp4"
+        n = render_loop(songset, line, path, generator=generator, options=options)
+        print(f"wrote {path}: {n} frames, loops seamlessly")
+    return 0

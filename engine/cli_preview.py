@@ -1,0 +1,64 @@
+"""Preview a line's loop while tuning a set: a short clip and a strip of its keyframes, re-rendered on save."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("set", type=Path, help="the set folder (sets/NAME) or its set.toml")
+    parser.add_argument("--line", type=int, required=True, metavar="N", help="the line (1-based)")
+    parser.add_argument("-o", "--out", type=Path, default=None,
+                        help="folder for the clip and strip (default: sets/NAME/preview)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="clip length (default: one whole loop)")
+    parser.add_argument("--size", type=int, default=256, help="side in pixels (default 256)")
+    parser.add_argument("--fps", type=float, default=None, help="frames per second (default [output] fps)")
+    parser.add_argument("--watch", action="store_true",
+                        help="render again whenever set.toml changes (Ctrl-C to stop)")
+    parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lyriscope.engine.loops import watch
+    from lyriscope.errors import LyriscopeError
+    from lyriscope.setmodel import load_set
+
+    songset = load_set(args.set, need_models=True)
+    _preview(args)
+    if args.watch:
+        print(f"watching {songset.path}; Ctrl-C to stop")
+
+        def again() -> None:
+            try:
+                _preview(args)
+            except LyriscopeError as exc:  # keep watching: the next save may fix it
+                print(f"lyriscope preview: {exc}")
+
+        watch(songset.path, again)
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> None:
+    from lyriscope.engine.loops import LoopOptions, check_line, keyframe_strip, render_loop
+    from lyriscope.engine.runtime import Generator, RuntimeOptions
+    from lyriscope.setmodel import load_set
+
+    songset = load_set(args.set, need_models=True)
+    line = args.line - 1
+    check_line(songset, line)
+    out = args.out or songset.root / "preview"
+    # Only this line's model is loaded; every index points at it.
+    generator = Generator([songset.lines[line].model] * len(songset.lines),
+                          options=RuntimeOptions(device=args.device))
+    clip = out / f"line-{args.line:02d}.mp4"
+    n = render_loop(songset, line, clip, generator=generator,
+                    options=LoopOptions(size=args.size, fps=args.fps, seconds=args.seconds,
+                                        progress=False))
+    strip = keyframe_strip(songset, line, out / f"line-{args.line:02d}-keyframes.png",
+                           generator=generator)
+    print(f"wrote {clip} ({n} frames) and {strip}")

@@ -1,0 +1,112 @@
+"""A line's seamless loop, as the paper cut them: loop_seconds through its seeds, first = last image.
+
+Without audio the walk is the plain closed loop, so a video of round(loop_seconds * fps)
+frames (frame k at t = k / fps) repeats without a seam. `lyriscope loops` writes one per
+line; `lyriscope preview` writes a short clip of one line and a contact strip of its
+keyframes while the set is being tuned.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lyriscope.atomic import atomic_path
+from lyriscope.errors import LyriscopeError
+from lyriscope.setmodel import SongSet
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    size: int | None = None  # output side; None: [output] size
+    fps: float | None = None  # None: [output] fps
+    seconds: float | None = None  # clip length; None: one whole loop
+    crf: int | None = None
+    device: str = "auto"
+    batch: int = 8
+    progress: bool = True
+
+
+def loop_frame_count(loop_seconds: float, fps: float) -> int:
+    """Frames of one loop: frame N (= frame 0 again) is left out, so the file repeats seamlessly."""
+    return max(1, round(loop_seconds * fps))
+
+
+def render_loop(songset: SongSet, line: int, out: str | Path, *, generator,
+                options: LoopOptions = LoopOptions()) -> int:
+    """Write line's loop (no audio) to out (.mp4 or a PNG folder); returns the frame count."""
+    from tqdm import tqdm
+
+    from lyriscope.engine.encoder import open_writer
+    from lyriscope.engine.renderer import Renderer
+    from lyriscope.engine.walk import Walk
+
+    check_line(songset, line)
+    spec = songset.lines[line]
+    fps = float(options.fps or songset.output.fps)
+    size = int(options.size or songset.output.size)
+    seconds = options.seconds or spec.walk.loop_seconds
+    n = loop_frame_count(seconds, fps)
+    walk = Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)
+    crf = songset.output.crf if options.crf is None else options.crf
+    with Renderer.offscreen(size, post=songset.post) as renderer, \
+            open_writer(out, fps=fps, size=(size, size), crf=crf) as writer:
+        frame_out = np.empty((size, size, 3), np.uint8)
+        with tqdm(total=n, disable=not options.progress, unit="frame",
+                  desc=f"line {line + 1}") as bar:
+            for first in range(0, n, max(1, options.batch)):
+                ks = np.arange(first, min(n, first + max(1, options.batch)))
+                ws = walk.w_batch(ks / fps, params=spec.walk, features=None, frames=ks)
+                for img in generator.synthesize(line, ws):
+                    renderer.render(img, text=spec.text)
+                    writer.write(renderer.read(frame_out))
+                    bar.update(1)
+    return n
+
+
+def keyframe_strip(songset: SongSet, line: int, out: str | Path, *, generator,
+                   thumb: int = 192) -> Path:
+    """A PNG strip of the line's keyframe images (what the loop passes through), left to right."""
+    from PIL import Image
+
+    from lyriscope.engine.walk import Walk
+
+    check_line(songset, line)
+    spec = songset.lines[line]
+    fps = float(songset.output.fps)
+    walk = Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)
+    times = walk.keyframe_times(spec.walk.loop_seconds)
+    ws = walk.w_batch(times, params=spec.walk, features=None)
+    images = generator.synthesize(line, ws)  # [K, H, W, 3]
+    tiles = [Image.fromarray(img).resize((thumb, thumb), Image.LANCZOS) for img in images]
+    strip = Image.new("RGB", (thumb * len(tiles), thumb))
+    for i, tile in enumerate(tiles):
+        strip.paste(tile, (i * thumb, 0))
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        strip.save(tmp, format="PNG")
+    return out
+
+
+def watch(path: Path, on_change, *, poll_s: float = 0.5, stop_after_s: float | None = None) -> None:
+    """Call on_change() whenever path's modification time changes (polling; portable)."""
+    began = time.monotonic()
+    last = path.stat().st_mtime_ns
+    while stop_after_s is None or time.monotonic() - began < stop_after_s:
+        time.sleep(poll_s)
+        try:
+            now = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            continue  # an editor replacing the file; look again
+        if now != last:
+            last = now
+            on_change()
+
+
+def check_line(songset: SongSet, line: int) -> None:
+    if not 0 <= line < len(songset.lines):
+        raise LyriscopeError(f"{songset.path}: there is no line {line + 1}; the set has lines "
+                             f"1..{len(songset.lines)}")

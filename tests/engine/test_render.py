@@ -1,0 +1,223 @@
+"""The offline render end to end: a tiny set (generated song, LRC, random 32² models) -> MP4."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lyriscope.engine.loops import LoopOptions, loop_frame_count, render_loop
+from lyriscope.engine.render import RenderOptions, render
+from lyriscope.engine.runtime import Generator
+from lyriscope.errors import LyriscopeError
+from lyriscope.setmodel import load_set
+from lyriscope.trainers.checkpoint import save_model
+from lyriscope.trainers.cli_init_model import random_generator
+
+SR = 22050
+FPS = 10.0
+CLICK_S = 1.5  # the one loud onset of the song
+DURATION_S = 3.2
+
+
+def _song(path: Path) -> None:
+    """A quiet tone with one loud click at CLICK_S: the only onset."""
+    t = np.arange(int(DURATION_S * SR)) / SR
+    y = 0.02 * np.sin(2 * np.pi * 220 * t)
+    k = int(CLICK_S * SR)
+    burst = np.random.RandomState(0).standard_normal(800) * np.exp(-np.arange(800) / 150)
+    y[k : k + 800] += 0.9 * burst
+    sf.write(path, y.astype(np.float32), SR)
+
+
+def _write_set(root: Path, *, walk: str = "", output_size: int = 64) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    _song(root / "song.wav")
+    (root / "song.lrc").write_text("[00:00.00]first line\n[00:02.00]second line\n", encoding="utf-8")
+    models = root / "models"
+    for i in (1, 2):
+        G = random_generator(32, channel_base=256, channel_max=32, mapping_layers=2, seed=i)
+        save_model(models / f"line-{i:02d}.safetensors", G)
+    (root / "set.toml").write_text(f"""
+[song]
+title = "test"
+audio = "song.wav"
+lyrics = "song.lrc"
+[output]
+size = {output_size}
+fps = {FPS}
+[walk]
+loop_seconds = 8.0
+seeds = 3
+crossfade_s = 0.5
+{walk}
+[post]
+vignette = 0.0
+[[line]]
+text = "first line"
+model = "models/line-01.safetensors"
+[[line]]
+text = "second line"
+model = "models/line-02.safetensors"
+""", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory) -> Path:
+    return _write_set(tmp_path_factory.mktemp("set") / "tiny",
+                      walk="pulse = 2.0\nmotion = 0.0\nband_depth = 0.0")
+
+
+@pytest.fixture(scope="module")
+def rendered(tiny_set: Path, tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
+    out = tmp_path_factory.mktemp("out") / "video.mp4"
+    render(load_set(tiny_set), out, options=RenderOptions(progress=False, device="cpu"))
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    return out, frames
+
+
+def test_video_has_one_frame_per_fps_tick_of_the_song(rendered):
+    _, frames = rendered
+    assert len(frames) == round(DURATION_S * FPS)
+    assert frames[0].shape == (64, 64, 3)
+
+
+def test_audio_track_is_the_song_length_within_one_aac_frame(rendered):
+    out, _ = rendered
+    with av.open(str(out)) as c:
+        stream = c.streams.audio[0]
+        assert stream.codec_context.name == "aac"
+        samples = sum(f.samples for f in c.decode(audio=0))
+        rate = stream.rate
+    assert abs(samples / rate - DURATION_S) <= 1024 / rate + 1e-9
+
+
+def test_loud_onset_makes_the_picture_jump_on_its_frame(rendered):
+    _, frames = rendered
+    diffs = [np.abs(frames[k].astype(np.int16) - frames[k - 1]).mean() for k in range(1, len(frames))]
+    # diffs[k - 1] is the change into frame k; ignore the line boundary's crossfade at 2 s.
+    boundary = round(2.0 * FPS)
+    candidates = {k: d for k, d in enumerate(diffs, start=1) if abs(k - boundary) > 1}
+    jump = max(candidates, key=candidates.get)
+    assert abs(jump - round(CLICK_S * FPS)) <= 1
+    calm = np.median(list(candidates.values()))
+    assert candidates[jump] > 4 * calm
+
+
+def test_frames_of_the_two_lines_differ(rendered):
+    _, frames = rendered
+    first, second = frames[round(1.0 * FPS)], frames[round(3.0 * FPS)]
+    assert np.abs(first.astype(np.int16) - second).mean() > 5
+
+
+def test_start_end_render_matching_span_of_audio(tiny_set: Path, tmp_path: Path):
+    out = tmp_path / "part.mp4"
+    render(load_set(tiny_set), out, options=RenderOptions(start_s=1.0, end_s=2.5, progress=False,
+                                                          device="cpu"))
+    with av.open(str(out)) as c:
+        n = sum(1 for _ in c.decode(video=0))
+    with av.open(str(out)) as c:
+        samples = sum(f.samples for f in c.decode(audio=0))
+        rate = c.streams.audio[0].rate
+    assert n == 15
+    assert abs(samples / rate - 1.5) <= 1024 / rate + 1e-9
+
+
+def test_loop_closes_and_moves_smoothly(tiny_set: Path, tmp_path: Path):
+    songset = load_set(tiny_set)
+    generator = Generator.from_set(songset)
+    loop_s = songset.lines[0].walk.loop_seconds
+    n = loop_frame_count(loop_s, FPS)
+    folder = tmp_path / "frames"
+    # One frame past the loop, losslessly: frame n must equal frame 0.
+    render_loop(songset, 0, folder, generator=generator,
+                options=LoopOptions(seconds=loop_s + 1 / FPS, progress=False))
+    from PIL import Image
+
+    files = sorted(folder.glob("*.png"))
+    assert len(files) == n + 1
+    frames = [np.asarray(Image.open(f)).astype(np.int16) for f in files]
+    assert np.abs(frames[0] - frames[n]).max() <= 1
+    steps = [np.abs(frames[k + 1] - frames[k]).mean() for k in range(n)]
+    assert max(steps) < 25  # no cut anywhere in the loop (a cut between random images is ~60)
+
+
+def test_missing_model_is_one_clear_error(tiny_set: Path, tmp_path: Path):
+    broken = _write_set(tmp_path / "broken")
+    (broken / "models" / "line-02.safetensors").unlink()
+    with pytest.raises(LyriscopeError, match=r"line-02\.safetensors"):
+        render(load_set(broken, need_models=False), tmp_path / "x.mp4",
+               options=RenderOptions(progress=False))
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_unreadable_audio_is_one_clear_error_and_leaves_no_file(tmp_path: Path):
+    broken = _write_set(tmp_path / "noise")
+    (broken / "song.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunk")
+    out = tmp_path / "x.mp4"
+    with pytest.raises(LyriscopeError, match="song.wav"):
+        render(load_set(broken), out, options=RenderOptions(progress=False))
+    assert list(tmp_path.glob("*.mp4*")) == [] and list(tmp_path.glob(".x.mp4*")) == []
+
+
+def _cli(args: list[str], **kw) -> subprocess.Popen:
+    exe = Path(sys.executable).with_name("lyriscope")
+    return subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kw)
+
+
+def test_full_disk_ends_with_one_sentence_and_no_leftover(tiny_set: Path, tmp_path: Path):
+    out_dir = tmp_path / "full"
+    out_dir.mkdir()
+    import resource
+
+    def small_disk() -> None:  # writes past 20 kB fail as they would on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    p = _cli(["render", str(tiny_set), "-o", str(out_dir / "v.mp4"), "--no-progress",
+              "--device", "cpu"], preexec_fn=small_disk)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 1
+    lines = [x for x in err.strip().splitlines() if x.strip()]
+    assert len(lines) == 1 and "lyriscope render:" in lines[0] and "Traceback" not in err
+    assert list(out_dir.iterdir()) == []
+
+
+def test_ctrl_c_leaves_no_partial_file(tiny_set: Path, tmp_path: Path):
+    out = tmp_path / "v.mp4"
+    p = _cli(["render", str(tiny_set), "-o", str(out), "--device", "cpu", "--batch", "1",
+              "--size", "256"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob(".v.mp4*")):
+        time.sleep(0.05)  # wait until the encoder has opened its temporary file
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.environ.get("LYRISCOPE_NO_GL") == "1", reason="GL disabled")
+def test_preview_and_loops_commands(tiny_set: Path, tmp_path: Path):
+    from lyriscope.cli import main
+
+    assert main(["preview", str(tiny_set), "--line", "2", "--seconds", "1", "--size", "64",
+                 "-o", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "line-02.mp4").is_file()
+    assert (tmp_path / "p" / "line-02-keyframes.png").is_file()
+    assert main(["loops", str(tiny_set), "--line", "1", "--size", "64", "--fps", "5",
+                 "-o", str(tmp_path / "l"), "--no-progress"]) == 0
+    with av.open(str(tmp_path / "l" / "line-01.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == loop_frame_count(8.0, 5.0)
+    assert main(["preview", str(tiny_set), "--line", "9"]) == 2
