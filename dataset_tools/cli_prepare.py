@@ -1,0 +1,51 @@
+"""Write each line's kept images as an NVlabs-compatible dataset zip of square PNGs.
+
+sets/NAME/data/line-NN.zip (same-size square PNGs + dataset.json) and data/summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("set", type=Path, help="the set folder (sets/NAME)")
+    parser.add_argument("--line", type=int, default=None, help="only this line (from 1); default all")
+    parser.add_argument("--size", type=int, default=None,
+                        help="image side in pixels; default [output] size of set.toml")
+    parser.add_argument("--square", choices=("crop", "pad"), default="crop",
+                        help="make images square by centre crop (default) or by padding")
+    parser.add_argument("--background", choices=("white", "black"), default="white",
+                        help="what transparent pixels are composited on; default white")
+
+
+def run(args: argparse.Namespace) -> int | None:
+    from lyriscope.dataset_tools.cluster import images_dir, select_lines
+    from lyriscope.dataset_tools.prepare import PrepareOptions, prepare_line
+    from lyriscope.errors import DatasetError
+    from lyriscope.setmodel import load_set
+
+    song_set = load_set(args.set)
+    size = song_set.output.size if args.size is None else args.size
+    if not 16 <= size <= 8192:
+        raise DatasetError(f"--size {size}: expected a side of 16..8192 pixels")
+    options = PrepareOptions(size=size, square=args.square, background=args.background)
+    summaries = []
+    for line in select_lines(len(song_set.lines), args.line, source=str(song_set.path)):
+        if args.line is None and not images_dir(song_set.root, line).is_dir():
+            log.warning("line %d has no images folder; skipped", line + 1)
+            continue
+        summary = prepare_line(song_set.root, line, options=options, progress=True)
+        dropped = ", ".join(f"{r} {n}" for r, n in summary["dropped"].items()) or "none"
+        print(f"line {summary['line']}: {summary['images']} images -> {summary['zip']}; "
+              f"dropped: {dropped}")
+        summaries.append(summary)
+    if not summaries:
+        raise DatasetError(f"{song_set.root}: no line has images; run `lyriscope collect` first")
+    log.info("summary: %s", json.dumps(summaries))
+    return 0

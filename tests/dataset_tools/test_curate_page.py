@@ -1,0 +1,231 @@
+"""The curation page: token-guarded local server, and clicks in headless Chromium saving decisions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from base64 import b64decode
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lyriscope.dataset_tools.cluster import MERGED, cluster_line
+from lyriscope.dataset_tools.curate_server import CurationSession, make_server, page_url
+
+TINTS = [(1.0, 0.1, 0.1), (0.1, 1.0, 0.15), (0.1, 0.15, 1.0)]
+SCREENSHOT_COPY = os.environ.get("LYRISCOPE_CURATE_SCREENSHOT")  # keep the screenshot for people
+
+
+def tinted(seed: int, tint) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    small = (0.55 + 0.45 * rng.random((6, 6, 1))) * np.array(tint)
+    return Image.fromarray((small * 255).astype(np.uint8)).resize((256, 256), Image.Resampling.BICUBIC)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A clustered set (line 1: 3 colours x 3 images) behind a running curation server."""
+    root = tmp_path_factory.mktemp("curate") / "song"
+    folder = root / "images" / "line-01"
+    folder.mkdir(parents=True)
+    for c, tint in enumerate(TINTS):
+        for s in range(3):
+            path = folder / "tmp.png"
+            tinted(c * 10 + s, tint).save(path)
+            path.rename(folder / f"{hashlib.sha256(path.read_bytes()).hexdigest()}.png")
+    cluster_line(root, 0, k=3)
+    session = CurationSession(root, [0], titles={0: "I'm the first ray of light"})
+    server = make_server(session)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, session, page_url(server, session)
+    server.shutdown()
+    server.server_close()
+
+
+def fetch(url: str, body: dict | None = None) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def curation(root: Path) -> dict:
+    path = root / "curation.json"
+    return json.loads(path.read_text()) if path.is_file() else {"lines": {}}
+
+
+def test_token_is_required(served) -> None:
+    root, session, url = served
+    base = url.split("?")[0]
+    assert base.startswith("http://127.0.0.1:")
+    assert fetch(base)[0] == 403
+    assert fetch(base + "api/state?t=wrong")[0] == 403
+    assert fetch(base + "api/decide?t=wrong", {"line": 1, "action": "merge", "merged": False})[0] == 403
+    status, page = fetch(url)
+    assert status == 200 and b"lyriscope curate" in page
+
+
+def test_state_images_and_decisions_over_http(served) -> None:
+    root, session, url = served
+    base, token = url.split("?")[0], session.token
+    status, body = fetch(f"{base}api/state?t={token}")
+    state = json.loads(body)
+    line = state["lines"][0]
+    assert status == 200 and line["line"] == 1 and line["count"] == 9
+    sheet = line["groups"][0]["clusters"][0]["sheet"]
+    status, png = fetch(f"{base}sheet?line=1&sheet={sheet}&t={token}")
+    assert status == 200 and png.startswith(b"\x89PNG")
+    assert fetch(f"{base}sheet?line=1&sheet=../../set.toml&t={token}")[0] == 404  # only listed sheets
+    sha = line["groups"][0]["clusters"][0]["images"][0]["sha256"]
+    status, jpeg = fetch(f"{base}thumb?line=1&sha={sha}&t={token}")
+    assert status == 200 and jpeg.startswith(b"\xff\xd8")
+    status, body = fetch(f"{base}api/decide?t={token}", {"line": 1, "action": "image",
+                                                         "sha256": sha, "decision": "drop"})
+    assert status == 200 and json.loads(body)["kept"][sha] is False
+    assert curation(root)["lines"]["1"]["images"][sha] == "drop"
+    status, body = fetch(f"{base}api/decide?t={token}", {"line": 1, "action": "image",
+                                                         "sha256": sha, "decision": None})
+    assert sha not in curation(root)["lines"]["1"]["images"]
+    status, body = fetch(f"{base}api/decide?t={token}", {"line": 1, "action": "cluster",
+                                                         "group": MERGED, "cluster": 7, "decision": "drop"})
+    assert status == 400 and "no cluster 7" in json.loads(body)["error"]
+
+
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol (a small CDP client)."""
+
+    def __init__(self, binary: str, profile: Path, url: str) -> None:
+        websocket = pytest.importorskip("websocket")
+        self.proc = subprocess.Popen(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={profile}", "--remote-debugging-port=0",
+             "--window-size=1280,900", url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.close()
+                pytest.skip("chromium did not start its DevTools endpoint")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        targets = []
+        while not targets and time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=5) as r:
+                targets = [t for t in json.load(r) if t.get("type") == "page"]
+            time.sleep(0.1)
+        self.ws = websocket.create_connection(targets[0]["webSocketDebuggerUrl"], timeout=20,
+                                              suppress_origin=True)
+        self.next_id = 0
+
+    def call(self, method: str, **params) -> dict:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("id") == self.next_id:
+                assert "error" not in message, message
+                return message["result"]
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(expression):
+            assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+            time.sleep(0.1)
+
+    def click(self, selector: str) -> None:
+        """A real mouse click at the centre of the element."""
+        box = self.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+                            f" e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();"
+                            f" return [r.x + r.width / 2, r.y + r.height / 2]; }})()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left",
+                      clickCount=1)
+
+    def close(self) -> None:
+        if getattr(self, "ws", None) is not None:
+            self.ws.close()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the group this test started
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def wait_until(predicate, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_clicks_and_keys_in_chromium_save_decisions(served, tmp_path: Path) -> None:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    root, _, url = served
+    browser = Chromium(binary, tmp_path / "profile", url)
+    try:
+        browser.wait_for("document.body.dataset.ready === '1' && "
+                         "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        assert browser.evaluate("document.querySelectorAll('.card').length") == 3
+        browser.click('.card[data-cluster="1"] button.drop')
+        assert wait_until(lambda: curation(root)["lines"].get("1", {}).get("clusters", {})
+                          .get(MERGED, {}).get("1") == "drop")
+        browser.wait_for("document.querySelector('.card[data-cluster=\"1\"]').classList.contains('drop')")
+        # Keyboard: focus cluster 2 and press D.
+        browser.evaluate("document.querySelector('.card[data-cluster=\"2\"]').focus()")
+        browser.call("Input.dispatchKeyEvent", type="keyDown", key="d", code="KeyD", text="d",
+                     windowsVirtualKeyCode=68)
+        browser.call("Input.dispatchKeyEvent", type="keyUp", key="d", code="KeyD", windowsVirtualKeyCode=68)
+        assert wait_until(lambda: curation(root)["lines"]["1"]["clusters"][MERGED].get("2") == "drop")
+        browser.wait_for("document.querySelector('#line-1 .count').textContent.includes('3 of 9')")
+        # Single images: open cluster 0's thumbnails and click the first one to drop it.
+        browser.click('.card[data-cluster="0"] button.images')
+        browser.wait_for("document.querySelector('.card[data-cluster=\"0\"] .thumbs img') !== null")
+        browser.click('.card[data-cluster="0"] .thumbs img')
+        assert wait_until(lambda: list(curation(root)["lines"]["1"]["images"].values()) == ["drop"])
+        browser.wait_for("document.querySelector('.card[data-cluster=\"0\"] .thumbs img.out.forced') !== null")
+        # The outlier slider saves its value when released.
+        browser.evaluate("(() => { const s = document.querySelector('#line-1 input.outlier');"
+                         " s.value = '2.5'; s.dispatchEvent(new Event('change')); })()")
+        assert wait_until(lambda: curation(root)["lines"]["1"]["outlier"] == 2.5)
+        browser.click('#line-1 input.merge')
+        assert wait_until(lambda: curation(root)["lines"]["1"]["merged"] is False)
+        browser.call("Emulation.setDeviceMetricsOverride", width=1280, height=900,
+                     deviceScaleFactor=1, mobile=False)
+        shot = browser.call("Page.captureScreenshot", format="png")
+    finally:
+        browser.close()
+    png = tmp_path / "curate.png"
+    png.write_bytes(b64decode(shot["data"]))
+    if SCREENSHOT_COPY:
+        shutil.copy(png, SCREENSHOT_COPY)
+    with Image.open(png) as img:
+        assert img.size == (1280, 900)
+        pixels = np.asarray(img.convert("RGB"), dtype=float)
+    assert pixels.std() > 10  # a page with sheets on it, not a blank window
+    assert curation(root)["lines"]["1"]["clusters"][MERGED] == {"1": "drop", "2": "drop"}
