@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   xvfb xauth libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libglx-mesa0
   libportaudio2 libsndfile1 libasound2-plugins jackd2
-  chromium
+  chromium wordnet-base
 )
 missing=()
 for p in "${packages[@]}"; do

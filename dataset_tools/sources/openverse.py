@@ -1,0 +1,83 @@
+"""Openverse: openly licensed images from many collections, no key needed.
+
+API facts used (api.openverse.org, docs.openverse.org):
+- GET {root}/v1/images/?q=TERM&page=P&page_size=S returns JSON
+  {"result_count", "page_count", "page_size", "page", "results": [...]}; each result has
+  "url" (the image file), "foreign_landing_url" (its page at the provider), "creator",
+  "license" (e.g. "by-sa", "cc0", "pdm"), "license_version", "license_url", "attribution"
+  (ready-made credit text), "title", "width", "height".
+- Anonymous clients: page_size at most 20 (more answers 401), at most 20 pages deep per
+  search, throttled at about 20 requests a minute and 200 a day; rate-limit state comes back
+  in X-RateLimit-* headers. We wait 3 s between requests and stop when Remaining reaches 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from lyriscope.dataset_tools.sources.base import ApiClient, Candidate, Source, source_url
+
+DEFAULT_ROOT = "https://api.openverse.org"
+URL_ENV = "LYRISCOPE_OPENVERSE_URL"
+PAGE_SIZE = 20  # anonymous maximum
+MAX_PAGES = 20  # the API's search depth
+MIN_INTERVAL_S = 3.0  # 20 requests per minute
+
+
+def license_name(code: str, version: str) -> str:
+    """A readable licence name from Openverse's code and version ("by-sa", "4.0" -> "CC BY-SA 4.0")."""
+    code = (code or "").lower()
+    if code == "cc0":
+        return "CC0 1.0"
+    if code == "pdm":
+        return "Public Domain Mark 1.0"
+    if not code:
+        return ""
+    return f"CC {code.upper()} {version}".strip()
+
+
+class OpenverseSource(Source):
+    """Search Openverse's image index (keyless)."""
+
+    name = "openverse"
+
+    def __init__(self, *, min_interval_s: float = MIN_INTERVAL_S, max_wait_s: float = 60.0,
+                 cache_dir: Path | None = None) -> None:
+        self.root = source_url(URL_ENV, DEFAULT_ROOT)
+        self.client = ApiClient(name=self.name, min_interval_s=min_interval_s,
+                                max_wait_s=max_wait_s, cache_dir=cache_dir)
+
+    def search(self, query: str, *, limit: int) -> Iterator[Candidate]:
+        found = 0
+        for page in range(1, MAX_PAGES + 1):
+            data = self.client.get_json(f"{self.root}/v1/images/",
+                                        {"q": query, "page": page, "page_size": PAGE_SIZE})
+            results = data.get("results") or []
+            for item in results:
+                if not item.get("url"):
+                    continue
+                yield self._candidate(item, query)
+                found += 1
+                if found >= limit:
+                    return
+            if len(results) < PAGE_SIZE or page >= int(data.get("page_count") or MAX_PAGES):
+                return
+
+    def _candidate(self, item: dict, query: str) -> Candidate:
+        license_ = license_name(item.get("license", ""), item.get("license_version", ""))
+        creator = item.get("creator") or ""
+        attribution = item.get("attribution") or _credit(item.get("title") or "", creator,
+                                                         license_)
+        return Candidate(
+            source=self.name, query=query, image_url=item["url"],
+            page_url=item.get("foreign_landing_url") or "", creator=creator, license=license_,
+            license_url=item.get("license_url") or "", attribution=attribution,
+            width=item.get("width"), height=item.get("height"),
+        )
+
+
+def _credit(title: str, creator: str, license_: str) -> str:
+    who = f" by {creator}" if creator else ""
+    what = f'"{title}"' if title else "This image"
+    return f"{what}{who} is licensed under {license_}." if license_ else f"{what}{who}."
