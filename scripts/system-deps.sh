@@ -5,7 +5,7 @@
 # the curation page's browser test.
 set -euo pipefail
 packages=(
-  xvfb xauth libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libglx-mesa0
+  xvfb xauth xdotool libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libglx-mesa0
   libportaudio2 libsndfile1 libasound2-plugins jackd2
   chromium wordnet-base
 )
