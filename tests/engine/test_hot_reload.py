@@ -1,0 +1,243 @@
+"""Hot reload: set.toml and shader edits apply without a restart; broken ones keep the last good."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lyriscope.engine.controls import LiveControls
+from lyriscope.engine.hot_reload import FileWatcher, HotReload, incompatible
+from lyriscope.engine.hud import HudOverlay
+from lyriscope.engine.live import LiveShow
+from lyriscope.engine.renderer import DEFAULT_CHAIN, Renderer, copy_shaders
+from lyriscope.engine.runtime import Generator
+from lyriscope.setmodel import load_set
+from lyriscope.trainers.checkpoint import save_model
+from lyriscope.trainers.cli_init_model import random_generator
+
+SR = 22050
+DURATION_S = 2.0
+SET_TOML = """
+[song]
+title = "reload test"
+audio = "song.wav"
+lyrics = "song.lrc"
+[output]
+size = 64
+fps = 10
+[walk]
+loop_seconds = 4.0
+seeds = 3
+[post]
+{post}
+[[line]]
+text = "only line"
+model = "{model}"
+"""
+RED_CROSSFADE = """#version 330 core
+out vec4 f_color;
+void main() { f_color = vec4(1.0, 0.0, 0.0, 1.0); }
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "line-01.safetensors"
+    save_model(path, random_generator(32, channel_base=256, channel_max=32, mapping_layers=2, seed=3))
+    return path
+
+
+def write_set(root: Path, model: Path, *, post: str = "vignette = 0.0") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    sf.write(root / "song.wav", np.zeros(int(DURATION_S * SR), np.float32), SR)
+    (root / "song.lrc").write_text("[00:00.00]only line\n", encoding="utf-8")
+    edit_set(root, model, post=post)
+    return root
+
+
+def edit_set(root: Path, model: Path, *, post: str) -> None:
+    """Rewrite set.toml and make sure its stamp changes (coarse file system clocks)."""
+    path = root / "set.toml"
+    before = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(SET_TOML.format(post=post, model=model.as_posix()), encoding="utf-8")
+    bump(path, before)
+
+
+def bump(path: Path, before_ns: int) -> None:
+    if path.stat().st_mtime_ns <= before_ns:
+        os.utime(path, ns=(before_ns + 1_000_000, before_ns + 1_000_000))
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand (for the poll interval)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+# --- watching files ------------------------------------------------------------------------
+
+
+def test_file_watcher_reports_each_change_once(tmp_path):
+    a, b = tmp_path / "a.glsl", tmp_path / "b.glsl"
+    a.write_text("x")
+    watcher = FileWatcher([a, b])  # b does not exist yet
+    assert watcher.changed() == []
+    before = a.stat().st_mtime_ns
+    a.write_text("y")
+    bump(a, before)
+    assert watcher.changed() == [a]
+    assert watcher.changed() == []
+    b.write_text("new")
+    assert watcher.changed() == [b]
+    a.unlink()
+    assert watcher.changed() == [a]  # gone counts too (an editor mid-save)
+
+
+def test_poll_looks_at_files_only_every_poll_s(tmp_path, model):
+    root = write_set(tmp_path / "s", model)
+    ticks = Ticks()
+    reloader = HotReload(load_set(root), poll_s=0.25, clock=ticks)
+    edit_set(root, model, post="vignette = 0.5")
+    ticks.t = 0.1
+    assert not reloader.poll().changed  # too early: the file is not even looked at
+    ticks.t = 0.3
+    change = reloader.poll()
+    assert change.songset is not None and change.songset.post.vignette == 0.5
+    ticks.t = 0.6
+    assert not reloader.poll().changed  # reported once
+
+
+def test_broken_set_toml_keeps_the_previous_set_and_says_where(tmp_path, model):
+    root = write_set(tmp_path / "s", model, post="vignette = 0.2")
+    ticks = Ticks()
+    reloader = HotReload(load_set(root), poll_s=0.25, clock=ticks)
+    before = (root / "set.toml").stat().st_mtime_ns
+    (root / "set.toml").write_text((root / "set.toml").read_text().replace("vignette", "vignete"))
+    bump(root / "set.toml", before)
+    ticks.t = 1.0
+    change = reloader.poll()
+    assert change.songset is None
+    assert len(change.errors) == 1
+    assert "set.toml" in change.errors[0] and "vignete" in change.errors[0]
+    assert "kept the previous set" in change.errors[0]
+    assert reloader.songset.post.vignette == 0.2
+    edit_set(root, model, post="vignette = 0.7")  # fixed: the next poll takes it
+    ticks.t = 2.0
+    assert reloader.poll().songset.post.vignette == 0.7
+
+
+def test_new_lines_or_models_need_a_restart(tmp_path, model):
+    old = load_set(write_set(tmp_path / "a", model))
+    other = model.parent / "other.safetensors"
+    other.write_bytes(model.read_bytes())
+    new = load_set(write_set(tmp_path / "b", other))
+    assert re.search(r"line 1's model changed; restart the show", incompatible(old, new))
+    assert incompatible(old, old) is None
+
+
+# --- shaders -------------------------------------------------------------------------------
+
+
+def grey(size: int = 32) -> np.ndarray:
+    return np.full((size, size, 3), 100, np.uint8)
+
+
+def test_shader_edit_changes_the_next_frame_and_a_broken_one_keeps_the_last_good(tmp_path, model):
+    shaders = copy_shaders(tmp_path / "shaders")
+    songset = load_set(write_set(tmp_path / "s", model))
+    ticks = Ticks()
+    reloader = HotReload(songset, shader_dir=shaders, poll_s=0.25, clock=ticks)
+    with Renderer.offscreen(32, post=songset.post, shader_dir=shaders) as renderer:
+        renderer.render(grey())
+        assert tuple(renderer.read()[16, 16]) == (100, 100, 100)
+
+        before = (shaders / "crossfade.frag.glsl").stat().st_mtime_ns
+        (shaders / "crossfade.frag.glsl").write_text(RED_CROSSFADE)
+        bump(shaders / "crossfade.frag.glsl", before)
+        ticks.t = 1.0
+        change = reloader.poll(renderer)
+        assert change.shaders and change.errors == ()
+        renderer.render(grey())
+        assert tuple(renderer.read()[16, 16]) == (255, 0, 0)
+
+        before = (shaders / "crossfade.frag.glsl").stat().st_mtime_ns
+        (shaders / "crossfade.frag.glsl").write_text(RED_CROSSFADE.replace("f_color =", "f_color = oops"))
+        bump(shaders / "crossfade.frag.glsl", before)
+        ticks.t = 2.0
+        change = reloader.poll(renderer)
+        assert len(change.errors) == 1
+        assert "crossfade.frag.glsl does not compile" in change.errors[0]
+        renderer.render(grey())
+        assert tuple(renderer.read()[16, 16]) == (255, 0, 0)  # the last good program
+
+
+# --- in the show ---------------------------------------------------------------------------
+
+
+class StillClock:
+    playing = False
+    status = "clock: still (test)"
+
+    def now(self) -> float:
+        return 0.5
+
+    def toggle(self) -> None: ...
+
+    def seek(self, t: float) -> None: ...
+
+    def messages(self) -> list[str]:
+        return []
+
+
+def run_until(show: LiveShow, done, timeout_s: float = 10.0) -> None:
+    limit = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < limit, "the show did not get there in time"
+        show.step()
+        time.sleep(0.01)
+
+
+def test_show_applies_a_post_edit_and_shows_a_broken_shader_in_the_hud(tmp_path, model):
+    root = write_set(tmp_path / "s", model, post="vignette = 0.0")
+    shaders = copy_shaders(tmp_path / "shaders")
+    songset = load_set(root)
+    hud = HudOverlay(size=96, visible=False)
+    renderer = Renderer.offscreen(96, post=songset.post, shader_dir=shaders,
+                                  effects=DEFAULT_CHAIN + (hud.effect,))
+    show = LiveShow(songset, renderer=renderer, generator=Generator.from_set(songset),
+                    clock=StillClock(), controls=LiveControls(songset, smoothing_s=0.0), hud=hud,
+                    duration=DURATION_S,
+                    reloader=HotReload(songset, shader_dir=shaders, poll_s=0.05))
+    try:
+        run_until(show, lambda: show.caught_up)
+        plain = renderer.read().astype(int)
+
+        edit_set(root, model, post="vignette = 0.0\nbrightness = -0.5")
+        run_until(show, lambda: show.songset.post.brightness == -0.5)
+        show.step()
+        darker = renderer.read().astype(int)
+        assert darker.mean() < plain.mean() - 40
+
+        before = (shaders / "grade.frag.glsl").stat().st_mtime_ns
+        (shaders / "grade.frag.glsl").write_text("#version 330 core\nnot glsl\n")
+        bump(shaders / "grade.frag.glsl", before)
+        run_until(show, lambda: "grade.frag.glsl does not compile" in show.last_error)
+        show.key("h")
+        show.step()
+        assert any(row.startswith("error: grade.frag.glsl does not compile") for row in hud.lines)
+        hud.visible = False
+        show.step()
+        np.testing.assert_array_equal(renderer.read().astype(int), darker)  # last good grade
+    finally:
+        show.close()
+        renderer.close()
