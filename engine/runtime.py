@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ class RuntimeOptions:
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
     fp16: bool | None = None  # None: fp16 synthesis on CUDA, fp32 on CPU
     noise_mode: str = "const"  # "const" keeps frames deterministic; "random" flickers
+    fast: bool = False  # engine.fastpath: a precomputed plan (+ CUDA graph, fp16 on CUDA)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -36,7 +38,7 @@ class LineModel:
     """One loaded generator and what the walk needs from it."""
 
     def __init__(self, G: torch.nn.Module, *, path: Path, device: torch.device, fp16: bool,
-                 noise_mode: str) -> None:
+                 noise_mode: str, fast: bool = False, graph_pool: Any = None) -> None:
         self.G = G
         self.path = path
         self.device = device
@@ -47,6 +49,15 @@ class LineModel:
         self.num_ws: int = G.num_ws
         self.resolution: int = G.img_resolution
         self.w_avg: torch.Tensor = G.mapping.w_avg.detach().float()  # [w_dim]
+        self.fast = None
+        if fast and noise_mode not in ("const", "none"):
+            log.warning("noise_mode %r: the fast path replays fixed noise only; using the "
+                        "reference path", noise_mode)
+        elif fast:
+            from lyriscope.engine.fastpath import FastOptions, FastSynthesis
+
+            options = FastOptions(dtype="fp16" if fp16 else "fp32", noise_mode=noise_mode)
+            self.fast = FastSynthesis(G, options=options, graph_pool=graph_pool)
 
     @torch.no_grad()
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
@@ -59,6 +70,8 @@ class LineModel:
     def synthesize(self, ws: torch.Tensor) -> torch.Tensor:
         """ws [N, num_ws, w_dim] -> images uint8 [N, H, W, 3] on the device (NVlabs' conversion)."""
         ws = ws.to(self.device, torch.float32)
+        if self.fast is not None:
+            return self.fast(ws).clone()  # the fast path reuses its output buffer
         img = self.G.synthesis(ws, noise_mode=self.noise_mode, force_fp32=not self.fp16)  # [N,C,H,W]
         img = (img.permute(0, 2, 3, 1).float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
         if img.shape[-1] == 1:  # greyscale models
@@ -80,6 +93,10 @@ class Generator:
         self.device = pick_device(options.device)
         fp16 = options.fp16 if options.fp16 is not None else self.device.type == "cuda"
         loaded: dict[Path, LineModel] = {}
+        # Line models take turns on one stream and keep their inputs and outputs outside the
+        # pool, so their CUDA graphs can share scratch memory in any replay order.
+        graph_pool = (torch.cuda.graph_pool_handle()
+                      if options.fast and self.device.type == "cuda" else None)
         self.lines: list[LineModel] = []
         for path in model_paths:
             path = Path(path).resolve()
@@ -87,7 +104,8 @@ class Generator:
                 log.info("loading %s", path)
                 G = load_model(path, device=self.device)
                 loaded[path] = LineModel(G, path=path, device=self.device, fp16=fp16,
-                                         noise_mode=options.noise_mode)
+                                         noise_mode=options.noise_mode, fast=options.fast,
+                                         graph_pool=graph_pool)
             self.lines.append(loaded[path])
         if not self.lines:
             raise CheckpointError("no models to load")

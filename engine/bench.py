@@ -1,0 +1,562 @@
+"""`lyriscope bench`: how fast synthesis, the live loop, the offline render and training run here.
+
+Every measurement uses the same random-weight generator (trainers.cli_init_model.
+random_generator), so numbers from different machines compare. `run_bench()` returns one
+dict with every number (what --json writes); `format_report()` turns it into the table.
+Reference and fast synthesis are timed interleaved, frame by frame, so a busy machine slows
+both alike.
+
+Example:
+    >>> result = run_bench(BenchOptions(size=128, device="cpu", frames=30))
+    >>> print(format_report(result))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lyriscope.engine.fastpath import (
+    FastOptions,
+    FastSynthesis,
+    HostFrames,
+    probe_ws,
+    reference_images,
+    to_uint8,
+)
+
+log = logging.getLogger(__name__)
+
+SONG_SECONDS = 225.0  # the paper's song, 3:45
+SONG_FPS = 60.0
+TRAINER_MODULE = "lyriscope.trainers.training_loop"
+
+# The goals of issue 9, on one H100 (1024², batch 1) unless a line says otherwise.
+TARGETS: tuple[tuple[str, str], ...] = (
+    ("synthesis", ">= 250 fps at 1024², batch 1, and >= 5x the reference"),
+    ("live", ">= 120 fps end to end with <= 2 frames of latency"),
+    ("offline", "a 3:45 song at 1024², 60 fps, with sound, rendered faster than it plays"),
+    ("training", ">= 1.3x the reference configuration's speed"),
+    ("memory", "15 line models resident in fp16 at 1024² in <= 2 GB"),
+    ("cpu", "on a 2-core CPU: a 128² model >= 30 fps"),
+)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to measure; defaults are the stage's real size."""
+
+    size: int = 1024  # model and output side in pixels
+    batch: int = 1  # frames per synthesis call
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1"
+    frames: int = 50  # timed frames per measurement (after `warmup`)
+    warmup: int = 5  # untimed frames first (allocator, cuDNN autotune, caches)
+    channel_base: int = 32768  # generator width, as NVlabs' configs
+    channel_max: int = 512
+    fps: float = 60.0  # video rate of the live and offline loops
+    models: int = 15  # line models of a set, for the resident-memory figure
+    train_size: int | None = None  # training resolution; None: `size`
+    train_batch: int = 4  # images per training step
+    train_steps: int = 3  # timed training steps per configuration
+    seed: int = 0  # seed of the random weights
+    fast: FastOptions = field(default_factory=FastOptions)
+
+
+def run_bench(options: BenchOptions, *, command: str | None = None,
+              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Every measurement of the bench as a JSON-serialisable dict (see format_report)."""
+    from lyriscope.engine.runtime import pick_device
+    from lyriscope.trainers.cli_init_model import random_generator
+
+    _check(options)
+    device = pick_device(options.device)
+    G = random_generator(options.size, channel_base=options.channel_base,
+                         channel_max=options.channel_max, seed=options.seed).to(device)
+    fast = FastSynthesis(G, batch=options.batch, options=options.fast)
+    result: dict[str, Any] = {"machine": machine_info(device, command=command),
+                              "options": _plain_options(options),
+                              "model": {"parameters": sum(p.numel() for p in G.parameters()),
+                                        "num_ws": G.num_ws, "resolution": options.size},
+                              "targets": dict(TARGETS)}
+    sections: tuple[tuple[str, Callable[[], dict[str, Any]]], ...] = (
+        ("synthesis", lambda: bench_synthesis(G, fast, options=options, device=device)),
+        ("live", lambda: bench_live(G, fast, options=options, device=device)),
+        ("offline", lambda: bench_offline(G, fast, options=options, device=device)),
+        ("training", lambda: bench_training(options=options, device=device)),
+        ("memory", lambda: bench_memory(G, options=options, device=device)),
+    )
+    for name, measure in sections:
+        if progress is not None:
+            progress(name)
+        try:
+            result[name] = measure()
+        except Exception as exc:  # one failed section (e.g. no EGL) must not lose the others
+            log.warning("bench section %s failed", name, exc_info=True)
+            result[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    result["fast_notes"] = list(fast.notes)
+    result["failed"] = [name for name, _ in sections if "error" in result[name]]
+    return result
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def bench_synthesis(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions,
+                    device: torch.device) -> dict[str, Any]:
+    """ms/frame of the reference and fast paths (interleaved) and how far apart their images are."""
+    ws = probe_ws(G, options.batch, device=device, seed=options.seed + 1)  # [B, num_ws, w_dim]
+    sync = _sync(device)
+
+    def reference() -> None:
+        to_uint8(reference_images(G, ws))
+
+    def fast_path() -> None:
+        fast(ws)
+
+    times = _interleaved({"reference": reference, "fast": fast_path}, options=options, sync=sync)
+    ref, quick = (_timing(times[k], batch=options.batch) for k in ("reference", "fast"))
+    quick["mode"] = fast.mode
+
+    with torch.no_grad():
+        ws_check = probe_ws(G, max(options.batch, 4), device=device, seed=options.seed + 2)
+        ref_img = reference_images(G, ws_check)
+        fast_img = fast.float_images(ws_check)
+        ref_u8 = to_uint8(ref_img).int()
+        fast_u8 = (torch.cat([fast(w[None]).clone() for w in ws_check]) if options.batch == 1
+                   else to_uint8(fast_img)).int()
+    difference = {
+        "float_max": float((ref_img - fast_img).abs().max()),
+        "float_mean": float((ref_img - fast_img).abs().mean()),
+        "uint8_max": int((ref_u8 - fast_u8).abs().max()),
+        "uint8_mean": float((ref_u8 - fast_u8).abs().float().mean()),
+    }
+    return {"reference": ref, "fast": quick, "speedup": ref["p50_ms"] / quick["p50_ms"],
+            "difference": difference}
+
+
+def bench_live(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions,
+               device: torch.device) -> dict[str, Any]:
+    """The live loop: audio block -> features -> walk -> synthesis -> upload -> post chain -> read."""
+    from lyriscope.engine.features import StreamingAnalyser
+    from lyriscope.engine.renderer import Renderer
+    from lyriscope.engine.walk import Walk
+    from lyriscope.setmodel import WalkParams
+
+    fps = options.fps
+    song, sr = bench_song(seconds=(options.warmup + options.frames + 2) / fps)
+    analyser = StreamingAnalyser(sr, fps)
+    hop = sr / fps
+    walk = Walk.for_model(_WalkModel(G, device), seeds=list(range(1, 10)), fps=fps)
+    params = WalkParams()
+    upload = HostFrames((options.size, options.size, 3), device=device, stream=fast.stream)
+    sync = _sync(device)
+    started: dict[int, float] = {}
+    latencies: list[float] = []
+    total = options.warmup + options.frames
+    with Renderer.offscreen(options.size) as renderer:
+        screen = np.empty((options.size, options.size, 3), np.uint8)
+
+        def show(frame: int, image: np.ndarray) -> None:
+            renderer.render(image)
+            renderer.read(out=screen)  # the offscreen stand-in for present()
+            if frame >= options.warmup:
+                latencies.append(time.perf_counter() - started.pop(frame))
+
+        start = 0.0
+        for frame in range(total):
+            if frame == options.warmup:
+                sync()
+                start = time.perf_counter()
+            started[frame] = time.perf_counter()
+            block = song[round(frame * hop):round((frame + 1) * hop)]
+            rows = analyser.process(block)
+            ws = walk.w(frame / fps, params=params, features=rows, frame=frame)  # [num_ws, w_dim]
+            image = upload.push(fast(ws[None])[0])
+            if image is not None:
+                show(frame - upload.depth, image)
+        for i, image in enumerate(upload.flush()):
+            show(total - upload.depth + i, image)
+        sync()
+        elapsed = time.perf_counter() - start
+    fps_measured = options.frames / elapsed
+    latency_ms = float(np.mean(latencies) * 1000)
+    return {"fps": fps_measured, "frame_ms": 1000 / fps_measured, "latency_ms": latency_ms,
+            "latency_frames": latency_ms * fps_measured / 1000, "pipeline_depth": upload.depth}
+
+
+def bench_offline(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions,
+                  device: torch.device) -> dict[str, Any]:
+    """Offline render throughput: walk -> synthesis -> post chain -> H.264 + AAC into a temp file."""
+    import soundfile
+
+    from lyriscope.engine.encoder import VideoWriter
+    from lyriscope.engine.renderer import Renderer
+    from lyriscope.engine.walk import Walk
+    from lyriscope.setmodel import WalkParams
+
+    fps, batch = options.fps, options.batch
+    total = options.warmup + options.frames
+    walk = Walk.for_model(_WalkModel(G, device), seeds=list(range(1, 10)), fps=fps)
+    params = WalkParams()
+    song, sr = bench_song(seconds=total / fps + 1)
+    sync = _sync(device)
+    with tempfile.TemporaryDirectory(prefix="lyriscope-bench-") as tmp:
+        audio = Path(tmp) / "song.wav"
+        soundfile.write(audio, song, sr)
+        with Renderer.offscreen(options.size) as renderer, \
+                VideoWriter(Path(tmp) / "bench.mp4", fps=fps, size=(options.size,) * 2,
+                            audio=audio) as writer:
+            start, counted_from = time.perf_counter(), 0
+            for first in range(0, total, batch):
+                if first >= options.warmup and counted_from == 0 < first:
+                    sync()  # the warm-up batches are done: time from here
+                    start, counted_from = time.perf_counter(), first
+                frames = np.arange(first, min(first + batch, total))
+                ws = walk.w_batch(frames / fps, params=params, frames=frames)  # [b, num_ws, w_dim]
+                if ws.shape[0] < batch:  # keep the captured batch size: pad, then drop
+                    ws = torch.cat([ws, ws[-1:].expand(batch - ws.shape[0], -1, -1)])
+                images = fast(ws)[:frames.shape[0]].cpu().numpy()  # [b, H, W, 3]
+                for image in images:
+                    renderer.render(image)
+                    writer.write(renderer.read())
+        # Closing the writer waited for the encoder: its time counts.
+        elapsed = time.perf_counter() - start
+        file_bytes = (Path(tmp) / "bench.mp4").stat().st_size
+    fps_measured = (total - counted_from) / elapsed
+    song_frames = SONG_SECONDS * SONG_FPS
+    return {"fps": fps_measured, "song_seconds": SONG_SECONDS, "song_fps": SONG_FPS,
+            "song_render_seconds": song_frames / fps_measured,
+            "realtime_factor": fps_measured / SONG_FPS, "file_bytes": file_bytes}
+
+
+def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, Any]:
+    """Seconds per kimg of training, reference (fp32) vs fast (fp16 top 4 res, clamp 256) configuration.
+
+    Through trainers.training_loop.Trainer.step when it imports; else a plain G+D step of
+    the non-saturating logistic loss, labelled so.
+    """
+    try:
+        from lyriscope.trainers.train_config import TrainConfig
+        from lyriscope.trainers.training_loop import RunPaths, Trainer
+    except ImportError:
+        Trainer = None
+    runs: dict[str, dict[str, Any]] = {}
+    size = options.train_size or options.size
+    if Trainer is not None:
+        what = "Trainer.step (Gmain, Dmain, lazy R1 / path length as scheduled, no augmentation)"
+        loss = "StyleGAN2Loss"
+        with tempfile.TemporaryDirectory(prefix="lyriscope-bench-") as tmp:
+            for name in ("reference", "fast"):
+                extra = {"num_fp16_res": 4, "conv_clamp": 256} if name == "fast" else \
+                    {"num_fp16_res": 0, "conv_clamp": None}
+                config = TrainConfig(
+                    resolution=size, batch=options.train_batch,
+                    mbstd_group=min(4, options.train_batch), channel_base=options.channel_base,
+                    channel_max=options.channel_max, aug="none", metrics=(), workers=0,
+                    pl_batch_shrink=min(2, options.train_batch), seed=options.seed, **extra,
+                )  # fmt: skip
+                paths = RunPaths(run_dir=Path(tmp) / name, model_path=Path(tmp) / f"{name}.safetensors")
+                trainer = Trainer(config, paths=paths, device=device)
+                reals = _real_batch(options, device=device)
+                labels = torch.zeros(options.train_batch, 0)
+                runs[name] = _time_steps(lambda t=trainer, r=reals, c=labels: t.step(r, c),
+                                         fast=name == "fast", options=options, device=device)
+    else:
+        what = "G+D step (trainer not available)"
+        loss = "non-saturating logistic, no R1 / path length"
+        for name in ("reference", "fast"):
+            step = _plain_gd_step(fast=name == "fast", options=options, device=device)
+            runs[name] = _time_steps(step, fast=name == "fast", options=options, device=device)
+    return {"what": what, "loss": loss, "batch": options.train_batch, "size": size,
+            "reference": runs["reference"], "fast": runs["fast"],
+            "speedup": runs["reference"]["s_per_kimg"] / runs["fast"]["s_per_kimg"]}
+
+
+def bench_memory(G: torch.nn.Module, *, options: BenchOptions, device: torch.device
+                 ) -> dict[str, Any]:
+    """Resident bytes of `models` line models in fp16 (params + buffers; allocated on CUDA)."""
+    def tensor_bytes(module: torch.nn.Module, itemsize: int) -> int:
+        return sum(t.numel() * itemsize for t in [*module.parameters(), *module.buffers()])
+
+    one_fp16 = tensor_bytes(G, 2)
+    result: dict[str, Any] = {"models": options.models, "model_bytes_fp16": one_fp16,
+                              "model_bytes_fp32": tensor_bytes(G, 4),
+                              "resident_bytes": one_fp16 * options.models,
+                              "measured": "parameters + buffers"}
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        copies = [copy.deepcopy(G).half() for _ in range(options.models)]
+        torch.cuda.synchronize(device)
+        result["resident_bytes"] = torch.cuda.memory_allocated(device) - before
+        result["measured"] = "torch.cuda.memory_allocated"
+        del copies
+        torch.cuda.empty_cache()
+    result["resident_gb"] = result["resident_bytes"] / 1e9
+    return result
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The bench result as a plain-text table (one line per figure) with the targets."""
+    m, opts = result["machine"], result["options"]
+    lines = [f"lyriscope bench — {m['device_name']} ({m['device']}, {m['threads']} threads), "
+             f"torch {m['torch']}, commit {m['git_commit'] or 'unknown'}",
+             f"model {opts['size']}² random weights, channel_base {opts['channel_base']}, "
+             f"channel_max {opts['channel_max']}, {result['model']['parameters']:,} parameters, "
+             f"batch {opts['batch']}",
+             ""]
+    rows: list[tuple[str, str, str]] = []
+    for name, describe in (("synthesis", _synthesis_rows), ("live", _live_rows),
+                           ("offline", _offline_rows), ("training", _training_rows),
+                           ("memory", _memory_rows)):
+        section = result[name]
+        if "error" in section:
+            rows.append((name, "FAILED", section["error"]))
+            continue
+        section_rows = describe(section)
+        rows += [(name if i == 0 else "", a, b) for i, (a, b) in enumerate(section_rows)]
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    lines += [f"{a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows]
+    lines += [f"note: {note}" for note in result.get("fast_notes", [])]
+    lines += ["", "targets (one H100 unless noted):"]
+    lines += [f"  {name:<10} {goal}" for name, goal in result["targets"].items()]
+    return "\n".join(lines)
+
+
+def _timing_text(t: dict[str, Any]) -> str:
+    return f"p50 {t['p50_ms']:.2f} ms  p99 {t['p99_ms']:.2f} ms  {t['fps']:.1f} fps"
+
+
+def _synthesis_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
+    d = s["difference"]
+    return [("reference (fp32, eager)", _timing_text(s["reference"])),
+            (f"fast ({s['fast']['mode']})", _timing_text(s["fast"])),
+            ("speed-up", f"{s['speedup']:.2f}x"),
+            ("fast - reference, uint8", f"max {d['uint8_max']}  mean {d['uint8_mean']:.4f}"),
+            ("fast - reference, float", f"max {d['float_max']:.3g}  mean {d['float_mean']:.3g}")]
+
+
+def _live_rows(live: dict[str, Any]) -> list[tuple[str, str]]:
+    return [("features→walk→synth→GL→post→read",
+             f"{live['fps']:.1f} fps  latency {live['latency_ms']:.1f} ms = "
+             f"{live['latency_frames']:.2f} frames (pipeline depth {live['pipeline_depth']})")]
+
+
+def _offline_rows(off: dict[str, Any]) -> list[tuple[str, str]]:
+    return [("render + H.264/AAC encode", f"{off['fps']:.1f} frames/s"),
+            (f"a {off['song_seconds']:.0f} s song at {off['song_fps']:.0f} fps",
+             f"{off['song_render_seconds']:.0f} s to render "
+             f"({off['realtime_factor']:.2f}x real time)")]
+
+
+def _training_rows(tr: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(tr["what"], f"{tr['size']}², batch {tr['batch']}, {tr['loss']}"),
+            ("reference (fp32)", f"{tr['reference']['s_per_kimg']:.1f} s/kimg"),
+            (f"fast ({tr['fast']['config']})", f"{tr['fast']['s_per_kimg']:.1f} s/kimg"),
+            ("speed-up", f"{tr['speedup']:.2f}x")]
+
+
+def _memory_rows(mem: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f"{mem['models']} models in fp16 ({mem['measured']})",
+             f"{mem['resident_gb']:.3f} GB ({mem['model_bytes_fp16'] / 1e6:.1f} MB each)")]
+
+
+def machine_info(device: torch.device, *, command: str | None = None) -> dict[str, Any]:
+    """Device name, torch version, git commit, threads and the command line of this run."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = _cpu_model()
+    return {"device": str(device), "device_name": name, "torch": torch.__version__,
+            "cuda": torch.version.cuda, "threads": torch.get_num_threads(),
+            "python": platform.python_version(), "git_commit": git_commit(),
+            "command": command if command is not None else " ".join(sys.argv)}
+
+
+def git_commit() -> str | None:
+    """HEAD of the checkout this package runs from, or None outside git."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def bench_song(*, seconds: float, sr: int = 22050) -> tuple[np.ndarray, int]:
+    """A test song: a tone with a noise burst every half second; float32 [n] and sr."""
+    n = max(int(seconds * sr), 1)
+    t = np.arange(n) / sr
+    y = 0.1 * np.sin(2 * np.pi * 110 * t)
+    rng = np.random.RandomState(0)
+    for k in range(0, n, sr // 2):
+        burst = rng.standard_normal(min(1500, n - k)) * np.exp(-np.arange(min(1500, n - k)) / 300)
+        y[k:k + burst.shape[0]] += 0.6 * burst
+    return y.astype(np.float32), sr
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+class _WalkModel:
+    """What Walk.for_model reads from a model, for a bare generator."""
+
+    def __init__(self, G: torch.nn.Module, device: torch.device) -> None:
+        self.G, self.device = G, device
+        self.w_avg = G.mapping.w_avg.detach().float()  # [w_dim]
+        self.num_ws, self.z_dim = G.num_ws, G.z_dim
+
+    @torch.no_grad()
+    def mapping(self, z: torch.Tensor) -> torch.Tensor:
+        """z [N, z_dim] -> ws [N, num_ws, w_dim], untruncated."""
+        z = z.to(self.device, torch.float32)
+        return self.G.mapping(z, torch.zeros(z.shape[0], self.G.c_dim, device=self.device))
+
+
+def _real_batch(options: BenchOptions, *, device: torch.device) -> torch.Tensor:
+    """Random "real" images, uint8 [B, 3, R, R] (only their speed matters)."""
+    generator = torch.Generator(device="cpu").manual_seed(options.seed)
+    size = options.train_size or options.size
+    shape = (options.train_batch, 3, size, size)
+    return torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8).to(device)
+
+
+def _plain_gd_step(*, fast: bool, options: BenchOptions, device: torch.device
+                   ) -> Callable[[], None]:
+    """One G and one D step of the non-saturating logistic loss; fast = fp16 top 4 res + clamp 256."""
+    import torch.nn.functional as F
+
+    from lyriscope.trainers.checkpoint import build_generator
+    from lyriscope.trainers.networks import Discriminator
+
+    widths = {"channel_base": options.channel_base, "channel_max": options.channel_max}
+    # NVlabs' trained configuration: fp16 in the top 4 resolutions with activations clamped.
+    extra = {"num_fp16_res": 4, "conv_clamp": 256} if fast else {}
+    size = options.train_size or options.size
+    config = {"z_dim": 512, "c_dim": 0, "w_dim": 512, "img_resolution": size,
+              "img_channels": 3, "mapping_kwargs": {"num_layers": 8},
+              "synthesis_kwargs": {**widths, **extra}}
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(options.seed)
+        G = build_generator(config).to(device).train().requires_grad_(True)
+        D = Discriminator(img_resolution=size, **widths, **extra).to(device).train()
+    g_opt = torch.optim.Adam(G.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
+    d_opt = torch.optim.Adam(D.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
+    reals = _real_batch(options, device=device).float() / 127.5 - 1  # [B, 3, R, R]
+    zs = torch.randn(options.train_batch, 512, generator=torch.Generator().manual_seed(1)).to(device)
+
+    def step() -> None:
+        g_opt.zero_grad(set_to_none=True)
+        F.softplus(-D(G(zs, None), None)).mean().backward()  # G: -log sigmoid(D(G(z)))
+        g_opt.step()
+        d_opt.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            fakes = G(zs, None)
+        loss = F.softplus(D(fakes, None)).mean() + F.softplus(-D(reals, None)).mean()
+        loss.backward()
+        d_opt.step()
+
+    return step
+
+
+def _time_steps(step: Callable[[], Any], *, fast: bool, options: BenchOptions,
+                device: torch.device) -> dict[str, Any]:
+    """Mean seconds of `train_steps` steps after one warm-up step, and seconds per kimg."""
+    cuda = device.type == "cuda"
+    sync = _sync(device)
+    with _cudnn_benchmark(fast and cuda):
+        step()  # warm up (and the first minibatch's regularization)
+        sync()
+        start = time.perf_counter()
+        for _ in range(options.train_steps):
+            step()
+        sync()
+    step_s = (time.perf_counter() - start) / options.train_steps
+    label = "fp16 top 4 res, conv_clamp 256" + (", cuDNN benchmark" if cuda else " (fp32 off CUDA)")
+    return {"config": label if fast else "fp32", "step_s": step_s,
+            "s_per_kimg": step_s / options.train_batch * 1000}
+
+
+@contextlib.contextmanager
+def _cudnn_benchmark(on: bool) -> Iterator[None]:
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = on
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+def _interleaved(fns: dict[str, Callable[[], None]], *, options: BenchOptions,
+                 sync: Callable[[], None]) -> dict[str, list[float]]:
+    """Seconds per call of each function, called in turn frame by frame after a warm-up."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    with torch.no_grad():
+        for i in range(options.warmup + options.frames):
+            for name, fn in fns.items():
+                sync()
+                start = time.perf_counter()
+                fn()
+                sync()
+                if i >= options.warmup:
+                    times[name].append(time.perf_counter() - start)
+    return times
+
+
+def _timing(seconds: list[float], *, batch: int) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1000 / batch  # per frame
+    p50 = float(np.percentile(ms, 50))
+    return {"p50_ms": p50, "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean()),
+            "fps": 1000 / p50, "frames": int(ms.shape[0] * batch)}
+
+
+def _sync(device: torch.device) -> Callable[[], None]:
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    return platform.processor() or "unknown CPU"
+
+
+def _plain_options(options: BenchOptions) -> dict[str, Any]:
+    return asdict(options)
+
+
+def _check(options: BenchOptions) -> None:
+    from lyriscope.errors import LyriscopeError
+
+    for name in ("batch", "frames", "models", "train_batch", "train_steps"):
+        if getattr(options, name) < 1:
+            raise LyriscopeError(f"--{name.replace('_', '-')} {getattr(options, name)}: "
+                                 f"must be at least 1")
+    if options.warmup < 0:
+        raise LyriscopeError(f"--warmup {options.warmup}: must be 0 or more")
+    if not (options.fps > 0 and math.isfinite(options.fps)):
+        raise LyriscopeError(f"--fps {options.fps}: must be a positive number")
+    if options.train_batch % 4 and options.train_batch > 4:
+        raise LyriscopeError(f"--train-batch {options.train_batch}: the discriminator's "
+                             f"minibatch-stddev groups of 4 need a multiple of 4 (or 1..4)")
