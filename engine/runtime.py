@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from lyriscope.errors import CheckpointError, SetError
+from lyriscope.trainers.devices import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -22,16 +23,6 @@ class RuntimeOptions:
     fp16: bool | None = None  # None: fp16 synthesis on CUDA, fp32 on CPU
     noise_mode: str = "const"  # "const" keeps frames deterministic; "random" flickers
     fast: bool = False  # engine.fastpath: a precomputed plan (+ CUDA graph, fp16 on CUDA)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """The torch device for `name`; "auto" prefers CUDA."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SetError(f"device {name!r} asked for, but this torch has no CUDA device; use --device cpu")
-    return device
 
 
 class LineModel:

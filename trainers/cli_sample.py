@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from lyriscope.errors import LyriscopeError
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,11 @@ def run(args: argparse.Namespace) -> int:
 
     from lyriscope.atomic import atomic_path
     from lyriscope.trainers.checkpoint import load_model_or_pickle
+    from lyriscope.trainers.devices import pick_device
     from lyriscope.trainers.seeds import parse_seeds, seed_images
 
     seeds = parse_seeds(args.seeds)  # fail on a bad list before loading anything
-    device = _device(args.device)
+    device = pick_device(args.device)
     G = load_model_or_pickle(args.model, device=device)
     class_index = args.class_index
     if G.c_dim == 0 and class_index is not None:
@@ -63,14 +64,3 @@ def run(args: argparse.Namespace) -> int:
             Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode).save(tmp, format="PNG")
     print(f"wrote {len(seeds)} image(s) to {args.outdir}")
     return 0
-
-
-def _device(name: str) -> torch.device:
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise LyriscopeError(f"--device {name}: this torch has no CUDA device; use --device cpu")
-    return device

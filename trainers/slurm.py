@@ -1,0 +1,96 @@
+"""A Slurm job-array script that trains every line of a set, one array task per line.
+
+Task i trains line i (1-based, as people count lines) with torchrun on the node's GPUs
+and always passes --resume, so a preempted and requeued task continues from its last
+checkpoint instead of starting over.
+
+Example:
+    lyriscope train sets/song --all --slurm --gpus 4   # writes sets/song/runs/train.sbatch
+    sbatch sets/song/runs/train.sbatch
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lyriscope.atomic import write_text
+from lyriscope.errors import LyriscopeError
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """What each array task asks Slurm for."""
+
+    gpus: int = 1  # GPUs per task (one line trains on one node)
+    cpus_per_task: int = 8  # CPU cores per task (data loading)
+    time: str = "2-00:00:00"  # wall-time limit per task, Slurm's D-HH:MM:SS
+    partition: str | None = None  # Slurm partition; None: the cluster's default
+    job_name: str = "lyriscope-train"
+    python: str = "python"  # the interpreter on the compute nodes (e.g. a venv's python)
+
+
+def sbatch_script(set_path: str | os.PathLike[str], *, lines: Sequence[int],
+                  train_args: Sequence[str], options: SlurmOptions,
+                  log_dir: str | os.PathLike[str]) -> str:
+    """The text of a job-array script; `lines` are 1-based, `train_args` go to every task."""
+    if not lines:
+        raise LyriscopeError("the set has no lines to train")
+    if options.gpus < 1 or options.cpus_per_task < 1:
+        raise LyriscopeError(f"--gpus {options.gpus} / cpus per task {options.cpus_per_task}: "
+                             f"must be at least 1")
+    array = _array_spec(lines)
+    header = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name={options.job_name}",
+        f"#SBATCH --array={array}",
+        "#SBATCH --nodes=1",
+        "#SBATCH --ntasks-per-node=1",
+        f"#SBATCH --gres=gpu:{options.gpus}",
+        f"#SBATCH --cpus-per-task={options.cpus_per_task}",
+        f"#SBATCH --time={options.time}",
+        "#SBATCH --requeue",
+        "#SBATCH --signal=B:TERM@120",  # two minutes to write a checkpoint before the limit
+        f"#SBATCH --output={Path(log_dir) / 'line-%a-%A.out'}",
+    ]
+    if options.partition:
+        header.append(f"#SBATCH --partition={options.partition}")
+    command = [options.python, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={options.gpus}", "-m", "lyriscope.trainers.cli_train",
+               str(Path(set_path).resolve()), "--line", "$SLURM_ARRAY_TASK_ID", "--resume",
+               *train_args]
+    quoted = " ".join(c if c == "$SLURM_ARRAY_TASK_ID" else shlex.quote(c) for c in command)
+    body = [
+        "",
+        "# One array task = one lyric line; --resume makes a requeued task continue.",
+        "set -euo pipefail",
+        f"{quoted} &",
+        "child=$!",
+        "# Forward Slurm's TERM to torchrun so every process saves a checkpoint.",
+        'trap \'kill -TERM "$child"; wait "$child"\' TERM',
+        'wait "$child"',
+        "",
+    ]
+    return "\n".join(header + body)
+
+
+def write_sbatch(path: str | os.PathLike[str], text: str) -> Path:
+    """Write the script atomically (executable) and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, text)
+    path.chmod(0o755)
+    return path
+
+
+def _array_spec(lines: Sequence[int]) -> str:
+    """Slurm's --array value: '1-15' for a run of lines, else '1,3,7'."""
+    ordered = sorted(set(lines))
+    if ordered[0] < 1:
+        raise LyriscopeError(f"line {ordered[0]}: lines are counted from 1")
+    if ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]}-{ordered[-1]}"
+    return ",".join(str(n) for n in ordered)

@@ -1,0 +1,650 @@
+"""The StyleGAN2-ADA training loop: phases, G_ema, ADA, ticks, snapshots, exact resume.
+
+One minibatch runs the published phases in order (Gmain, Greg every pl_interval, Dmain,
+Dreg every r1_interval) with lazy regularization: a regularized network's Adam uses
+lr * r and betas ** r, r = interval / (interval + 1), and its penalty is multiplied by the
+interval. After the phases G_ema follows G (half-life ema_kimg, ramped up over the first
+images) and ADA adjusts p.
+
+A snapshot (every `snap` ticks, at the end and when a stop is requested) writes, each
+atomically, in this order: runs/line-NN/training-state.pt (everything needed to continue
+exactly: weights, optimizers, augmentation, counters, data position, RNG states), the
+line's model (G_ema, .safetensors), samples-KKKKKK.png (a grid from fixed seeds) and the
+metrics. A killed process therefore loses at most one snapshot interval and never its last
+good checkpoint. Resuming from a snapshot gives the same weights as never stopping, bit
+for bit where the arithmetic is deterministic (the CPU; on CUDA, cuDNN's autotuned
+convolutions may differ in the last bits).
+
+Stopping: SIGINT/SIGTERM set a flag; the loop finishes the current minibatch, writes a
+snapshot and returns TrainResult.stopped_by = the signal number (the CLI exits 128 + it:
+130 for Ctrl-C, 143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import resource
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lyriscope.errors import CheckpointError
+from lyriscope.trainers.distributed import (
+    DistInfo,
+    average_gradients,
+    average_tensor,
+    barrier,
+    broadcast_flag,
+    broadcast_module,
+    gather_objects,
+    gather_tensor,
+)
+from lyriscope.trainers.loss import StyleGAN2Loss
+from lyriscope.trainers.train_config import RUN_CONTROL_FIELDS, TrainConfig
+
+log = logging.getLogger(__name__)
+
+STATE_FORMAT = "lyriscope.training-state"
+STATE_VERSION = 1
+GRID_SIDE = 4  # samples-*.png shows GRID_SIDE x GRID_SIDE images
+GRID_SEEDS = tuple(range(GRID_SIDE * GRID_SIDE))
+
+# A source of real minibatches: given how many items this process already drew (resume),
+# endless (uint8 images [B, C, R, R], float32 labels [B, c_dim]) with B = batch_gpu.
+BatchSource = Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+# Metrics of a generator at a snapshot: G_ema -> {"kid": ..., "fid": ...}.
+Evaluate = Callable[[torch.nn.Module], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where a run writes: its folder (state, stats, sample grids) and the line's model file."""
+
+    run_dir: Path
+    model_path: Path
+
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / "training-state.pt"
+
+    @property
+    def stats_path(self) -> Path:
+        return self.run_dir / "stats.jsonl"
+
+    def samples_path(self, kimg: int) -> Path:
+        return self.run_dir / f"samples-{kimg:06d}.png"
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """The augmentation pipe (None: no augmentation) and its ADA controller (None: p fixed)."""
+
+    pipe: torch.nn.Module | None = None
+    ada: Any | None = None  # AdaController: accumulate(), step(), state_dict(), load_state_dict()
+
+
+@dataclass(frozen=True)
+class BaseNetworks:
+    """Weights to start from (transfer learning): G's state dict and, when known, D's."""
+
+    G_state: dict[str, torch.Tensor]
+    D_state: dict[str, torch.Tensor] | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a call of train() ended."""
+
+    kimg: float  # thousands of real images shown in total
+    batch_idx: int  # minibatches done in total
+    stopped_by: int | None  # signal number that stopped it early; None: reached total_kimg
+    seconds: float  # wall time of this call
+    seconds_per_kimg: float  # training speed of this call (without snapshots)
+    last_stats: dict[str, Any] = field(default_factory=dict)  # the last stats.jsonl row
+
+
+@dataclass
+class StopFlag:
+    """Set by a signal handler (or a test); the loop stops at the next minibatch boundary."""
+
+    signum: int | None = None
+
+    def request(self, signum: int = signal.SIGINT) -> None:
+        self.signum = signum
+
+
+@dataclass(frozen=True)
+class _Phase:
+    name: str
+    module: torch.nn.Module
+    opt: torch.optim.Optimizer
+    interval: int
+
+
+def train(
+    config: TrainConfig,
+    *,
+    batches: BatchSource,
+    paths: RunPaths,
+    device: str | torch.device = "cpu",
+    dist: DistInfo | None = None,  # None: one process
+    augmentation: Augmentation | None = None,  # None: no augmentation
+    base: BaseNetworks | None = None,
+    evaluate: Evaluate | None = None,
+    fingerprint: str | None = None,
+    resume: bool = False,
+    stop: StopFlag | None = None,
+    handle_signals: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train until config.total_kimg (or a stop request); resume=True continues the run's checkpoint.
+
+    With resume=True and a checkpoint in paths.run_dir, the architecture and losses come
+    from the checkpoint and only the run-control fields (total_kimg, tick_kimg, snap,
+    metrics, workers) from `config`.
+    """
+    resuming = resume and paths.state_path.is_file()
+    if paths.state_path.is_file() and not resume:
+        raise CheckpointError(f"{paths.state_path} already exists: continue that run with "
+                              f"--resume, or train into another folder (--outdir)")
+    if resume and not resuming:
+        log.info("no checkpoint at %s yet; starting a new run", paths.state_path)
+    if resume and (dist is None or dist.is_main):
+        _remove_stale_parts(paths)
+    if resuming:
+        config = resumed_config(paths.state_path, run_control=config)
+    trainer = Trainer(config, paths=paths, device=device, dist=dist, augmentation=augmentation,
+                      fingerprint=fingerprint)
+    if resuming:
+        trainer.load_state(paths.state_path)
+    elif base is not None:
+        trainer.load_base(base)
+    stop = stop or StopFlag()
+    with _signals_set(stop, enabled=handle_signals):
+        return trainer.run(batches, stop=stop, evaluate=evaluate, progress=progress)
+
+
+class Trainer:
+    """The networks, optimizers, counters and RNG of one run; run() trains, state() snapshots."""
+
+    def __init__(self, config: TrainConfig, *, paths: RunPaths, device: str | torch.device,
+                 dist: DistInfo | None = None, augmentation: Augmentation | None = None,
+                 fingerprint: str | None = None) -> None:
+        from lyriscope.trainers.networks import Discriminator, Generator
+
+        dist = dist or DistInfo()
+        augmentation = augmentation or Augmentation()
+
+        self.config = config
+        self.paths = paths
+        self.device = torch.device(device)
+        self.dist = dist
+        self.augmentation = augmentation
+        self.fingerprint = fingerprint
+        # Same weights everywhere: every process builds from the same seed (and rank 0's
+        # copy is broadcast anyway). Then, as published, the global RNGs (torch, numpy,
+        # random) are seeded per process for noise, augmentation and style mixing.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.G = Generator(**config.generator_kwargs()).to(self.device).train()
+            self.D = Discriminator(**config.discriminator_kwargs()).to(self.device).train()
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(False)
+        self.G_ema = Generator(**config.generator_kwargs()).to(self.device).eval()
+        self.G_ema.load_state_dict(self.G.state_dict())
+        self.G_ema.requires_grad_(False)
+        for module in (self.G, self.D, self.G_ema):
+            broadcast_module(module, dist)
+        if augmentation.pipe is not None:
+            augmentation.pipe.to(self.device)
+        self.loss = StyleGAN2Loss(
+            self.G, self.D, augment_pipe=augmentation.pipe, r1_gamma=config.r1_gamma,
+            style_mixing=config.style_mixing, pl_weight=config.pl_weight,
+            pl_batch_shrink=config.pl_batch_shrink, pl_decay=config.pl_decay,
+            average=(lambda t: average_tensor(t, dist)) if dist.enabled else None)
+        self.phases = self._phases()
+        # Latents of the whole global batch come from one generator shared by all processes;
+        # each process takes its shard, so K processes see what one process would.
+        self.z_generator = torch.Generator().manual_seed(config.seed)
+        torch.manual_seed(config.seed * dist.world_size + dist.rank)
+        np.random.seed((config.seed * dist.world_size + dist.rank) % 2**32)
+        random.seed(config.seed * dist.world_size + dist.rank)
+        self.cur_nimg = 0
+        self.batch_idx = 0
+        self.cur_tick = 0
+        self.items_drawn = 0  # real images this process took from its data source
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _phases(self) -> list[_Phase]:
+        c = self.config
+        phases = []
+        for name, module, reg_interval, active in (
+                ("G", self.G, c.pl_interval, c.pl_weight > 0),
+                ("D", self.D, c.r1_interval, c.r1_gamma > 0)):
+            params = [p for p in module.parameters()]
+            if not active or reg_interval <= 1:
+                opt = torch.optim.Adam(params, lr=c.lr, betas=c.betas, eps=c.eps)
+                phases.append(_Phase(f"{name}both" if active else f"{name}main", module, opt, 1))
+                continue
+            ratio = reg_interval / (reg_interval + 1)
+            opt = torch.optim.Adam(params, lr=c.lr * ratio,
+                                   betas=tuple(b**ratio for b in c.betas), eps=c.eps)
+            phases.append(_Phase(f"{name}main", module, opt, 1))
+            phases.append(_Phase(f"{name}reg", module, opt, reg_interval))
+        return phases
+
+    def load_base(self, base: BaseNetworks) -> None:
+        """Start G and G_ema (and D, when given) from a base model's weights."""
+        from lyriscope.trainers.checkpoint import load_state_checked
+
+        load_state_checked(self.G, base.G_state, source=base.source)
+        self.G_ema.load_state_dict(self.G.state_dict())
+        if base.D_state is not None:
+            try:
+                load_state_checked(self.D, base.D_state, source=base.source)
+                log.info("D starts from %s", base.source)
+            except CheckpointError as exc:
+                log.warning("D of %s does not fit (%s); D starts fresh", base.source, exc)
+        else:
+            log.info("%s holds no discriminator; D starts fresh", base.source)
+
+    # -- one minibatch -------------------------------------------------------------------
+
+    def step(self, real_img_u8: torch.Tensor, real_c: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One minibatch of every due phase, then G_ema and ADA; returns the loss terms."""
+        c, dist = self.config, self.dist
+        real_img = real_img_u8.to(self.device).to(torch.float32) / 127.5 - 1  # [B, C, R, R]
+        real_c = real_c.to(self.device).to(torch.float32)  # [B, c_dim]
+        all_z = torch.randn([len(self.phases), c.batch, c.z_dim],
+                            generator=self.z_generator)  # [phases, batch, z_dim]
+        # Round-robin shard, as the sampler deals real images: process r has items r, r+K, ...
+        shards = all_z[:, dist.rank::dist.world_size].to(self.device)
+        stats: dict[str, torch.Tensor] = {}
+        for phase, gen_z in zip(self.phases, shards, strict=True):
+            if self.batch_idx % phase.interval != 0:
+                continue
+            phase.opt.zero_grad(set_to_none=True)
+            phase.module.requires_grad_(True)
+            # Generated images take the labels of this minibatch's real images.
+            stats.update(self.loss.accumulate_gradients(phase.name, real_img, real_c, gen_z,
+                                                        real_c, gain=phase.interval))
+            phase.module.requires_grad_(False)
+            params = [p for p in phase.module.parameters() if p.grad is not None]
+            average_gradients(params, dist)
+            for p in params:
+                torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+            phase.opt.step()
+        self._update_ema()
+        self.cur_nimg += c.batch
+        self.batch_idx += 1
+        self.items_drawn += c.batch_gpu
+        ada = self.augmentation.ada
+        if ada is not None and "real_logits" in stats:
+            ada.accumulate(gather_tensor(stats["real_logits"], dist))  # rt of the global batch
+        if ada is not None and self.augmentation.pipe is not None:
+            rt = ada.step(self.augmentation.pipe, batch_idx=self.batch_idx)
+            if rt is not None:
+                stats["rt"] = torch.as_tensor(float(rt))
+        return stats
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        c = self.config
+        ema_nimg = c.ema_kimg * 1000
+        if c.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, self.cur_nimg * c.ema_rampup)
+        beta = 0.5 ** (c.batch / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+            p_ema.copy_(p.lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            b_ema.copy_(b)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self, batches: BatchSource, *, stop: StopFlag, evaluate: Evaluate | None = None,
+            progress: bool = True) -> TrainResult:
+        """Train until total_kimg or a stop request; snapshot on the way and at the end."""
+        from tqdm import tqdm
+
+        c, dist = self.config, self.dist
+        total_nimg = int(round(c.total_kimg * 1000))
+        start_time = time.perf_counter()
+        train_seconds = 0.0
+        start_nimg = self.cur_nimg
+        tick = _TickStats(start_nimg=self.cur_nimg, start_time=time.perf_counter())
+        last_row: dict[str, Any] = {}
+        digits = 1 if c.total_kimg >= 10 else 3
+        bar = tqdm(total=round(c.total_kimg, 3), initial=round(self.cur_nimg / 1000, 3),
+                   unit="kimg", disable=not (progress and dist.is_main), dynamic_ncols=True,
+                   bar_format=f"{{l_bar}}{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} kimg "
+                              f"[{{elapsed}}<{{remaining}}{{postfix}}]")
+        with _rng_preserved(self.device):  # a DataLoader draws its seed from the global RNG
+            source = batches(self.items_drawn)
+        stopped_by = None
+        try:
+            while self.cur_nimg < total_nimg:
+                t0 = time.perf_counter()
+                try:
+                    real_img, real_c = next(source)
+                except RuntimeError:
+                    # Ctrl-C in a terminal also reaches the loader's worker processes.
+                    if stop.signum is None:
+                        raise
+                    self.snapshot(evaluate=None)
+                    stopped_by = stop.signum
+                    break
+                stats = self.step(real_img, real_c)
+                tick.add(stats)
+                train_seconds += time.perf_counter() - t0
+                bar.update(c.batch / 1000)
+                signum = stop.signum if broadcast_flag(stop.signum is not None, dist) else None
+                if signum is not None and stop.signum is None:
+                    signum = signal.SIGTERM  # another process was stopped
+                done = self.cur_nimg >= total_nimg
+                tick_done = self.cur_nimg >= tick.start_nimg + c.tick_kimg * 1000
+                if not (done or tick_done or signum is not None):
+                    continue
+                if tick_done or done:
+                    self.cur_tick += 1
+                snapshot = done or signum is not None or (tick_done and self.cur_tick % c.snap == 0)
+                row = self._tick_row(tick)
+                bar.set_postfix_str(_postfix(row), refresh=False)
+                if snapshot:
+                    row["metrics"] = self.snapshot(evaluate=evaluate)
+                if dist.is_main:
+                    _append_jsonl(self.paths.stats_path, row)
+                    log.info("tick %d  kimg %.1f  %s", self.cur_tick, row["kimg"], _postfix(row))
+                last_row = row
+                tick = _TickStats(start_nimg=self.cur_nimg, start_time=time.perf_counter())
+                if signum is not None:
+                    stopped_by = signum
+                    break
+        finally:
+            bar.close()
+        done_kimg = (self.cur_nimg - start_nimg) / 1000
+        return TrainResult(kimg=self.cur_nimg / 1000, batch_idx=self.batch_idx,
+                           stopped_by=stopped_by, seconds=time.perf_counter() - start_time,
+                           seconds_per_kimg=train_seconds / done_kimg if done_kimg else math.nan,
+                           last_stats=last_row)
+
+    def _tick_row(self, tick: _TickStats) -> dict[str, Any]:
+        seconds = time.perf_counter() - tick.start_time
+        kimg_done = (self.cur_nimg - tick.start_nimg) / 1000
+        pipe = self.augmentation.pipe
+        row: dict[str, Any] = {
+            "tick": self.cur_tick,
+            "kimg": self.cur_nimg / 1000,
+            "batch_idx": self.batch_idx,
+            **tick.means(),
+            "pl_mean": float(self.loss.pl_mean),
+            "p": float(pipe.p) if pipe is not None and hasattr(pipe, "p") else 0.0,
+            "sec_per_tick": seconds,
+            "sec_per_kimg": seconds / kimg_done if kimg_done else None,
+            "peak_memory_mb": _peak_memory_mb(self.device),
+        }
+        return row
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything that continues this run exactly (collective: every process must call it)."""
+        rng = gather_objects(_rng_state(self.device), self.dist)
+        aug = self.augmentation
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "config": self.config.to_dict(),
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "opt": [phase.opt.state_dict() for phase in self._optimizer_phases()],
+            "pl_mean": self.loss.pl_mean.detach().clone(),
+            "augment_pipe": aug.pipe.state_dict() if aug.pipe is not None else None,
+            "ada": aug.ada.state_dict() if aug.ada is not None else None,
+            "cur_nimg": self.cur_nimg,
+            "batch_idx": self.batch_idx,
+            "cur_tick": self.cur_tick,
+            "items_drawn": self.items_drawn,
+            "world_size": self.dist.world_size,
+            "z_generator": self.z_generator.get_state(),
+            "rng": rng,  # one entry per process
+            "dataset_fingerprint": self.fingerprint,
+        }
+
+    def _optimizer_phases(self) -> list[_Phase]:
+        seen: list[_Phase] = []
+        for phase in self.phases:
+            if all(phase.opt is not other.opt for other in seen):
+                seen.append(phase)
+        return seen
+
+    def load_state(self, path: Path) -> None:
+        """Continue from a training checkpoint written with this trainer's architecture."""
+        from lyriscope.trainers.checkpoint import load_state_checked
+
+        state = _read_state(path)
+        if (self.fingerprint is not None and state.get("dataset_fingerprint") is not None
+                and state["dataset_fingerprint"] != self.fingerprint):
+            log.warning("%s was trained on a different dataset (fingerprint changed); "
+                        "continuing on the new images", path)
+        for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            load_state_checked(module, state[name], source=f"{path} [{name}]")
+        for phase, opt_state in zip(self._optimizer_phases(), state["opt"], strict=True):
+            phase.opt.load_state_dict(opt_state)
+        self.loss.pl_mean.copy_(state["pl_mean"])
+        aug = self.augmentation
+        if aug.pipe is not None and state["augment_pipe"] is not None:
+            aug.pipe.load_state_dict(state["augment_pipe"])
+        if aug.ada is not None and state["ada"] is not None:
+            aug.ada.load_state_dict(state["ada"])
+        self.cur_nimg = int(state["cur_nimg"])
+        self.batch_idx = int(state["batch_idx"])
+        self.cur_tick = int(state["cur_tick"])
+        self.items_drawn = int(state["items_drawn"])
+        self.z_generator.set_state(state["z_generator"])
+        rng = state["rng"]
+        if len(rng) == self.dist.world_size:
+            _set_rng_state(rng[self.dist.rank], self.device)
+        log.info("resumed %s at %.1f kimg", path, self.cur_nimg / 1000)
+
+    def snapshot(self, *, evaluate: Evaluate | None = None) -> dict[str, Any] | None:
+        """Write training-state.pt, the model, a sample grid (and metrics); returns the metrics."""
+        from lyriscope.trainers.checkpoint import save_model, save_training_state
+
+        state = self.state()  # collective
+        metrics = None
+        if self.dist.is_main:
+            self.paths.run_dir.mkdir(parents=True, exist_ok=True)
+            self.paths.model_path.parent.mkdir(parents=True, exist_ok=True)
+            save_training_state(self.paths.state_path, state)
+            save_model(self.paths.model_path, self.G_ema, kimg=self.cur_nimg / 1000,
+                       dataset_fingerprint=self.fingerprint,
+                       extra={"trainer": "lyriscope", "config": self.config.to_dict()})
+            # Sample grids and metrics must not move the training RNG (exact resume).
+            with _rng_preserved(self.device):
+                write_sample_grid(self.G_ema, self.paths.samples_path(self.cur_nimg // 1000))
+                if evaluate is not None and self.config.metrics:
+                    metrics = evaluate(self.G_ema)
+        barrier(self.dist)
+        return metrics
+
+
+def resumed_config(path: Path, *, run_control: TrainConfig) -> TrainConfig:
+    """The checkpoint's config with the run-control fields (total_kimg, snap, ...) of `run_control`."""
+    saved = TrainConfig.from_dict(_read_state(path)["config"])
+    if saved.gpus != run_control.gpus:
+        raise CheckpointError(f"{path}: was trained with {saved.gpus} process(es), this run has "
+                              f"{run_control.gpus}; resume with --gpus {saved.gpus}")
+    return replace(saved, **{k: getattr(run_control, k) for k in RUN_CONTROL_FIELDS})
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    from lyriscope.trainers.checkpoint import load_training_state
+
+    state = load_training_state(path)
+    if state.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"{path}: not a lyriscope training state (no {STATE_FORMAT!r} "
+                              f"format key)")
+    return state
+
+
+@dataclass
+class _TickStats:
+    start_nimg: int
+    start_time: float
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stats: dict[str, torch.Tensor]) -> None:
+        for name, value in stats.items():
+            if name == "rt":
+                self.last[name] = float(value)
+                continue
+            if name == "real_logits":
+                name = "real_sign"
+                value = value.sign()
+            self.sums[name] = self.sums.get(name, 0.0) + float(value.float().mean())
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        out = {name: self.sums[name] / self.counts[name] for name in self.sums}
+        if "loss_D_gen" in out and "loss_D_real" in out:
+            out["loss_D"] = out["loss_D_gen"] + out["loss_D_real"]
+        out.update(self.last)
+        return out
+
+
+def write_sample_grid(G: torch.nn.Module, path: Path, *, seeds: tuple[int, ...] = GRID_SEEDS,
+                      columns: int = GRID_SIDE) -> None:
+    """A PNG grid of G's images at fixed seeds (noise 'const', psi 1), written atomically."""
+    from PIL import Image
+
+    from lyriscope.atomic import atomic_path
+    from lyriscope.trainers.seeds import seeds_to_z, to_uint8
+
+    device = next(G.parameters()).device
+    with torch.no_grad():
+        z = seeds_to_z(seeds, G.z_dim, device=device)  # [N, z_dim]
+        c = torch.zeros([len(seeds), G.c_dim], device=device)
+        if G.c_dim:
+            c[torch.arange(len(seeds)), torch.arange(len(seeds)) % G.c_dim] = 1
+        images = to_uint8(G(z, c, noise_mode="const")).cpu().numpy()  # [N, R, R, C]
+    n, res, _, channels = images.shape
+    rows = math.ceil(n / columns)
+    grid = np.zeros([rows * res, columns * res, channels], dtype=np.uint8)
+    for i, image in enumerate(images):
+        row, col = divmod(i, columns)
+        grid[row * res:(row + 1) * res, col * res:(col + 1) * res] = image
+    with atomic_path(path) as tmp:
+        Image.fromarray(grid[:, :, 0] if channels == 1 else grid).save(tmp, format="PNG")
+
+
+def read_stats(path: Path) -> list[dict[str, Any]]:
+    """The rows of a stats.jsonl (a line cut off by a killed process is skipped)."""
+    rows = []
+    if not path.is_file():
+        return rows
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def _remove_stale_parts(paths: RunPaths) -> None:
+    """Delete the temp files of writes that a killed process left half-done."""
+    stale = [*paths.run_dir.glob(".training-state.pt.*.part"),
+             *paths.run_dir.glob(".samples-*.png.*.part"),
+             *paths.model_path.parent.glob(f".{paths.model_path.name}.*.part")]
+    for part in stale:
+        log.info("removing %s, left by an interrupted write", part)
+        part.unlink(missing_ok=True)
+
+
+def _postfix(row: dict[str, Any]) -> str:
+    parts = [f"p={row.get('p', 0.0):.3f}"]
+    for name in ("loss_G", "loss_D", "loss_r1", "loss_pl"):
+        if name in row:
+            parts.append(f"{name[5:]}={row[name]:.3f}")
+    return " ".join(parts)
+
+
+def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, sort_keys=True) + "\n")  # one write: a line or nothing
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(tuple(state["numpy"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+@contextlib.contextmanager
+def _rng_preserved(device: torch.device) -> Iterator[None]:
+    saved = _rng_state(device)
+    try:
+        yield
+    finally:
+        _set_rng_state(saved, device)
+
+
+@contextlib.contextmanager
+def _signals_set(stop: StopFlag, *, enabled: bool) -> Iterator[None]:
+    """SIGINT/SIGTERM request a stop instead of killing (main thread only)."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: quit now, keep the last checkpoint
+        if stop.signum is None:
+            log.warning("signal %d: saving a checkpoint after this minibatch (Ctrl-C again "
+                        "quits without it)", signum)
+        stop.request(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
