@@ -22,10 +22,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    # mkstemp makes the file private (0600); a result file gets the usual umask-based mode.
-    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
+        # mkstemp makes the file private (0600), and some writers (safetensors) recreate it so;
+        # a result file gets the usual umask-based mode.
+        os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
