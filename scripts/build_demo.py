@@ -178,8 +178,8 @@ def main() -> None:
     parser.add_argument("--rewrite-toml", action="store_true",
                         help="write set.toml afresh even if it exists (hand edits are lost)")
     parser.add_argument("--train", action="store_true", help="also train the four models")
-    parser.add_argument("--kimg", type=float, default=10.0,
-                        help="with --train: thousands of images shown per model (default 10)")
+    parser.add_argument("--kimg", type=float, default=8.0,
+                        help="with --train: thousands of images shown per model (default 8)")
     parser.add_argument("--train-arg", action="append", default=[], metavar="ARG",
                         help=f"with --train: one more argument for `lyriscope train`, after the "
                              f"demo's own ({' '.join(TRAIN_ARGS)}); repeatable, e.g. "
