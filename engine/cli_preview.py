@@ -53,8 +53,9 @@ def _preview(args: argparse.Namespace) -> None:
     check_line(songset, line)
     out = args.out or songset.root / "preview"
     # Only this line's model is loaded; every index points at it.
-    generator = Generator([songset.lines[line].model] * len(songset.lines),
-                          options=RuntimeOptions(device=args.device))
+    n = len(songset.lines)
+    generator = Generator([songset.lines[line].model] * n, options=RuntimeOptions(device=args.device),
+                          noise_modes=[songset.lines[line].walk.noise] * n)
     clip = out / f"line-{args.line:02d}.mp4"
     n = render_loop(songset, line, clip, generator=generator,
                     options=LoopOptions(size=args.size, fps=args.fps, seconds=args.seconds,

@@ -78,26 +78,33 @@ class Generator:
         >>> frames = gen.synthesize(0, ws)  # uint8 [N, H, W, 3] numpy
     """
 
-    def __init__(self, model_paths: Sequence[Path], *, options: RuntimeOptions = RuntimeOptions()) -> None:
+    def __init__(self, model_paths: Sequence[Path], *, options: RuntimeOptions = RuntimeOptions(),
+                 noise_modes: Sequence[str] | None = None) -> None:
+        """noise_modes: per line ("const", "random", "none"); None: options.noise_mode for all."""
         from lyriscope.trainers.checkpoint import load_model
 
         self.device = pick_device(options.device)
         fp16 = options.fp16 if options.fp16 is not None else self.device.type == "cuda"
-        loaded: dict[Path, LineModel] = {}
+        if noise_modes is not None and len(noise_modes) != len(model_paths):
+            raise ValueError("noise_modes needs one entry per model path")
+        networks: dict[Path, torch.nn.Module] = {}  # one copy of the weights per file
+        loaded: dict[tuple[Path, str], LineModel] = {}
         # Line models take turns on one stream and keep their inputs and outputs outside the
         # pool, so their CUDA graphs can share scratch memory in any replay order.
         graph_pool = (torch.cuda.graph_pool_handle()
                       if options.fast and self.device.type == "cuda" else None)
         self.lines: list[LineModel] = []
-        for path in model_paths:
+        for i, path in enumerate(model_paths):
             path = Path(path).resolve()
-            if path not in loaded:
+            noise = options.noise_mode if noise_modes is None else noise_modes[i]
+            if path not in networks:
                 log.info("loading %s", path)
-                G = load_model(path, device=self.device)
-                loaded[path] = LineModel(G, path=path, device=self.device, fp16=fp16,
-                                         noise_mode=options.noise_mode, fast=options.fast,
-                                         graph_pool=graph_pool)
-            self.lines.append(loaded[path])
+                networks[path] = load_model(path, device=self.device)
+            if (path, noise) not in loaded:
+                loaded[path, noise] = LineModel(networks[path], path=path, device=self.device,
+                                                fp16=fp16, noise_mode=noise, fast=options.fast,
+                                                graph_pool=graph_pool)
+            self.lines.append(loaded[path, noise])
         if not self.lines:
             raise CheckpointError("no models to load")
 
@@ -107,7 +114,8 @@ class Generator:
         if missing:
             raise SetError(f"{songset.path}: line(s) {missing} have no model; train them or set "
                            f"model = \"...\" in each [[line]]")
-        return cls([line.model for line in songset.lines], options=options)
+        return cls([line.model for line in songset.lines], options=options,
+                   noise_modes=[line.walk.noise for line in songset.lines])
 
     def line(self, index: int) -> LineModel:
         return self.lines[index]

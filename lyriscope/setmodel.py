@@ -25,6 +25,7 @@ SET_FILE = "set.toml"
 DEFAULT_TAGS: tuple[str, ...] = ("photography", "art", "painting")
 BAND_NAMES: tuple[str, ...] = ("low", "mid", "high")
 LAYER_GROUPS: tuple[str, ...] = ("coarse", "middle", "fine", "none")
+NOISE_MODES: tuple[str, ...] = ("const", "random", "none")  # as NVlabs' noise_mode
 NOTE_ACTION = re.compile(r"^(line:(next|prev|[1-9]\d*)|freeze|blackout|flash)$")  # line:N is 1-based
 _MIDI_NUMBER = re.compile(r"[0-9]{1,3}")
 
@@ -66,6 +67,7 @@ class WalkParams:
     band_depth: float = 0.3  # how far a band's energy pushes its layer group
     crossfade_s: float = 1.0  # blend time into this line at its boundary
     space: str = "z"  # "z": slerp between seeds' z; "w": lerp between their w
+    noise: str = "const"  # per-pixel noise inputs: "const", "random" (flickers) or "none" (smooth)
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,8 @@ def _parse_walk(t: Mapping[str, Any], base: WalkParams, src: str, where: str,
         changes["seeds"] = _get(t, "seeds", int, src, where, check=_at_least(2))
     if "space" in t:
         changes["space"] = _get(t, "space", str, src, where, check=_one_of(("z", "w")))
+    if "noise" in t:
+        changes["noise"] = _get(t, "noise", str, src, where, check=_one_of(NOISE_MODES))
     if "bands" in t:
         bands_t = t["bands"]
         if not isinstance(bands_t, dict):

@@ -49,6 +49,7 @@ _WALK_NOTES = {
     "band_depth": "how far a band's energy pushes its layers",
     "crossfade_s": "blend time into a line at its start, in seconds",
     "space": '"z": slerp between the seeds\' z; "w": lerp between their w',
+    "noise": '"const" fixed grain, "random" flickers, "none" smooth (young models look cleaner)',
 }
 _POST_NOTES = {
     "brightness": "added, -1 .. 1",

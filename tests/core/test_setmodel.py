@@ -57,6 +57,7 @@ def test_line_overrides_walk_defaults_and_keeps_the_rest(tmp_path):
     assert a.seeds == (5, 6, 7) and a.at == 1.5
     assert a.model == (tmp_path / "s" / "models" / "a.safetensors").resolve()
     assert b.walk.bands == Bands(low="fine", mid="middle", high="none")
+    assert a.walk.noise == "const"  # the published default
 
 
 def test_set_file_accepts_the_folder_or_the_file(tmp_path):
@@ -68,6 +69,10 @@ def test_set_file_accepts_the_folder_or_the_file(tmp_path):
     ("text", "message"),
     [
         ("colour = 1\n" + SONG + TWO_LINES, r"colour: unknown key"),
+        (
+            SONG + '[[line]]\ntext = "A"\nnoise = "grain"\n',
+            r"\[\[line\]\] 1 \('A'\) noise: expected one of 'const', 'random', 'none', got 'grain'",
+        ),
         (TWO_LINES, r"\[song\]: missing table"),
         (
             '[song]\naudio = "song.wav"\nlyrics = "song.lrc"\n' + TWO_LINES,
