@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from xvfb_server import private_display
 
 from lyriscope.engine.controls import Action, LiveControls
 from lyriscope.engine.hud import HudInfo, HudOverlay, hud_lines
@@ -422,25 +423,8 @@ def test_escape_while_playing_asks_again_then_quits(live_set, generator):
 @pytest.fixture
 def xvfb_display(monkeypatch):
     """A private X server; skipped when Xvfb is not installed."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("Xvfb is not installed (Debian: apt-get install xvfb)")
-    read_fd, write_fd = os.pipe()
-    server = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x1024x24",
-                               "-nolisten", "tcp"], pass_fds=(write_fd,),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    try:
-        with os.fdopen(read_fd) as pipe:
-            number = pipe.readline().strip()  # written once the server is ready
-        if not number:
-            pytest.skip("Xvfb did not start")
-        monkeypatch.setenv("DISPLAY", f":{number}")
-        monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with private_display(monkeypatch, screen="1280x1024x24") as display:
+        yield display
 
 
 def xdotool(*args: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from PIL import Image
+from xvfb_server import private_display
 
 from lyriscope.engine.renderer import Renderer, ShaderError, copy_shaders, text_image
 from lyriscope.errors import DeviceError
@@ -263,26 +263,8 @@ def test_without_gl_the_error_says_what_to_install(tmp_path):
 @pytest.fixture
 def xvfb_display(monkeypatch):
     """A private X server; the test is skipped when Xvfb is not installed."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("Xvfb is not installed (Debian: apt-get install xvfb)")
-    read_fd, write_fd = os.pipe()
-    server = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "640x480x24",
-                               "-nolisten", "tcp"], pass_fds=(write_fd,),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    try:
-        with os.fdopen(read_fd) as pipe:
-            number = pipe.readline().strip()  # Xvfb writes its display number once it is ready
-        if not number:
-            pytest.skip("Xvfb did not start")
-        display = f":{number}"
-        monkeypatch.setenv("DISPLAY", display)
-        monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with private_display(monkeypatch, screen="640x480x24") as display:
         yield display
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_window_shows_the_frame_upright(xvfb_display):
