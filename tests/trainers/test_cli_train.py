@@ -27,6 +27,8 @@ RES = 16
 TINY = ["--batch", "4", "--cbase", "256", "--cmax", "16", "--map-depth", "2", "--workers", "0",
         "--metrics", "none", "--tick-kimg", "0.004", "--snap", "1"]
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _dataset_zip(path: Path, *, res: int, count: int = 8) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,14 +65,6 @@ text = "second line"
     _dataset_zip(root / "data" / "line-01.zip", res=RES)
     _dataset_zip(root / "data" / "line-02.zip", res=RES)
     return root
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_help_imports_nothing_heavy():

@@ -24,6 +24,8 @@ RES = 16
 BATCH = 4  # global
 STEPS = 6
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _dataset_zip(path: Path, count: int = 10) -> Path:
     rng = np.random.RandomState(3)
@@ -68,14 +70,6 @@ def _worker(rank: int, world_size: int, port: int, data: str, run_dir: str) -> N
         _train(_config(world_size), Path(data), Path(run_dir), dist)
     finally:
         shutdown()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_two_gloo_processes_equal_one_process(tmp_path: Path):

@@ -27,6 +27,8 @@ from lyriscope.trainers.training_loop import (
     train,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _shapes_zip(path: Path, *, count: int, res: int, seed: int = 0) -> Path:
     """An NVlabs dataset zip of one bright square or disc per image on a dark background."""
@@ -45,15 +47,6 @@ def _shapes_zip(path: Path, *, count: int, res: int, seed: int = 0) -> Path:
             zf.writestr(f"00000/img{i:08d}.png", buf.getvalue())
         zf.writestr("dataset.json", json.dumps({"labels": None}))
     return path
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny convolutions on a shared 2-core machine run far faster on one thread.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _tiny(res: int, **overrides) -> TrainConfig:
