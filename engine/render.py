@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -90,16 +90,15 @@ class FrameSource:
         self.walks = [Walk.for_model(generator.line(i), seeds=line.seeds, fps=fps)
                       for i, line in enumerate(songset.lines)]
 
-    def images(self, requests: list[tuple[int, float, int]], *,
-               params_of: Callable[[int], object] | None = None) -> list[np.ndarray]:
+    def images(self, requests: list[tuple[int, float, int]]) -> list[np.ndarray]:
         """Images for requests (line, t into line, absolute frame), in request order."""
         out: list[np.ndarray | None] = [None] * len(requests)
         by_line: dict[int, list[int]] = {}
         for i, (line, _, _) in enumerate(requests):
             by_line.setdefault(line, []).append(i)
         for line, idx in by_line.items():
-            params = params_of(line) if params_of else self.songset.lines[line].walk
-            ws = self.walks[line].w_batch([requests[i][1] for i in idx], params=params,
+            ws = self.walks[line].w_batch([requests[i][1] for i in idx],
+                                          params=self.songset.lines[line].walk,
                                           features=self.features,
                                           frames=[requests[i][2] for i in idx])
             frames = self.generator.synthesize(line, ws)  # [N, H, W, 3]
@@ -188,7 +187,3 @@ def _progress(total: int, *, enabled: bool, **kwargs):
 
     return tqdm(total=total, disable=not enabled, dynamic_ncols=True, **kwargs)
 
-
-def with_options(options: RenderOptions, **changes) -> RenderOptions:
-    """A copy of options with some fields changed (None values are ignored)."""
-    return replace(options, **{k: v for k, v in changes.items() if v is not None})
