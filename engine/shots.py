@@ -15,6 +15,7 @@ from typing import Protocol
 class _Cue(Protocol):
     line: int | None
     start: float
+    previous_line: int | None
 
 
 class _Timeline(Protocol):
@@ -41,8 +42,7 @@ def shown_line(timeline: _Timeline, t: float, *, gap_line: int | None = None) ->
         return cue.line
     if gap_line is not None:
         return gap_line
-    prev = getattr(cue, "previous_line", None)
-    return 0 if prev is None else prev
+    return 0 if cue.previous_line is None else cue.previous_line
 
 
 def shot_at(timeline: _Timeline, t: float, *, crossfade_s: list[float] | tuple[float, ...],
