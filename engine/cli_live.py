@@ -7,6 +7,8 @@ import contextlib
 import logging
 from pathlib import Path
 
+from lyriscope.engine.cli_render import add_fast_option
+
 log = logging.getLogger(__name__)
 
 KEY_HELP = ("keys: space play/pause, left/right previous/next line, 1-9 cue a line, F fullscreen, "
@@ -40,6 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=None, metavar="S",
                         help="render side in pixels (default: [output] size)")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1")
+    add_fast_option(parser)
     parser.add_argument("--shaders", type=Path, default=None, metavar="DIR",
                         help="shader folder to use and hot-reload (default: the set's "
                              "shaders/ folder if it has one, else the shipped shaders)")
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from lyriscope.engine.hud import HudOverlay
     from lyriscope.engine.live import LiveOptions, LiveShow
     from lyriscope.engine.renderer import DEFAULT_CHAIN, Renderer
-    from lyriscope.engine.runtime import Generator, RuntimeOptions
+    from lyriscope.engine.runtime import Generator, runtime_options
     from lyriscope.errors import LyriscopeError
     from lyriscope.setmodel import load_set
 
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     shader_dir = shader_folder(songset.root, args.shaders)
     fps = float(songset.output.fps)
     duration = audio_duration(songset.song.audio)
-    generator = Generator.from_set(songset, options=RuntimeOptions(device=args.device))
+    generator = Generator.from_set(songset, options=runtime_options(args))
 
     with contextlib.ExitStack() as stack:
         features, live_input = None, None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lyriscope.engine.cli_render import add_fast_option
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("set", type=Path, help="the set folder (sets/NAME) or its set.toml")
@@ -15,18 +17,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=None, help="side in pixels (default [output] size)")
     parser.add_argument("--fps", type=float, default=None, help="frames per second (default [output] fps)")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
+    add_fast_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from lyriscope.engine.loops import LoopOptions, render_loop
-    from lyriscope.engine.runtime import Generator, RuntimeOptions
+    from lyriscope.engine.runtime import Generator, runtime_options
     from lyriscope.setmodel import load_set
 
     songset = load_set(args.set, need_models=True)
     lines = [n - 1 for n in args.line] if args.line else range(len(songset.lines))
     out = args.out or songset.root / "loops"
-    generator = Generator.from_set(songset, options=RuntimeOptions(device=args.device))
+    generator = Generator.from_set(songset, options=runtime_options(args))
     options = LoopOptions(size=args.size, fps=args.fps, device=args.device,
                           progress=not args.no_progress)
     for line in lines:

@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from lyriscope.engine.cli_render import add_fast_option
+
 log = logging.getLogger(__name__)
 
 
@@ -21,6 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--watch", action="store_true",
                         help="render again whenever set.toml changes (Ctrl-C to stop)")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
+    add_fast_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _preview(args: argparse.Namespace) -> None:
     from lyriscope.engine.loops import LoopOptions, check_line, keyframe_strip, render_loop
-    from lyriscope.engine.runtime import Generator, RuntimeOptions
+    from lyriscope.engine.runtime import Generator, runtime_options
     from lyriscope.setmodel import load_set
 
     songset = load_set(args.set, need_models=True)
@@ -54,7 +57,7 @@ def _preview(args: argparse.Namespace) -> None:
     out = args.out or songset.root / "preview"
     # Only this line's model is loaded; every index points at it.
     n = len(songset.lines)
-    generator = Generator([songset.lines[line].model] * n, options=RuntimeOptions(device=args.device),
+    generator = Generator([songset.lines[line].model] * n, options=runtime_options(args),
                           noise_modes=[songset.lines[line].walk.noise] * n)
     clip = out / f"line-{args.line:02d}.mp4"
     n = render_loop(songset, line, clip, generator=generator,

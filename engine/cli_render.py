@@ -23,20 +23,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "(default: [output] crf)")
     parser.add_argument("--preset", default="medium", help="x264 preset (default medium)")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1")
+    add_fast_option(parser)
     parser.add_argument("--batch", type=int, default=8, help="frames synthesized together")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def add_fast_option(parser: argparse.ArgumentParser) -> None:
+    """--fast, the same for every command that synthesizes (render, preview, loops, live)."""
+    parser.add_argument("--fast", action="store_true",
+                        help="precomputed synthesis plan; CUDA graphs and fp16 on a GPU; images "
+                             "within the bench tolerance of the reference")
+
+
 def run(args: argparse.Namespace) -> int:
     from lyriscope.engine.render import RenderOptions, render
+    from lyriscope.engine.runtime import Generator, runtime_options
     from lyriscope.setmodel import load_set
 
     songset = load_set(args.set, need_models=True)
+    generator = Generator.from_set(songset, options=runtime_options(args))
     out = args.out or songset.root / "renders" / f"{songset.name}.mp4"
     options = RenderOptions(start_s=args.start, end_s=args.end, size=args.size, fps=args.fps,
                             crf=args.crf, preset=args.preset, device=args.device,
                             batch=args.batch, progress=not args.no_progress)
-    result = render(songset, out, options=options)
+    result = render(songset, out, options=options, generator=generator)
     print(f"wrote {result.path}: {result.frames} frames at {result.fps:g} fps, "
           f"{result.size}x{result.size}, in {result.seconds:.1f} s "
           f"({result.frames_per_second:.1f} frames/s)")

@@ -313,7 +313,9 @@ class LiveShow:
         features: Features | None = None,  # the song's offline features at fps (None: silent)
         live_input: LiveInput | None = None,  # --audio-in: features from a live input
         reloader: HotReload | None = None,  # None: no hot reload
-        inputs: Sequence[Any] = (),  # objects with a `status` line for the HUD (MIDI, OSC)
+        # MIDI, OSC: a `status` line for the HUD; where they have them, `messages()` (news)
+        # and `reload(midi)` (takes a hot-reloaded set's [midi] table)
+        inputs: Sequence[Any] = (),
         options: LiveOptions = LiveOptions(),
     ) -> None:
         self.songset = songset
@@ -619,6 +621,10 @@ class LiveShow:
         director.cue = self.director.cue  # a hand cue survives an edit
         self.walks, self.director, self.songset = walks, director, songset
         self.controls.reload(songset)
+        for source in self.inputs:  # the MIDI input takes the new [midi] maps at once
+            reload_midi = getattr(source, "reload", None)
+            if reload_midi is not None:
+                reload_midi(songset.midi)
         self._last_key = None  # new params: draw again even while paused
 
     def _make_walks(self, songset: SongSet) -> list[Any]:

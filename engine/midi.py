@@ -7,7 +7,8 @@ thread, so the GIL can never make JACK miss a cycle) and polls the port list eve
 so a controller unplugged and plugged back keeps working without a restart; it reports
 "MIDI: <port> lost" / "MIDI: <port> reconnected" through `messages()`.
 MIDI learn maps the next CC (or note) that arrives to a parameter (or note action) and,
-given the set's path, saves the map to set.toml keeping the user's comments.
+given the set's path, saves the map to set.toml keeping the user's comments. A hot reload
+of set.toml hands the new [midi] table to `reload()`: maps and channel apply at once.
 
 Example:
     >>> midi_in = MidiInput(controls, songset.midi, set_path=songset.path)
@@ -144,6 +145,7 @@ class MidiInput:
             raise LyriscopeError(f"MIDI: unknown api {api!r}; expected one of " + ", ".join(APIS))
         self.controls = controls
         self.port_query = port if port is not None else midi.port
+        self._port_pinned = port is not None  # --midi wins over the set's [midi] port on reload
         self.channel = midi.channel  # 1..16 or None for any
         self.api = api
         self.set_path = None if set_path is None else Path(set_path)
@@ -162,6 +164,7 @@ class MidiInput:
         self._learning: tuple[str, Callable[[int], None] | None] | None = None
         self._learned = threading.Event()
         self._learned_number: int | None = None
+        self._reconnect = False  # the wanted port changed: the reader thread reopens
         self._t = 0.0  # seconds, summed from rtmidi's per-message deltas (the MIDI system's clock)
         self._received = 0
         self._stop = threading.Event()
@@ -245,11 +248,23 @@ class MidiInput:
             self._learning = None
 
     def reload(self, midi: Midi) -> None:
-        """Take a new [midi] map and channel (hot reload of set.toml); the port stays open."""
+        """Take a new [midi] table (hot reload of set.toml): maps and channel apply at once.
+
+        A new port (unless the port was given to the constructor) is opened by the reader
+        thread within `read_s`; the port open now stays while it still matches.
+        """
         with self._lock:
-            self._cc = dict(midi.cc)
-            self._notes = dict(midi.notes)
-            self.channel = midi.channel
+            cc, notes = dict(midi.cc), dict(midi.notes)
+            changed = (cc, notes, midi.channel) != (self._cc, self._notes, self.channel)
+            self._cc, self._notes, self.channel = cc, notes, midi.channel
+            if not self._port_pinned and midi.port != self.port_query:
+                self.port_query = midi.port
+                self._reconnect = True
+                changed = True
+            if changed:  # MIDI learn saving set.toml reloads the map it already has: no news
+                channel = "any channel" if midi.channel is None else f"channel {midi.channel}"
+                self._messages.append(f"MIDI: map reloaded ({len(cc)} CCs, {len(notes)} notes, "
+                                      f"{channel})")
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -284,7 +299,7 @@ class MidiInput:
                 except Exception as exc:  # one odd message must not end the thread
                     self._say(f"MIDI: message {event[0]} failed ({exc})")
                 continue
-            if time.monotonic() >= next_poll:
+            if self._reconnect or time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + self.poll_s
                 try:
                     self._poll()
@@ -294,6 +309,7 @@ class MidiInput:
 
     def _poll(self) -> None:
         """Open the MIDI system and the wanted port if they are not open; notice a lost port."""
+        self._follow_port_change()
         if self._midi_in is None:
             try:
                 m = open_rtmidi("in", api=self.api, client_name=self.client_name)
@@ -340,6 +356,24 @@ class MidiInput:
             self._problem = ""
             was_lost, self._lost_name = self._lost_name, None
             self._messages.append(f"MIDI: {name} reconnected" if was_lost else f"MIDI: listening on {name}")
+
+    def _follow_port_change(self) -> None:
+        """After reload() named another port: leave the open one unless it still matches."""
+        with self._lock:
+            if not self._reconnect:
+                return
+            self._reconnect = False
+            connected, self._lost_name = self._port_name, None
+            query = self.port_query
+        if connected is None or self._midi_in is None:
+            return
+        if query is None or query.lower() in connected.lower():
+            return  # still the wanted port
+        self._midi_in.close_port()
+        with self._lock:
+            self._port_name = None
+            self._problem = ""
+            self._messages.append(f"MIDI: left {connected} for a port matching {query!r}")
 
     def _match(self, ports: list[str]) -> str | None:
         if self._lost_name is not None and self._lost_name in ports:

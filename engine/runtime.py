@@ -6,13 +6,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from lyriscope.errors import CheckpointError, SetError
 from lyriscope.trainers.devices import pick_device
+
+if TYPE_CHECKING:
+    import argparse
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +26,21 @@ class RuntimeOptions:
     fp16: bool | None = None  # None: fp16 synthesis on CUDA, fp32 on CPU
     noise_mode: str = "const"  # "const" keeps frames deterministic; "random" flickers
     fast: bool = False  # engine.fastpath: a precomputed plan (+ CUDA graph, fp16 on CUDA)
+    batch: int = 1  # frames per synthesis call; the fast path's CUDA graph is for this batch
+
+
+def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
+    """The RuntimeOptions of a command's --device, --fast and --batch (absent: the defaults)."""
+    return RuntimeOptions(device=getattr(args, "device", "auto"), fast=getattr(args, "fast", False),
+                          batch=getattr(args, "batch", 1))
 
 
 class LineModel:
     """One loaded generator and what the walk needs from it."""
 
     def __init__(self, G: torch.nn.Module, *, path: Path, device: torch.device, fp16: bool,
-                 noise_mode: str, fast: bool = False, graph_pool: Any = None) -> None:
+                 noise_mode: str, fast: bool = False, batch: int = 1,
+                 graph_pool: Any = None) -> None:
         self.G = G
         self.path = path
         self.device = device
@@ -42,13 +53,13 @@ class LineModel:
         self.w_avg: torch.Tensor = G.mapping.w_avg.detach().float()  # [w_dim]
         self.fast = None
         if fast and noise_mode not in ("const", "none"):
-            log.warning("noise_mode %r: the fast path replays fixed noise only; using the "
-                        "reference path", noise_mode)
+            log.warning("%s: noise_mode %r: the fast path replays fixed noise only; using the "
+                        "reference path for this model", path.name, noise_mode)
         elif fast:
             from lyriscope.engine.fastpath import FastOptions, FastSynthesis
 
             options = FastOptions(dtype="fp16" if fp16 else "fp32", noise_mode=noise_mode)
-            self.fast = FastSynthesis(G, options=options, graph_pool=graph_pool)
+            self.fast = FastSynthesis(G, batch=batch, options=options, graph_pool=graph_pool)
 
     @torch.no_grad()
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
@@ -103,7 +114,7 @@ class Generator:
             if (path, noise) not in loaded:
                 loaded[path, noise] = LineModel(networks[path], path=path, device=self.device,
                                                 fp16=fp16, noise_mode=noise, fast=options.fast,
-                                                graph_pool=graph_pool)
+                                                batch=options.batch, graph_pool=graph_pool)
             self.lines.append(loaded[path, noise])
         if not self.lines:
             raise CheckpointError("no models to load")
