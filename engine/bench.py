@@ -82,11 +82,13 @@ def run_bench(options: BenchOptions, *, command: str | None = None,
     """Every measurement of the bench as a JSON-serialisable dict (see format_report)."""
     from lyriscope.engine.runtime import pick_device
     from lyriscope.trainers.cli_init_model import random_generator
+    from lyriscope.trainers.networks import set_op_impl
 
     _check(options)
     device = pick_device(options.device)
     G = random_generator(options.size, channel_base=options.channel_base,
                          channel_max=options.channel_max, seed=options.seed).to(device)
+    set_op_impl(G, "ref")  # the reference: pure PyTorch ops; the fast path plans its own
     fast = FastSynthesis(G, batch=options.batch, options=options.fast)
     result: dict[str, Any] = {"machine": machine_info(device, command=command),
                               "options": _plain_options(options),
@@ -245,7 +247,9 @@ def bench_offline(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOpti
 
 
 def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, Any]:
-    """Seconds per kimg of training, reference (fp32) vs fast (fp16 top 4 res, clamp 256) configuration.
+    """Seconds per kimg of training: reference (fp32, PyTorch ops) vs fast configuration.
+
+    fast: fused CUDA ops, fp16 on the top 4 resolutions, conv_clamp 256, cuDNN benchmark.
 
     Through trainers.training_loop.Trainer.step when it imports; else a plain G+D step of
     the non-saturating logistic loss, labelled so.
@@ -271,7 +275,8 @@ def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, 
                     pl_batch_shrink=min(2, options.train_batch), seed=options.seed, **extra,
                 )  # fmt: skip
                 paths = RunPaths(run_dir=Path(tmp) / name, model_path=Path(tmp) / f"{name}.safetensors")
-                trainer = Trainer(config, paths=paths, device=device)
+                trainer = Trainer(config, paths=paths, device=device,
+                                  ops="cuda" if name == "fast" else "ref")
                 reals = _real_batch(options, device=device)
                 labels = torch.zeros(options.train_batch, 0)
                 runs[name] = _time_steps(lambda t=trainer, r=reals, c=labels: t.step(r, c),
@@ -347,7 +352,7 @@ def _timing_text(t: dict[str, Any]) -> str:
 
 def _synthesis_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     d = s["difference"]
-    return [("reference (fp32, eager)", _timing_text(s["reference"])),
+    return [("reference (fp32, eager, PyTorch ops)", _timing_text(s["reference"])),
             (f"fast ({s['fast']['mode']})", _timing_text(s["fast"])),
             ("speed-up", f"{s['speedup']:.2f}x"),
             ("fast - reference, uint8", f"max {d['uint8_max']}  mean {d['uint8_mean']:.4f}"),
@@ -369,7 +374,7 @@ def _offline_rows(off: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _training_rows(tr: dict[str, Any]) -> list[tuple[str, str]]:
     return [(tr["what"], f"{tr['size']}², batch {tr['batch']}, {tr['loss']}"),
-            ("reference (fp32)", f"{tr['reference']['s_per_kimg']:.1f} s/kimg"),
+            ("reference (fp32, PyTorch ops)", f"{tr['reference']['s_per_kimg']:.1f} s/kimg"),
             (f"fast ({tr['fast']['config']})", f"{tr['fast']['s_per_kimg']:.1f} s/kimg"),
             ("speed-up", f"{tr['speedup']:.2f}x")]
 
@@ -445,7 +450,7 @@ def _plain_gd_step(*, fast: bool, options: BenchOptions, device: torch.device
     import torch.nn.functional as F
 
     from lyriscope.trainers.checkpoint import build_generator
-    from lyriscope.trainers.networks import Discriminator
+    from lyriscope.trainers.networks import Discriminator, set_op_impl
 
     widths = {"channel_base": options.channel_base, "channel_max": options.channel_max}
     # NVlabs' trained configuration: fp16 in the top 4 resolutions with activations clamped.
@@ -458,6 +463,8 @@ def _plain_gd_step(*, fast: bool, options: BenchOptions, device: torch.device
         torch.manual_seed(options.seed)
         G = build_generator(config).to(device).train().requires_grad_(True)
         D = Discriminator(img_resolution=size, **widths, **extra).to(device).train()
+    for net in (G, D):
+        set_op_impl(net, "cuda" if fast else "ref")
     g_opt = torch.optim.Adam(G.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
     d_opt = torch.optim.Adam(D.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
     reals = _real_batch(options, device=device).float() / 127.5 - 1  # [B, 3, R, R]
@@ -490,8 +497,9 @@ def _time_steps(step: Callable[[], Any], *, fast: bool, options: BenchOptions,
             step()
         sync()
     step_s = (time.perf_counter() - start) / options.train_steps
-    label = "fp16 top 4 res, conv_clamp 256" + (", cuDNN benchmark" if cuda else " (fp32 off CUDA)")
-    return {"config": label if fast else "fp32", "step_s": step_s,
+    label = ("fused ops, fp16 top 4 res, conv_clamp 256, cuDNN benchmark" if cuda
+             else "conv_clamp 256 (fp32 and PyTorch ops off CUDA)")
+    return {"config": label if fast else "fp32, PyTorch ops", "step_s": step_s,
             "s_per_kimg": step_s / options.train_batch * 1000}
 
 

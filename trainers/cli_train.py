@@ -86,6 +86,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--map-depth", type=int, help="mapping network layers (default 2)")
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda or auto (default: CUDA when available)")
+    parser.add_argument("--ops", choices=("cuda", "ref"), default="cuda",
+                        help="'cuda': fused CUDA kernels where they build (default); "
+                             "'ref': pure PyTorch everywhere")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,7 +162,7 @@ def train_line(songset: Any, line: int, args: argparse.Namespace, *, dist: Any,
                    evaluate=(_evaluator(config, dataset, device, num_gen=args.metrics_gen)
                              if config.metrics else None),
                    fingerprint=dataset.fingerprint(), resume=args.resume,
-                   handle_signals=True, progress=True)
+                   handle_signals=True, progress=True, ops=args.ops)
     if dist.is_main:
         speed = (f", {result.seconds_per_kimg:.1f} s/kimg"
                  if math.isfinite(result.seconds_per_kimg) else "")

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from lyriscope.trainers.ops import upfirdn2d
+from lyriscope.trainers.ops import custom_ops, upfirdn2d
 from lyriscope.trainers.ops.bias_act import activation_gain, bias_act
 from lyriscope.trainers.ops.conv2d_resample import conv2d_resample
 from lyriscope.trainers.ops.modulated_conv import modulated_conv2d
@@ -54,7 +54,26 @@ def _check_noise_mode(noise_mode: str) -> None:
 # ----------------------------------------------------------------------------- layers
 
 
-class FullyConnectedLayer(torch.nn.Module):
+class UsesFusedOps:
+    """A layer whose ops run fused CUDA kernels where they can ('cuda') or never ('ref')."""
+
+    op_impl: str = "cuda"
+
+
+def set_op_impl(module: torch.nn.Module, impl: str) -> torch.nn.Module:
+    """Make every layer in `module` run its ops with `impl` ('cuda' or 'ref'); returns module.
+
+    'cuda' is the default and falls back to the reference path off CUDA or when a kernel
+    cannot be built; 'ref' forces pure PyTorch (the reference that benchmarks compare to).
+    """
+    custom_ops.check_impl(impl)
+    for layer in module.modules():
+        if isinstance(layer, UsesFusedOps):
+            layer.op_impl = impl
+    return module
+
+
+class FullyConnectedLayer(torch.nn.Module, UsesFusedOps):
     """Dense layer with equalized learning rate: weight stored /lr_multiplier, scaled at run time."""
 
     def __init__(
@@ -87,13 +106,13 @@ class FullyConnectedLayer(torch.nn.Module):
                 b = b * self.bias_gain
         if self.activation == "linear" and b is not None:
             return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
+        return bias_act(x.matmul(w.t()), b, act=self.activation, impl=self.op_impl)
 
     def extra_repr(self) -> str:
         return f"in={self.in_features}, out={self.out_features}, activation={self.activation}"
 
 
-class Conv2dLayer(torch.nn.Module):
+class Conv2dLayer(torch.nn.Module, UsesFusedOps):
     """Convolution with equalized learning rate, optional FIR up/downsampling, bias and activation."""
 
     def __init__(
@@ -141,9 +160,13 @@ class Conv2dLayer(torch.nn.Module):
         x = conv2d_resample(
             x, w.to(x.dtype), f=self.resample_filter, up=self.up, down=self.down,
             padding=self.padding, flip_weight=(self.up == 1),  # flip only matters for speed
+            impl=self.op_impl,
         )  # fmt: skip
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
+        return bias_act(
+            x, b, act=self.activation, gain=self.act_gain * gain, clamp=act_clamp,
+            impl=self.op_impl,
+        )  # fmt: skip
 
 
 class MappingNetwork(torch.nn.Module):
@@ -229,7 +252,7 @@ class MappingNetwork(torch.nn.Module):
         return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
 
 
-class SynthesisLayer(torch.nn.Module):
+class SynthesisLayer(torch.nn.Module, UsesFusedOps):
     """Modulated 3x3 conv with per-pixel noise, bias and activation; up=2 doubles the size."""
 
     def __init__(
@@ -289,7 +312,7 @@ class SynthesisLayer(torch.nn.Module):
         x = modulated_conv2d(
             x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
             resample_filter=self.resample_filter, flip_weight=(self.up == 1),
-            fused_modconv=fused_modconv,
+            fused_modconv=fused_modconv, impl=self.op_impl,
         )  # fmt: skip
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(
@@ -298,10 +321,11 @@ class SynthesisLayer(torch.nn.Module):
             act=self.activation,
             gain=self.act_gain * gain,
             clamp=act_clamp,
+            impl=self.op_impl,
         )
 
 
-class ToRGBLayer(torch.nn.Module):
+class ToRGBLayer(torch.nn.Module, UsesFusedOps):
     """Modulated 1x1 conv to image channels, without demodulation."""
 
     def __init__(
@@ -328,14 +352,17 @@ class ToRGBLayer(torch.nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
         """x [N, in_channels, R, R], w [N, w_dim] -> [N, out_channels, R, R]."""
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
-        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
+        x = modulated_conv2d(
+            x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv,
+            impl=self.op_impl,
+        )  # fmt: skip
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, impl=self.op_impl)
 
 
 # ----------------------------------------------------------------------------- generator
 
 
-class SynthesisBlock(torch.nn.Module):
+class SynthesisBlock(torch.nn.Module, UsesFusedOps):
     """One resolution of the generator: (const or up-conv) + conv + toRGB added to the image."""
 
     def __init__(
@@ -430,7 +457,7 @@ class SynthesisBlock(torch.nn.Module):
             x = self.conv1(x, next(w_iter), **layer_kwargs)
 
         if img is not None:
-            img = upfirdn2d.upsample2d(img, self.resample_filter)
+            img = upfirdn2d.upsample2d(img, self.resample_filter, impl=self.op_impl)
         if self.is_last or self.architecture == "skip":
             y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv)
             y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
@@ -583,7 +610,7 @@ class Generator(torch.nn.Module):
 # ----------------------------------------------------------------------------- discriminator
 
 
-class DiscriminatorBlock(torch.nn.Module):
+class DiscriminatorBlock(torch.nn.Module, UsesFusedOps):
     """One resolution of the discriminator: (fromRGB) + conv + down-conv, with a resnet skip."""
 
     def __init__(
@@ -659,7 +686,7 @@ class DiscriminatorBlock(torch.nn.Module):
             y = self.fromrgb(img)
             x = x + y if x is not None else y
             img = (
-                upfirdn2d.downsample2d(img, self.resample_filter)
+                upfirdn2d.downsample2d(img, self.resample_filter, impl=self.op_impl)
                 if self.architecture == "skip"
                 else None
             )

@@ -148,12 +148,14 @@ def train(
     stop: StopFlag | None = None,
     handle_signals: bool = False,
     progress: bool = True,
+    ops: str = "cuda",
 ) -> TrainResult:
     """Train until config.total_kimg (or a stop request); resume=True continues the run's checkpoint.
 
     With resume=True and a checkpoint in paths.run_dir, the architecture and losses come
     from the checkpoint and only the run-control fields (total_kimg, tick_kimg, snap,
-    metrics, workers) from `config`.
+    metrics, workers) from `config`. ops: 'cuda' runs the fused CUDA kernels where they
+    build, 'ref' pure PyTorch everywhere (a run control: results agree either way).
     """
     resuming = resume and paths.state_path.is_file()
     if paths.state_path.is_file() and not resume:
@@ -166,7 +168,7 @@ def train(
     if resuming:
         config = resumed_config(paths.state_path, run_control=config)
     trainer = Trainer(config, paths=paths, device=device, dist=dist, augmentation=augmentation,
-                      fingerprint=fingerprint)
+                      fingerprint=fingerprint, ops=ops)
     if resuming:
         trainer.load_state(paths.state_path)
     elif base is not None:
@@ -181,8 +183,8 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, *, paths: RunPaths, device: str | torch.device,
                  dist: DistInfo | None = None, augmentation: Augmentation | None = None,
-                 fingerprint: str | None = None) -> None:
-        from lyriscope.trainers.networks import Discriminator, Generator
+                 fingerprint: str | None = None, ops: str = "cuda") -> None:
+        from lyriscope.trainers.networks import Discriminator, Generator, set_op_impl
 
         dist = dist or DistInfo()
         augmentation = augmentation or Augmentation()
@@ -206,6 +208,7 @@ class Trainer:
         self.G_ema.load_state_dict(self.G.state_dict())
         self.G_ema.requires_grad_(False)
         for module in (self.G, self.D, self.G_ema):
+            set_op_impl(module, ops)
             broadcast_module(module, dist)
         if augmentation.pipe is not None:
             augmentation.pipe.to(self.device)

@@ -103,7 +103,8 @@ def test_train_a_line_from_a_base_model(song_set: Path, tmp_path: Path):
     save_model(tmp_path / "base.safetensors", base)
     code = main([str(song_set), "--line", "1", "--kimg", "0.008", "--from",
                  str(tmp_path / "base.safetensors"), "--freezed", "2", "--outdir",
-                 str(tmp_path / "runs"), *TINY, "--metrics", "kid", "--metrics-gen", "32"])
+                 str(tmp_path / "runs"), *TINY, "--metrics", "kid", "--metrics-gen", "32",
+                 "--ops", "ref"])
     assert code == 0
     G = load_model(song_set / "models" / "line-01.safetensors")
     shapes = {n: t.shape for n, t in base.state_dict().items()}

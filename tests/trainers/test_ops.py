@@ -308,8 +308,10 @@ def test_cpu_tensors_pick_the_reference_path_silently():
     x = torch.zeros(1, 1, 2, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert custom_ops.choose_impl("cuda", x, plugin="p", sources=("p.cu",)) == "ref"
-        assert custom_ops.choose_impl("ref", x, plugin="p", sources=("p.cu",)) == "ref"
+        for impl in ("cuda", "ref"):
+            assert custom_ops.plugin_for(
+                impl, x, name="p", sources=("p.cu",), check=lambda plugin: None
+            ) is None
 
 
 def test_unbuildable_plugin_warns_once_and_gives_none():

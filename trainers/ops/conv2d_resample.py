@@ -19,13 +19,15 @@ def conv2d_resample(
     groups: int = 1,
     flip_weight: bool = True,
     flip_filter: bool = False,
+    impl: str = "cuda",
 ) -> torch.Tensor:
     """Upsample x by `up` with filter f, convolve with w, downsample by `down` with f.
 
     x: [N, C_in, H, W]; w: [C_out, C_in / groups, kh, kw]; f: FIR filter from
     upfirdn2d.setup_filter() (None: no filtering); padding: of the upsampled image,
     (x0, x1, y0, y1) or fewer values; flip_weight: True correlates like torch's conv2d,
-    False convolves. Returns [N, C_out, H', W'].
+    False convolves; impl: of the FIR filtering, 'cuda' (fused where it can) or 'ref'.
+    Returns [N, C_out, H', W'].
     """
     _check_args(x, w, up=up, down=down, groups=groups)
     c_out, c_in_per_group, kh, kw = w.shape
@@ -47,28 +49,30 @@ def conv2d_resample(
 
     if kw == 1 and kh == 1 and down > 1 and up == 1:
         # A 1x1 conv commutes with filtering: shrink first, convolve fewer pixels.
-        x = upfirdn2d.upfirdn2d(x, f, down=down, padding=pad, flip_filter=flip_filter)
+        x = upfirdn2d.upfirdn2d(x, f, down=down, padding=pad, flip_filter=flip_filter, impl=impl)
         return _conv2d(x, w, groups=groups, flip_weight=flip_weight)
     if kw == 1 and kh == 1 and up > 1 and down == 1:
         # Convolve the small image, then grow it.
         x = _conv2d(x, w, groups=groups, flip_weight=flip_weight)
-        return upfirdn2d.upfirdn2d(x, f, up=up, padding=pad, gain=up**2, flip_filter=flip_filter)
+        return upfirdn2d.upfirdn2d(
+            x, f, up=up, padding=pad, gain=up**2, flip_filter=flip_filter, impl=impl
+        )
     if down > 1 and up == 1:
         # Filter at full resolution, then a strided conv computes only the kept pixels.
-        x = upfirdn2d.upfirdn2d(x, f, padding=pad, flip_filter=flip_filter)
+        x = upfirdn2d.upfirdn2d(x, f, padding=pad, flip_filter=flip_filter, impl=impl)
         return _conv2d(x, w, stride=down, groups=groups, flip_weight=flip_weight)
     if up > 1:
         # A strided transposed conv does zero insertion and the conv at once.
         x, pad = _conv_transpose_up(x, w, up=up, pad=pad, groups=groups, flip_weight=flip_weight)
-        x = upfirdn2d.upfirdn2d(x, f, padding=pad, gain=up**2, flip_filter=flip_filter)
+        x = upfirdn2d.upfirdn2d(x, f, padding=pad, gain=up**2, flip_filter=flip_filter, impl=impl)
         if down > 1:
-            x = upfirdn2d.upfirdn2d(x, f, down=down, flip_filter=flip_filter)
+            x = upfirdn2d.upfirdn2d(x, f, down=down, flip_filter=flip_filter, impl=impl)
         return x
     if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
         return _conv2d(x, w, padding=(py0, px0), groups=groups, flip_weight=flip_weight)
     return conv2d_resample_generic(
         x, w, f=f, up=up, down=down, padding=pad, groups=groups,
-        flip_weight=flip_weight, flip_filter=flip_filter, padding_adjusted=True,
+        flip_weight=flip_weight, flip_filter=flip_filter, padding_adjusted=True, impl=impl,
     )  # fmt: skip
 
 
@@ -84,6 +88,7 @@ def conv2d_resample_generic(
     flip_weight: bool = True,
     flip_filter: bool = False,
     padding_adjusted: bool = False,
+    impl: str = "cuda",
 ) -> torch.Tensor:
     """The same result as conv2d_resample() by the literal route: upsample, conv, downsample.
 
@@ -101,11 +106,12 @@ def conv2d_resample_generic(
             pad = [pad[0] + (fw - down + 1) // 2, pad[1] + (fw - down) // 2,
                    pad[2] + (fh - down + 1) // 2, pad[3] + (fh - down) // 2]  # fmt: skip
     x = upfirdn2d.upfirdn2d(
-        x, f if up > 1 else None, up=up, padding=pad, gain=up**2, flip_filter=flip_filter
+        x, f if up > 1 else None, up=up, padding=pad, gain=up**2, flip_filter=flip_filter,
+        impl=impl,
     )
     x = _conv2d(x, w, groups=groups, flip_weight=flip_weight)
     if down > 1:
-        x = upfirdn2d.upfirdn2d(x, f, down=down, flip_filter=flip_filter)
+        x = upfirdn2d.upfirdn2d(x, f, down=down, flip_filter=flip_filter, impl=impl)
     return x
 
 

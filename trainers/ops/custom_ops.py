@@ -1,14 +1,16 @@
-"""Loader of fused CUDA kernels: built with ninja on first use, or 'ref' with one warning.
+"""Loader of fused CUDA kernels: built with ninja on first use, checked, or 'ref' with one warning.
 
 Every op in this package has a pure-PyTorch reference path ('ref'). A fused CUDA kernel
 ('cuda') is only a speed-up: when it cannot be used (no CUDA, no sources, no compiler,
-a build error) the op runs 'ref', and a failed build warns once per kernel.
+a build error, results that disagree with the reference) the op runs 'ref', and the
+reason is warned once per kernel and process.
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -17,6 +19,9 @@ import torch
 IMPLS = ("ref", "cuda")
 SOURCE_DIR = Path(__file__).resolve().parent
 
+# Runs a freshly loaded plugin against the reference; returns what disagreed, or None.
+SelfCheck = Callable[[ModuleType], "str | None"]
+
 
 def check_impl(impl: str) -> None:
     """Raise ValueError unless `impl` is one of IMPLS."""
@@ -24,15 +29,41 @@ def check_impl(impl: str) -> None:
         raise ValueError(f"impl must be one of {IMPLS}, not {impl!r}")
 
 
-def choose_impl(impl: str, x: torch.Tensor, *, plugin: str, sources: tuple[str, ...]) -> str:
-    """The implementation an op will run for `x`: 'cuda' only if asked, on CUDA, and built.
+def plugin_for(
+    impl: str, x: torch.Tensor, *, name: str, sources: tuple[str, ...], check: SelfCheck
+) -> ModuleType | None:
+    """The fused kernel module an op should run for `x`, or None for the reference path.
 
-    `plugin` names the kernel, `sources` are its .cpp/.cu files inside this package.
+    A plugin is used only if asked ('cuda'), for a CUDA tensor, and once it has built and
+    passed `check` (its results equal the reference's on small inputs).
     """
     check_impl(impl)
     if impl == "ref" or x.device.type != "cuda":
-        return "ref"
-    return "cuda" if load_plugin(plugin, sources) is not None else "ref"
+        return None
+    return load_checked_plugin(name, sources, check)
+
+
+@functools.cache
+def load_checked_plugin(
+    name: str, sources: tuple[str, ...], check: SelfCheck
+) -> ModuleType | None:
+    """load_plugin(), then `check`: a kernel that builds but computes wrong is not used."""
+    plugin = load_plugin(name, sources)
+    if plugin is None:
+        return None
+    try:
+        problem = check(plugin)
+    except Exception as exc:  # a kernel that raises on the check is as unusable as a wrong one
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is None:
+        return plugin
+    warnings.warn(
+        f"fused CUDA op {name!r} disagrees with the reference path ({problem}); "
+        "using the PyTorch reference path",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return None
 
 
 @functools.cache

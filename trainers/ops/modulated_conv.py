@@ -23,13 +23,15 @@ def modulated_conv2d(
     demodulate: bool = True,
     flip_weight: bool = True,
     fused_modconv: bool = True,
+    impl: str = "cuda",
 ) -> torch.Tensor:
     """Convolve each sample with weight * style, normalised to unit output variance.
 
     x: [N, C_in, H, W]; weight: [C_out, C_in, kh, kw]; styles: [N, C_in]; noise: added
     after demodulation, broadcastable to [N, C_out, H', W'] (None: none). fused_modconv:
     True builds per-sample weights and runs one grouped conv; False scales the activations
-    before and after a shared conv. Both give the same result. Returns [N, C_out, H', W'].
+    before and after a shared conv. Both give the same result. impl: of the FIR filtering,
+    'cuda' (fused where it can) or 'ref'. Returns [N, C_out, H', W'].
     """
     n = x.shape[0]
     c_out, c_in, kh, kw = weight.shape
@@ -59,7 +61,7 @@ def modulated_conv2d(
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         x = conv2d_resample(
             x, weight.to(x.dtype), f=resample_filter, up=up, down=down,
-            padding=padding, flip_weight=flip_weight,
+            padding=padding, flip_weight=flip_weight, impl=impl,
         )  # fmt: skip
         if demodulate:
             x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
@@ -72,7 +74,7 @@ def modulated_conv2d(
     w = w.reshape(-1, c_in, kh, kw)
     x = conv2d_resample(
         x, w.to(x.dtype), f=resample_filter, up=up, down=down,
-        padding=padding, groups=n, flip_weight=flip_weight,
+        padding=padding, groups=n, flip_weight=flip_weight, impl=impl,
     )  # fmt: skip
     x = x.reshape(n, -1, *x.shape[2:])  # [N, C_out, H', W']
     if noise is not None:
