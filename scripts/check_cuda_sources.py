@@ -1,8 +1,8 @@
 """Compile the fused CUDA ops' sources to object files, to catch errors without a GPU.
 
 The CPU torch wheel ships the ATen/c10 CUDA headers but cannot build or run extensions;
-nvcc from the `nvidia-cuda-nvcc` wheels (with nvidia-cuda-runtime, -crt, -cccl, nvvm)
-can still compile them. This only type-checks and code-generates: the kernels' results
+nvcc from NVIDIA's wheels (nvidia-cuda-nvcc, -crt and nvidia-nvvm 13.0.88,
+nvidia-cuda-runtime 13.0.96, nvidia-cuda-cccl 13.0.85) can still compile them. This only type-checks and code-generates: the kernels' results
 are checked on a GPU (`pytest -m gpu tests/trainers/test_fused_ops.py`).
 
     python scripts/check_cuda_sources.py [--nvcc PATH] [--arch sm_90]
