@@ -4,12 +4,15 @@ sets/<name>/data/line-NN.zip holds size x size RGB PNGs named 00000/img00000000.
 (as NVlabs dataset_tool.py writes them) and dataset.json {"labels": null}. The images kept
 are those curation.json keeps; a line without curation keeps every verified image.
 sets/<name>/data/summary.json counts per line what was kept and what was dropped, by reason.
+The zip is byte-reproducible: the same images and options give the same bytes on every run
+(fixed entry dates, permissions and order), so a dataset's hash says whether it changed.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,8 @@ from lyriscope.errors import DatasetError
 
 SQUARE_MODES = ("crop", "pad")
 SUMMARY_FILE = "summary.json"
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold: no clock in the bytes
+ZIP_FILE_MODE = stat.S_IFREG | 0o644  # a plain file readable by all, as `zip` stores one
 
 
 @dataclass(frozen=True)
@@ -111,17 +116,26 @@ def prepare_line(set_root: str | Path, line: int, *, options: PrepareOptions = P
                                   pad_colour=options.pad_colour)
             buf = io.BytesIO()
             square.save(buf, format="PNG", compress_level=6)
-            zf.writestr(f"{written // 1000:05d}/img{written:08d}.png", buf.getvalue())
+            zf.writestr(zip_entry(f"{written // 1000:05d}/img{written:08d}.png"), buf.getvalue())
             written += 1
         if written == 0:  # raising here leaves no zip behind
             raise DatasetError(f"{folder}: none of line {line + 1}'s kept images can be read any more; "
                                f"run `lyriscope cluster` again")
-        zf.writestr("dataset.json", json.dumps({"labels": None}))
+        zf.writestr(zip_entry("dataset.json"), json.dumps({"labels": None}))
     summary = {"line": line + 1, "images": written, "size": options.size,
                "square": options.square, "zip": str(out.relative_to(Path(set_root))),
                "dropped": dict(sorted(dropped.items()))}
     _update_summary(Path(set_root), summary)
     return summary
+
+
+def zip_entry(name: str) -> zipfile.ZipInfo:
+    """A stored zip entry whose header depends only on `name` (not the clock or the platform)."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+    info.compress_type = zipfile.ZIP_STORED  # PNGs are compressed already
+    info.create_system = 3  # Unix, so external_attr holds the mode (ZipInfo's default varies)
+    info.external_attr = ZIP_FILE_MODE << 16
+    return info
 
 
 def _update_summary(set_root: Path, summary: dict) -> None:

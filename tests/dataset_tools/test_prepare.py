@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from lyriscope.dataset_tools import curation as cur
 from lyriscope.dataset_tools.cluster import MERGED, cluster_line
 from lyriscope.dataset_tools.prepare import PrepareOptions, prepare_line, square_image
 from lyriscope.errors import DatasetError
+from lyriscope.trainers.dataset import ImageDataset
 
 TINTS = [(1.0, 0.1, 0.1), (0.1, 1.0, 0.15), (0.1, 0.15, 1.0)]
 
@@ -115,3 +118,25 @@ def test_nothing_kept_is_an_error_and_leaves_no_zip(song: Path) -> None:
     with pytest.raises(DatasetError, match="line 1 keeps no images"):
         prepare_line(song, 0, options=PrepareOptions(size=32))
     assert not (song / "data" / "line-01.zip").exists()
+
+
+def test_two_runs_write_the_same_bytes_that_the_trainer_reads(song: Path, monkeypatch) -> None:
+    zip_path = song / "data" / "line-01.zip"
+    prepare_line(song, 0, options=PrepareOptions(size=32))
+    first = zip_path.read_bytes()
+    # A second run on another day, with every input touched since: nothing of that may show.
+    a_year_later = time.time() + 366 * 24 * 3600
+    for image in (song / "images" / "line-01").iterdir():
+        os.utime(image, (a_year_later, a_year_later))
+    monkeypatch.setattr(time, "time", lambda: a_year_later)
+    prepare_line(song, 0, options=PrepareOptions(size=32))
+    monkeypatch.undo()
+    assert zip_path.read_bytes() == first
+    with zipfile.ZipFile(zip_path) as zf:
+        infos = zf.infolist()
+    assert [i.filename for i in infos] == [f"00000/img{k:08d}.png" for k in range(9)] + ["dataset.json"]
+    assert {(i.external_attr >> 16) & 0o777 for i in infos} == {0o644}  # readable when unzipped
+    dataset = ImageDataset(zip_path)
+    assert (dataset.num_images, dataset.resolution, dataset.num_channels) == (9, 32, 3)
+    images, _ = read_zip(zip_path)
+    assert np.array_equal(dataset[4][0].numpy().transpose(1, 2, 0), np.asarray(images[4]))
