@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from lyriscope.engine.renderer import Effect, FrameParams
+from lyriscope.engine.renderer import Effect, FrameParams, text_font
 
 HUD_SHADER = "hud"
 # The renderer binds its own samplers from unit 0 up, and moderngl writes textures through
@@ -92,10 +92,8 @@ def hud_panel(lines: Sequence[str], size: int) -> np.ndarray:
     """
     from PIL import Image, ImageDraw
 
-    from lyriscope.engine.renderer import _font  # the lyric font, cached
-
     pixels = max(9, size // 42)
-    font = _font(pixels)
+    font = text_font(pixels)
     pad = max(3, pixels // 2)
     step = int(pixels * 1.3)
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))

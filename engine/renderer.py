@@ -438,7 +438,11 @@ _FONT_FILES = (
 
 
 @lru_cache(maxsize=8)
-def _font(pixels: int) -> Any:
+def text_font(pixels: int) -> Any:
+    """The renderer's text face (DejaVu Sans Bold, else Pillow's own) at `pixels` pixels, cached.
+
+    Returns a PIL ImageFont for ImageDraw; the lyric and the live HUD both draw with it.
+    """
     from PIL import ImageFont
 
     for name in _FONT_FILES:
@@ -457,7 +461,7 @@ def text_image(text: str, size: int) -> np.ndarray:
     from PIL import Image, ImageDraw
 
     pixels = max(8, size // 16)
-    font = _font(pixels)
+    font = text_font(pixels)
     canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(canvas)
     lines = _wrap(text.strip(), lambda s: draw.textlength(s, font=font), size * 0.9)
@@ -484,4 +488,4 @@ def _wrap(text: str, width_of: Callable[[str], float], max_width: float) -> list
 
 
 __all__ = ["DEFAULT_CHAIN", "Effect", "FrameParams", "Renderer", "ShaderError", "copy_shaders",
-           "default_shader_dir", "text_image"]
+           "default_shader_dir", "text_font", "text_image"]
