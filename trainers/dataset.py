@@ -309,13 +309,13 @@ def _vector_labels(values: list[Any], *, where: str) -> np.ndarray:
 
 
 class InfiniteSampler(torch.utils.data.Sampler):
-    """Dataset indices forever, in a window-shuffled order fixed by the seed.
+    """Dataset indices forever: pass after pass, each pass a permutation fixed by (seed, pass).
 
-    The order starts as a seeded permutation; after each step the item just taken swaps
-    with one of the `window` items before it, so the order keeps changing slowly and every
-    pass through the dataset is still a permutation (each item once per pass). The global
-    sequence is dealt round-robin to `num_replicas` ranks. `start` skips the items this rank
-    already drew, so a resumed run continues exactly where it stopped.
+    Every pass through the dataset holds each item once, in an order drawn from the seed and
+    the pass number alone. The item at any position is therefore known without replaying the
+    draws before it: resuming after N items costs one permutation, however large N is. The
+    global sequence is dealt round-robin to `num_replicas` ranks. `start` skips the items
+    this rank already drew, so a resumed run continues exactly where it stopped.
     """
 
     def __init__(
@@ -324,9 +324,8 @@ class InfiniteSampler(torch.utils.data.Sampler):
         *,
         rank: int = 0,  # this process's rank in distributed training
         num_replicas: int = 1,  # processes sharing the sequence
-        seed: int = 0,  # fixes the order
+        seed: int = 0,  # fixes the order (0 or more)
         shuffle: bool = True,  # False: 0, 1, 2, ... repeated
-        window_size: float = 0.5,  # fraction of the dataset an item may move back each step
         start: int = 0,  # items this rank has already drawn (resume)
     ) -> None:
         size = len(dataset)  # type: ignore[arg-type]
@@ -334,8 +333,8 @@ class InfiniteSampler(torch.utils.data.Sampler):
             raise DatasetError("the sampler needs a dataset with at least one item")
         if num_replicas < 1 or not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} of {num_replicas} replicas: need 0 <= rank < num_replicas")
-        if not 0 <= window_size <= 1:
-            raise ValueError(f"window_size {window_size}: must be a fraction from 0 to 1")
+        if seed < 0:
+            raise ValueError(f"seed {seed}: must be 0 or more")
         if start < 0:
             raise ValueError(f"start {start}: the number of items already drawn cannot be negative")
         super().__init__()
@@ -344,66 +343,25 @@ class InfiniteSampler(torch.utils.data.Sampler):
         self.num_replicas = num_replicas
         self.seed = seed
         self.shuffle = shuffle
-        self.window = int(np.rint(size * window_size)) if shuffle else 0
         self.start = start
 
     def __iter__(self) -> Iterator[int]:
-        order, swaps = self._initial()
-        step = self.start * self.num_replicas  # global steps already taken by all ranks
-        _fast_forward(order, swaps, step, self.size, self.window)
+        step = self.start * self.num_replicas + self.rank  # global position of this rank's next item
+        pass_index, order = -1, []
         while True:
-            if step % self.num_replicas == self.rank:
-                yield order[step % self.size]
-            _swap(order, swaps, step, self.size, self.window)
-            step += 1
+            current, i = divmod(step, self.size)
+            if current != pass_index:
+                pass_index, order = current, self.pass_order(current).tolist()
+            yield order[i]
+            step += self.num_replicas
 
-    def _initial(self) -> tuple[list[int], _Swaps]:
-        rng = np.random.Generator(np.random.PCG64(self.seed))
-        order = rng.permutation(self.size) if self.shuffle else np.arange(self.size)
-        return order.tolist(), _Swaps(self.seed, self.size, self.window)
-
-
-class _Swaps:
-    """How far back the item taken at each step moves: drawn per pass from (seed, pass)."""
-
-    def __init__(self, seed: int, size: int, window: int) -> None:
-        self.seed, self.size, self.window = seed, size, window
-        self._pass = -1
-        self._offsets: list[int] = []
-
-    def offset(self, step: int) -> int:
-        pass_index = step // self.size
-        if pass_index != self._pass:
-            rng = np.random.Generator(np.random.PCG64([self.seed, pass_index]))
-            self._offsets = rng.integers(self.window, size=self.size).tolist()
-            self._pass = pass_index
-        return self._offsets[step % self.size]
-
-    @property
-    def offsets(self) -> list[int]:
-        """The offsets of the pass last asked for."""
-        return self._offsets
-
-
-def _swap(order: list[int], swaps: _Swaps, step: int, size: int, window: int) -> None:
-    if window < 2:
-        return
-    i = step % size
-    # Only positions already visited in this pass (j <= i): each pass stays a permutation.
-    j = i - swaps.offset(step) % (i + 1)
-    order[i], order[j] = order[j], order[i]
-
-
-def _fast_forward(order: list[int], swaps: _Swaps, steps: int, size: int, window: int) -> None:
-    """Apply the swaps of the first `steps` steps: what _swap does, a pass at a time (resume)."""
-    if window < 2:
-        return
-    for first in range(0, steps, size):
-        swaps.offset(first)  # draws this pass's offsets
-        offsets = swaps.offsets
-        for i in range(min(size, steps - first)):
-            j = i - offsets[i] % (i + 1)
-            order[i], order[j] = order[j], order[i]
+    def pass_order(self, pass_index: int) -> np.ndarray:
+        """Item indices of pass `pass_index` (0-based) in drawing order: int64 [len(dataset)]."""
+        if not self.shuffle:
+            return np.arange(self.size)
+        # A generator per pass, keyed by (seed, pass): no state carries from one pass to the next.
+        rng = np.random.Generator(np.random.PCG64([self.seed, pass_index]))
+        return rng.permutation(self.size)
 
 
 def make_loader(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -226,12 +227,39 @@ def test_two_replicas_share_one_sequence_in_disjoint_shards() -> None:
     assert sorted(rank0[:15] + rank1[:15]) == list(items)
 
 
-@pytest.mark.parametrize("num_replicas, rank, k", [(1, 0, 0), (1, 0, 13), (1, 0, 95), (2, 1, 41)])
-def test_sampler_resumes_where_it_stopped(num_replicas: int, rank: int, k: int) -> None:
+# 23 items a pass; k items this rank drew before stopping (global position k * replicas + rank).
+RESUME_CASES = [
+    (1, 0, 0),  # the very start
+    (1, 0, 13),  # inside the first pass
+    (1, 0, 22),  # the last item of a pass comes next, then the pass boundary
+    (1, 0, 23),  # exactly on a pass boundary
+    (1, 0, 95),  # inside the fifth pass, after four boundaries
+    (2, 1, 41),  # two ranks: global position 83, inside the fourth pass
+    (3, 2, 30),  # three ranks: global position 92, exactly the fifth pass's first item
+    (3, 0, 7),  # three ranks: the rank's stride straddles the boundary at 23
+]
+
+
+@pytest.mark.parametrize("num_replicas, rank, k", RESUME_CASES)
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_sampler_resumes_where_it_stopped(num_replicas: int, rank: int, k: int, shuffle: bool) -> None:
     items = range(23)
-    full = draw(InfiniteSampler(items, seed=9, rank=rank, num_replicas=num_replicas), k + 50)
-    resumed = draw(InfiniteSampler(items, seed=9, rank=rank, num_replicas=num_replicas, start=k), 50)
+    options = {"seed": 9, "rank": rank, "num_replicas": num_replicas, "shuffle": shuffle}
+    full = draw(InfiniteSampler(items, **options), k + 50)  # 50 more: across two boundaries
+    resumed = draw(InfiniteSampler(items, **options, start=k), 50)
     assert resumed == full[k:]
+
+
+def test_sampler_resumes_far_into_training_at_once() -> None:
+    items = range(40)
+    began = time.perf_counter()
+    # 25M images into training on two ranks: replaying the draws would take many seconds.
+    resumed = draw(InfiniteSampler(items, seed=2, rank=1, num_replicas=2, start=12_500_000), 60)
+    assert time.perf_counter() - began < 1.0
+    # Global positions 25,000,001, +2, ...: the odd places of passes 625,000 and 625,001.
+    first_pass, second_pass = resumed[:20], resumed[20:40]
+    assert len(set(first_pass)) == 20 and len(set(second_pass)) == 20
+    assert resumed != draw(InfiniteSampler(items, seed=2, rank=1, num_replicas=2), 60)
 
 
 def test_loader_gives_the_same_batches_with_workers(labelled_zip: Path) -> None:
