@@ -1,4 +1,4 @@
-"""The interface every image source implements, and the paced JSON client the web APIs share.
+"""The interface every image source implements, the web APIs' common base and paced JSON client.
 
 A source turns a search term into `Candidate`s: where an image can be fetched and who made
 it. Downloading is not its job (see lyriscope.dataset_tools.download); a source only hears
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -75,6 +76,66 @@ class Source(abc.ABC):
 
     def __repr__(self) -> str:  # never show attributes: some hold keys
         return f"<{type(self).__name__} {self.name}>"
+
+
+class WebSource(Source):
+    """A source behind a JSON web API: its root URL, its key if it needs one, a paced client.
+
+    A subclass names its API in the class attributes, may add client options (headers that
+    carry the key) in `client_options`, and writes `candidates`, which pages through the API
+    lazily; `search` stops it after `limit` candidates, so no page beyond them is requested.
+    An API whose images all come under one licence names it too, for `licensed_candidate`.
+    """
+
+    url_env: str = ""  # environment variable that points the source elsewhere (mirrors, tests)
+    default_root: str = ""  # the API's root URL
+    key_env: str = ""  # environment variable holding the API key; "" for a keyless API
+    key_help: str = ""  # what the key is and where to get one, for the missing-key message
+    default_interval_s: float = 1.0  # the API's published pace: seconds between requests
+    license: str = ""  # the one licence of all the API's images ("": each image names its own)
+    license_url: str = ""
+    credit: str = ""  # credit line its guidelines ask for, with {creator}: "Photo by {creator}"
+
+    def __init__(
+        self,
+        *,
+        min_interval_s: float | None = None,  # seconds between requests; None: the API's pace
+        max_wait_s: float = 60.0,  # cap on one Retry-After/backoff wait, seconds
+        cache_dir: Path | None = None,  # where to keep API responses (None: no cache)
+    ) -> None:
+        key = None
+        if self.key_env:
+            key = env_key(self.key_env)
+            if key is None:
+                raise SourceError(f"{self.name}: set the environment variable {self.key_env} to "
+                                  f"your {self.key_help}")
+        self._key = key
+        self.root = source_url(self.url_env, self.default_root)
+        self.client = ApiClient(
+            name=self.name,
+            min_interval_s=self.default_interval_s if min_interval_s is None else min_interval_s,
+            max_wait_s=max_wait_s, cache_dir=cache_dir, secrets=(key,) if key else (),
+            **self.client_options(key),
+        )
+
+    def client_options(self, key: str | None) -> dict[str, Any]:
+        """Extra ApiClient options (headers, cache_ignore) for this API; `key` is None if keyless."""
+        return {}
+
+    @abc.abstractmethod
+    def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
+        """Every candidate the API has for `query`, page by page (`limit` may size the pages)."""
+
+    def search(self, query: str, *, limit: int) -> Iterator[Candidate]:
+        return itertools.islice(self.candidates(query, limit=limit), max(0, limit))
+
+    def licensed_candidate(self, query: str, *, image_url: str, page_url: str, creator: str,
+                           width: int | None, height: int | None, **extra: Any) -> Candidate:
+        """A candidate under the API's one licence, credited the way the API asks."""
+        return Candidate(source=self.name, query=query, image_url=image_url, page_url=page_url,
+                         creator=creator, license=self.license, license_url=self.license_url,
+                         attribution=self.credit.format(creator=creator or "unknown"),
+                         width=width, height=height, **extra)
 
 
 def user_agent() -> str:

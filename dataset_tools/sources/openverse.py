@@ -14,15 +14,11 @@ API facts used (api.openverse.org, docs.openverse.org):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
-from lyriscope.dataset_tools.sources.base import ApiClient, Candidate, Source, source_url
+from lyriscope.dataset_tools.sources.base import Candidate, WebSource
 
-DEFAULT_ROOT = "https://api.openverse.org"
-URL_ENV = "LYRISCOPE_OPENVERSE_URL"
 PAGE_SIZE = 20  # anonymous maximum
 MAX_PAGES = 20  # the API's search depth
-MIN_INTERVAL_S = 3.0  # 20 requests per minute
 
 
 def license_name(code: str, version: str) -> str:
@@ -37,19 +33,15 @@ def license_name(code: str, version: str) -> str:
     return f"CC {code.upper()} {version}".strip()
 
 
-class OpenverseSource(Source):
+class OpenverseSource(WebSource):
     """Search Openverse's image index (keyless)."""
 
     name = "openverse"
+    url_env = "LYRISCOPE_OPENVERSE_URL"
+    default_root = "https://api.openverse.org"
+    default_interval_s = 3.0  # 20 requests per minute
 
-    def __init__(self, *, min_interval_s: float = MIN_INTERVAL_S, max_wait_s: float = 60.0,
-                 cache_dir: Path | None = None) -> None:
-        self.root = source_url(URL_ENV, DEFAULT_ROOT)
-        self.client = ApiClient(name=self.name, min_interval_s=min_interval_s,
-                                max_wait_s=max_wait_s, cache_dir=cache_dir)
-
-    def search(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        found = 0
+    def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
         for page in range(1, MAX_PAGES + 1):
             data = self.client.get_json(f"{self.root}/v1/images/",
                                         {"q": query, "page": page, "page_size": PAGE_SIZE})
@@ -58,9 +50,6 @@ class OpenverseSource(Source):
                 if not item.get("url"):
                     continue
                 yield self._candidate(item, query)
-                found += 1
-                if found >= limit:
-                    return
             if len(results) < PAGE_SIZE or page >= int(data.get("page_count") or MAX_PAGES):
                 return
 

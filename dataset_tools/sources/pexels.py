@@ -13,44 +13,31 @@ API facts used (pexels.com/api/documentation, help.pexels.com):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
-from lyriscope.dataset_tools.sources.base import (
-    ApiClient,
-    Candidate,
-    Source,
-    SourceError,
-    env_key,
-    source_url,
-)
+from lyriscope.dataset_tools.sources.base import Candidate, WebSource
 
-DEFAULT_ROOT = "https://api.pexels.com"
-URL_ENV = "LYRISCOPE_PEXELS_URL"
-KEY_ENV = "PEXELS_API_KEY"
 PAGE_SIZE = 80  # per_page maximum
-MIN_INTERVAL_S = 1.0
-LICENSE = "Pexels License"
-LICENSE_URL = "https://www.pexels.com/license/"
 
 
-class PexelsSource(Source):
+class PexelsSource(WebSource):
     """Search Pexels photos."""
 
     name = "pexels"
+    url_env = "LYRISCOPE_PEXELS_URL"
+    default_root = "https://api.pexels.com"
+    key_env = "PEXELS_API_KEY"
+    key_help = "Pexels API key (pexels.com/api)"
+    default_interval_s = 1.0
+    license = "Pexels License"
+    license_url = "https://www.pexels.com/license/"
+    credit = "Photo by {creator} on Pexels"
 
-    def __init__(self, *, min_interval_s: float = MIN_INTERVAL_S, max_wait_s: float = 60.0,
-                 cache_dir: Path | None = None) -> None:
-        key = env_key(KEY_ENV)
-        if key is None:
-            raise SourceError(f"{self.name}: set the environment variable {KEY_ENV} to your "
-                              f"Pexels API key (pexels.com/api)")
-        self.root = source_url(URL_ENV, DEFAULT_ROOT)
-        self.client = ApiClient(name=self.name, min_interval_s=min_interval_s,
-                                max_wait_s=max_wait_s, headers={"Authorization": key},
-                                secrets=(key,), cache_dir=cache_dir)
+    def client_options(self, key: str | None) -> dict[str, Any]:
+        return {"headers": {"Authorization": key}}
 
-    def search(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        found, page = 0, 1
+    def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
+        page = 1
         while True:
             data = self.client.get_json(f"{self.root}/v1/search",
                                         {"query": query, "page": page, "per_page": PAGE_SIZE})
@@ -60,17 +47,10 @@ class PexelsSource(Source):
                 image_url = src.get("large2x") or src.get("original") or ""
                 if not image_url:
                     continue
-                creator = photo.get("photographer") or ""
-                yield Candidate(
-                    source=self.name, query=query, image_url=image_url,
-                    page_url=photo.get("url", ""), creator=creator, license=LICENSE,
-                    license_url=LICENSE_URL,
-                    attribution=f"Photo by {creator or 'unknown'} on Pexels",
-                    width=photo.get("width"), height=photo.get("height"),
-                )
-                found += 1
-                if found >= limit:
-                    return
+                yield self.licensed_candidate(
+                    query, image_url=image_url, page_url=photo.get("url", ""),
+                    creator=photo.get("photographer") or "",
+                    width=photo.get("width"), height=photo.get("height"))
             if not data.get("next_page") or not photos:
                 return
             page += 1

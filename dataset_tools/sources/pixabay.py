@@ -14,46 +14,32 @@ The key travels in the query string, so it never appears in messages or cache ke
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
-from lyriscope.dataset_tools.sources.base import (
-    ApiClient,
-    Candidate,
-    Source,
-    SourceError,
-    env_key,
-    source_url,
-)
+from lyriscope.dataset_tools.sources.base import Candidate, WebSource
 
-DEFAULT_ROOT = "https://pixabay.com"
-URL_ENV = "LYRISCOPE_PIXABAY_URL"
-KEY_ENV = "PIXABAY_API_KEY"
 PAGE_SIZE = 200  # per_page maximum
 MAX_QUERY_CHARS = 100
-MIN_INTERVAL_S = 0.6  # 100 requests per 60 s
-LICENSE = "Pixabay Content License"
-LICENSE_URL = "https://pixabay.com/service/license-summary/"
 
 
-class PixabaySource(Source):
+class PixabaySource(WebSource):
     """Search Pixabay photos (downloaded, never hotlinked)."""
 
     name = "pixabay"
+    url_env = "LYRISCOPE_PIXABAY_URL"
+    default_root = "https://pixabay.com"
+    key_env = "PIXABAY_API_KEY"
+    key_help = "Pixabay API key (pixabay.com/api/docs)"
+    default_interval_s = 0.6  # 100 requests per 60 s
+    license = "Pixabay Content License"
+    license_url = "https://pixabay.com/service/license-summary/"
+    credit = "Image by {creator} from Pixabay"
 
-    def __init__(self, *, min_interval_s: float = MIN_INTERVAL_S, max_wait_s: float = 60.0,
-                 cache_dir: Path | None = None) -> None:
-        key = env_key(KEY_ENV)
-        if key is None:
-            raise SourceError(f"{self.name}: set the environment variable {KEY_ENV} to your "
-                              f"Pixabay API key (pixabay.com/api/docs)")
-        self._key = key
-        self.root = source_url(URL_ENV, DEFAULT_ROOT)
-        self.client = ApiClient(name=self.name, min_interval_s=min_interval_s,
-                                max_wait_s=max_wait_s, secrets=(key,), cache_dir=cache_dir,
-                                cache_ignore=("key",))
+    def client_options(self, key: str | None) -> dict[str, Any]:
+        return {"cache_ignore": ("key",)}  # the key travels in the query, never in cache names
 
-    def search(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        found, page = 0, 1
+    def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
+        page = 1
         per_page = max(3, min(PAGE_SIZE, limit))
         while True:
             data = self.client.get_json(f"{self.root}/api/", {
@@ -65,17 +51,10 @@ class PixabaySource(Source):
                 image_url = hit.get("largeImageURL") or hit.get("webformatURL") or ""
                 if not image_url:
                     continue
-                creator = hit.get("user") or ""
-                yield Candidate(
-                    source=self.name, query=query, image_url=image_url,
-                    page_url=hit.get("pageURL", ""), creator=creator, license=LICENSE,
-                    license_url=LICENSE_URL,
-                    attribution=f"Image by {creator or 'unknown'} from Pixabay",
-                    width=hit.get("imageWidth"), height=hit.get("imageHeight"),
-                )
-                found += 1
-                if found >= limit:
-                    return
+                yield self.licensed_candidate(
+                    query, image_url=image_url, page_url=hit.get("pageURL", ""),
+                    creator=hit.get("user") or "",
+                    width=hit.get("imageWidth"), height=hit.get("imageHeight"))
             if len(hits) < per_page or page * per_page >= int(data.get("totalHits") or 0):
                 return
             page += 1

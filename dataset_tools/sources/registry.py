@@ -40,9 +40,7 @@ def make_source(spec: str, *, cache_dir: Path | None = None, min_interval_s: flo
     if kind not in WEB_SOURCES or arg:
         raise SourceError(f"unknown source {spec!r}; expected one of {', '.join(WEB_SOURCES)}, "
                           f"folder:DIR or urls:FILE")
-    options: dict = {"cache_dir": cache_dir, "max_wait_s": max_wait_s}
-    if min_interval_s is not None:
-        options["min_interval_s"] = min_interval_s
+    options = {"cache_dir": cache_dir, "max_wait_s": max_wait_s, "min_interval_s": min_interval_s}
     if kind == "openverse":
         from lyriscope.dataset_tools.sources.openverse import OpenverseSource
 

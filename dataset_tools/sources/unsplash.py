@@ -16,62 +16,44 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
-from lyriscope.dataset_tools.sources.base import (
-    ApiClient,
-    Candidate,
-    Source,
-    SourceError,
-    env_key,
-    same_host,
-    source_url,
-)
+from lyriscope.dataset_tools.sources.base import Candidate, SourceError, WebSource, same_host
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ROOT = "https://api.unsplash.com"
-URL_ENV = "LYRISCOPE_UNSPLASH_URL"
-KEY_ENV = "UNSPLASH_ACCESS_KEY"
 PAGE_SIZE = 30  # per_page maximum
-MIN_INTERVAL_S = 1.0
-LICENSE = "Unsplash License"
-LICENSE_URL = "https://unsplash.com/license"
 
 
-class UnsplashSource(Source):
+class UnsplashSource(WebSource):
     """Search Unsplash photos and report each download back to Unsplash."""
 
     name = "unsplash"
+    url_env = "LYRISCOPE_UNSPLASH_URL"
+    default_root = "https://api.unsplash.com"
+    key_env = "UNSPLASH_ACCESS_KEY"
+    key_help = "Unsplash access key (unsplash.com/developers)"
+    default_interval_s = 1.0
+    license = "Unsplash License"
+    license_url = "https://unsplash.com/license"
+    credit = "Photo by {creator} on Unsplash"
 
-    def __init__(self, *, min_interval_s: float = MIN_INTERVAL_S, max_wait_s: float = 60.0,
-                 cache_dir: Path | None = None) -> None:
-        key = env_key(KEY_ENV)
-        if key is None:
-            raise SourceError(f"{self.name}: set the environment variable {KEY_ENV} to your "
-                              f"Unsplash access key (unsplash.com/developers)")
-        self.root = source_url(URL_ENV, DEFAULT_ROOT)
-        self.client = ApiClient(
-            name=self.name, min_interval_s=min_interval_s, max_wait_s=max_wait_s,
-            headers={"Authorization": f"Client-ID {key}", "Accept-Version": "v1"},
-            secrets=(key,), cache_dir=cache_dir,
-        )
+    def __init__(self, **options: Any) -> None:
+        """options: as WebSource's (min_interval_s, max_wait_s, cache_dir)."""
+        super().__init__(**options)
         self.tracked = 0  # downloads reported back
 
-    def search(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        found, page = 0, 1
+    def client_options(self, key: str | None) -> dict[str, Any]:
+        return {"headers": {"Authorization": f"Client-ID {key}", "Accept-Version": "v1"}}
+
+    def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
+        page = 1
         while True:
             data = self.client.get_json(f"{self.root}/search/photos",
                                         {"query": query, "page": page, "per_page": PAGE_SIZE})
             results = data.get("results") or []
-            for photo in results:
-                candidate = self._candidate(photo, query)
-                if candidate is None:
-                    continue
-                yield candidate
-                found += 1
-                if found >= limit:
-                    return
+            # None: nothing usable to fetch (no image URL)
+            yield from filter(None, (self._candidate(photo, query) for photo in results))
             if len(results) < PAGE_SIZE or page >= int(data.get("total_pages") or 0):
                 return
             page += 1
@@ -96,11 +78,8 @@ class UnsplashSource(Source):
             return None
         links = photo.get("links") or {}
         user = photo.get("user") or {}
-        creator = user.get("name") or user.get("username") or ""
-        return Candidate(
-            source=self.name, query=query, image_url=image_url,
-            page_url=links.get("html", ""), creator=creator, license=LICENSE,
-            license_url=LICENSE_URL, attribution=f"Photo by {creator or 'unknown'} on Unsplash",
+        return self.licensed_candidate(
+            query, image_url=image_url, page_url=links.get("html", ""),
+            creator=user.get("name") or user.get("username") or "",
             width=photo.get("width"), height=photo.get("height"),
-            track_url=links.get("download_location", ""),
-        )
+            track_url=links.get("download_location", ""))

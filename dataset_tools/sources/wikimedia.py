@@ -20,23 +20,13 @@ import html
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
-from lyriscope.dataset_tools.sources.base import (
-    ApiClient,
-    Candidate,
-    Source,
-    SourceError,
-    source_url,
-)
+from lyriscope.dataset_tools.sources.base import Candidate, SourceError, WebSource
 
-DEFAULT_ROOT = "https://commons.wikimedia.org"
-URL_ENV = "LYRISCOPE_WIKIMEDIA_URL"
 PAGE_SIZE = 50  # gsrlimit maximum without bot rights
 THUMB_WIDTH = 2048  # px; enough for 1024² training, far smaller than many originals
 RASTER_MIMES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff",
                           "image/bmp"})
-MIN_INTERVAL_S = 1.0
 MAXLAG_RETRIES = 3
 MAXLAG_WAIT_S = 5.0  # the API suggests 5 s when it reports maxlag
 _TAG = re.compile(r"<[^>]+>")
@@ -47,32 +37,23 @@ def plain_text(value: str) -> str:
     return " ".join(html.unescape(_TAG.sub(" ", value or "")).split())
 
 
-class WikimediaSource(Source):
+class WikimediaSource(WebSource):
     """Search File: pages on Wikimedia Commons (keyless; serial by the API's etiquette)."""
 
     name = "wikimedia"
     download_slots = 1
+    url_env = "LYRISCOPE_WIKIMEDIA_URL"
+    default_root = "https://commons.wikimedia.org"
+    default_interval_s = 1.0
 
-    def __init__(self, *, min_interval_s: float = MIN_INTERVAL_S, max_wait_s: float = 60.0,
-                 cache_dir: Path | None = None) -> None:
-        self.root = source_url(URL_ENV, DEFAULT_ROOT)
-        self.client = ApiClient(name=self.name, min_interval_s=min_interval_s,
-                                max_wait_s=max_wait_s, cache_dir=cache_dir)
-
-    def search(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        found, offset = 0, 0
+    def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
+        offset = 0
         while True:
             data = self._query(query, offset)
             pages = sorted((data.get("query") or {}).get("pages") or [],
                            key=lambda p: p.get("index", 0))
-            for page in pages:
-                candidate = self._candidate(page, query)
-                if candidate is None:
-                    continue
-                yield candidate
-                found += 1
-                if found >= limit:
-                    return
+            # None: nothing usable to fetch (not a raster image)
+            yield from filter(None, (self._candidate(page, query) for page in pages))
             next_offset = (data.get("continue") or {}).get("gsroffset")
             if next_offset is None or not pages:
                 return

@@ -50,12 +50,45 @@ def test_each_source_pages_through_its_api_up_to_the_limit(api, name, page_size)
     assert len(api.state.api_requests) == -(-40 // page_size)  # pages asked, no more
 
 
+@pytest.mark.parametrize("name", sorted(KEY_VARS) + ["openverse", "wikimedia"])
+def test_a_zero_limit_asks_the_api_nothing(api, name):
+    assert list(source(name).search("light", limit=0)) == []
+    assert api.state.api_requests == []
+
+
+# Seconds between requests each API publishes (see the sources' docstrings).
+PUBLISHED_PACE_S = {"openverse": 3.0, "wikimedia": 1.0, "unsplash": 1.0, "pexels": 1.0,
+                    "pixabay": 0.6}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PACE_S))
+def test_each_api_keeps_its_published_pace_unless_told(api, name):
+    assert make_source(name).client.min_interval_s == PUBLISHED_PACE_S[name]
+    assert make_source(name, min_interval_s=0.25).client.min_interval_s == 0.25
+
+
 def test_openverse_keeps_its_credit_text_and_licence(api):
     first = next(source("openverse").search("light", limit=1))
     assert first.license == "CC BY-SA 4.0"
     assert first.license_url == "https://creativecommons.org/licenses/by-sa/4.0/"
     assert first.attribution.startswith('"Picture /img/openverse-0.jpg" by Creator 0')
     assert "page_size=20" in api.state.api_requests[0]
+
+
+# The one licence each stock-photo API puts its images under, and the credit its guidelines ask.
+ONE_LICENCE = {
+    "unsplash": ("Unsplash License", "https://unsplash.com/license", "Photo by Photographer 0 on Unsplash"),
+    "pexels": ("Pexels License", "https://www.pexels.com/license/", "Photo by Pex 0 on Pexels"),
+    "pixabay": ("Pixabay Content License", "https://pixabay.com/service/license-summary/",
+                "Image by pixuser0 from Pixabay"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_LICENCE))
+def test_stock_photo_sources_credit_as_their_guidelines_ask(api, name):
+    first = next(source(name).search("light", limit=1))
+    assert (first.license, first.license_url, first.attribution) == ONE_LICENCE[name]
+    assert first.creator in first.attribution
 
 
 def test_openverse_stops_at_the_last_page(api):

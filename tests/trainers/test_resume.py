@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from dataset_zips import batches_from, shapes_zip
 
 from lyriscope.trainers.augment import AdaController, AugmentPipe
 from lyriscope.trainers.checkpoint import load_training_state
@@ -30,28 +26,10 @@ BATCH = 4
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _shapes_zip(path: Path, *, count: int, res: int, seed: int = 0) -> Path:
-    """An NVlabs dataset zip of coloured squares and discs on dark backgrounds."""
-    rng = np.random.RandomState(seed)
-    yy, xx = np.mgrid[0:res, 0:res]
-    with zipfile.ZipFile(path, "w") as zf:
-        for i in range(count):
-            img = np.full([res, res, 3], rng.randint(0, 40), dtype=np.uint8)
-            cx, cy, r = rng.randint(res // 4, 3 * res // 4, size=2).tolist() + [res // 4]
-            mask = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r) if i % 2 else \
-                (abs(xx - cx) < r) & (abs(yy - cy) < r)
-            img[mask] = rng.randint(80, 256, size=3)
-            buf = io.BytesIO()
-            Image.fromarray(img).save(buf, format="PNG")
-            zf.writestr(f"00000/img{i:08d}.png", buf.getvalue())
-        zf.writestr("dataset.json", json.dumps({"labels": None}))
-    return path
-
-
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> ImageDataset:
-    return ImageDataset(_shapes_zip(tmp_path_factory.mktemp("data") / "shapes.zip",
-                                    count=12, res=RES))
+    return ImageDataset(shapes_zip(tmp_path_factory.mktemp("data") / "shapes.zip",
+                                   count=12, res=RES))
 
 
 def _config(steps: int, **overrides):
@@ -71,15 +49,8 @@ def _augmentation(config) -> Augmentation:
     return Augmentation(pipe=pipe, ada=ada)
 
 
-def _batches(dataset, config):
-    def source(start: int):
-        return make_loader(dataset, batch=config.batch_gpu, seed=config.seed, workers=0,
-                           start=start)
-    return source
-
-
 def _run(dataset, run_dir: Path, config, **kw):
-    return train(config, batches=_batches(dataset, config), augmentation=_augmentation(config),
+    return train(config, batches=batches_from(dataset, config), augmentation=_augmentation(config),
                  paths=RunPaths(run_dir, run_dir / "model.safetensors"), progress=False,
                  fingerprint=dataset.fingerprint(), **kw)
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from dataset_zips import batches_from, shapes_zip
 from PIL import Image
 
 from lyriscope.errors import CheckpointError, LyriscopeError
 from lyriscope.trainers.augment import AdaController, AugmentPipe
 from lyriscope.trainers.checkpoint import load_model, read_model_config, save_model
-from lyriscope.trainers.dataset import ImageDataset, make_loader
+from lyriscope.trainers.dataset import ImageDataset
 from lyriscope.trainers.loss import StyleGAN2Loss
 from lyriscope.trainers.train_config import TrainConfig, auto_config
 from lyriscope.trainers.training_loop import (
@@ -30,35 +29,11 @@ from lyriscope.trainers.training_loop import (
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _shapes_zip(path: Path, *, count: int, res: int, seed: int = 0) -> Path:
-    """An NVlabs dataset zip of one bright square or disc per image on a dark background."""
-    rng = np.random.RandomState(seed)
-    yy, xx = np.mgrid[0:res, 0:res]
-    with zipfile.ZipFile(path, "w") as zf:
-        for i in range(count):
-            img = np.full([res, res, 3], rng.randint(0, 40), dtype=np.uint8)
-            r = rng.randint(res // 6, res // 3)
-            cx, cy = rng.randint(r, res - r, size=2)
-            mask = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r) if i % 2 else \
-                (abs(xx - cx) < r) & (abs(yy - cy) < r)
-            img[mask] = rng.randint(80, 256, size=3)
-            buf = io.BytesIO()
-            Image.fromarray(img).save(buf, format="PNG")
-            zf.writestr(f"00000/img{i:08d}.png", buf.getvalue())
-        zf.writestr("dataset.json", json.dumps({"labels": None}))
-    return path
-
-
 def _tiny(res: int, **overrides) -> TrainConfig:
     values = dict(batch=4, channel_base=256, channel_max=16, z_dim=16, w_dim=16, aug="none",
                   total_kimg=0.008, tick_kimg=0.004, snap=1, workers=0, metrics=())
     values.update(overrides)
     return auto_config(res, **values)
-
-
-def _loader(dataset, config):
-    return lambda start: make_loader(dataset, batch=config.batch_gpu, seed=config.seed,
-                                     workers=0, start=start)
 
 
 # -- configuration --------------------------------------------------------------------------
@@ -139,13 +114,13 @@ def test_lazy_regularization_scales_adam_and_keeps_both_phases():
 
 @pytest.fixture(scope="module")
 def shapes16(tmp_path_factory) -> ImageDataset:
-    return ImageDataset(_shapes_zip(tmp_path_factory.mktemp("d") / "s16.zip", count=8, res=16))
+    return ImageDataset(shapes_zip(tmp_path_factory.mktemp("d") / "s16.zip", count=8, res=16))
 
 
 def test_a_run_writes_state_model_samples_and_stats(shapes16: ImageDataset, tmp_path: Path):
     config = _tiny(16, r1_interval=2, pl_interval=2, total_kimg=0.016, tick_kimg=0.008)
     paths = RunPaths(tmp_path / "run", tmp_path / "models" / "line-01.safetensors")
-    result = train(config, batches=_loader(shapes16, config), paths=paths, progress=False,
+    result = train(config, batches=batches_from(shapes16, config), paths=paths, progress=False,
                    fingerprint=shapes16.fingerprint())
     assert result.kimg == pytest.approx(0.016) and result.stopped_by is None
     rows = read_stats(paths.stats_path)
@@ -165,7 +140,7 @@ def test_frozen_discriminator_layers_do_not_move(shapes16: ImageDataset, tmp_pat
     config = _tiny(16, freeze_d=2, r1_interval=2, pl_weight=0.0)
     trainer = Trainer(config, paths=RunPaths(tmp_path, tmp_path / "m.safetensors"), device="cpu")
     before = {k: v.clone() for k, v in trainer.D.state_dict().items()}
-    batches = _loader(shapes16, config)(0)
+    batches = batches_from(shapes16, config)(0)
     for _ in range(2):
         trainer.step(*next(batches))
     after = trainer.D.state_dict()
@@ -205,7 +180,7 @@ def test_training_lowers_kid_against_the_dataset(tmp_path: Path):
     from lyriscope.trainers.feature_nets import feature_net
     from lyriscope.trainers.metrics import evaluate
 
-    dataset = ImageDataset(_shapes_zip(tmp_path / "s32.zip", count=200, res=32), mirror=True)
+    dataset = ImageDataset(shapes_zip(tmp_path / "s32.zip", count=200, res=32), mirror=True)
     config = auto_config(32, batch=8, channel_base=1024, channel_max=32, z_dim=32, w_dim=32,
                          aug="none", total_kimg=2, tick_kimg=0.5, snap=100, workers=0,
                          metrics=(), ema_kimg=0.25)
@@ -217,7 +192,7 @@ def test_training_lowers_kid_against_the_dataset(tmp_path: Path):
 
     before = kid(untrained)
     paths = RunPaths(tmp_path / "run", tmp_path / "model.safetensors")
-    result = train(config, batches=_loader(dataset, config), paths=paths, progress=False)
+    result = train(config, batches=batches_from(dataset, config), paths=paths, progress=False)
     after = kid(load_model(paths.model_path))
     print(f"32²: {result.seconds_per_kimg:.1f} s/kimg on CPU; KID {before:.4f} -> {after:.4f}")
     assert after < 0.3 * before
@@ -225,14 +200,14 @@ def test_training_lowers_kid_against_the_dataset(tmp_path: Path):
 
 @pytest.mark.slow
 def test_ada_raises_p_when_d_overfits_eight_images(tmp_path: Path):
-    dataset = ImageDataset(_shapes_zip(tmp_path / "s8.zip", count=8, res=16))
+    dataset = ImageDataset(shapes_zip(tmp_path / "s8.zip", count=8, res=16))
     # p may move by 0.16 per adjustment (every 4 minibatches of 4): ADA reacts within the run.
     config = _tiny(16, aug="ada", ada_interval=4, ada_kimg=0.1, total_kimg=0.4, tick_kimg=0.05,
                    snap=100, pl_weight=0.0)
     pipe = AugmentPipe()
     ada = AdaController(target=config.ada_target, ada_kimg=config.ada_kimg,
                         interval=config.ada_interval, batch=config.batch)
-    train(config, batches=_loader(dataset, config), augmentation=Augmentation(pipe, ada),
+    train(config, batches=batches_from(dataset, config), augmentation=Augmentation(pipe, ada),
           paths=RunPaths(tmp_path / "run", tmp_path / "m.safetensors"), progress=False)
     rows = read_stats(tmp_path / "run" / "stats.jsonl")
     # D tells the 8 real images apart (E[sign D(real)] above the 0.6 target), so p goes up.
