@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from jack_server import start_jack
 from test_controls import write_set
 
 from lyriscope.engine.controls import Action, LiveControls
@@ -32,15 +31,6 @@ channel = 1
 """
 POLL_S = 0.1
 PROBE_CC = 119  # a CC no map uses
-
-
-@pytest.fixture(scope="module")
-def jack():
-    # 128-frame periods (2.7 ms at 48 kHz): MIDI timestamps are quantised to the period.
-    with start_jack(period=128) as server, pytest.MonkeyPatch.context() as mp:
-        for key, value in server.env.items():
-            mp.setenv(key, value)
-        yield server
 
 
 @pytest.fixture

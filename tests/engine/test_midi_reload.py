@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from jack_server import start_jack
 from test_live import ManualClock, write_set
 from test_midi import Controller, wait_for
 
@@ -25,14 +24,6 @@ rtmidi = pytest.importorskip("rtmidi")
 POLL_S = 0.1
 MAP_A = '[midi]\ncc = { 1 = "pulse" }\nnotes = { 36 = "freeze" }\nchannel = 1\n'
 MAP_B = '[midi]\ncc = { 1 = "motion" }\nnotes = {}\nchannel = 2\n'
-
-
-@pytest.fixture(scope="module")
-def jack():
-    with start_jack(period=128) as server, pytest.MonkeyPatch.context() as mp:
-        for key, value in server.env.items():
-            mp.setenv(key, value)
-        yield server
 
 
 @pytest.fixture
