@@ -9,7 +9,9 @@ index arithmetic and derivative table against the reference path. The tests mark
 
 from __future__ import annotations
 
+import re
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,6 +28,16 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 
 
 # ----------------------------------------------------------------------------- CPU: kernel models
+
+
+def test_activation_codes_match_the_kernel_enum():
+    source = (Path(bias_act_module.__file__).parent / "bias_act.cu").read_text()
+    start = source.index("enum Activation")
+    enum = source[start:source.index("};", start)]
+    codes = {re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower(): int(code)
+             for name, code in re.findall(r"k(\w+) = (\d+),", enum)}
+    assert codes == bias_act_module.ACTIVATION_CODES
+    assert set(codes) == set(ACTIVATIONS)
 
 
 def test_bias_act_self_check_passes_with_the_kernel_transcription():

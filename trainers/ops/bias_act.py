@@ -39,8 +39,9 @@ ACTIVATIONS: dict[str, Activation] = {
     "swish": Activation(lambda x, alpha: torch.sigmoid(x) * x, def_gain=math.sqrt(2)),
 }
 
-# The kernel's activation codes; must match the enum in bias_act.cu.
-ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
+# The kernel's activation codes: the enum Activation in bias_act.cu (a test compares them).
+ACTIVATION_CODES = {"linear": 0, "relu": 1, "lrelu": 2, "tanh": 3, "sigmoid": 4, "elu": 5,
+                    "selu": 6, "softplus": 7, "swish": 8}
 _CUDA_SOURCES = ("bias_act.cpp", "bias_act.cu")
 
 
