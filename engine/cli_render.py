@@ -37,16 +37,14 @@ def add_fast_option(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lyriscope.engine.render import RenderOptions, render
-    from lyriscope.engine.runtime import Generator, runtime_options
     from lyriscope.setmodel import load_set
 
     songset = load_set(args.set, need_models=True)
-    generator = Generator.from_set(songset, options=runtime_options(args))
     out = args.out or songset.root / "renders" / f"{songset.name}.mp4"
     options = RenderOptions(start_s=args.start, end_s=args.end, size=args.size, fps=args.fps,
                             crf=args.crf, preset=args.preset, device=args.device,
-                            batch=args.batch, progress=not args.no_progress)
-    result = render(songset, out, options=options, generator=generator)
+                            batch=args.batch, progress=not args.no_progress, fast=args.fast)
+    result = render(songset, out, options=options)
     print(f"wrote {result.path}: {result.frames} frames at {result.fps:g} fps, "
           f"{result.size}x{result.size}, in {result.seconds:.1f} s "
           f"({result.frames_per_second:.1f} frames/s)")

@@ -38,6 +38,7 @@ class RenderOptions:
     device: str = "auto"  # torch device for synthesis
     batch: int = 8  # frames synthesized together (per line)
     progress: bool = True  # a tqdm bar on stderr
+    fast: bool = False  # engine.fastpath synthesis (CUDA graph + fp16 on a GPU)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ def render(songset: SongSet | str | Path, out: str | Path, *,
     log.info("analysing %s at %g fps", songset.song.audio.name, fps)
     features = analyse_file(songset.song.audio, fps=fps)
     if generator is None:
-        generator = Generator.from_set(songset, options=RuntimeOptions(device=options.device))
+        generator = Generator.from_set(songset, options=RuntimeOptions(
+            device=options.device, fast=options.fast, batch=options.batch))
     source = FrameSource(songset, generator, features, fps=fps)
     jobs = plan(songset, timeline, fps=fps, first=first, last=last)
 
