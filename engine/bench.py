@@ -31,6 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from lyriscope.engine.bench_profile import (
+    format_profile,
+    init_profiler_for_graphs,
+    profile_frames,
+    profile_summary,
+)
 from lyriscope.engine.fastpath import (
     FastOptions,
     FastSynthesis,
@@ -75,6 +81,7 @@ class BenchOptions:
     train_steps: int = 3  # timed training steps per configuration
     seed: int = 0  # seed of the random weights
     fast: FastOptions = field(default_factory=FastOptions)
+    profile: bool = False  # also count allocations, syncs, copies per frame (bench_profile)
 
 
 def run_bench(options: BenchOptions, *, command: str | None = None,
@@ -101,6 +108,8 @@ def run_bench(options: BenchOptions, *, command: str | None = None,
         ("offline", lambda: bench_offline(G, fast, options=options, device=device)),
         ("training", lambda: bench_training(options=options, device=device)),
         ("memory", lambda: bench_memory(G, options=options, device=device)),
+        *((("profile", lambda: bench_profile(G, fast, options=options, device=device)),)
+          if options.profile else ()),
     )
     for name, measure in sections:
         if progress is not None:
@@ -316,6 +325,29 @@ def bench_memory(G: torch.nn.Module, *, options: BenchOptions, device: torch.dev
     return result
 
 
+def bench_profile(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions,
+                  device: torch.device) -> dict[str, Any]:
+    """Per-frame profile (bench_profile.profile_frames) of the fast and reference paths, same ws."""
+    if device.type == "cuda":
+        # The bench's graph was captured before the profiler's first use, which may leave its
+        # replays untraced: profile a fresh capture instead.
+        init_profiler_for_graphs(device)
+        fast = FastSynthesis(G, batch=options.batch, options=options.fast)
+    ws = probe_ws(G, options.batch, device=device, seed=options.seed + 1)  # [B, num_ws, w_dim]
+
+    def reference() -> None:
+        to_uint8(reference_images(G, ws))
+
+    def fast_path() -> None:
+        fast(ws)
+
+    with torch.no_grad():
+        profiles = {name: profile_frames(step, frames=options.frames, device=device,
+                                         warmup=options.warmup)
+                    for name, step in (("fast", fast_path), ("reference", reference))}
+    return {"mode": fast.mode, "batch": options.batch, **profiles}
+
+
 # ----------------------------------------------------------------------------- the report
 
 
@@ -331,7 +363,9 @@ def format_report(result: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str]] = []
     for name, describe in (("synthesis", _synthesis_rows), ("live", _live_rows),
                            ("offline", _offline_rows), ("training", _training_rows),
-                           ("memory", _memory_rows)):
+                           ("memory", _memory_rows), ("profile", _profile_rows)):
+        if name not in result:  # an optional section that was not asked for
+            continue
         section = result[name]
         if "error" in section:
             rows.append((name, "FAILED", section["error"]))
@@ -341,6 +375,10 @@ def format_report(result: dict[str, Any]) -> str:
     width = [max(len(r[i]) for r in rows) for i in range(2)]
     lines += [f"{a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows]
     lines += [f"note: {note}" for note in result.get("fast_notes", [])]
+    if "profile" in result and "error" not in result["profile"]:
+        profile = result["profile"]
+        lines += ["", format_profile(profile["fast"], title=f"profile of the fast path "
+                                                           f"({profile['mode']})")]
     lines += ["", "targets (one H100 unless noted):"]
     lines += [f"  {name:<10} {goal}" for name, goal in result["targets"].items()]
     return "\n".join(lines)
@@ -382,6 +420,11 @@ def _training_rows(tr: dict[str, Any]) -> list[tuple[str, str]]:
 def _memory_rows(mem: dict[str, Any]) -> list[tuple[str, str]]:
     return [(f"{mem['models']} models in fp16 ({mem['measured']})",
              f"{mem['resident_gb']:.3f} GB ({mem['model_bytes_fp16'] / 1e6:.1f} MB each)")]
+
+
+def _profile_rows(p: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f"fast ({p['mode']})", profile_summary(p["fast"])),
+            ("reference", profile_summary(p["reference"]))]
 
 
 def machine_info(device: torch.device, *, command: str | None = None) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 Example:
     lyriscope bench --size 1024 --json bench-h100.json
     lyriscope bench --device cpu --size 128 --channel-base 4096 --channel-max 128
+    lyriscope bench --size 1024 --profile profile-h100.json  # allocations, syncs per frame
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "a busy machine")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also write every number, the device and the command to FILE")
+    parser.add_argument("--profile", type=Path, default=None, metavar="FILE",
+                        help="also profile --frames frames of the fast and reference paths "
+                             "(allocations, host syncs, copies, launches and ops per frame, "
+                             "the top ops) and write it to FILE as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,9 +78,11 @@ def run(args: argparse.Namespace) -> int:
                                         or args.train_size & (args.train_size - 1)):
         raise LyriscopeError(f"--train-size {args.train_size}: must be a power of two from "
                              f"{MIN_SIZE} to {MAX_SIZE}")
-    if args.json is not None and args.json.is_dir():
-        raise LyriscopeError(f"--json {args.json}: is a folder; give a file name such as "
-                             f"{args.json / 'bench.json'}")
+    for option, path, example in (("--json", args.json, "bench.json"),
+                                  ("--profile", args.profile, "profile.json")):
+        if path is not None and path.is_dir():
+            raise LyriscopeError(f"{option} {path}: is a folder; give a file name such as "
+                                 f"{path / example}")
     if args.threads is not None:
         if args.threads < 1:
             raise LyriscopeError(f"--threads {args.threads}: must be at least 1")
@@ -87,13 +94,14 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup, channel_base=args.channel_base, channel_max=args.channel_max,
         fps=args.fps, models=args.models, train_size=args.train_size,
         train_batch=args.train_batch,
-        train_steps=args.train_steps,
+        train_steps=args.train_steps, profile=args.profile is not None,
         fast=FastOptions(dtype=args.dtype, cuda_graph=not args.no_cuda_graph,
                          compile=args.compile, subpixel=args.subpixel),
     )  # fmt: skip
     pick_device(args.device)  # a missing CUDA device is reported before any work starts
     command = "lyriscope " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    sections = ("synthesis", "live", "offline", "training", "memory")
+    sections = ("synthesis", "live", "offline", "training", "memory",
+                *(("profile",) if args.profile is not None else ()))
     with tqdm(total=len(sections), desc="bench", unit="section", file=sys.stderr,
               leave=False) as bar:
         def progress(name: str) -> None:
@@ -107,6 +115,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_text(args.json, json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}")
+    if args.profile is not None and "error" not in result["profile"]:
+        profile = {"machine": result["machine"], "model": result["model"], **result["profile"]}
+        write_text(args.profile, json.dumps(profile, indent=2) + "\n")
+        print(f"wrote {args.profile}")
+    elif args.profile is not None:  # no file rather than one without a profile in it
+        print(f"lyriscope bench: the profile failed; {args.profile} was not written",
+              file=sys.stderr)
     if result["failed"]:
         print(f"lyriscope bench: section(s) {', '.join(result['failed'])} failed (see the "
               f"report; -v shows the traceback)", file=sys.stderr)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every check that needs a GPU, in one run on the device machine, from the repo root:
 #   run(command="bash scripts/gpu_check.sh", carry=[".whl", ".gl"])  after scripts/gpu_carry.sh here.
-# Builds the fused CUDA ops, runs the tests marked gpu, then `lyriscope bench` at 1024² and
-# the training comparison at 256². Results go to $OUT (default out/gpu). STEPS picks a
-# subset, one per call where a call has 10 minutes: STEPS=tests, then bench, then train.
+# Builds the fused CUDA ops, runs the tests marked gpu, then `lyriscope bench` at 1024²
+# (with the per-frame profile) and at 256² (the training comparison there). Results go to
+# $OUT (default out/gpu). STEPS picks a subset, one per call where a call has 10 minutes:
+# STEPS=tests, then STEPS=bench, then STEPS=train.
 set -uo pipefail
 OUT=${OUT:-out/gpu}
 STEPS=${STEPS:-"tests bench train"}
@@ -41,7 +42,7 @@ for step in $STEPS; do
       tail -25 "$OUT/pytest-gpu.txt";;
     bench)
       python3 -m lyriscope bench --size 1024 --device cuda --train-batch 4 --train-steps 10 \
-        --json "$OUT/bench-1024.json" \
+        --json "$OUT/bench-1024.json" --profile "$OUT/profile-1024.json" \
         >"$OUT/bench-1024.txt" 2>&1 || status=1
       cat "$OUT/bench-1024.txt" | tail -40;;
     train)

@@ -10,6 +10,9 @@ import pytest
 from lyriscope.cli import main
 from lyriscope.engine.bench import TARGETS
 
+# One torch thread: on a busy 2-core machine more threads spin and run far slower.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SECTIONS = ("synthesis", "live", "offline", "training", "memory")
 TINY = ["--device", "cpu", "--size", "64", "--channel-base", "256", "--channel-max", "32",
         "--frames", "2", "--warmup", "1", "--models", "2", "--train-size", "16", "--train-batch", "2",
