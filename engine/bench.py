@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lyriscope.engine.bench_ops import bench_ops, op_rows
 from lyriscope.engine.bench_profile import (
     format_profile,
     init_profiler_for_graphs,
@@ -108,6 +109,7 @@ def run_bench(options: BenchOptions, *, command: str | None = None,
         ("offline", lambda: bench_offline(G, fast, options=options, device=device)),
         ("training", lambda: bench_training(options=options, device=device)),
         ("memory", lambda: bench_memory(G, options=options, device=device)),
+        ("ops", lambda: bench_ops(size=options.size, device=device)),
         *((("profile", lambda: bench_profile(G, fast, options=options, device=device)),)
           if options.profile else ()),
     )
@@ -363,7 +365,8 @@ def format_report(result: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str]] = []
     for name, describe in (("synthesis", _synthesis_rows), ("live", _live_rows),
                            ("offline", _offline_rows), ("training", _training_rows),
-                           ("memory", _memory_rows), ("profile", _profile_rows)):
+                           ("memory", _memory_rows), ("ops", op_rows),
+                           ("profile", _profile_rows)):
         if name not in result:  # an optional section that was not asked for
             continue
         section = result[name]

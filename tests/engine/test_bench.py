@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from lyriscope.cli import main
 from lyriscope.engine.bench import TARGETS
@@ -13,7 +14,7 @@ from lyriscope.engine.bench import TARGETS
 # One torch thread: on a busy 2-core machine more threads spin and run far slower.
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SECTIONS = ("synthesis", "live", "offline", "training", "memory")
+SECTIONS = ("synthesis", "live", "offline", "training", "memory", "ops")
 TINY = ["--device", "cpu", "--size", "64", "--channel-base", "256", "--channel-max", "32",
         "--frames", "2", "--warmup", "1", "--models", "2", "--train-size", "16", "--train-batch", "2",
         "--train-steps", "1", "--fps", "30"]
@@ -59,6 +60,23 @@ def test_bench_writes_every_section(bench_run):
     assert result["offline"]["file_bytes"] > 0  # an MP4 with sound was really written
     assert result["training"]["reference"]["s_per_kimg"] > 0
     assert result["memory"]["models"] == 2
+
+
+def test_bench_says_the_fused_ops_need_cuda(bench_run):
+    _, stdout, result = bench_run
+    assert result["ops"]["available"] is False and "CUDA" in result["ops"]["reason"]
+    assert "fused ops run on CUDA only" in stdout
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_bench_ops_times_every_case_on_cuda():
+    from lyriscope.engine.bench_ops import bench_ops
+
+    result = bench_ops(size=256, device=torch.device("cuda"), iterations=3, warmup=1)
+    assert result["available"] and len(result["cases"]) == 4
+    for case in result["cases"]:
+        assert case["ref"] > 0 and case["cuda"] > 0 and case["speedup"] > 0, case
 
 
 def test_bench_numbers_are_finite_and_positive(bench_run):
