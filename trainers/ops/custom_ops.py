@@ -9,6 +9,8 @@ reason is warned once per kernel and process.
 from __future__ import annotations
 
 import functools
+import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -78,13 +80,20 @@ def load_plugin(name: str, sources: tuple[str, ...]) -> ModuleType | None:
         try:
             from torch.utils import cpp_extension
 
-            return cpp_extension.load(
+            # The first build takes a minute or two: say so rather than seem to hang.
+            print(f"fused CUDA op {name}: building or loading from the cache...", end=" ",
+                  file=sys.stderr, flush=True)
+            start = time.monotonic()
+            module = cpp_extension.load(
                 name=name,
                 sources=[str(SOURCE_DIR / s) for s in sources],
                 extra_cuda_cflags=["--use_fast_math"],
                 verbose=False,
             )
+            print(f"ready in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
+            return module
         except Exception as exc:  # a compiler or linker failure must not stop training
+            print("failed", file=sys.stderr, flush=True)
             reason = f"its build failed: {type(exc).__name__}: {exc}"
     warnings.warn(
         f"fused CUDA op {name!r} is unavailable ({reason}); using the PyTorch reference path",
