@@ -8,8 +8,11 @@
 // Mode 1 is the gradient of mode 0 with respect to s; mode 2 is what R1's double
 // backward needs from mode 1.
 
+#include <algorithm>
+
 #include <torch/extension.h>
 #include <ATen/OpMathType.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 

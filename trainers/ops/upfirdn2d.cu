@@ -5,8 +5,11 @@
 // so the loop visits just those and the upsampled image is never made. The filter sits
 // in shared memory; it arrives flipped and scaled, so the kernel only correlates.
 
+#include <algorithm>
+
 #include <torch/extension.h>
 #include <ATen/OpMathType.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
