@@ -8,11 +8,12 @@ reason is warned once per kernel and process.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -54,7 +55,8 @@ def load_checked_plugin(
     if plugin is None:
         return None
     try:
-        problem = check(plugin)
+        with exact_float32():
+            problem = check(plugin)
     except Exception as exc:  # a kernel that raises on the check is as unusable as a wrong one
         problem = f"{type(exc).__name__}: {exc}"
     if problem is None:
@@ -66,6 +68,21 @@ def load_checked_plugin(
         stacklevel=3,
     )
     return None
+
+
+@contextlib.contextmanager
+def exact_float32() -> Iterator[None]:
+    """float32 convolutions and matmuls at full precision (no TF32) inside the block.
+
+    The reference paths run on cuDNN, which uses TF32 on Ampere and later by default (about
+    three decimal digits): comparing a float32 kernel with that would fail on rounding.
+    """
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @functools.cache
