@@ -190,6 +190,22 @@ def test_networks_on_the_fused_route_equal_the_reference_route(monkeypatch):
         torch.testing.assert_close(f, r, rtol=1e-4, atol=1e-5, msg=what)
 
 
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_a_first_use_under_no_grad_still_checks_and_takes_the_plugin(monkeypatch, mode):
+    # Rendering runs under no_grad/inference_mode; the self-check differentiates anyway.
+    kernel = UpFirDn2dKernel()
+    monkeypatch.setattr(custom_ops, "load_plugin", lambda name, sources: kernel)
+    custom_ops.load_checked_plugin.cache_clear()
+    try:
+        with warnings.catch_warnings(), mode():
+            warnings.simplefilter("error")
+            plugin = custom_ops.load_checked_plugin(
+                "good", ("x.cu",), lambda p: upfirdn2d_module._check_plugin(p, device="cpu"))
+        assert plugin is kernel
+    finally:
+        custom_ops.load_checked_plugin.cache_clear()
+
+
 def test_self_checks_compare_at_full_float32_precision():
     before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True

@@ -55,7 +55,9 @@ def load_checked_plugin(
     if plugin is None:
         return None
     try:
-        with exact_float32():
+        # The first use may come under no_grad or inference_mode (rendering): the check
+        # differentiates, so it runs with autograd on.
+        with exact_float32(), torch.inference_mode(False), torch.enable_grad():
             problem = check(plugin)
     except Exception as exc:  # a kernel that raises on the check is as unusable as a wrong one
         problem = f"{type(exc).__name__}: {exc}"
