@@ -256,22 +256,24 @@ def no_tf32():
 @pytest.mark.gpu
 @cuda
 @pytest.mark.parametrize("act", sorted(ACTIVATIONS))
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
 def test_cuda_bias_act_equals_reference(act, dtype):
     _built("bias_act")
     gen = torch.Generator(device="cuda").manual_seed(3)
     x = torch.randn([4, 32, 9, 11], device="cuda", generator=gen).to(dtype) * 3
     b = torch.randn([32], device="cuda", generator=gen).to(dtype)
-    # In float16 the reference rounds before it clamps, so an element just above the clamp
+    # In 16 bits the reference rounds before it clamps, so an element just above the clamp
     # can keep its gradient there and lose it here: the clamp is tested in float32/64 only.
-    clamp = None if dtype == torch.float16 else 2.0
+    half = dtype in (torch.float16, torch.bfloat16)
+    clamp = None if half else 2.0
     outs = []
     for impl in ("ref", "cuda"):
         xi, bi = x.clone().requires_grad_(), b.clone().requires_grad_()
         y = bias_act(xi, bi, act=act, clamp=clamp, impl=impl)
         gx, gb = torch.autograd.grad(y.float().square().sum(), [xi, bi])
         outs.append([y, gx, gb])
-    tol = {torch.float16: 2e-2, torch.float32: 1e-4, torch.float64: 1e-10}[dtype]
+    tol = {torch.float16: 2e-2, torch.bfloat16: 5e-2, torch.float32: 1e-4,
+           torch.float64: 1e-10}[dtype]
     for fused_t, ref_t in zip(outs[1], outs[0], strict=True):
         torch.testing.assert_close(fused_t.float(), ref_t.float(), rtol=tol, atol=tol)
 
@@ -297,7 +299,7 @@ def test_cuda_ops_pass_gradgradcheck_in_float64(no_tf32):
 @pytest.mark.gpu
 @cuda
 @pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_cuda_upfirdn2d_equals_reference_at_network_sizes(dtype, channels_last, no_tf32):
     _built("upfirdn2d")
     gen = torch.Generator(device="cuda").manual_seed(5)
@@ -305,7 +307,7 @@ def test_cuda_upfirdn2d_equals_reference_at_network_sizes(dtype, channels_last, 
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     f = setup_filter([1, 3, 3, 1]).cuda()
-    tol = 2e-2 if dtype == torch.float16 else 1e-5
+    tol = {torch.float16: 2e-2, torch.bfloat16: 5e-2, torch.float32: 1e-5}[dtype]
     for kwargs in (dict(up=2, padding=[2, 1, 2, 1], gain=4), dict(down=2, padding=1),
                    dict(padding=[1, 2, 1, 2]), dict(up=2, down=2, padding=[1, 2, 1, 2])):
         ref = upfirdn2d(x, f, impl="ref", **kwargs)
