@@ -13,3 +13,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def no_tf32():
+    """float32 at full precision on CUDA: cuDNN's TF32 default (Ampere and later) keeps about
+    three decimal digits, too few for comparisons between float32 paths."""
+    from lyriscope.trainers.ops.custom_ops import exact_float32
+
+    with exact_float32():
+        yield

@@ -160,7 +160,7 @@ def G_cuda() -> torch.nn.Module:
 @needs_cuda
 @pytest.mark.parametrize("dtype, subpixel", [("fp32", False), ("fp16", False), ("bf16", False),
                                              ("fp16", True)])
-def test_cuda_graph_equals_reference(G_cuda, dtype, subpixel):
+def test_cuda_graph_equals_reference(G_cuda, dtype, subpixel, no_tf32):
     options = FastOptions(dtype=dtype, max_abs_error=0.15, mean_abs_error=0.01,
                           subpixel=subpixel)
     fast = FastSynthesis(G_cuda, batch=1, options=options)
@@ -176,7 +176,7 @@ def test_cuda_graph_equals_reference(G_cuda, dtype, subpixel):
 
 @pytest.mark.gpu
 @needs_cuda
-def test_cuda_compile_equals_reference(G_cuda):
+def test_cuda_compile_equals_reference(G_cuda, no_tf32):
     fast = FastSynthesis(G_cuda, options=FastOptions(dtype="fp32", compile=True))
     ws = probe_ws(G_cuda, 1, device=torch.device("cuda"))
     assert (fast.float_images(ws) - reference_images(G_cuda, ws)).abs().max() < 1e-3

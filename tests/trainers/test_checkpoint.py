@@ -78,7 +78,7 @@ def test_config_comes_from_the_header(saved):
 
 
 @pytest.mark.gpu
-def test_model_loads_onto_cuda(saved):
+def test_model_loads_onto_cuda(saved, no_tf32):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
     G, path = saved

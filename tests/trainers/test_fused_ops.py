@@ -246,13 +246,6 @@ def test_cuda_kernels_build_and_pass_their_self_checks():
     assert _built("upfirdn2d") is not None
 
 
-@pytest.fixture
-def no_tf32():
-    """Compare float32 results at full precision (cuDNN uses TF32 by default on Ampere+)."""
-    with custom_ops.exact_float32():
-        yield
-
-
 @pytest.mark.gpu
 @cuda
 @pytest.mark.parametrize("act", sorted(ACTIVATIONS))
