@@ -45,7 +45,7 @@ LINE_SEEDS: tuple[tuple[int, ...], ...] = (
     (311, 342, 307, 303, 399, 305, 318, 323),
 )
 OUTPUT = {"size": 512, "fps": 30.0}  # the README's first render: 512² at 30 fps on a CPU
-# A loop per 8 s section; young (8 kimg) models look cleaner without their per-pixel noise,
+# A loop per 8 s section; young (24 kimg) models look cleaner without their per-pixel noise,
 # except the circles, whose shapes come from it.
 WALK = {"loop_seconds": 8.0, "seeds": 8, "pulse": 0.5, "motion": 0.6, "noise": "none"}
 POST = {"vignette": 0.3, "trail": 0.25, "text": True}
@@ -181,8 +181,8 @@ def main() -> None:
     parser.add_argument("--rewrite-toml", action="store_true",
                         help="write set.toml afresh even if it exists (hand edits are lost)")
     parser.add_argument("--train", action="store_true", help="also train the four models")
-    parser.add_argument("--kimg", type=float, default=8.0,
-                        help="with --train: thousands of images shown per model (default 8)")
+    parser.add_argument("--kimg", type=float, default=24.0,
+                        help="with --train: thousands of images shown per model (default 24)")
     parser.add_argument("--train-arg", action="append", default=[], metavar="ARG",
                         help=f"with --train: one more argument for `lyriscope train`, after the "
                              f"demo's own ({' '.join(TRAIN_ARGS)}); repeatable, e.g. "
