@@ -85,6 +85,12 @@ class BenchOptions:
     profile: bool = False  # also count allocations, syncs, copies per frame (bench_profile)
 
 
+def section_names(options: BenchOptions) -> tuple[str, ...]:
+    """The sections run_bench measures for `options`, in order."""
+    always = ("synthesis", "live", "offline", "training", "memory", "ops")
+    return always + (("profile",) if options.profile else ())
+
+
 def run_bench(options: BenchOptions, *, command: str | None = None,
               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Every measurement of the bench as a JSON-serialisable dict (see format_report)."""
@@ -103,26 +109,26 @@ def run_bench(options: BenchOptions, *, command: str | None = None,
                               "model": {"parameters": sum(p.numel() for p in G.parameters()),
                                         "num_ws": G.num_ws, "resolution": options.size},
                               "targets": dict(TARGETS)}
-    sections: tuple[tuple[str, Callable[[], dict[str, Any]]], ...] = (
-        ("synthesis", lambda: bench_synthesis(G, fast, options=options, device=device)),
-        ("live", lambda: bench_live(G, fast, options=options, device=device)),
-        ("offline", lambda: bench_offline(G, fast, options=options, device=device)),
-        ("training", lambda: bench_training(options=options, device=device)),
-        ("memory", lambda: bench_memory(G, options=options, device=device)),
-        ("ops", lambda: bench_ops(size=options.size, device=device)),
-        *((("profile", lambda: bench_profile(G, fast, options=options, device=device)),)
-          if options.profile else ()),
-    )
-    for name, measure in sections:
+    measures: dict[str, Callable[[], dict[str, Any]]] = {
+        "synthesis": lambda: bench_synthesis(G, fast, options=options, device=device),
+        "live": lambda: bench_live(G, fast, options=options, device=device),
+        "offline": lambda: bench_offline(G, fast, options=options, device=device),
+        "training": lambda: bench_training(options=options, device=device),
+        "memory": lambda: bench_memory(G, options=options, device=device),
+        "ops": lambda: bench_ops(size=options.size, device=device),
+        "profile": lambda: bench_profile(G, fast, options=options, device=device),
+    }
+    sections = section_names(options)
+    for name in sections:
         if progress is not None:
             progress(name)
         try:
-            result[name] = measure()
+            result[name] = measures[name]()
         except Exception as exc:  # one failed section (e.g. no EGL) must not lose the others
             log.warning("bench section %s failed", name, exc_info=True)
             result[name] = {"error": f"{type(exc).__name__}: {exc}"}
     result["fast_notes"] = list(fast.notes)
-    result["failed"] = [name for name, _ in sections if "error" in result[name]]
+    result["failed"] = [name for name in sections if "error" in result[name]]
     return result
 
 

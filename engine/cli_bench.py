@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lyriscope.atomic import write_text
-    from lyriscope.engine.bench import BenchOptions, format_report, run_bench
+    from lyriscope.engine.bench import BenchOptions, format_report, run_bench, section_names
     from lyriscope.engine.fastpath import FastOptions
     from lyriscope.engine.runtime import pick_device
     from lyriscope.trainers.cli_init_model import MAX_SIZE, MIN_SIZE
@@ -100,8 +100,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     pick_device(args.device)  # a missing CUDA device is reported before any work starts
     command = "lyriscope " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    sections = ("synthesis", "live", "offline", "training", "memory",
-                *(("profile",) if args.profile is not None else ()))
+    sections = section_names(options)
     with tqdm(total=len(sections), desc="bench", unit="section", file=sys.stderr,
               leave=False) as bar:
         def progress(name: str) -> None:
