@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from lyriscope.trainers.ops import bias_act as bias_act_module
-from lyriscope.trainers.ops import custom_ops
 from lyriscope.trainers.ops import upfirdn2d as upfirdn2d_module
 from lyriscope.trainers.ops.bias_act import bias_act
 from lyriscope.trainers.ops.upfirdn2d import setup_filter, upfirdn2d
@@ -55,7 +54,8 @@ def bench_ops(*, size: int, device: torch.device, iterations: int = 20,
     """ms of forward + backward per case, PyTorch reference vs fused kernel, and the ratio."""
     if device.type != "cuda":
         return {"available": False, "reason": "the fused ops run on CUDA only", "cases": []}
-    built = {name: _plugin(name) is not None for name in ("bias_act", "upfirdn2d")}
+    built = {"bias_act": bias_act_module.fused_plugin() is not None,
+             "upfirdn2d": upfirdn2d_module.fused_plugin() is not None}
     cases = []
     for case in op_cases(size, device):
         row: dict[str, Any] = {"name": case.name, "shape": list(case.shape)}
@@ -85,13 +85,6 @@ def op_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append((case["name"], f"reference {case['ref']:.3f} ms  fused {case['cuda']:.3f} "
                                        f"ms  {case['speedup']:.2f}x"))
     return rows
-
-
-def _plugin(name: str) -> Any:
-    module = {"bias_act": bias_act_module, "upfirdn2d": upfirdn2d_module}[name]
-    return custom_ops.load_checked_plugin(
-        f"lyriscope_{name}", module._CUDA_SOURCES, module._check_plugin
-    )
 
 
 def _step(case: OpCase, x: torch.Tensor, impl: str) -> Callable[[], None]:

@@ -172,13 +172,15 @@ def test_networks_on_the_fused_route_equal_the_reference_route(monkeypatch):
     kernels = {"lyriscope_bias_act": BiasActKernel(), "lyriscope_upfirdn2d": UpFirDn2dKernel()}
     used = set()
 
-    def transcribed_plugin(impl, x, *, name, sources, check):  # noqa: ANN001, ANN202
-        if impl == "ref":
-            return None
-        used.add(name)
-        return kernels[name]
+    def transcribed(name):  # noqa: ANN001, ANN202
+        def plugin():  # noqa: ANN202
+            used.add(name)
+            return kernels[name]
+        return plugin
 
-    monkeypatch.setattr(custom_ops, "plugin_for", transcribed_plugin)
+    monkeypatch.setattr(custom_ops, "wants_fused", lambda impl, x: impl == "cuda")
+    monkeypatch.setattr(bias_act_module, "fused_plugin", transcribed("lyriscope_bias_act"))
+    monkeypatch.setattr(upfirdn2d_module, "fused_plugin", transcribed("lyriscope_upfirdn2d"))
     G, D = _small_networks()
     with torch.no_grad():
         assert not torch.equal(*[G(torch.ones([1, 16]) * k, None) for k in (1, -1)])
@@ -234,9 +236,7 @@ def _built(name: str) -> object:
     module = {"bias_act": bias_act_module, "upfirdn2d": upfirdn2d_module}[name]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a failed build or self-check fails the test
-        return custom_ops.load_checked_plugin(
-            f"lyriscope_{name}", module._CUDA_SOURCES, module._check_plugin
-        )
+        return module.fused_plugin()
 
 
 @pytest.mark.gpu

@@ -32,18 +32,14 @@ def check_impl(impl: str) -> None:
         raise ValueError(f"impl must be one of {IMPLS}, not {impl!r}")
 
 
-def plugin_for(
-    impl: str, x: torch.Tensor, *, name: str, sources: tuple[str, ...], check: SelfCheck
-) -> ModuleType | None:
-    """The fused kernel module an op should run for `x`, or None for the reference path.
+def wants_fused(impl: str, x: torch.Tensor) -> bool:
+    """Whether an op should try its fused kernel for `x`: asked for ('cuda') and x on CUDA.
 
-    A plugin is used only if asked ('cuda'), for a CUDA tensor, and once it has built and
-    passed `check` (its results equal the reference's on small inputs).
+    The op then runs the kernel only once it has built and passed its self-check
+    (load_checked_plugin).
     """
     check_impl(impl)
-    if impl == "ref" or x.device.type != "cuda":
-        return None
-    return load_checked_plugin(name, sources, check)
+    return impl == "cuda" and x.device.type == "cuda"
 
 
 @functools.cache

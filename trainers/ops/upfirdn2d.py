@@ -76,9 +76,7 @@ def upfirdn2d(
     """
     if x.ndim != 4:
         raise ValueError(f"x must be [N, C, H, W], got shape {list(x.shape)}")
-    plugin = custom_ops.plugin_for(
-        impl, x, name="lyriscope_upfirdn2d", sources=_CUDA_SOURCES, check=_check_plugin
-    )
+    plugin = fused_plugin() if custom_ops.wants_fused(impl, x) else None
     if plugin is None:
         return _upfirdn2d_ref(
             x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain
@@ -86,6 +84,11 @@ def upfirdn2d(
     return _upfirdn2d_cuda(
         plugin, x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain
     )
+
+
+def fused_plugin() -> ModuleType | None:
+    """The built upfirdn2d kernel once it passed its self-check; None: use the reference."""
+    return custom_ops.load_checked_plugin("lyriscope_upfirdn2d", _CUDA_SOURCES, _check_plugin)
 
 
 def filter2d(
