@@ -13,7 +13,7 @@ import functools
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -65,6 +65,25 @@ def load_checked_plugin(
         RuntimeWarning,
         stacklevel=3,
     )
+    return None
+
+
+def first_difference(
+    labels: Sequence[str],
+    reference: Sequence[torch.Tensor],
+    fused: Sequence[torch.Tensor],
+    *,
+    tol: float,
+) -> str | None:
+    """What a self-check reports: the first fused result off its reference, or None.
+
+    Pairs are compared in float32 with rtol = atol = tol, after their shapes.
+    """
+    for label, ref, got in zip(labels, reference, fused, strict=True):
+        if got.shape != ref.shape:
+            return f"{label} has shape {list(got.shape)}, not {list(ref.shape)}"
+        if not torch.allclose(got.float(), ref.float(), rtol=tol, atol=tol):
+            return f"{label} differs by up to {(got.float() - ref.float()).abs().max().item():.3g}"
     return None
 
 
