@@ -38,6 +38,7 @@ from lyriscope.engine.bench_profile import (
     profile_frames,
     profile_summary,
 )
+from lyriscope.engine.bench_timing import device_sync, interleaved_times
 from lyriscope.engine.fastpath import (
     FastOptions,
     FastSynthesis,
@@ -139,7 +140,7 @@ def bench_synthesis(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOp
                     device: torch.device) -> dict[str, Any]:
     """ms/frame of the reference and fast paths (interleaved) and how far apart their images are."""
     ws = probe_ws(G, options.batch, device=device, seed=options.seed + 1)  # [B, num_ws, w_dim]
-    sync = _sync(device)
+    sync = device_sync(device)
 
     def reference() -> None:
         to_uint8(reference_images(G, ws))
@@ -147,7 +148,9 @@ def bench_synthesis(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOp
     def fast_path() -> None:
         fast(ws)
 
-    times = _interleaved({"reference": reference, "fast": fast_path}, options=options, sync=sync)
+    with torch.no_grad():
+        times = interleaved_times({"reference": reference, "fast": fast_path},
+                                  iterations=options.frames, warmup=options.warmup, sync=sync)
     ref, quick = (_timing(times[k], batch=options.batch) for k in ("reference", "fast"))
     quick["mode"] = fast.mode
 
@@ -183,7 +186,7 @@ def bench_live(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions
     walk = Walk.for_model(_WalkModel(G, device), seeds=list(range(1, 10)), fps=fps)
     params = WalkParams()
     upload = HostFrames((options.size, options.size, 3), device=device, stream=fast.stream)
-    sync = _sync(device)
+    sync = device_sync(device)
     started: dict[int, float] = {}
     latencies: list[float] = []
     total = options.warmup + options.frames
@@ -233,7 +236,7 @@ def bench_offline(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOpti
     walk = Walk.for_model(_WalkModel(G, device), seeds=list(range(1, 10)), fps=fps)
     params = WalkParams()
     song, sr = bench_song(seconds=total / fps + 1)
-    sync = _sync(device)
+    sync = device_sync(device)
     with tempfile.TemporaryDirectory(prefix="lyriscope-bench-") as tmp:
         audio = Path(tmp) / "song.wav"
         soundfile.write(audio, song, sr)
@@ -540,7 +543,7 @@ def _time_steps(step: Callable[[], Any], *, fast: bool, options: BenchOptions,
                 device: torch.device) -> dict[str, Any]:
     """Mean seconds of `train_steps` steps after one warm-up step, and seconds per kimg."""
     cuda = device.type == "cuda"
-    sync = _sync(device)
+    sync = device_sync(device)
     with _cudnn_benchmark(fast and cuda):
         step()  # warm up (and the first minibatch's regularization)
         sync()
@@ -565,33 +568,11 @@ def _cudnn_benchmark(on: bool) -> Iterator[None]:
         torch.backends.cudnn.benchmark = before
 
 
-def _interleaved(fns: dict[str, Callable[[], None]], *, options: BenchOptions,
-                 sync: Callable[[], None]) -> dict[str, list[float]]:
-    """Seconds per call of each function, called in turn frame by frame after a warm-up."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    with torch.no_grad():
-        for i in range(options.warmup + options.frames):
-            for name, fn in fns.items():
-                sync()
-                start = time.perf_counter()
-                fn()
-                sync()
-                if i >= options.warmup:
-                    times[name].append(time.perf_counter() - start)
-    return times
-
-
 def _timing(seconds: list[float], *, batch: int) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000 / batch  # per frame
     p50 = float(np.percentile(ms, 50))
     return {"p50_ms": p50, "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean()),
             "fps": 1000 / p50, "frames": int(ms.shape[0] * batch)}
-
-
-def _sync(device: torch.device) -> Callable[[], None]:
-    if device.type == "cuda":
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None
 
 
 def _cpu_model() -> str:

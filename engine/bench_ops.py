@@ -7,7 +7,6 @@ case says so instead of timing the reference against itself.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lyriscope.engine.bench_timing import device_sync, interleaved_times
 from lyriscope.trainers.ops import bias_act as bias_act_module
 from lyriscope.trainers.ops import upfirdn2d as upfirdn2d_module
 from lyriscope.trainers.ops.bias_act import bias_act
@@ -64,8 +64,9 @@ def bench_ops(*, size: int, device: torch.device, iterations: int = 20,
             cases.append(row)
             continue
         x = torch.randn(case.shape, device=device, requires_grad=True)
-        times = _interleaved({impl: _step(case, x, impl) for impl in ("ref", "cuda")},
-                             iterations=iterations, warmup=warmup)
+        steps = {impl: _step(case, x, impl) for impl in ("ref", "cuda")}
+        times = interleaved_times(steps, iterations=iterations, warmup=warmup,
+                                  sync=device_sync(device))
         row.update({impl: float(np.median(t)) * 1000 for impl, t in times.items()})
         row["speedup"] = row["ref"] / row["cuda"]
         cases.append(row)
@@ -96,15 +97,3 @@ def _step(case: OpCase, x: torch.Tensor, impl: str) -> Callable[[], None]:
     return step
 
 
-def _interleaved(fns: dict[str, Callable[[], None]], *, iterations: int,
-                 warmup: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for i in range(warmup + iterations):
-        for name, fn in fns.items():
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            fn()
-            torch.cuda.synchronize()
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return times
