@@ -45,29 +45,56 @@ class CollectReport:
     def summary(self) -> str:
         reasons = list(SHOWN_REASONS) + sorted(set(self.refused) - set(SHOWN_REASONS))
         refused = ", ".join(f"{r.replace('_', ' ')} {self.refused.get(r, 0)}" for r in reasons)
-        return (f"stored {self.stored} new images, skipped {self.skipped} known URLs; "
-                f"refused: {refused}")
+        return (
+            f"stored {self.stored} new images, skipped {self.skipped} known URLs; "
+            f"refused: {refused}"
+        )
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("set", help="the set folder (sets/NAME) or its set.toml")
-    parser.add_argument("--line", type=int, action="append", metavar="N",
-                        help="collect only line N (1-based); repeat for several lines")
-    parser.add_argument("--per-query", type=int, default=DEFAULT_PER_QUERY, metavar="N",
-                        help=f"images asked of each source per search term "
-                             f"(default {DEFAULT_PER_QUERY})")
-    parser.add_argument("--sources", metavar="LIST",
-                        help="comma-separated sources: openverse, wikimedia, unsplash, pexels, "
-                             "pixabay, folder:DIR, urls:FILE (default: the keyless ones plus "
-                             "those whose key is set: UNSPLASH_ACCESS_KEY, PEXELS_API_KEY, "
-                             "PIXABAY_API_KEY)")
-    parser.add_argument("--folder", action="append", metavar="DIR", default=[],
-                        help="also take every image of DIR (same as a folder:DIR source)")
+    parser.add_argument(
+        "--line",
+        type=int,
+        action="append",
+        metavar="N",
+        help="collect only line N (1-based); repeat for several lines",
+    )
+    parser.add_argument(
+        "--per-query",
+        type=int,
+        default=DEFAULT_PER_QUERY,
+        metavar="N",
+        help=f"images asked of each source per search term (default {DEFAULT_PER_QUERY})",
+    )
+    parser.add_argument(
+        "--sources",
+        metavar="LIST",
+        help="comma-separated sources: openverse, wikimedia, unsplash, pexels, "
+        "pixabay, folder:DIR, urls:FILE (default: the keyless ones plus "
+        "those whose key is set: UNSPLASH_ACCESS_KEY, PEXELS_API_KEY, "
+        "PIXABAY_API_KEY)",
+    )
+    parser.add_argument(
+        "--folder",
+        action="append",
+        metavar="DIR",
+        default=[],
+        help="also take every image of DIR (same as a folder:DIR source)",
+    )
     parser.add_argument("--workers", type=int, default=4, help="images fetched at once")
-    parser.add_argument("--max-mb", type=float, default=40.0,
-                        help="refuse images larger than this many MiB (default 40)")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="seconds of silence before a download is given up (default 30)")
+    parser.add_argument(
+        "--max-mb",
+        type=float,
+        default=40.0,
+        help="refuse images larger than this many MiB (default 40)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds of silence before a download is given up (default 30)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,24 +110,33 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise LyriscopeError(f"--workers: expected at least 1, got {args.workers}")
     lines = _line_indices(args.line, len(song_set.lines))
-    names = ([s.strip() for s in args.sources.split(",") if s.strip()] if args.sources
-             else default_source_names())
+    names = (
+        [s.strip() for s in args.sources.split(",") if s.strip()]
+        if args.sources
+        else default_source_names()
+    )
     names += [f"folder:{d}" for d in args.folder]
     if not names:
         raise LyriscopeError("--sources: no source given; name at least one, e.g. openverse")
     if args.max_mb <= 0 or args.timeout <= 0:
-        raise LyriscopeError(f"--max-mb and --timeout: expected positive numbers, got "
-                             f"{args.max_mb} and {args.timeout}")
+        raise LyriscopeError(
+            f"--max-mb and --timeout: expected positive numbers, got "
+            f"{args.max_mb} and {args.timeout}"
+        )
     cache_dir = song_set.root / "images" / ".cache"
     sources = [make_source(n, cache_dir=cache_dir) for n in names]  # SourceError: exit 2
-    options = DownloadOptions(workers=args.workers, max_bytes=int(args.max_mb * 2**20),
-                              read_timeout_s=args.timeout)
+    options = DownloadOptions(
+        workers=args.workers, max_bytes=int(args.max_mb * 2**20), read_timeout_s=args.timeout
+    )
     try:
-        report = collect(song_set, sources, lines=lines, per_query=args.per_query,
-                         options=options, progress=True)
+        report = collect(
+            song_set, sources, lines=lines, per_query=args.per_query, options=options, progress=True
+        )
     except KeyboardInterrupt:
-        print("stopped: every image stored so far is kept; run the same command to continue",
-              file=sys.stderr)
+        print(
+            "stopped: every image stored so far is kept; run the same command to continue",
+            file=sys.stderr,
+        )
         raise
     for note in report.notes:
         print(f"note: {note}")
@@ -136,9 +172,17 @@ def collect(
         for index in range(len(song_set.lines)) if lines is None else lines:
             line = song_set.lines[index]
             terms = search_terms(line.queries, line.tags)
-            _collect_line(line_folder(images_dir, index), terms, sources, downloader,
-                          per_query=per_query, report=report, disabled=disabled,
-                          progress=progress, on_image=on_image)
+            _collect_line(
+                line_folder(images_dir, index),
+                terms,
+                sources,
+                downloader,
+                per_query=per_query,
+                report=report,
+                disabled=disabled,
+                progress=progress,
+                on_image=on_image,
+            )
     finally:
         downloader.close()
         if images_dir.is_dir():
@@ -146,10 +190,18 @@ def collect(
     return report
 
 
-def _collect_line(folder: Path, terms: Sequence[str], sources: Sequence[Source],
-                  downloader: Downloader, *,
-                  per_query: int, report: CollectReport, disabled: set[str], progress: bool,
-                  on_image: Callable[[dict], None] | None) -> None:
+def _collect_line(
+    folder: Path,
+    terms: Sequence[str],
+    sources: Sequence[Source],
+    downloader: Downloader,
+    *,
+    per_query: int,
+    report: CollectReport,
+    disabled: set[str],
+    progress: bool,
+    on_image: Callable[[dict], None] | None,
+) -> None:
     import threading
 
     from tqdm import tqdm
@@ -175,9 +227,9 @@ def _collect_line(folder: Path, terms: Sequence[str], sources: Sequence[Source],
     # first found is kept and the later one counted as a duplicate.
     queue: deque[Future] = deque()
     window = 2 * downloader.options.workers
-    pool = ThreadPoolExecutor(max_workers=downloader.options.workers,
-                              thread_name_prefix="collect")
+    pool = ThreadPoolExecutor(max_workers=downloader.options.workers, thread_name_prefix="collect")
     with LineManifest(folder) as manifest:
+
         def settle_head(*, hook: bool) -> None:
             fetched = queue.popleft().result()
             _record(fetched, manifest, by_name, report, bar, on_image if hook else None)
@@ -212,8 +264,13 @@ def _collect_line(folder: Path, terms: Sequence[str], sources: Sequence[Source],
             bar.close()
 
 
-def _candidates(terms: Sequence[str], sources: Sequence[Source], per_query: int,
-                report: CollectReport, disabled: set[str]) -> Iterator[Candidate]:
+def _candidates(
+    terms: Sequence[str],
+    sources: Sequence[Source],
+    per_query: int,
+    report: CollectReport,
+    disabled: set[str],
+) -> Iterator[Candidate]:
     from lyriscope.dataset_tools.sources.base import SourceError
 
     for source in sources:
@@ -227,8 +284,10 @@ def _candidates(terms: Sequence[str], sources: Sequence[Source], per_query: int,
                 problem = str(exc)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 # The API changed its answer's shape; say so instead of crashing the run.
-                problem = (f"{source.name}: the answer had an unexpected shape "
-                           f"({type(exc).__name__}: {exc})")
+                problem = (
+                    f"{source.name}: the answer had an unexpected shape "
+                    f"({type(exc).__name__}: {exc})"
+                )
             else:
                 continue
             disabled.add(source.name)
@@ -236,19 +295,29 @@ def _candidates(terms: Sequence[str], sources: Sequence[Source], per_query: int,
             log.warning("%s", problem)
 
 
-def _record(fetched: Fetched, manifest: LineManifest, by_name: dict[str, Source],
-            report: CollectReport, bar,
-            on_image: Callable[[dict], None] | None) -> None:
+def _record(
+    fetched: Fetched,
+    manifest: LineManifest,
+    by_name: dict[str, Source],
+    report: CollectReport,
+    bar,
+    on_image: Callable[[dict], None] | None,
+) -> None:
     candidate = fetched.candidate
     if fetched.ok and fetched.sha256 in manifest.hashes:
         report.refused["duplicate"] += 1
         manifest.add_failure(candidate.image_url, "duplicate")
     elif fetched.ok:
         record = {
-            "sha256": fetched.sha256, "file": fetched.path.name, "source": candidate.source,
-            "query": candidate.query, "page_url": candidate.page_url,
-            "image_url": candidate.image_url, "creator": candidate.creator,
-            "license": candidate.license, "license_url": candidate.license_url,
+            "sha256": fetched.sha256,
+            "file": fetched.path.name,
+            "source": candidate.source,
+            "query": candidate.query,
+            "page_url": candidate.page_url,
+            "image_url": candidate.image_url,
+            "creator": candidate.creator,
+            "license": candidate.license,
+            "license_url": candidate.license_url,
             "attribution": candidate.attribution,
             "width": fetched.width if fetched.width is not None else candidate.width,
             "height": fetched.height if fetched.height is not None else candidate.height,

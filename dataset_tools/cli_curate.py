@@ -15,18 +15,45 @@ from pathlib import Path
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("set", type=Path, help="the set folder (sets/NAME)")
     parser.add_argument("--line", type=int, default=None, help="show only this line (from 1)")
-    parser.add_argument("--keep", action="append", default=[], metavar="LINE:IDS",
-                        help="line LINE keeps clusters IDS of its merged clustering and drops "
-                             "the others, e.g. 3:0,2,7 (repeatable)")
-    parser.add_argument("--drop", action="append", default=[], metavar="LINE:IDS",
-                        help="line LINE drops clusters IDS of its merged clustering, e.g. 3:1,4")
-    parser.add_argument("--outlier", action="append", default=[], metavar="[LINE:]SCORE",
-                        help="drop images whose outlier score exceeds SCORE (every line, or "
-                             "LINE only), e.g. 2.5 or 3:2.5")
-    parser.add_argument("--merge", action="append", type=int, default=[], metavar="LINE",
-                        help="decide LINE by the clustering of all its queries together")
-    parser.add_argument("--split", action="append", type=int, default=[], metavar="LINE",
-                        help="decide LINE by each query's own clustering")
+    parser.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="LINE:IDS",
+        help="line LINE keeps clusters IDS of its merged clustering and drops "
+        "the others, e.g. 3:0,2,7 (repeatable)",
+    )
+    parser.add_argument(
+        "--drop",
+        action="append",
+        default=[],
+        metavar="LINE:IDS",
+        help="line LINE drops clusters IDS of its merged clustering, e.g. 3:1,4",
+    )
+    parser.add_argument(
+        "--outlier",
+        action="append",
+        default=[],
+        metavar="[LINE:]SCORE",
+        help="drop images whose outlier score exceeds SCORE (every line, or "
+        "LINE only), e.g. 2.5 or 3:2.5",
+    )
+    parser.add_argument(
+        "--merge",
+        action="append",
+        type=int,
+        default=[],
+        metavar="LINE",
+        help="decide LINE by the clustering of all its queries together",
+    )
+    parser.add_argument(
+        "--split",
+        action="append",
+        type=int,
+        default=[],
+        metavar="LINE",
+        help="decide LINE by each query's own clustering",
+    )
     parser.add_argument("--no-browser", action="store_true", help="print the URL only")
     parser.add_argument("--port", type=int, default=0, help="port to listen on; default a free one")
 
@@ -47,8 +74,10 @@ def run(args: argparse.Namespace) -> int | None:
             raise DatasetError(f"{source}: line {line + 1}: expected a line number 1..{count}")
         doc = read_clusters(root, line)
         if doc is None:
-            raise DatasetError(f"{root}: line {line + 1} has no clusters; run "
-                               f"`lyriscope cluster {root} --line {line + 1}` first")
+            raise DatasetError(
+                f"{root}: line {line + 1} has no clusters; run "
+                f"`lyriscope cluster {root} --line {line + 1}` first"
+            )
         return len(doc["groups"][0]["clusters"])
 
     def check_ids(line: int, ids: list[int]) -> int:
@@ -72,8 +101,11 @@ def run(args: argparse.Namespace) -> int | None:
         doc = cur.set_merged(doc, line, True)
     for spec in args.outlier:
         line, value = cur.parse_outlier_spec(spec)
-        targets = [line] if line is not None else [
-            i for i in range(count) if read_clusters(root, i) is not None]
+        targets = (
+            [line]
+            if line is not None
+            else [i for i in range(count) if read_clusters(root, i) is not None]
+        )
         for target in targets:
             clusters_of(target)
             doc = cur.set_outlier(doc, target, value)
@@ -97,14 +129,19 @@ def _serve(song_set, args: argparse.Namespace) -> int:
     wanted = select_lines(len(song_set.lines), args.line, source=str(song_set.path))
     lines = [i for i in wanted if read_clusters(song_set.root, i) is not None]
     if not lines:
-        raise DatasetError(f"{song_set.root}: no clustered lines; run `lyriscope cluster "
-                           f"{song_set.root}` first")
-    session = CurationSession(song_set.root, lines,
-                              titles={i: song_set.lines[i].text for i in lines})
+        raise DatasetError(
+            f"{song_set.root}: no clustered lines; run `lyriscope cluster {song_set.root}` first"
+        )
+    session = CurationSession(
+        song_set.root, lines, titles={i: song_set.lines[i].text for i in lines}
+    )
     server = make_server(session, port=args.port)
     url = page_url(server, session)
-    print(f"curation page: {url}\n(decisions are saved to "
-          f"{song_set.root / 'curation.json'} as you click; Ctrl-C to stop)", flush=True)
+    print(
+        f"curation page: {url}\n(decisions are saved to "
+        f"{song_set.root / 'curation.json'} as you click; Ctrl-C to stop)",
+        flush=True,
+    )
     if not args.no_browser:
         webbrowser.open(url)
     try:

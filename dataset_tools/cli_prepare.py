@@ -15,13 +15,27 @@ log = logging.getLogger(__name__)
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("set", type=Path, help="the set folder (sets/NAME)")
-    parser.add_argument("--line", type=int, default=None, help="only this line (from 1); default all")
-    parser.add_argument("--size", type=int, default=None,
-                        help="image side in pixels; default [output] size of set.toml")
-    parser.add_argument("--square", choices=("crop", "pad"), default="crop",
-                        help="make images square by centre crop (default) or by padding")
-    parser.add_argument("--background", choices=("white", "black"), default="white",
-                        help="what transparent pixels are composited on; default white")
+    parser.add_argument(
+        "--line", type=int, default=None, help="only this line (from 1); default all"
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="image side in pixels; default [output] size of set.toml",
+    )
+    parser.add_argument(
+        "--square",
+        choices=("crop", "pad"),
+        default="crop",
+        help="make images square by centre crop (default) or by padding",
+    )
+    parser.add_argument(
+        "--background",
+        choices=("white", "black"),
+        default="white",
+        help="what transparent pixels are composited on; default white",
+    )
 
 
 def run(args: argparse.Namespace) -> int | None:
@@ -42,8 +56,10 @@ def run(args: argparse.Namespace) -> int | None:
             continue
         summary = prepare_line(song_set.root, line, options=options, progress=True)
         dropped = ", ".join(f"{r} {n}" for r, n in summary["dropped"].items()) or "none"
-        print(f"line {summary['line']}: {summary['images']} images -> {summary['zip']}; "
-              f"dropped: {dropped}")
+        print(
+            f"line {summary['line']}: {summary['images']} images -> {summary['zip']}; "
+            f"dropped: {dropped}"
+        )
         summaries.append(summary)
     if not summaries:
         raise DatasetError(f"{song_set.root}: no line has images; run `lyriscope collect` first")

@@ -92,8 +92,12 @@ def kmeans(features: np.ndarray, *, k: int = DEFAULT_K, seed: int = 0) -> Cluste
         labels, centroids = model.labels_.astype(np.int64), model.cluster_centers_
     # Renumber: largest cluster first, ties by first member, so ids are stable and readable.
     sizes = np.bincount(labels, minlength=len(centroids))
-    first = np.array([np.flatnonzero(labels == c)[0] if sizes[c] else n for c in range(len(centroids))])
-    order = sorted((c for c in range(len(centroids)) if sizes[c]), key=lambda c: (-sizes[c], first[c]))
+    first = np.array(
+        [np.flatnonzero(labels == c)[0] if sizes[c] else n for c in range(len(centroids))]
+    )
+    order = sorted(
+        (c for c in range(len(centroids)) if sizes[c]), key=lambda c: (-sizes[c], first[c])
+    )
     remap = np.full(len(centroids), -1)
     remap[order] = np.arange(len(order))
     labels = remap[labels]
@@ -138,10 +142,14 @@ def cluster_line(
     report = verify_line(images_dir(set_root, line), options=verify, progress=progress)
     accepted = report.accepted
     if not accepted:
-        raise DatasetError(f"{report.line_dir}: no usable images for line {line + 1} "
-                           f"(rejected: {dict(report.rejected) or 'none found'})")
-    images = [_working_copy(load_rgb(report.line_dir / r["file"], background=verify.background))
-              for r in accepted]
+        raise DatasetError(
+            f"{report.line_dir}: no usable images for line {line + 1} "
+            f"(rejected: {dict(report.rejected) or 'none found'})"
+        )
+    images = [
+        _working_copy(load_rgb(report.line_dir / r["file"], background=verify.background))
+        for r in accepted
+    ]
     vectors = extract_features(images, options=features, clip=clip, progress=progress)  # [N, D]
     text_score = None
     if describe is not None:
@@ -150,8 +158,10 @@ def cluster_line(
     groups = [(MERGED, None, list(range(len(accepted))))]
     queries = sorted({r["query"] for r in accepted})
     if len(queries) > 1:
-        groups += [(slug, q, [i for i, r in enumerate(accepted) if r["query"] == q])
-                   for slug, q in zip(unique_slugs(queries), queries, strict=True)]
+        groups += [
+            (slug, q, [i for i, r in enumerate(accepted) if r["query"] == q])
+            for slug, q in zip(unique_slugs(queries), queries, strict=True)
+        ]
     doc_groups = []
     for slug, query, members in groups:
         clustering = kmeans(vectors[members], k=k)
@@ -162,13 +172,24 @@ def cluster_line(
             ranked = sorted(zip(idx, scores, strict=True), key=lambda p: (p[1], p[0]))
             sheet = f"{slug}/cluster-{c:02d}.png"
             write_contact_sheet(
-                out_dir / sheet, [images[i] for i, _ in ranked], layout=layout,
-                title=f"line {line + 1} · {query or 'all queries'} · cluster {c} · {len(idx)} images")
+                out_dir / sheet,
+                [images[i] for i, _ in ranked],
+                layout=layout,
+                title=f"line {line + 1} · {query or 'all queries'} · cluster {c} · {len(idx)} images",
+            )
             entry = {
-                "id": c, "count": len(idx), "sheet": sheet,
-                "images": [{"file": accepted[i]["file"], "sha256": accepted[i]["sha256"],
-                            "query": accepted[i]["query"], "outlier": round(float(s), 4)}
-                           for i, s in ranked],
+                "id": c,
+                "count": len(idx),
+                "sheet": sheet,
+                "images": [
+                    {
+                        "file": accepted[i]["file"],
+                        "sha256": accepted[i]["sha256"],
+                        "query": accepted[i]["query"],
+                        "outlier": round(float(s), 4),
+                    }
+                    for i, s in ranked
+                ],
             }
             if text_score is not None:
                 for img, (i, _) in zip(entry["images"], ranked, strict=True):
@@ -176,8 +197,13 @@ def cluster_line(
                 entry["text_score"] = round(float(np.mean([text_score[i] for i in idx])), 4)
             clusters.append(entry)
         doc_groups.append({"slug": slug, "query": query, "clusters": clusters})
-    doc = {"line": line + 1, "features": features.kind, "k": k, "groups": doc_groups,
-           "rejected": dict(report.rejected)}
+    doc = {
+        "line": line + 1,
+        "features": features.kind,
+        "k": k,
+        "groups": doc_groups,
+        "rejected": dict(report.rejected),
+    }
     if describe is not None:
         doc["describe"] = describe
     atomic.write_text(out_dir / CLUSTERS_FILE, json.dumps(doc, indent=1) + "\n")
@@ -213,8 +239,9 @@ def read_clusters(set_root: str | Path, line: int) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc.msg}); run `lyriscope cluster` "
-                           f"again") from None
+        raise DatasetError(
+            f"{path}: not valid JSON ({exc.msg}); run `lyriscope cluster` again"
+        ) from None
 
 
 def select_lines(count: int, line: int | None, *, source: str) -> list[int]:

@@ -26,8 +26,10 @@ def sheet_size(count: int, layout: SheetLayout = SheetLayout()) -> tuple[int, in
     shown = max(1, min(count, layout.max_images))
     columns = min(shown, layout.columns)
     rows = math.ceil(shown / columns)
-    return (columns * layout.thumb + (columns + 1) * layout.pad,
-            layout.title_height + rows * layout.thumb + (rows + 1) * layout.pad)
+    return (
+        columns * layout.thumb + (columns + 1) * layout.pad,
+        layout.title_height + rows * layout.thumb + (rows + 1) * layout.pad,
+    )
 
 
 def square_thumbnail(img: Image.Image, side: int) -> Image.Image:
@@ -39,15 +41,21 @@ def square_thumbnail(img: Image.Image, side: int) -> Image.Image:
     return img.resize((side, side), Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
 
 
-def contact_sheet(images: Sequence[Image.Image], *, title: str,
-                  layout: SheetLayout = SheetLayout()) -> Image.Image:
+def contact_sheet(
+    images: Sequence[Image.Image], *, title: str, layout: SheetLayout = SheetLayout()
+) -> Image.Image:
     """A grid of the first `layout.max_images` images under `title`, as one RGB image."""
     width, height = sheet_size(len(images), layout)
     sheet = Image.new("RGB", (width, height), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=max(10, layout.title_height - 10))
-    draw.text((layout.pad + 2, layout.title_height // 2), title, fill=(235, 235, 235),
-              font=font, anchor="lm")
+    draw.text(
+        (layout.pad + 2, layout.title_height // 2),
+        title,
+        fill=(235, 235, 235),
+        font=font,
+        anchor="lm",
+    )
     columns = min(max(1, min(len(images), layout.max_images)), layout.columns)
     for i, img in enumerate(images[: layout.max_images]):
         row, col = divmod(i, columns)
@@ -57,8 +65,13 @@ def contact_sheet(images: Sequence[Image.Image], *, title: str,
     return sheet
 
 
-def write_contact_sheet(path: str | Path, images: Sequence[Image.Image], *, title: str,
-                        layout: SheetLayout = SheetLayout()) -> Path:
+def write_contact_sheet(
+    path: str | Path,
+    images: Sequence[Image.Image],
+    *,
+    title: str,
+    layout: SheetLayout = SheetLayout(),
+) -> Path:
     """Render a contact sheet and write it as PNG atomically; returns the path."""
     sheet = contact_sheet(images, title=title, layout=layout)
     with atomic.atomic_path(path) as tmp:

@@ -37,7 +37,9 @@ MAX_BODY_BYTES = 64 * 1024
 class CurationSession:
     """The state behind the page: the set folder, its clustered lines and a lock for writes."""
 
-    def __init__(self, set_root: str | Path, lines: list[int], *, titles: dict[int, str] | None = None) -> None:
+    def __init__(
+        self, set_root: str | Path, lines: list[int], *, titles: dict[int, str] | None = None
+    ) -> None:
         self.set_root = Path(set_root)
         self.lines = list(lines)  # 0-based lines that have clusters
         self.titles = dict(titles or {})
@@ -46,21 +48,32 @@ class CurationSession:
         self._clusters = {line: read_clusters(self.set_root, line) for line in self.lines}
         missing = [line + 1 for line, doc in self._clusters.items() if doc is None]
         if missing:
-            raise DatasetError(f"{self.set_root}: line {missing[0]} has no clusters; run "
-                               f"`lyriscope cluster {self.set_root}` first")
+            raise DatasetError(
+                f"{self.set_root}: line {missing[0]} has no clusters; run "
+                f"`lyriscope cluster {self.set_root}` first"
+            )
 
     def state(self) -> dict:
         """Everything the page shows: per line its clusters, decisions and image fates."""
         doc = cur.load_curation(self.set_root)
-        return {"set": self.set_root.name, "lines": [self._line_state(doc, line) for line in self.lines]}
+        return {
+            "set": self.set_root.name,
+            "lines": [self._line_state(doc, line) for line in self.lines],
+        }
 
     def _line_state(self, doc: dict, line: int) -> dict:
         clusters = self._clusters[line]
         entry = cur.line_curation(doc, line)
         fates = cur.decide_images(clusters, entry)
-        return {"line": line + 1, "text": self.titles.get(line, ""), "groups": clusters["groups"],
-                "curation": entry, "kept": {f["sha256"]: f["kept"] for f in fates},
-                "kept_count": sum(f["kept"] for f in fates), "count": len(fates)}
+        return {
+            "line": line + 1,
+            "text": self.titles.get(line, ""),
+            "groups": clusters["groups"],
+            "curation": entry,
+            "kept": {f["sha256"]: f["kept"] for f in fates},
+            "kept_count": sum(f["kept"] for f in fates),
+            "count": len(fates),
+        }
 
     def decide(self, request: dict) -> dict:
         """Apply one decision from the page, save curation.json, return the line's new state."""
@@ -76,19 +89,30 @@ class CurationSession:
             if action == "cluster":
                 group = str(request.get("group", ""))
                 cluster = int(request.get("cluster", -1))
-                if not any(g["slug"] == group and cluster < len(g["clusters"])
-                           for g in self._clusters[line]["groups"]) or cluster < 0:
-                    raise DatasetError(f"line {line + 1} has no cluster {cluster} in group {group!r}")
+                if (
+                    not any(
+                        g["slug"] == group and cluster < len(g["clusters"])
+                        for g in self._clusters[line]["groups"]
+                    )
+                    or cluster < 0
+                ):
+                    raise DatasetError(
+                        f"line {line + 1} has no cluster {cluster} in group {group!r}"
+                    )
                 doc = cur.set_cluster(doc, line, group, cluster, request.get("decision"))
             elif action == "image":
-                doc = cur.set_image(doc, line, str(request.get("sha256", "")), request.get("decision"))
+                doc = cur.set_image(
+                    doc, line, str(request.get("sha256", "")), request.get("decision")
+                )
             elif action == "merge":
                 doc = cur.set_merged(doc, line, bool(request.get("merged")))
             elif action == "outlier":
                 value = request.get("threshold")
                 doc = cur.set_outlier(doc, line, None if value is None else float(value))
             else:
-                raise DatasetError(f"unknown action {action!r}; expected cluster, image, merge or outlier")
+                raise DatasetError(
+                    f"unknown action {action!r}; expected cluster, image, merge or outlier"
+                )
             cur.save_curation(self.set_root, doc)
             return self._line_state(doc, line)
 
@@ -123,7 +147,9 @@ def make_server(session: CurationSession, *, port: int = 0) -> ThreadingHTTPServ
             token = (query.get("t") or [""])[0]
             if secrets.compare_digest(token.encode(), session.token.encode()):
                 return True
-            self._send(HTTPStatus.FORBIDDEN, b"forbidden: open the URL with its token\n", "text/plain")
+            self._send(
+                HTTPStatus.FORBIDDEN, b"forbidden: open the URL with its token\n", "text/plain"
+            )
             return False
 
         def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:

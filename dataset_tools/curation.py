@@ -70,19 +70,25 @@ def _check(doc: object, path: Path) -> None:
             raise DatasetError(f"{where}: expected an object")
         unknown = set(line) - set(default_line())
         if unknown:
-            raise DatasetError(f"{where}.{sorted(unknown)[0]}: unknown key; expected one of "
-                               + ", ".join(default_line()))
+            raise DatasetError(
+                f"{where}.{sorted(unknown)[0]}: unknown key; expected one of "
+                + ", ".join(default_line())
+            )
         outlier = line.get("outlier")
         if outlier is not None and (not isinstance(outlier, int | float) or outlier <= 0):
-            raise DatasetError(f"{where}.outlier: expected a positive number or null, got {outlier!r}")
+            raise DatasetError(
+                f"{where}.outlier: expected a positive number or null, got {outlier!r}"
+            )
         for group, decisions in line.get("clusters", {}).items():
             for cid, d in decisions.items():
                 if not cid.isdigit() or d not in DECISIONS:
-                    raise DatasetError(f"{where}.clusters.{group}.{cid}: expected a cluster "
-                                       f"number mapped to \"keep\" or \"drop\", got {d!r}")
+                    raise DatasetError(
+                        f"{where}.clusters.{group}.{cid}: expected a cluster "
+                        f'number mapped to "keep" or "drop", got {d!r}'
+                    )
         for sha, d in line.get("images", {}).items():
             if d not in DECISIONS:
-                raise DatasetError(f"{where}.images.{sha}: expected \"keep\" or \"drop\", got {d!r}")
+                raise DatasetError(f'{where}.images.{sha}: expected "keep" or "drop", got {d!r}')
 
 
 def line_curation(doc: dict, line: int) -> dict:
@@ -146,8 +152,11 @@ def set_outlier(doc: dict, line: int, threshold: float | None) -> dict:
     """Drop a line's images whose outlier score exceeds `threshold` (None: no outlier cut)."""
     if threshold is not None and not threshold > 0:
         raise DatasetError(f"outlier threshold must be a positive number, not {threshold!r}")
-    return _with_line(doc, line, lambda entry: entry.update(
-        outlier=None if threshold is None else float(threshold)))
+    return _with_line(
+        doc,
+        line,
+        lambda entry: entry.update(outlier=None if threshold is None else float(threshold)),
+    )
 
 
 def decide_images(clusters_doc: dict, entry: dict) -> list[dict]:
@@ -181,8 +190,17 @@ def decide_images(clusters_doc: dict, entry: dict) -> list[dict]:
             kept, reason = False, "outlier"
         else:
             kept, reason = True, "kept"
-        out.append({"file": img["file"], "sha256": sha, "group": slug, "cluster": cluster["id"],
-                    "outlier": img["outlier"], "kept": kept, "reason": reason})
+        out.append(
+            {
+                "file": img["file"],
+                "sha256": sha,
+                "group": slug,
+                "cluster": cluster["id"],
+                "outlier": img["outlier"],
+                "kept": kept,
+                "reason": reason,
+            }
+        )
     return sorted(out, key=lambda r: r["file"])
 
 
@@ -197,8 +215,10 @@ def parse_clusters_spec(spec: str) -> tuple[int, list[int]]:
         if line < 1 or not ids or min(ids) < 0:
             raise ValueError
     except ValueError:
-        raise DatasetError(f"{spec!r}: expected LINE:CLUSTER,CLUSTER,... such as 3:0,2,7 "
-                           f"(line from 1, clusters from 0)") from None
+        raise DatasetError(
+            f"{spec!r}: expected LINE:CLUSTER,CLUSTER,... such as 3:0,2,7 "
+            f"(line from 1, clusters from 0)"
+        ) from None
     return line - 1, ids
 
 
@@ -211,6 +231,7 @@ def parse_outlier_spec(spec: str) -> tuple[int | None, float]:
         if (line is not None and line < 0) or not value > 0:
             raise ValueError
     except ValueError:
-        raise DatasetError(f"{spec!r}: expected a positive threshold such as 2.5, or "
-                           f"LINE:THRESHOLD such as 3:2.5") from None
+        raise DatasetError(
+            f"{spec!r}: expected a positive threshold such as 2.5, or LINE:THRESHOLD such as 3:2.5"
+        ) from None
     return line, value

@@ -25,8 +25,14 @@ from lyriscope.dataset_tools.sources.base import Candidate, public_url, retry_af
 log = logging.getLogger(__name__)
 
 # Why an image was not stored; "duplicate" is decided by the caller, which knows the manifest.
-REFUSAL_REASONS: tuple[str, ...] = ("too_large", "not_image", "http_error", "timeout",
-                                    "duplicate", "bad_url")
+REFUSAL_REASONS: tuple[str, ...] = (
+    "too_large",
+    "not_image",
+    "http_error",
+    "timeout",
+    "duplicate",
+    "bad_url",
+)
 ALLOWED_SCHEMES = ("http", "https")
 PART_PREFIX = ".dl-"
 CHUNK_BYTES = 64 * 1024
@@ -110,14 +116,20 @@ class Downloader:
         folder.mkdir(parents=True, exist_ok=True)
         try:
             if candidate.local_path is not None:
-                return self._store(candidate, folder, _read_local(candidate.local_path,
-                                                                  self.options.max_bytes))
+                return self._store(
+                    candidate, folder, _read_local(candidate.local_path, self.options.max_bytes)
+                )
             return self._store(candidate, folder, self._stream(candidate.image_url))
         except _Refused as refused:
-            log.info("refused %s: %s (%s)", public_url(candidate.image_url), refused.reason,
-                     refused.detail)
-            return Fetched(candidate, reason=refused.reason, permanent=refused.permanent,
-                           detail=refused.detail)
+            log.info(
+                "refused %s: %s (%s)",
+                public_url(candidate.image_url),
+                refused.reason,
+                refused.detail,
+            )
+            return Fetched(
+                candidate, reason=refused.reason, permanent=refused.permanent, detail=refused.detail
+            )
 
     def _stream(self, url: str):
         """Yield the body's chunks of `url` after following redirects; raises _Refused."""
@@ -137,11 +149,13 @@ class Downloader:
                     raise _Refused("timeout", "stopped", permanent=False)
                 yield chunk
         except (requests.Timeout, requests.ConnectionError) as exc:
-            raise _Refused("timeout", f"body stalled ({type(exc).__name__})",
-                           permanent=False) from None
+            raise _Refused(
+                "timeout", f"body stalled ({type(exc).__name__})", permanent=False
+            ) from None
         except requests.RequestException as exc:  # cut short, bad chunking, bad encoding
-            raise _Refused("http_error", f"broken body ({type(exc).__name__})",
-                           permanent=False) from None
+            raise _Refused(
+                "http_error", f"broken body ({type(exc).__name__})", permanent=False
+            ) from None
 
     def _open(self, url: str):
         """The response to `url` (headers read, body not), following redirects by hand."""
@@ -151,8 +165,9 @@ class Downloader:
             except ValueError:  # e.g. an unclosed IPv6 bracket
                 raise _Refused("bad_url", "malformed URL", permanent=True) from None
             if scheme not in ALLOWED_SCHEMES:
-                raise _Refused("bad_url", f"scheme of {url[:40]!r} is not http/https",
-                               permanent=True)
+                raise _Refused(
+                    "bad_url", f"scheme of {url[:40]!r} is not http/https", permanent=True
+                )
             response = self._get(url)
             if response.is_redirect:
                 location = response.headers.get("Location", "")
@@ -162,8 +177,9 @@ class Downloader:
             if response.status_code >= 400:
                 response.close()
                 transient = response.status_code in (408, 429) or response.status_code >= 500
-                raise _Refused("http_error", f"HTTP {response.status_code}",
-                               permanent=not transient)
+                raise _Refused(
+                    "http_error", f"HTTP {response.status_code}", permanent=not transient
+                )
             return response
         raise _Refused("http_error", "too many redirects", permanent=True)
 
@@ -176,10 +192,16 @@ class Downloader:
             last = attempt == opts.retries
             try:
                 response = self._session.get(
-                    url, stream=True, allow_redirects=False,
-                    timeout=(opts.connect_timeout_s, opts.read_timeout_s))
-            except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
-                    requests.exceptions.MissingSchema):
+                    url,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=(opts.connect_timeout_s, opts.read_timeout_s),
+                )
+            except (
+                requests.exceptions.InvalidURL,
+                requests.exceptions.InvalidSchema,
+                requests.exceptions.MissingSchema,
+            ):
                 raise _Refused("bad_url", "not a usable URL", permanent=True) from None
             except requests.Timeout:
                 if last:
@@ -212,8 +234,9 @@ class Downloader:
                 for chunk in chunks:
                     size += len(chunk)
                     if size > self.options.max_bytes:
-                        raise _Refused("too_large", f"more than {self.options.max_bytes} bytes",
-                                       permanent=True)
+                        raise _Refused(
+                            "too_large", f"more than {self.options.max_bytes} bytes", permanent=True
+                        )
                     if len(head) < 32:
                         head = (head + chunk)[:32]
                     digest.update(chunk)

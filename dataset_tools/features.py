@@ -42,6 +42,7 @@ class FeatureOptions:
 
 # --- the built-in descriptor ---------------------------------------------------------------
 
+
 def descriptor(img: Image.Image) -> np.ndarray:
     """Colour, texture and layout descriptor [206] (float32, L2-normalised) of an RGB image."""
     small = img.convert("RGB").resize((DESCRIPTOR_SIDE, DESCRIPTOR_SIDE), Image.Resampling.BOX)
@@ -62,17 +63,25 @@ def descriptor(img: Image.Image) -> np.ndarray:
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """CIE Lab (D65) [..., 3] of sRGB values in 0..1 [..., 3]."""
     linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    m = np.array([[0.4124564, 0.3575761, 0.1804375],
-                  [0.2126729, 0.7151522, 0.0721750],
-                  [0.0193339, 0.1191920, 0.9503041]])
+    m = np.array(
+        [
+            [0.4124564, 0.3575761, 0.1804375],
+            [0.2126729, 0.7151522, 0.0721750],
+            [0.0193339, 0.1191920, 0.9503041],
+        ]
+    )
     xyz = linear @ m.T / np.array([0.95047, 1.0, 1.08883])
     eps, kappa = 216 / 24389, 24389 / 27
     f = np.where(xyz > eps, np.cbrt(xyz), (kappa * xyz + 16) / 116)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
-                     200 * (f[..., 1] - f[..., 2])], axis=-1)
+    return np.stack(
+        [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])],
+        axis=-1,
+    )
 
 
-def _hist(values: np.ndarray, *, bins: tuple[int, ...], ranges: tuple[tuple[float, float], ...]) -> np.ndarray:
+def _hist(
+    values: np.ndarray, *, bins: tuple[int, ...], ranges: tuple[tuple[float, float], ...]
+) -> np.ndarray:
     hist, _ = np.histogramdd(values, bins=bins, range=ranges)
     return hist.ravel() / max(len(values), 1)
 
@@ -100,12 +109,15 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 # --- weights from the user -----------------------------------------------------------------
 
+
 def weight_path(given: str | Path | None, *, env: str, what: str, flag: str) -> Path:
     """The weight file given on the command line, else from the environment, checked to exist."""
     value = given if given is not None else os.environ.get(env)
     if not value:
-        raise CheckpointError(f"{what} features need a local weight file: pass {flag} PATH or "
-                              f"set {env}; nothing is downloaded")
+        raise CheckpointError(
+            f"{what} features need a local weight file: pass {flag} PATH or "
+            f"set {env}; nothing is downloaded"
+        )
     path = Path(value).expanduser()
     if not path.is_file():
         raise CheckpointError(f"{path}: no such {what} weight file (from {flag if given else env})")
@@ -113,6 +125,7 @@ def weight_path(given: str | Path | None, *, env: str, what: str, flag: str) -> 
 
 
 # --- extraction ----------------------------------------------------------------------------
+
 
 def extract_features(
     images: Sequence[Image.Image] | Sequence[Path],
@@ -128,21 +141,25 @@ def extract_features(
     from tqdm import tqdm
 
     if options.kind not in FEATURE_KINDS:
-        raise DatasetError(f"unknown feature kind {options.kind!r}; expected one of "
-                           + ", ".join(FEATURE_KINDS))
+        raise DatasetError(
+            f"unknown feature kind {options.kind!r}; expected one of " + ", ".join(FEATURE_KINDS)
+        )
     if options.kind == "descriptor":
+
         def embed(batch: list[Image.Image]) -> np.ndarray:
             return np.stack([descriptor(i) for i in batch])
     elif options.kind == "vgg16":
-        embed = _vgg16_embedder(weight_path(options.vgg16, env=VGG16_ENV, what="VGG16",
-                                            flag="--vgg16"))
+        embed = _vgg16_embedder(
+            weight_path(options.vgg16, env=VGG16_ENV, what="VGG16", flag="--vgg16")
+        )
     else:
         embed = (clip or load_clip_from(options)).embed_images
     out: list[np.ndarray] = []
-    with tqdm(total=len(images), desc=f"features ({options.kind})", unit="img",
-              disable=not progress) as bar:
+    with tqdm(
+        total=len(images), desc=f"features ({options.kind})", unit="img", disable=not progress
+    ) as bar:
         for start in range(0, len(images), options.batch):
-            batch = [_as_image(x) for x in images[start:start + options.batch]]
+            batch = [_as_image(x) for x in images[start : start + options.batch]]
             out.append(_unit(np.asarray(embed(batch), dtype=np.float64)).astype(np.float32))
             bar.update(len(batch))
     if not out:
@@ -154,13 +171,16 @@ def _as_image(x: Image.Image | Path) -> Image.Image:
     if isinstance(x, Image.Image):
         return x.convert("RGB")
     from lyriscope.dataset_tools.verify import RejectedImage, load_rgb
+
     try:
         return load_rgb(x)
     except RejectedImage as exc:
         raise DatasetError(f"{x}: cannot be read ({exc}); run verify again") from None
 
 
-def _vgg16_embedder(path: Path, *, published: bool = True) -> Callable[[list[Image.Image]], np.ndarray]:
+def _vgg16_embedder(
+    path: Path, *, published: bool = True
+) -> Callable[[list[Image.Image]], np.ndarray]:
     import torch
 
     from lyriscope.dataset_tools.vgg16 import load_vgg16, preprocess
@@ -175,14 +195,17 @@ def _vgg16_embedder(path: Path, *, published: bool = True) -> Callable[[list[Ima
     return embed
 
 
-def vgg16_features(images: Sequence[Image.Image], *, weights: str | Path,
-                   published: bool = True) -> np.ndarray:
+def vgg16_features(
+    images: Sequence[Image.Image], *, weights: str | Path, published: bool = True
+) -> np.ndarray:
     """fc7 features [N, fc_width] (float32, not normalised) of RGB images from a VGG16 file."""
-    return np.asarray(_vgg16_embedder(Path(weights), published=published)(list(images)),
-                      dtype=np.float32)
+    return np.asarray(
+        _vgg16_embedder(Path(weights), published=published)(list(images)), dtype=np.float32
+    )
 
 
 # --- CLIP (optional) -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ClipModel:
@@ -215,25 +238,35 @@ def load_clip(weights: str | Path, *, model_name: str = DEFAULT_CLIP_MODEL) -> C
     try:
         import open_clip
     except ImportError:
-        raise CheckpointError("CLIP features need the open_clip package: pip install "
-                              "open-clip-torch (or use --features descriptor or vgg16)") from None
+        raise CheckpointError(
+            "CLIP features need the open_clip package: pip install "
+            "open-clip-torch (or use --features descriptor or vgg16)"
+        ) from None
     try:
         model, _, transform = open_clip.create_model_and_transforms(
-            model_name, pretrained=str(weights), device="cpu")
+            model_name, pretrained=str(weights), device="cpu"
+        )
     except Exception as exc:  # noqa: BLE001 - a wrong file or name, said in one sentence
-        raise CheckpointError(f"{weights}: cannot load as open_clip {model_name!r} weights "
-                              f"({type(exc).__name__}: {exc})") from None
-    return ClipModel(model=model.eval(), transform=transform,
-                     tokenizer=open_clip.get_tokenizer(model_name))
+        raise CheckpointError(
+            f"{weights}: cannot load as open_clip {model_name!r} weights "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    return ClipModel(
+        model=model.eval(), transform=transform, tokenizer=open_clip.get_tokenizer(model_name)
+    )
 
 
 def load_clip_from(options: FeatureOptions) -> ClipModel:
     """The CLIP model named by the options (--clip PATH or $LYRISCOPE_CLIP, --clip-model)."""
-    return load_clip(weight_path(options.clip, env=CLIP_ENV, what="CLIP", flag="--clip"),
-                     model_name=options.clip_model)
+    return load_clip(
+        weight_path(options.clip, env=CLIP_ENV, what="CLIP", flag="--clip"),
+        model_name=options.clip_model,
+    )
 
 
-def rank_by_text(image_features: np.ndarray, text_features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rank_by_text(
+    image_features: np.ndarray, text_features: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Order of images [N] (best first) and their cosine similarity [N] to a text embedding [D] or [1, D]."""
     text = _unit(np.asarray(text_features, dtype=np.float64).reshape(1, -1))[0]
     scores = _unit(np.asarray(image_features, dtype=np.float64)) @ text  # [N]

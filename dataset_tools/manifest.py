@@ -25,8 +25,20 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.jsonl"
 FAILED = "failed.jsonl"
 ATTRIBUTION = "ATTRIBUTION.md"
-FIELDS: tuple[str, ...] = ("sha256", "file", "source", "query", "page_url", "image_url",
-                           "creator", "license", "license_url", "attribution", "width", "height")
+FIELDS: tuple[str, ...] = (
+    "sha256",
+    "file",
+    "source",
+    "query",
+    "page_url",
+    "image_url",
+    "creator",
+    "license",
+    "license_url",
+    "attribution",
+    "width",
+    "height",
+)
 
 
 def line_folder(images_dir: Path, line: int) -> Path:
@@ -105,9 +117,13 @@ class LineManifest:
 
 def write_attribution(images_dir: Path, *, title: str = "") -> Path:
     """Write images/ATTRIBUTION.md from every line folder's manifest (atomically); return its path."""
-    out = [f"# Image credits{f' — {title}' if title else ''}", "",
-           "Images collected by `lyriscope collect`, by lyric line. Each entry gives the "
-           "creator, the licence and the page where the image was found.", ""]
+    out = [
+        f"# Image credits{f' — {title}' if title else ''}",
+        "",
+        "Images collected by `lyriscope collect`, by lyric line. Each entry gives the "
+        "creator, the licence and the page where the image was found.",
+        "",
+    ]
     for folder in sorted(p for p in images_dir.glob("line-*") if p.is_dir()):
         records = read_jsonl(folder / MANIFEST)
         if not records:
@@ -125,8 +141,9 @@ def _credit_line(record: dict) -> str:
     parts = [f"- `{record.get('file')}`: {text}"]
     if record.get("license"):
         license_ = record["license"]
-        parts.append(f"[{license_}]({record['license_url']})" if record.get("license_url")
-                     else license_)
+        parts.append(
+            f"[{license_}]({record['license_url']})" if record.get("license_url") else license_
+        )
     if record.get("page_url"):
         parts.append(f"[source page]({record['page_url']})")
     parts.append(f"via {record.get('source')}")

@@ -51,8 +51,13 @@ def data_path(set_root: str | Path, line: int) -> Path:
     return Path(set_root) / "data" / f"line-{line + 1:02d}.zip"
 
 
-def square_image(img: Image.Image, *, size: int, square: str = "crop",
-                 pad_colour: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
+def square_image(
+    img: Image.Image,
+    *,
+    size: int,
+    square: str = "crop",
+    pad_colour: tuple[int, int, int] = (0, 0, 0),
+) -> Image.Image:
     """An RGB image of size x size: centre-cropped or padded square, then Lanczos-resized."""
     if square not in SQUARE_MODES:
         raise DatasetError(f"square mode must be one of {', '.join(SQUARE_MODES)}, not {square!r}")
@@ -61,7 +66,9 @@ def square_image(img: Image.Image, *, size: int, square: str = "crop",
     if square == "crop":
         s = min(w, h)
         left, top = (w - s) // 2, (h - s) // 2
-        return img.resize((size, size), Image.Resampling.LANCZOS, box=(left, top, left + s, top + s))
+        return img.resize(
+            (size, size), Image.Resampling.LANCZOS, box=(left, top, left + s, top + s)
+        )
     s = max(w, h)
     canvas = Image.new("RGB", (s, s), pad_colour)
     canvas.paste(img, ((s - w) // 2, (s - h) // 2))
@@ -84,8 +91,10 @@ def kept_images(set_root: str | Path, line: int) -> tuple[list[str], dict[str, i
         return sorted(r["file"] for r in records if r["reason"] is None), dropped
     clusters = read_clusters(set_root, line)
     if clusters is None:
-        raise DatasetError(f"{set_root}: curation.json has decisions for line {line + 1} but the "
-                           f"line has no clusters; run `lyriscope cluster {set_root} --line {line + 1}`")
+        raise DatasetError(
+            f"{set_root}: curation.json has decisions for line {line + 1} but the "
+            f"line has no clusters; run `lyriscope cluster {set_root} --line {line + 1}`"
+        )
     fates = decide_images(clusters, line_curation(curation, line))
     for fate in fates:
         if not fate["kept"]:
@@ -93,16 +102,23 @@ def kept_images(set_root: str | Path, line: int) -> tuple[list[str], dict[str, i
     return sorted(f["file"] for f in fates if f["kept"]), dropped
 
 
-def prepare_line(set_root: str | Path, line: int, *, options: PrepareOptions = PrepareOptions(),
-                 progress: bool = False) -> dict:
+def prepare_line(
+    set_root: str | Path,
+    line: int,
+    *,
+    options: PrepareOptions = PrepareOptions(),
+    progress: bool = False,
+) -> dict:
     """Write line `line`'s (0-based) dataset zip; returns its summary {"line", "images", "size", "dropped"}."""
     from tqdm import tqdm
 
     files, dropped = kept_images(set_root, line)
     folder = images_dir(set_root, line)
     if not files:
-        raise DatasetError(f"{folder}: line {line + 1} keeps no images (dropped: {dropped or 'none'}); "
-                           f"collect more or keep more clusters with `lyriscope curate`")
+        raise DatasetError(
+            f"{folder}: line {line + 1} keeps no images (dropped: {dropped or 'none'}); "
+            f"collect more or keep more clusters with `lyriscope curate`"
+        )
     out = data_path(set_root, line)
     written = 0
     with atomic.atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
@@ -112,19 +128,27 @@ def prepare_line(set_root: str | Path, line: int, *, options: PrepareOptions = P
             except RejectedImage as exc:  # changed on disk since it was verified
                 dropped[exc.reason] = dropped.get(exc.reason, 0) + 1
                 continue
-            square = square_image(img, size=options.size, square=options.square,
-                                  pad_colour=options.pad_colour)
+            square = square_image(
+                img, size=options.size, square=options.square, pad_colour=options.pad_colour
+            )
             buf = io.BytesIO()
             square.save(buf, format="PNG", compress_level=6)
             zf.writestr(zip_entry(f"{written // 1000:05d}/img{written:08d}.png"), buf.getvalue())
             written += 1
         if written == 0:  # raising here leaves no zip behind
-            raise DatasetError(f"{folder}: none of line {line + 1}'s kept images can be read any more; "
-                               f"run `lyriscope cluster` again")
+            raise DatasetError(
+                f"{folder}: none of line {line + 1}'s kept images can be read any more; "
+                f"run `lyriscope cluster` again"
+            )
         zf.writestr(zip_entry("dataset.json"), json.dumps({"labels": None}))
-    summary = {"line": line + 1, "images": written, "size": options.size,
-               "square": options.square, "zip": str(out.relative_to(Path(set_root))),
-               "dropped": dict(sorted(dropped.items()))}
+    summary = {
+        "line": line + 1,
+        "images": written,
+        "size": options.size,
+        "square": options.square,
+        "zip": str(out.relative_to(Path(set_root))),
+        "dropped": dict(sorted(dropped.items())),
+    }
     _update_summary(Path(set_root), summary)
     return summary
 

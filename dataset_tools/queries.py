@@ -28,7 +28,8 @@ def search_terms(queries: Sequence[str], tags: Sequence[str]) -> list[str]:
 
 
 # English function words and lyric fillers: left out of key phrases. Contractions are whole tokens.
-STOP_WORDS: frozenset[str] = frozenset("""
+STOP_WORDS: frozenset[str] = frozenset(
+    """
 a about above after again against all am an and any are aren't as at be because been before
 being below between both but by can can't cannot could couldn't did didn't do does doesn't doing
 don't down during each few for from further had hadn't has hasn't have haven't having he he'd
@@ -41,7 +42,8 @@ wasn't we we'd we'll we're we've were weren't what what's when when's where wher
 who who's whom why why's will with won't would wouldn't you you'd you'll you're you've your
 yours yourself yourselves oh ooh ah yeah hey la na whoa uh gonna wanna gotta just like get got
 ever every never always still now yet also even really let
-""".split())
+""".split()
+)
 _WORD = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)*")
 DEFAULT_MAX_QUERIES = 8
 
@@ -75,11 +77,12 @@ def line_queries(text: str, *, wordnet=None, options: QueryOptions = QueryOption
     candidates = [line, " ".join(words)]
     if wordnet is not None:
         for i, word in enumerate(words):
-            others = {w.lower() for w in words[:i] + words[i + 1:]}
-            usable = [s for s in wordnet.synonyms(word, limit=10)
-                      if not others & set(s.lower().split())]  # "beam of light" beside "light"
+            others = {w.lower() for w in words[:i] + words[i + 1 :]}
+            usable = [
+                s for s in wordnet.synonyms(word, limit=10) if not others & set(s.lower().split())
+            ]  # "beam of light" beside "light"
             for synonym in usable[: options.synonyms_per_word]:
-                candidates.append(" ".join(words[:i] + [synonym] + words[i + 1:]))
+                candidates.append(" ".join(words[:i] + [synonym] + words[i + 1 :]))
     queries: list[str] = []
     for query in candidates:
         if query and query.lower() not in {q.lower() for q in queries}:
@@ -94,9 +97,14 @@ class FillResult:
     synonyms: bool  # whether WordNet was found and used
 
 
-def fill_queries(set_path: str | Path, *, lines: Sequence[int] | None = None, force: bool = False,
-                 wordnet_dir: str | Path | None = None,
-                 options: QueryOptions = QueryOptions()) -> FillResult:
+def fill_queries(
+    set_path: str | Path,
+    *,
+    lines: Sequence[int] | None = None,
+    force: bool = False,
+    wordnet_dir: str | Path | None = None,
+    options: QueryOptions = QueryOptions(),
+) -> FillResult:
     """Write queries (and the default tags where a line has none) into a set's set.toml.
 
     Lines that already list queries are kept unless `force`. The user's comments and layout

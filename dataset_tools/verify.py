@@ -29,7 +29,18 @@ from lyriscope.errors import DatasetError
 
 MANIFEST = "manifest.jsonl"
 VERIFIED = "verified.jsonl"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".gif", ".webp", ".avif", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (
+    ".jpg",
+    ".jpeg",
+    ".jfif",
+    ".png",
+    ".gif",
+    ".webp",
+    ".avif",
+    ".bmp",
+    ".tif",
+    ".tiff",
+)
 REJECT_REASONS: tuple[str, ...] = (
     "unreadable",  # not an image at all (HTML error page, empty file)
     "corrupt",  # an image header, but the full decode fails (truncated, bad data)
@@ -45,9 +56,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class VerifyOptions:
-    min_side: int = 256  # shorter side in pixels (after EXIF rotation) below which an image is rejected
+    min_side: int = (
+        256  # shorter side in pixels (after EXIF rotation) below which an image is rejected
+    )
     max_pixels: int = 64_000_000  # width*height above which an image is rejected unread (bomb)
-    near_bits: int = 6  # pHash Hamming distance (of 64 bits) at or below which images are near duplicates
+    near_bits: int = (
+        6  # pHash Hamming distance (of 64 bits) at or below which images are near duplicates
+    )
     background: str = "white"  # what transparent pixels are composited on: "white" or "black"
 
 
@@ -74,8 +89,9 @@ class RejectedImage(Exception):
         self.reason = reason
 
 
-def load_rgb(path: str | Path, *, max_pixels: int = VerifyOptions.max_pixels,
-             background: str = "white") -> Image.Image:
+def load_rgb(
+    path: str | Path, *, max_pixels: int = VerifyOptions.max_pixels, background: str = "white"
+) -> Image.Image:
     """Fully decode an image file into an 8-bit RGB image, upright, first frame only.
 
     Raises RejectedImage ('unreadable', 'corrupt' or 'bomb') for files that cannot be used.
@@ -117,7 +133,8 @@ def _to_rgb(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
         arr8 = np.clip(np.rint(arr * (255.0 / top)), 0, 255).astype(np.uint8)
         return Image.fromarray(arr8).convert("RGB")
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
-        mode in ("P", "L", "RGB") and "transparency" in img.info)
+        mode in ("P", "L", "RGB") and "transparency" in img.info
+    )
     if has_alpha:
         rgba = img.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, background + (255,))
@@ -129,8 +146,9 @@ def _to_rgb(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
 def phash(img: Image.Image, *, hash_size: int = 8, scale: int = 4) -> int:
     """64-bit perceptual hash: DCT of a 32x32 grey image, low 8x8 band thresholded at its median."""
     side = hash_size * scale
-    grey = np.asarray(img.convert("L").resize((side, side), Image.Resampling.LANCZOS),
-                      dtype=np.float64)  # [32, 32]
+    grey = np.asarray(
+        img.convert("L").resize((side, side), Image.Resampling.LANCZOS), dtype=np.float64
+    )  # [32, 32]
     d = _dct_matrix(side)
     coeffs = (d @ grey @ d.T)[:hash_size, :hash_size]  # [8, 8] lowest frequencies
     band = coeffs.flatten()
@@ -178,12 +196,16 @@ def read_manifest(line_dir: Path) -> dict[str, dict]:
 
 def image_files(line_dir: Path) -> list[Path]:
     """The image files of a line folder, sorted by name."""
-    return sorted(p for p in line_dir.iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in line_dir.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
 
 
-def verify_line(line_dir: str | Path, *, options: VerifyOptions = VerifyOptions(),
-                progress: bool = False) -> VerifyReport:
+def verify_line(
+    line_dir: str | Path, *, options: VerifyOptions = VerifyOptions(), progress: bool = False
+) -> VerifyReport:
     """Check every image of a line folder and write its verified.jsonl; return the report."""
     from tqdm import tqdm
 
@@ -199,7 +221,11 @@ def verify_line(line_dir: str | Path, *, options: VerifyOptions = VerifyOptions(
             "file": path.name,
             "sha256": hashlib.sha256(data).hexdigest(),
             "query": manifest.get(path.name, {}).get("query", ""),
-            "width": None, "height": None, "phash": None, "reason": None, "duplicate_of": None,
+            "width": None,
+            "height": None,
+            "phash": None,
+            "reason": None,
+            "duplicate_of": None,
         }
         try:
             img = load_rgb(path, max_pixels=options.max_pixels, background=options.background)
@@ -219,8 +245,10 @@ def verify_line(line_dir: str | Path, *, options: VerifyOptions = VerifyOptions(
 
 def _mark_duplicates(records: list[dict], *, near_bits: int) -> None:
     # The largest copy wins (most pixels, then name for stability); later ones point at it.
-    candidates = sorted((r for r in records if r["reason"] is None),
-                        key=lambda r: (-r["width"] * r["height"], r["file"]))
+    candidates = sorted(
+        (r for r in records if r["reason"] is None),
+        key=lambda r: (-r["width"] * r["height"], r["file"]),
+    )
     by_sha: dict[str, str] = {}
     kept: list[tuple[int, str]] = []
     for r in candidates:

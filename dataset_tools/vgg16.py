@@ -22,7 +22,25 @@ from lyriscope.errors import CheckpointError
 
 # "M" is a 2x2 max pool; numbers are the output channels of a 3x3 convolution (config "D").
 VGG16_LAYOUT: tuple[int | str, ...] = (
-    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+)
 FC_WIDTH = 4096
 NUM_CLASSES = 1000
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -53,8 +71,9 @@ class VGG16(nn.Module):
         num_classes: int = NUM_CLASSES,  # width of fc8
     ) -> None:
         super().__init__()
-        widths = list(conv_widths) if conv_widths is not None else [
-            c for c in VGG16_LAYOUT if c != "M"]
+        widths = (
+            list(conv_widths) if conv_widths is not None else [c for c in VGG16_LAYOUT if c != "M"]
+        )
         if len(widths) != 13:
             raise ValueError(f"VGG16 has 13 convolutions, got {len(widths)} widths")
         layers: list[nn.Module] = []
@@ -64,13 +83,20 @@ class VGG16(nn.Module):
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             else:
                 out_ch = next(it)
-                layers += [nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+                layers += [
+                    nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1),
+                    nn.ReLU(inplace=True),
+                ]
                 in_ch = out_ch
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # identity at 224x224 input
         self.classifier = nn.Sequential(
-            nn.Linear(in_ch * 7 * 7, fc_width), nn.ReLU(inplace=True), nn.Dropout(),
-            nn.Linear(fc_width, fc_width), nn.ReLU(inplace=True), nn.Dropout(),
+            nn.Linear(in_ch * 7 * 7, fc_width),
+            nn.ReLU(inplace=True),
+            nn.Dropout(),
+            nn.Linear(fc_width, fc_width),
+            nn.ReLU(inplace=True),
+            nn.Dropout(),
             nn.Linear(fc_width, num_classes),
         )
 
@@ -93,29 +119,38 @@ def load_vgg16(path: str | Path, *, published: bool = True) -> VGG16:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such VGG16 weight file; pass --vgg16 PATH or set "
-                              f"LYRISCOPE_VGG16 to torchvision's vgg16-397923af.pth")
+        raise CheckpointError(
+            f"{path}: no such VGG16 weight file; pass --vgg16 PATH or set "
+            f"LYRISCOPE_VGG16 to torchvision's vgg16-397923af.pth"
+        )
     state = _read_state_dict(path)
     if published:
         model = VGG16()
     else:
-        model = VGG16(conv_widths=[_shape(state, f"features.{i}.weight", path)[0]
-                                   for i in conv_indices()],
-                      fc_width=_shape(state, "classifier.3.weight", path)[0],
-                      num_classes=_shape(state, "classifier.6.weight", path)[0])
+        model = VGG16(
+            conv_widths=[_shape(state, f"features.{i}.weight", path)[0] for i in conv_indices()],
+            fc_width=_shape(state, "classifier.3.weight", path)[0],
+            num_classes=_shape(state, "classifier.6.weight", path)[0],
+        )
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     if missing:
-        raise CheckpointError(f"{path}: not a torchvision VGG16 state dict: key {missing[0]!r} "
-                              f"is missing ({len(missing)} missing in all)")
+        raise CheckpointError(
+            f"{path}: not a torchvision VGG16 state dict: key {missing[0]!r} "
+            f"is missing ({len(missing)} missing in all)"
+        )
     unexpected = [k for k in state if k not in expected]
     if unexpected:
-        raise CheckpointError(f"{path}: unexpected key {unexpected[0]!r} for VGG16; expected only "
-                              f"features.N.* and classifier.{{0,3,6}}.* keys")
+        raise CheckpointError(
+            f"{path}: unexpected key {unexpected[0]!r} for VGG16; expected only "
+            f"features.N.* and classifier.{{0,3,6}}.* keys"
+        )
     for key, tensor in expected.items():
         if tuple(state[key].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"{path}: {key} has shape {list(state[key].shape)}, expected "
-                                  f"{list(tensor.shape)} for VGG16")
+            raise CheckpointError(
+                f"{path}: {key} has shape {list(state[key].shape)}, expected "
+                f"{list(tensor.shape)} for VGG16"
+            )
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.eval()
 
@@ -124,16 +159,20 @@ def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
+
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure means "not a usable file"
-        raise CheckpointError(f"{path}: cannot read VGG16 weights ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(
+            f"{path}: cannot read VGG16 weights ({type(exc).__name__}: {exc})"
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: expected a state dict of tensors (torchvision's "
-                              f"vgg16-397923af.pth layout)")
+        raise CheckpointError(
+            f"{path}: expected a state dict of tensors (torchvision's vgg16-397923af.pth layout)"
+        )
     return state
 
 
@@ -156,7 +195,9 @@ def preprocess(img: Image.Image) -> torch.Tensor:
     left = int(round((size[0] - INPUT_SIDE) / 2.0))
     top = int(round((size[1] - INPUT_SIDE) / 2.0))
     img = img.crop((left, top, left + INPUT_SIDE, top + INPUT_SIDE))
-    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)  # [3, 224, 224]
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(
+        2, 0, 1
+    )  # [3, 224, 224]
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     return (x - mean) / std

@@ -25,10 +25,26 @@ DEFAULT_DIR = Path("/usr/share/wordnet")
 DIR_ENV = "WNSEARCHDIR"
 POS_FILES: dict[str, str] = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 SUFFIX_RULES: dict[str, tuple[tuple[str, str], ...]] = {
-    "n": (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"),
-          ("men", "man"), ("ies", "y")),
-    "v": (("s", ""), ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""),
-          ("ing", "e"), ("ing", "")),
+    "n": (
+        ("s", ""),
+        ("ses", "s"),
+        ("xes", "x"),
+        ("zes", "z"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("men", "man"),
+        ("ies", "y"),
+    ),
+    "v": (
+        ("s", ""),
+        ("ies", "y"),
+        ("es", "e"),
+        ("es", ""),
+        ("ed", "e"),
+        ("ed", ""),
+        ("ing", "e"),
+        ("ing", ""),
+    ),
     "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")),
     "r": (),
 }
@@ -86,7 +102,7 @@ class WordNet:
             f.seek(offset)
             fields = f.readline().decode("utf-8", errors="replace").split()
         count = int(fields[3], 16)
-        words = fields[4: 4 + 2 * count: 2]
+        words = fields[4 : 4 + 2 * count : 2]
         return [_MARKER.sub("", w).replace("_", " ") for w in words]
 
     def main_pos(self, word: str) -> tuple[str, str] | None:
@@ -147,9 +163,9 @@ def _parse_index_line(text: str) -> IndexEntry | None:
     fields = text.split()
     try:
         lemma, pos, synset_cnt, p_cnt = fields[0], fields[1], int(fields[2]), int(fields[3])
-        rest = fields[4 + p_cnt:]
+        rest = fields[4 + p_cnt :]
         tagged = int(rest[1])
-        offsets = tuple(int(x) for x in rest[2: 2 + synset_cnt])
+        offsets = tuple(int(x) for x in rest[2 : 2 + synset_cnt])
     except (IndexError, ValueError):
         return None
     return IndexEntry(lemma=lemma, pos=pos, offsets=offsets, tagged_senses=tagged)

@@ -92,8 +92,12 @@ def section_names(options: BenchOptions) -> tuple[str, ...]:
     return always + (("profile",) if options.profile else ())
 
 
-def run_bench(options: BenchOptions, *, command: str | None = None,
-              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_bench(
+    options: BenchOptions,
+    *,
+    command: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Every measurement of the bench as a JSON-serialisable dict (see format_report)."""
     from lyriscope.engine.runtime import pick_device
     from lyriscope.trainers.cli_init_model import random_generator
@@ -101,15 +105,24 @@ def run_bench(options: BenchOptions, *, command: str | None = None,
 
     _check(options)
     device = pick_device(options.device)
-    G = random_generator(options.size, channel_base=options.channel_base,
-                         channel_max=options.channel_max, seed=options.seed).to(device)
+    G = random_generator(
+        options.size,
+        channel_base=options.channel_base,
+        channel_max=options.channel_max,
+        seed=options.seed,
+    ).to(device)
     set_op_impl(G, "ref")  # the reference: pure PyTorch ops; the fast path plans its own
     fast = FastSynthesis(G, batch=options.batch, options=options.fast)
-    result: dict[str, Any] = {"machine": machine_info(device, command=command),
-                              "options": _plain_options(options),
-                              "model": {"parameters": sum(p.numel() for p in G.parameters()),
-                                        "num_ws": G.num_ws, "resolution": options.size},
-                              "targets": dict(TARGETS)}
+    result: dict[str, Any] = {
+        "machine": machine_info(device, command=command),
+        "options": _plain_options(options),
+        "model": {
+            "parameters": sum(p.numel() for p in G.parameters()),
+            "num_ws": G.num_ws,
+            "resolution": options.size,
+        },
+        "targets": dict(TARGETS),
+    }
     measures: dict[str, Callable[[], dict[str, Any]]] = {
         "synthesis": lambda: bench_synthesis(G, fast, options=options, device=device),
         "live": lambda: bench_live(G, fast, options=options, device=device),
@@ -136,8 +149,9 @@ def run_bench(options: BenchOptions, *, command: str | None = None,
 # ----------------------------------------------------------------------------- sections
 
 
-def bench_synthesis(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions,
-                    device: torch.device) -> dict[str, Any]:
+def bench_synthesis(
+    G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions, device: torch.device
+) -> dict[str, Any]:
     """ms/frame of the reference and fast paths (interleaved) and how far apart their images are."""
     ws = probe_ws(G, options.batch, device=device, seed=options.seed + 1)  # [B, num_ws, w_dim]
     sync = device_sync(device)
@@ -149,8 +163,12 @@ def bench_synthesis(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOp
         fast(ws)
 
     with torch.no_grad():
-        times = interleaved_times({"reference": reference, "fast": fast_path},
-                                  iterations=options.frames, warmup=options.warmup, sync=sync)
+        times = interleaved_times(
+            {"reference": reference, "fast": fast_path},
+            iterations=options.frames,
+            warmup=options.warmup,
+            sync=sync,
+        )
     ref, quick = (_timing(times[k], batch=options.batch) for k in ("reference", "fast"))
     quick["mode"] = fast.mode
 
@@ -159,20 +177,28 @@ def bench_synthesis(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOp
         ref_img = reference_images(G, ws_check)
         fast_img = fast.float_images(ws_check)
         ref_u8 = to_uint8(ref_img).int()
-        fast_u8 = (torch.cat([fast(w[None]).clone() for w in ws_check]) if options.batch == 1
-                   else to_uint8(fast_img)).int()
+        fast_u8 = (
+            torch.cat([fast(w[None]).clone() for w in ws_check])
+            if options.batch == 1
+            else to_uint8(fast_img)
+        ).int()
     difference = {
         "float_max": float((ref_img - fast_img).abs().max()),
         "float_mean": float((ref_img - fast_img).abs().mean()),
         "uint8_max": int((ref_u8 - fast_u8).abs().max()),
         "uint8_mean": float((ref_u8 - fast_u8).abs().float().mean()),
     }
-    return {"reference": ref, "fast": quick, "speedup": ref["p50_ms"] / quick["p50_ms"],
-            "difference": difference}
+    return {
+        "reference": ref,
+        "fast": quick,
+        "speedup": ref["p50_ms"] / quick["p50_ms"],
+        "difference": difference,
+    }
 
 
-def bench_live(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions,
-               device: torch.device) -> dict[str, Any]:
+def bench_live(
+    G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions, device: torch.device
+) -> dict[str, Any]:
     """The live loop: audio block -> features -> walk -> synthesis -> upload -> post chain -> read."""
     from lyriscope.engine.features import StreamingAnalyser
     from lyriscope.engine.renderer import Renderer
@@ -205,7 +231,7 @@ def bench_live(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions
                 sync()
                 start = time.perf_counter()
             started[frame] = time.perf_counter()
-            block = song[round(frame * hop):round((frame + 1) * hop)]
+            block = song[round(frame * hop) : round((frame + 1) * hop)]
             rows = analyser.process(block)
             ws = walk.w(frame / fps, params=params, features=rows, frame=frame)  # [num_ws, w_dim]
             image = upload.push(fast(ws[None])[0])
@@ -217,12 +243,18 @@ def bench_live(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions
         elapsed = time.perf_counter() - start
     fps_measured = options.frames / elapsed
     latency_ms = float(np.mean(latencies) * 1000)
-    return {"fps": fps_measured, "frame_ms": 1000 / fps_measured, "latency_ms": latency_ms,
-            "latency_frames": latency_ms * fps_measured / 1000, "pipeline_depth": upload.depth}
+    return {
+        "fps": fps_measured,
+        "frame_ms": 1000 / fps_measured,
+        "latency_ms": latency_ms,
+        "latency_frames": latency_ms * fps_measured / 1000,
+        "pipeline_depth": upload.depth,
+    }
 
 
-def bench_offline(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions,
-                  device: torch.device) -> dict[str, Any]:
+def bench_offline(
+    G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions, device: torch.device
+) -> dict[str, Any]:
     """Offline render throughput: walk -> synthesis -> post chain -> H.264 + AAC into a temp file."""
     import soundfile
 
@@ -240,9 +272,12 @@ def bench_offline(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOpti
     with tempfile.TemporaryDirectory(prefix="lyriscope-bench-") as tmp:
         audio = Path(tmp) / "song.wav"
         soundfile.write(audio, song, sr)
-        with Renderer.offscreen(options.size) as renderer, \
-                VideoWriter(Path(tmp) / "bench.mp4", fps=fps, size=(options.size,) * 2,
-                            audio=audio) as writer:
+        with (
+            Renderer.offscreen(options.size) as renderer,
+            VideoWriter(
+                Path(tmp) / "bench.mp4", fps=fps, size=(options.size,) * 2, audio=audio
+            ) as writer,
+        ):
             start, counted_from = time.perf_counter(), 0
             for first in range(0, total, batch):
                 if first >= options.warmup and counted_from == 0 < first:
@@ -252,7 +287,7 @@ def bench_offline(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOpti
                 ws = walk.w_batch(frames / fps, params=params, frames=frames)  # [b, num_ws, w_dim]
                 if ws.shape[0] < batch:  # keep the captured batch size: pad, then drop
                     ws = torch.cat([ws, ws[-1:].expand(batch - ws.shape[0], -1, -1)])
-                images = fast(ws)[:frames.shape[0]].cpu().numpy()  # [b, H, W, 3]
+                images = fast(ws)[: frames.shape[0]].cpu().numpy()  # [b, H, W, 3]
                 for image in images:
                     renderer.render(image)
                     writer.write(renderer.read())
@@ -261,9 +296,14 @@ def bench_offline(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOpti
         file_bytes = (Path(tmp) / "bench.mp4").stat().st_size
     fps_measured = (total - counted_from) / elapsed
     song_frames = SONG_SECONDS * SONG_FPS
-    return {"fps": fps_measured, "song_seconds": SONG_SECONDS, "song_fps": SONG_FPS,
-            "song_render_seconds": song_frames / fps_measured,
-            "realtime_factor": fps_measured / SONG_FPS, "file_bytes": file_bytes}
+    return {
+        "fps": fps_measured,
+        "song_seconds": SONG_SECONDS,
+        "song_fps": SONG_FPS,
+        "song_render_seconds": song_frames / fps_measured,
+        "realtime_factor": fps_measured / SONG_FPS,
+        "file_bytes": file_bytes,
+    }
 
 
 def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, Any]:
@@ -286,43 +326,64 @@ def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, 
         loss = "StyleGAN2Loss"
         with tempfile.TemporaryDirectory(prefix="lyriscope-bench-") as tmp:
             for name in ("reference", "fast"):
-                extra = {"num_fp16_res": 4, "conv_clamp": 256} if name == "fast" else \
-                    {"num_fp16_res": 0, "conv_clamp": None}
+                extra = (
+                    {"num_fp16_res": 4, "conv_clamp": 256}
+                    if name == "fast"
+                    else {"num_fp16_res": 0, "conv_clamp": None}
+                )
                 config = TrainConfig(
                     resolution=size, batch=options.train_batch,
                     mbstd_group=min(4, options.train_batch), channel_base=options.channel_base,
                     channel_max=options.channel_max, aug="none", metrics=(), workers=0,
                     pl_batch_shrink=min(2, options.train_batch), seed=options.seed, **extra,
                 )  # fmt: skip
-                paths = RunPaths(run_dir=Path(tmp) / name, model_path=Path(tmp) / f"{name}.safetensors")
-                trainer = Trainer(config, paths=paths, device=device,
-                                  ops="cuda" if name == "fast" else "ref")
+                paths = RunPaths(
+                    run_dir=Path(tmp) / name, model_path=Path(tmp) / f"{name}.safetensors"
+                )
+                trainer = Trainer(
+                    config, paths=paths, device=device, ops="cuda" if name == "fast" else "ref"
+                )
                 reals = _real_batch(options, device=device)
                 labels = torch.zeros(options.train_batch, 0)
-                runs[name] = _time_steps(lambda t=trainer, r=reals, c=labels: t.step(r, c),
-                                         fast=name == "fast", options=options, device=device)
+                runs[name] = _time_steps(
+                    lambda t=trainer, r=reals, c=labels: t.step(r, c),
+                    fast=name == "fast",
+                    options=options,
+                    device=device,
+                )
     else:
         what = "G+D step (trainer not available)"
         loss = "non-saturating logistic, no R1 / path length"
         for name in ("reference", "fast"):
             step = _plain_gd_step(fast=name == "fast", options=options, device=device)
             runs[name] = _time_steps(step, fast=name == "fast", options=options, device=device)
-    return {"what": what, "loss": loss, "batch": options.train_batch, "size": size,
-            "reference": runs["reference"], "fast": runs["fast"],
-            "speedup": runs["reference"]["s_per_kimg"] / runs["fast"]["s_per_kimg"]}
+    return {
+        "what": what,
+        "loss": loss,
+        "batch": options.train_batch,
+        "size": size,
+        "reference": runs["reference"],
+        "fast": runs["fast"],
+        "speedup": runs["reference"]["s_per_kimg"] / runs["fast"]["s_per_kimg"],
+    }
 
 
-def bench_memory(G: torch.nn.Module, *, options: BenchOptions, device: torch.device
-                 ) -> dict[str, Any]:
+def bench_memory(
+    G: torch.nn.Module, *, options: BenchOptions, device: torch.device
+) -> dict[str, Any]:
     """Resident bytes of `models` line models in fp16 (params + buffers; allocated on CUDA)."""
+
     def tensor_bytes(module: torch.nn.Module, itemsize: int) -> int:
         return sum(t.numel() * itemsize for t in [*module.parameters(), *module.buffers()])
 
     one_fp16 = tensor_bytes(G, 2)
-    result: dict[str, Any] = {"models": options.models, "model_bytes_fp16": one_fp16,
-                              "model_bytes_fp32": tensor_bytes(G, 4),
-                              "resident_bytes": one_fp16 * options.models,
-                              "measured": "parameters + buffers"}
+    result: dict[str, Any] = {
+        "models": options.models,
+        "model_bytes_fp16": one_fp16,
+        "model_bytes_fp32": tensor_bytes(G, 4),
+        "resident_bytes": one_fp16 * options.models,
+        "measured": "parameters + buffers",
+    }
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         before = torch.cuda.memory_allocated(device)
@@ -336,8 +397,9 @@ def bench_memory(G: torch.nn.Module, *, options: BenchOptions, device: torch.dev
     return result
 
 
-def bench_profile(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions,
-                  device: torch.device) -> dict[str, Any]:
+def bench_profile(
+    G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions, device: torch.device
+) -> dict[str, Any]:
     """Per-frame profile (bench_profile.profile_frames) of the fast and reference paths, same ws."""
     if device.type == "cuda":
         # The bench's graph was captured before the profiler's first use, which may leave its
@@ -353,9 +415,10 @@ def bench_profile(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOpti
         fast(ws)
 
     with torch.no_grad():
-        profiles = {name: profile_frames(step, frames=options.frames, device=device,
-                                         warmup=options.warmup)
-                    for name, step in (("fast", fast_path), ("reference", reference))}
+        profiles = {
+            name: profile_frames(step, frames=options.frames, device=device, warmup=options.warmup)
+            for name, step in (("fast", fast_path), ("reference", reference))
+        }
     return {"mode": fast.mode, "batch": options.batch, **profiles}
 
 
@@ -365,17 +428,24 @@ def bench_profile(G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOpti
 def format_report(result: dict[str, Any]) -> str:
     """The bench result as a plain-text table (one line per figure) with the targets."""
     m, opts = result["machine"], result["options"]
-    lines = [f"lyriscope bench — {m['device_name']} ({m['device']}, {m['threads']} threads), "
-             f"torch {m['torch']}, commit {m['git_commit'] or 'unknown'}",
-             f"model {opts['size']}² random weights, channel_base {opts['channel_base']}, "
-             f"channel_max {opts['channel_max']}, {result['model']['parameters']:,} parameters, "
-             f"batch {opts['batch']}",
-             ""]
+    lines = [
+        f"lyriscope bench — {m['device_name']} ({m['device']}, {m['threads']} threads), "
+        f"torch {m['torch']}, commit {m['git_commit'] or 'unknown'}",
+        f"model {opts['size']}² random weights, channel_base {opts['channel_base']}, "
+        f"channel_max {opts['channel_max']}, {result['model']['parameters']:,} parameters, "
+        f"batch {opts['batch']}",
+        "",
+    ]
     rows: list[tuple[str, str, str]] = []
-    for name, describe in (("synthesis", _synthesis_rows), ("live", _live_rows),
-                           ("offline", _offline_rows), ("training", _training_rows),
-                           ("memory", _memory_rows), ("ops", op_rows),
-                           ("profile", _profile_rows)):
+    for name, describe in (
+        ("synthesis", _synthesis_rows),
+        ("live", _live_rows),
+        ("offline", _offline_rows),
+        ("training", _training_rows),
+        ("memory", _memory_rows),
+        ("ops", op_rows),
+        ("profile", _profile_rows),
+    ):
         if name not in result:  # an optional section that was not asked for
             continue
         section = result[name]
@@ -389,8 +459,10 @@ def format_report(result: dict[str, Any]) -> str:
     lines += [f"note: {note}" for note in result.get("fast_notes", [])]
     if "profile" in result and "error" not in result["profile"]:
         profile = result["profile"]
-        lines += ["", format_profile(profile["fast"], title=f"profile of the fast path "
-                                                           f"({profile['mode']})")]
+        lines += [
+            "",
+            format_profile(profile["fast"], title=f"profile of the fast path ({profile['mode']})"),
+        ]
     lines += ["", "targets (one H100 unless noted):"]
     lines += [f"  {name:<10} {goal}" for name, goal in result["targets"].items()]
     return "\n".join(lines)
@@ -402,41 +474,59 @@ def _timing_text(t: dict[str, Any]) -> str:
 
 def _synthesis_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     d = s["difference"]
-    return [("reference (fp32, eager, PyTorch ops)", _timing_text(s["reference"])),
-            (f"fast ({s['fast']['mode']})", _timing_text(s["fast"])),
-            ("speed-up", f"{s['speedup']:.2f}x"),
-            ("fast - reference, uint8", f"max {d['uint8_max']}  mean {d['uint8_mean']:.4f}"),
-            ("fast - reference, float", f"max {d['float_max']:.3g}  mean {d['float_mean']:.3g}")]
+    return [
+        ("reference (fp32, eager, PyTorch ops)", _timing_text(s["reference"])),
+        (f"fast ({s['fast']['mode']})", _timing_text(s["fast"])),
+        ("speed-up", f"{s['speedup']:.2f}x"),
+        ("fast - reference, uint8", f"max {d['uint8_max']}  mean {d['uint8_mean']:.4f}"),
+        ("fast - reference, float", f"max {d['float_max']:.3g}  mean {d['float_mean']:.3g}"),
+    ]
 
 
 def _live_rows(live: dict[str, Any]) -> list[tuple[str, str]]:
-    return [("features→walk→synth→GL→post→read",
-             f"{live['fps']:.1f} fps  latency {live['latency_ms']:.1f} ms = "
-             f"{live['latency_frames']:.2f} frames (pipeline depth {live['pipeline_depth']})")]
+    return [
+        (
+            "features→walk→synth→GL→post→read",
+            f"{live['fps']:.1f} fps  latency {live['latency_ms']:.1f} ms = "
+            f"{live['latency_frames']:.2f} frames (pipeline depth {live['pipeline_depth']})",
+        )
+    ]
 
 
 def _offline_rows(off: dict[str, Any]) -> list[tuple[str, str]]:
-    return [("render + H.264/AAC encode", f"{off['fps']:.1f} frames/s"),
-            (f"a {off['song_seconds']:.0f} s song at {off['song_fps']:.0f} fps",
-             f"{off['song_render_seconds']:.0f} s to render "
-             f"({off['realtime_factor']:.2f}x real time)")]
+    return [
+        ("render + H.264/AAC encode", f"{off['fps']:.1f} frames/s"),
+        (
+            f"a {off['song_seconds']:.0f} s song at {off['song_fps']:.0f} fps",
+            f"{off['song_render_seconds']:.0f} s to render "
+            f"({off['realtime_factor']:.2f}x real time)",
+        ),
+    ]
 
 
 def _training_rows(tr: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(tr["what"], f"{tr['size']}², batch {tr['batch']}, {tr['loss']}"),
-            ("reference (fp32, PyTorch ops)", f"{tr['reference']['s_per_kimg']:.1f} s/kimg"),
-            (f"fast ({tr['fast']['config']})", f"{tr['fast']['s_per_kimg']:.1f} s/kimg"),
-            ("speed-up", f"{tr['speedup']:.2f}x")]
+    return [
+        (tr["what"], f"{tr['size']}², batch {tr['batch']}, {tr['loss']}"),
+        ("reference (fp32, PyTorch ops)", f"{tr['reference']['s_per_kimg']:.1f} s/kimg"),
+        (f"fast ({tr['fast']['config']})", f"{tr['fast']['s_per_kimg']:.1f} s/kimg"),
+        ("speed-up", f"{tr['speedup']:.2f}x"),
+    ]
 
 
 def _memory_rows(mem: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(f"{mem['models']} models in fp16 ({mem['measured']})",
-             f"{mem['resident_gb']:.3f} GB ({mem['model_bytes_fp16'] / 1e6:.1f} MB each)")]
+    return [
+        (
+            f"{mem['models']} models in fp16 ({mem['measured']})",
+            f"{mem['resident_gb']:.3f} GB ({mem['model_bytes_fp16'] / 1e6:.1f} MB each)",
+        )
+    ]
 
 
 def _profile_rows(p: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(f"fast ({p['mode']})", profile_summary(p["fast"])),
-            ("reference", profile_summary(p["reference"]))]
+    return [
+        (f"fast ({p['mode']})", profile_summary(p["fast"])),
+        ("reference", profile_summary(p["reference"])),
+    ]
 
 
 def machine_info(device: torch.device, *, command: str | None = None) -> dict[str, Any]:
@@ -445,17 +535,29 @@ def machine_info(device: torch.device, *, command: str | None = None) -> dict[st
         name = torch.cuda.get_device_name(device)
     else:
         name = _cpu_model()
-    return {"device": str(device), "device_name": name, "torch": torch.__version__,
-            "cuda": torch.version.cuda, "threads": torch.get_num_threads(),
-            "python": platform.python_version(), "git_commit": git_commit(),
-            "command": command if command is not None else " ".join(sys.argv)}
+    return {
+        "device": str(device),
+        "device_name": name,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "git_commit": git_commit(),
+        "command": command if command is not None else " ".join(sys.argv),
+    }
 
 
 def git_commit() -> str | None:
     """HEAD of the checkout this package runs from, or None outside git."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -469,7 +571,7 @@ def bench_song(*, seconds: float, sr: int = 22050) -> tuple[np.ndarray, int]:
     rng = np.random.RandomState(0)
     for k in range(0, n, sr // 2):
         burst = rng.standard_normal(min(1500, n - k)) * np.exp(-np.arange(min(1500, n - k)) / 300)
-        y[k:k + burst.shape[0]] += 0.6 * burst
+        y[k : k + burst.shape[0]] += 0.6 * burst
     return y.astype(np.float32), sr
 
 
@@ -499,8 +601,9 @@ def _real_batch(options: BenchOptions, *, device: torch.device) -> torch.Tensor:
     return torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8).to(device)
 
 
-def _plain_gd_step(*, fast: bool, options: BenchOptions, device: torch.device
-                   ) -> Callable[[], None]:
+def _plain_gd_step(
+    *, fast: bool, options: BenchOptions, device: torch.device
+) -> Callable[[], None]:
     """One G and one D step of the non-saturating logistic loss; fast = fp16 top 4 res + clamp 256."""
     import torch.nn.functional as F
 
@@ -511,9 +614,15 @@ def _plain_gd_step(*, fast: bool, options: BenchOptions, device: torch.device
     # NVlabs' trained configuration: fp16 in the top 4 resolutions with activations clamped.
     extra = {"num_fp16_res": 4, "conv_clamp": 256} if fast else {}
     size = options.train_size or options.size
-    config = {"z_dim": 512, "c_dim": 0, "w_dim": 512, "img_resolution": size,
-              "img_channels": 3, "mapping_kwargs": {"num_layers": 8},
-              "synthesis_kwargs": {**widths, **extra}}
+    config = {
+        "z_dim": 512,
+        "c_dim": 0,
+        "w_dim": 512,
+        "img_resolution": size,
+        "img_channels": 3,
+        "mapping_kwargs": {"num_layers": 8},
+        "synthesis_kwargs": {**widths, **extra},
+    }
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(options.seed)
         G = build_generator(config).to(device).train().requires_grad_(True)
@@ -523,7 +632,9 @@ def _plain_gd_step(*, fast: bool, options: BenchOptions, device: torch.device
     g_opt = torch.optim.Adam(G.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
     d_opt = torch.optim.Adam(D.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
     reals = _real_batch(options, device=device).float() / 127.5 - 1  # [B, 3, R, R]
-    zs = torch.randn(options.train_batch, 512, generator=torch.Generator().manual_seed(1)).to(device)
+    zs = torch.randn(options.train_batch, 512, generator=torch.Generator().manual_seed(1)).to(
+        device
+    )
 
     def step() -> None:
         g_opt.zero_grad(set_to_none=True)
@@ -539,8 +650,9 @@ def _plain_gd_step(*, fast: bool, options: BenchOptions, device: torch.device
     return step
 
 
-def _time_steps(step: Callable[[], Any], *, fast: bool, options: BenchOptions,
-                device: torch.device) -> dict[str, Any]:
+def _time_steps(
+    step: Callable[[], Any], *, fast: bool, options: BenchOptions, device: torch.device
+) -> dict[str, Any]:
     """Mean seconds of `train_steps` steps after one warm-up step, and seconds per kimg."""
     cuda = device.type == "cuda"
     sync = device_sync(device)
@@ -552,10 +664,16 @@ def _time_steps(step: Callable[[], Any], *, fast: bool, options: BenchOptions,
             step()
         sync()
     step_s = (time.perf_counter() - start) / options.train_steps
-    label = ("fused ops, fp16 top 4 res, conv_clamp 256, cuDNN benchmark" if cuda
-             else "conv_clamp 256 (fp32 and PyTorch ops off CUDA)")
-    return {"config": label if fast else "fp32, PyTorch ops", "step_s": step_s,
-            "s_per_kimg": step_s / options.train_batch * 1000}
+    label = (
+        "fused ops, fp16 top 4 res, conv_clamp 256, cuDNN benchmark"
+        if cuda
+        else "conv_clamp 256 (fp32 and PyTorch ops off CUDA)"
+    )
+    return {
+        "config": label if fast else "fp32, PyTorch ops",
+        "step_s": step_s,
+        "s_per_kimg": step_s / options.train_batch * 1000,
+    }
 
 
 @contextlib.contextmanager
@@ -571,8 +689,13 @@ def _cudnn_benchmark(on: bool) -> Iterator[None]:
 def _timing(seconds: list[float], *, batch: int) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000 / batch  # per frame
     p50 = float(np.percentile(ms, 50))
-    return {"p50_ms": p50, "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean()),
-            "fps": 1000 / p50, "frames": int(ms.shape[0] * batch)}
+    return {
+        "p50_ms": p50,
+        "p99_ms": float(np.percentile(ms, 99)),
+        "mean_ms": float(ms.mean()),
+        "fps": 1000 / p50,
+        "frames": int(ms.shape[0] * batch),
+    }
 
 
 def _cpu_model() -> str:
@@ -592,12 +715,15 @@ def _check(options: BenchOptions) -> None:
 
     for name in ("batch", "frames", "models", "train_batch", "train_steps"):
         if getattr(options, name) < 1:
-            raise LyriscopeError(f"--{name.replace('_', '-')} {getattr(options, name)}: "
-                                 f"must be at least 1")
+            raise LyriscopeError(
+                f"--{name.replace('_', '-')} {getattr(options, name)}: must be at least 1"
+            )
     if options.warmup < 0:
         raise LyriscopeError(f"--warmup {options.warmup}: must be 0 or more")
     if not (options.fps > 0 and math.isfinite(options.fps)):
         raise LyriscopeError(f"--fps {options.fps}: must be a positive number")
     if options.train_batch % 4 and options.train_batch > 4:
-        raise LyriscopeError(f"--train-batch {options.train_batch}: the discriminator's "
-                             f"minibatch-stddev groups of 4 need a multiple of 4 (or 1..4)")
+        raise LyriscopeError(
+            f"--train-batch {options.train_batch}: the discriminator's "
+            f"minibatch-stddev groups of 4 need a multiple of 4 (or 1..4)"
+        )

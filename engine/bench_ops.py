@@ -37,25 +37,43 @@ def op_cases(size: int, device: torch.device) -> list[OpCase]:
     f = setup_filter([1, 3, 3, 1]).to(device)
     b = torch.randn([32], device=device)
     return [
-        OpCase("bias_act lrelu+clamp", (1, 32, size, size),
-               lambda x, impl: bias_act(x, b, act="lrelu", clamp=256, impl=impl), "bias_act"),
-        OpCase("upsample2d (4-tap)", (1, 64, half, half),
-               lambda x, impl: upfirdn2d(x, f, up=2, padding=[2, 1, 2, 1], gain=4, impl=impl),
-               "upfirdn2d"),
-        OpCase("filter2d after up-conv (4-tap)", (1, 32, size + 1, size + 1),
-               lambda x, impl: upfirdn2d(x, f, padding=1, gain=4, impl=impl), "upfirdn2d"),
-        OpCase("downsample2d (D, 4-tap)", (1, 3, size, size),
-               lambda x, impl: upfirdn2d(x, f, down=2, padding=1, impl=impl), "upfirdn2d"),
+        OpCase(
+            "bias_act lrelu+clamp",
+            (1, 32, size, size),
+            lambda x, impl: bias_act(x, b, act="lrelu", clamp=256, impl=impl),
+            "bias_act",
+        ),
+        OpCase(
+            "upsample2d (4-tap)",
+            (1, 64, half, half),
+            lambda x, impl: upfirdn2d(x, f, up=2, padding=[2, 1, 2, 1], gain=4, impl=impl),
+            "upfirdn2d",
+        ),
+        OpCase(
+            "filter2d after up-conv (4-tap)",
+            (1, 32, size + 1, size + 1),
+            lambda x, impl: upfirdn2d(x, f, padding=1, gain=4, impl=impl),
+            "upfirdn2d",
+        ),
+        OpCase(
+            "downsample2d (D, 4-tap)",
+            (1, 3, size, size),
+            lambda x, impl: upfirdn2d(x, f, down=2, padding=1, impl=impl),
+            "upfirdn2d",
+        ),
     ]
 
 
-def bench_ops(*, size: int, device: torch.device, iterations: int = 20,
-              warmup: int = 3) -> dict[str, Any]:
+def bench_ops(
+    *, size: int, device: torch.device, iterations: int = 20, warmup: int = 3
+) -> dict[str, Any]:
     """ms of forward + backward per case, PyTorch reference vs fused kernel, and the ratio."""
     if device.type != "cuda":
         return {"available": False, "reason": "the fused ops run on CUDA only", "cases": []}
-    built = {"bias_act": bias_act_module.fused_plugin() is not None,
-             "upfirdn2d": upfirdn2d_module.fused_plugin() is not None}
+    built = {
+        "bias_act": bias_act_module.fused_plugin() is not None,
+        "upfirdn2d": upfirdn2d_module.fused_plugin() is not None,
+    }
     cases = []
     for case in op_cases(size, device):
         row: dict[str, Any] = {"name": case.name, "shape": list(case.shape)}
@@ -65,13 +83,18 @@ def bench_ops(*, size: int, device: torch.device, iterations: int = 20,
             continue
         x = torch.randn(case.shape, device=device, requires_grad=True)
         steps = {impl: _step(case, x, impl) for impl in ("ref", "cuda")}
-        times = interleaved_times(steps, iterations=iterations, warmup=warmup,
-                                  sync=device_sync(device))
+        times = interleaved_times(
+            steps, iterations=iterations, warmup=warmup, sync=device_sync(device)
+        )
         row.update({impl: float(np.median(t)) * 1000 for impl, t in times.items()})
         row["speedup"] = row["ref"] / row["cuda"]
         cases.append(row)
-    return {"available": all(built.values()), "built": built, "cases": cases,
-            "what": "median ms of forward + backward, fp32"}
+    return {
+        "available": all(built.values()),
+        "built": built,
+        "cases": cases,
+        "what": "median ms of forward + backward, fp32",
+    }
 
 
 def op_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
@@ -83,8 +106,13 @@ def op_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         if "error" in case:
             rows.append((case["name"], case["error"]))
         else:
-            rows.append((case["name"], f"reference {case['ref']:.3f} ms  fused {case['cuda']:.3f} "
-                                       f"ms  {case['speedup']:.2f}x"))
+            rows.append(
+                (
+                    case["name"],
+                    f"reference {case['ref']:.3f} ms  fused {case['cuda']:.3f} "
+                    f"ms  {case['speedup']:.2f}x",
+                )
+            )
     return rows
 
 
@@ -95,5 +123,3 @@ def _step(case: OpCase, x: torch.Tensor, impl: str) -> Callable[[], None]:
         del grad
 
     return step
-
-

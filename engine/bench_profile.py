@@ -37,22 +37,40 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     # Memory the frame takes: every allocation of the caching allocators, CPU and CUDA (frees
     # are not counted), and the driver's allocations. A CUDA cache miss shows as both an
     # allocator record and a cudaMalloc: any allocation per frame is one too many.
-    "allocations": (MEMORY_EVENT, "cudaMalloc*", "cudaHostAlloc*", "cuMemAlloc*",
-                    "cuMemHostAlloc*"),
+    "allocations": (
+        MEMORY_EVENT,
+        "cudaMalloc*",
+        "cudaHostAlloc*",
+        "cuMemAlloc*",
+        "cuMemHostAlloc*",
+    ),
     # The host waits for the device: explicit synchronizes, and a scalar read back (.item(),
     # float(t), bool(t)), which on CUDA copies to the host and waits; on the CPU the aten
     # names are recorded too, so a stray .item() shows there as well.
-    "syncs": ("cudaDeviceSynchronize*", "cudaStreamSynchronize*", "cudaEventSynchronize*",
-              "cuCtxSynchronize*", "cuStreamSynchronize*", "cuEventSynchronize*",
-              "aten::item", "aten::_local_scalar_dense"),
+    "syncs": (
+        "cudaDeviceSynchronize*",
+        "cudaStreamSynchronize*",
+        "cudaEventSynchronize*",
+        "cuCtxSynchronize*",
+        "cuStreamSynchronize*",
+        "cuEventSynchronize*",
+        "aten::item",
+        "aten::_local_scalar_dense",
+    ),
     # Copies: the runtime's memcpys (host<->device, device<->device) and every tensor copy
     # op. A .to()/.float()/.contiguous() that copies runs aten::copy_; one that is a no-op
     # runs none, so aten::to itself is not a copy.
     "copies": ("cudaMemcpy*", "cuMemcpy*", "aten::copy_"),
     # Work sent to the device: kernel launches; a whole CUDA graph replay is one launch.
-    "launches": ("cudaLaunchKernel*", "__cudaLaunchKernel*", "cudaLaunchCooperativeKernel*",
-                 "cuLaunchKernel*", "cuLaunchCooperativeKernel*", "cudaGraphLaunch*",
-                 "cuGraphLaunch*"),
+    "launches": (
+        "cudaLaunchKernel*",
+        "__cudaLaunchKernel*",
+        "cudaLaunchCooperativeKernel*",
+        "cuLaunchKernel*",
+        "cuLaunchCooperativeKernel*",
+        "cudaGraphLaunch*",
+        "cuGraphLaunch*",
+    ),
     # The ops the frame's code calls (the aten calls inside an op are part of that one call).
     "ops": ("aten::*",),
     # The tensor factories among them (an op's own output allocations are not calls: see
@@ -82,8 +100,14 @@ def init_profiler_for_graphs(device: torch.device) -> None:
             pass
 
 
-def profile_frames(step: Callable[[], Any], *, frames: int, device: torch.device,
-                   warmup: int = 3, top: int = TOP_ROWS) -> dict[str, Any]:
+def profile_frames(
+    step: Callable[[], Any],
+    *,
+    frames: int,
+    device: torch.device,
+    warmup: int = 3,
+    top: int = TOP_ROWS,
+) -> dict[str, Any]:
     """Run `step` `warmup` times, then `frames` times under torch.profiler; counts per frame.
 
     Returns a JSON-serialisable dict: frames, per_frame (category -> count per frame, the
@@ -116,16 +140,25 @@ def profile_frames(step: Callable[[], Any], *, frames: int, device: torch.device
             # (their device times are recorded) without counting as a frame's sync.
             torch.cuda.synchronize(device)
     events = list(prof.events())
-    frame_spans = sorted((e.time_range.start, e.time_range.end) for e in events
-                         if e.name == FRAME_LABEL and _on_host(e))
+    frame_spans = sorted(
+        (e.time_range.start, e.time_range.end)
+        for e in events
+        if e.name == FRAME_LABEL and _on_host(e)
+    )
     if len(frame_spans) != frames:
         raise RuntimeError(f"the profiler recorded {len(frame_spans)} of {frames} frames")
     inside = _FrameWindows(frame_spans)
-    host = [e for e in events if _on_host(e) and e.name != FRAME_LABEL
-            and inside(e.time_range.start)]
+    host = [
+        e for e in events if _on_host(e) and e.name != FRAME_LABEL and inside(e.time_range.start)
+    ]
     # Kernels, memcpys and memsets on the device: all the frames' (the warm-up was synced).
-    device_events = [e for e in events if e.device_type != torch.autograd.DeviceType.CPU
-                     and not e.is_user_annotation and e.name != FRAME_LABEL]
+    device_events = [
+        e
+        for e in events
+        if e.device_type != torch.autograd.DeviceType.CPU
+        and not e.is_user_annotation
+        and e.name != FRAME_LABEL
+    ]
     allocator = _allocator_records(prof)
     spans = [_Span(e.name, e.time_range.start, e.time_range.end) for e in host]
     spans += [s for s in allocator or () if inside(s.start_us)]
@@ -154,42 +187,52 @@ def format_profile(result: dict[str, Any], *, title: str = "profile") -> str:
     timing = f"host {result['host_ms_per_frame']:.3f} ms"
     if device_ms is not None:
         timing += f", device {device_ms:.3f} ms"
-    lines = [f"{title}: {result['frames']} frames on {result['device']}, per frame {timing} "
-             f"(profiled)",
-             f"  per frame: {_count(pf['allocations'])} allocations, {_count(pf['syncs'])} "
-             f"host syncs, {_count(pf['copies'])} copies, {_count(pf['launches'])} launches, "
-             f"{_count(pf['ops'])} op calls ({_count(pf['op_allocations'])} tensor factories)"]
+    lines = [
+        f"{title}: {result['frames']} frames on {result['device']}, per frame {timing} (profiled)",
+        f"  per frame: {_count(pf['allocations'])} allocations, {_count(pf['syncs'])} "
+        f"host syncs, {_count(pf['copies'])} copies, {_count(pf['launches'])} launches, "
+        f"{_count(pf['ops'])} op calls ({_count(pf['op_allocations'])} tensor factories)",
+    ]
     if result.get("runtime_visible") is False:
-        lines.append("  (no CUDA runtime call was recorded: CUPTI is unavailable, so the CUDA "
-                     "counts are not measured)")
+        lines.append(
+            "  (no CUDA runtime call was recorded: CUPTI is unavailable, so the CUDA "
+            "counts are not measured)"
+        )
     if not result.get("allocator_visible", True):
-        lines.append("  (the allocator's records were not readable: allocations count the "
-                     "driver's only)")
+        lines.append(
+            "  (the allocator's records were not readable: allocations count the driver's only)"
+        )
     for category in ("allocations", "syncs", "copies", "launches"):
         names = result["events_per_frame"].get(category, {})
         if names:
-            lines.append(f"  {category}: " + ", ".join(f"{name} {_count(n)}"
-                                                       for name, n in names.items()))
+            lines.append(
+                f"  {category}: " + ", ".join(f"{name} {_count(n)}" for name, n in names.items())
+            )
     rows = result["top"]
     if rows:
         width = min(max(len(r["name"]) for r in rows), 60)
         lines.append(f"  top {len(rows)} by self time, per frame:")
-        lines.append(f"    {'name':<{width}}  {'calls':>7}  {'self CPU µs':>12}  "
-                     f"{'self device µs':>14}")
+        lines.append(
+            f"    {'name':<{width}}  {'calls':>7}  {'self CPU µs':>12}  {'self device µs':>14}"
+        )
         for r in rows:
-            name = r["name"] if len(r["name"]) <= width else r["name"][:width - 1] + "…"
-            lines.append(f"    {name:<{width}}  {_count(r['calls_per_frame']):>7}  "
-                         f"{r['self_cpu_us_per_frame']:>12.1f}  "
-                         f"{r['self_device_us_per_frame']:>14.1f}")
+            name = r["name"] if len(r["name"]) <= width else r["name"][: width - 1] + "…"
+            lines.append(
+                f"    {name:<{width}}  {_count(r['calls_per_frame']):>7}  "
+                f"{r['self_cpu_us_per_frame']:>12.1f}  "
+                f"{r['self_device_us_per_frame']:>14.1f}"
+            )
     return "\n".join(lines)
 
 
 def profile_summary(result: dict[str, Any]) -> str:
     """The per-frame counts of a profile_frames result in one line (for the bench table)."""
     pf = result["per_frame"]
-    return (f"{_count(pf['allocations'])} alloc  {_count(pf['syncs'])} sync  "
-            f"{_count(pf['copies'])} copy  {_count(pf['launches'])} launch  "
-            f"{_count(pf['ops'])} ops per frame")
+    return (
+        f"{_count(pf['allocations'])} alloc  {_count(pf['syncs'])} sync  "
+        f"{_count(pf['copies'])} copy  {_count(pf['launches'])} launch  "
+        f"{_count(pf['ops'])} ops per frame"
+    )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -227,8 +270,9 @@ def _outermost(spans: Iterable[_Span]) -> list[_Span]:
     return counted
 
 
-def _category_counts(spans: list[_Span], *, frames: int
-                     ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+def _category_counts(
+    spans: list[_Span], *, frames: int
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Per category of CATEGORIES: its count per frame, and that count by event name."""
     per_frame: dict[str, float] = {}
     by_name: dict[str, dict[str, float]] = {}
@@ -251,9 +295,12 @@ def _allocator_records(prof: Any) -> list[_Span] | None:
         return None
     try:
         origin_ns = results.trace_start_ns()
-        return [_Span(MEMORY_EVENT, t, t) for record in results.events()
-                if record.name() == MEMORY_EVENT and record.nbytes() > 0
-                for t in [(record.start_ns() - origin_ns) / 1000]]
+        return [
+            _Span(MEMORY_EVENT, t, t)
+            for record in results.events()
+            if record.name() == MEMORY_EVENT and record.nbytes() > 0
+            for t in [(record.start_ns() - origin_ns) / 1000]
+        ]
     except (AttributeError, RuntimeError):  # a torch whose raw results differ
         return None
 
@@ -267,10 +314,15 @@ def _top_rows(events: list[Any], *, frames: int, top: int) -> list[dict[str, Any
         row[1] += e.self_cpu_time_total
         row[2] += e.self_device_time_total
     ranked = sorted(rows.items(), key=lambda item: -max(item[1][1], item[1][2]))[:top]
-    return [{"name": name, "calls_per_frame": calls / frames,
-             "self_cpu_us_per_frame": cpu_us / frames,
-             "self_device_us_per_frame": device_us / frames}
-            for name, (calls, cpu_us, device_us) in ranked]
+    return [
+        {
+            "name": name,
+            "calls_per_frame": calls / frames,
+            "self_cpu_us_per_frame": cpu_us / frames,
+            "self_device_us_per_frame": device_us / frames,
+        }
+        for name, (calls, cpu_us, device_us) in ranked
+    ]
 
 
 def _count(n: float) -> str:

@@ -15,8 +15,9 @@ def device_sync(device: torch.device) -> Callable[[], None]:
     return lambda: None
 
 
-def interleaved_times(fns: dict[str, Callable[[], None]], *, iterations: int, warmup: int,
-                      sync: Callable[[], None]) -> dict[str, list[float]]:
+def interleaved_times(
+    fns: dict[str, Callable[[], None]], *, iterations: int, warmup: int, sync: Callable[[], None]
+) -> dict[str, list[float]]:
     """Seconds per call of each function, called in turn (so drift hits all alike) after
     `warmup` untimed rounds; `sync` runs before and after each call."""
     times: dict[str, list[float]] = {name: [] for name in fns}

@@ -17,47 +17,101 @@ from lyriscope.errors import LyriscopeError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", type=int, default=1024,
-                        help="model and output side in pixels, a power of two (default 1024)")
-    parser.add_argument("--batch", type=int, default=1, help="frames per synthesis call (default 1)")
-    parser.add_argument("--device", default="auto",
-                        help="cuda, cuda:N or cpu (default: CUDA when present)")
-    parser.add_argument("--frames", type=int, default=50,
-                        help="timed frames per measurement (default 50)")
-    parser.add_argument("--warmup", type=int, default=5,
-                        help="untimed frames before each measurement (default 5)")
-    parser.add_argument("--channel-base", type=int, default=32768,
-                        help="generator width: channels = min(channel_base / res, channel_max) "
-                             "(default 32768, NVlabs' configs)")
-    parser.add_argument("--channel-max", type=int, default=512,
-                        help="most channels of any layer (default 512)")
-    parser.add_argument("--fps", type=float, default=60.0,
-                        help="video rate of the live and offline loops (default 60)")
-    parser.add_argument("--models", type=int, default=15,
-                        help="line models counted in the resident-memory figure (default 15)")
-    parser.add_argument("--train-size", type=int, default=None,
-                        help="training resolution (default: --size)")
-    parser.add_argument("--train-batch", type=int, default=4,
-                        help="images per timed training step (default 4)")
-    parser.add_argument("--train-steps", type=int, default=3,
-                        help="timed training steps per configuration (default 3)")
-    parser.add_argument("--dtype", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
-                        help="fast path precision (default: fp16 on CUDA, fp32 on CPU)")
-    parser.add_argument("--no-cuda-graph", action="store_true",
-                        help="run the fast path eagerly instead of as a captured CUDA graph")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the fast path instead of capturing a CUDA graph")
-    parser.add_argument("--subpixel", action="store_true",
-                        help="fast path: up-convs as a 3x3 conv + pixel shuffle (try on GPUs)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads of torch (default: torch's choice); 1 often wins on "
-                             "a busy machine")
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
-                        help="also write every number, the device and the command to FILE")
-    parser.add_argument("--profile", type=Path, default=None, metavar="FILE",
-                        help="also profile --frames frames of the fast and reference paths "
-                             "(allocations, host syncs, copies, launches and ops per frame, "
-                             "the top ops) and write it to FILE as JSON")
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=1024,
+        help="model and output side in pixels, a power of two (default 1024)",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=1, help="frames per synthesis call (default 1)"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="cuda, cuda:N or cpu (default: CUDA when present)"
+    )
+    parser.add_argument(
+        "--frames", type=int, default=50, help="timed frames per measurement (default 50)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=5, help="untimed frames before each measurement (default 5)"
+    )
+    parser.add_argument(
+        "--channel-base",
+        type=int,
+        default=32768,
+        help="generator width: channels = min(channel_base / res, channel_max) "
+        "(default 32768, NVlabs' configs)",
+    )
+    parser.add_argument(
+        "--channel-max", type=int, default=512, help="most channels of any layer (default 512)"
+    )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=60.0,
+        help="video rate of the live and offline loops (default 60)",
+    )
+    parser.add_argument(
+        "--models",
+        type=int,
+        default=15,
+        help="line models counted in the resident-memory figure (default 15)",
+    )
+    parser.add_argument(
+        "--train-size", type=int, default=None, help="training resolution (default: --size)"
+    )
+    parser.add_argument(
+        "--train-batch", type=int, default=4, help="images per timed training step (default 4)"
+    )
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        default=3,
+        help="timed training steps per configuration (default 3)",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "fp32", "fp16", "bf16"),
+        default="auto",
+        help="fast path precision (default: fp16 on CUDA, fp32 on CPU)",
+    )
+    parser.add_argument(
+        "--no-cuda-graph",
+        action="store_true",
+        help="run the fast path eagerly instead of as a captured CUDA graph",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the fast path instead of capturing a CUDA graph",
+    )
+    parser.add_argument(
+        "--subpixel",
+        action="store_true",
+        help="fast path: up-convs as a 3x3 conv + pixel shuffle (try on GPUs)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads of torch (default: torch's choice); 1 often wins on a busy machine",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write every number, the device and the command to FILE",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also profile --frames frames of the fast and reference paths "
+        "(allocations, host syncs, copies, launches and ops per frame, "
+        "the top ops) and write it to FILE as JSON",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,17 +126,24 @@ def run(args: argparse.Namespace) -> int:
     from lyriscope.trainers.cli_init_model import MAX_SIZE, MIN_SIZE
 
     if not MIN_SIZE <= args.size <= MAX_SIZE or args.size & (args.size - 1):
-        raise LyriscopeError(f"--size {args.size}: must be a power of two from {MIN_SIZE} to "
-                             f"{MAX_SIZE} (e.g. 128, 1024)")
-    if args.train_size is not None and (not MIN_SIZE <= args.train_size <= MAX_SIZE
-                                        or args.train_size & (args.train_size - 1)):
-        raise LyriscopeError(f"--train-size {args.train_size}: must be a power of two from "
-                             f"{MIN_SIZE} to {MAX_SIZE}")
-    for option, path, example in (("--json", args.json, "bench.json"),
-                                  ("--profile", args.profile, "profile.json")):
+        raise LyriscopeError(
+            f"--size {args.size}: must be a power of two from {MIN_SIZE} to "
+            f"{MAX_SIZE} (e.g. 128, 1024)"
+        )
+    if args.train_size is not None and (
+        not MIN_SIZE <= args.train_size <= MAX_SIZE or args.train_size & (args.train_size - 1)
+    ):
+        raise LyriscopeError(
+            f"--train-size {args.train_size}: must be a power of two from {MIN_SIZE} to {MAX_SIZE}"
+        )
+    for option, path, example in (
+        ("--json", args.json, "bench.json"),
+        ("--profile", args.profile, "profile.json"),
+    ):
         if path is not None and path.is_dir():
-            raise LyriscopeError(f"{option} {path}: is a folder; give a file name such as "
-                                 f"{path / example}")
+            raise LyriscopeError(
+                f"{option} {path}: is a folder; give a file name such as {path / example}"
+            )
     if args.threads is not None:
         if args.threads < 1:
             raise LyriscopeError(f"--threads {args.threads}: must be at least 1")
@@ -101,8 +162,10 @@ def run(args: argparse.Namespace) -> int:
     pick_device(args.device)  # a missing CUDA device is reported before any work starts
     command = "lyriscope " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     sections = section_names(options)
-    with tqdm(total=len(sections), desc="bench", unit="section", file=sys.stderr,
-              leave=False) as bar:
+    with tqdm(
+        total=len(sections), desc="bench", unit="section", file=sys.stderr, leave=False
+    ) as bar:
+
         def progress(name: str) -> None:
             if name != sections[0]:
                 bar.update(1)
@@ -119,10 +182,14 @@ def run(args: argparse.Namespace) -> int:
         write_text(args.profile, json.dumps(profile, indent=2) + "\n")
         print(f"wrote {args.profile}")
     elif args.profile is not None:  # no file rather than one without a profile in it
-        print(f"lyriscope bench: the profile failed; {args.profile} was not written",
-              file=sys.stderr)
+        print(
+            f"lyriscope bench: the profile failed; {args.profile} was not written", file=sys.stderr
+        )
     if result["failed"]:
-        print(f"lyriscope bench: section(s) {', '.join(result['failed'])} failed (see the "
-              f"report; -v shows the traceback)", file=sys.stderr)
+        print(
+            f"lyriscope bench: section(s) {', '.join(result['failed'])} failed (see the "
+            f"report; -v shows the traceback)",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -11,43 +11,86 @@ from lyriscope.engine.cli_render import add_fast_option
 
 log = logging.getLogger(__name__)
 
-KEY_HELP = ("keys: space play/pause, left/right previous/next line, 1-9 cue a line, F fullscreen, "
-            "H HUD, R reload set.toml and shaders, B blackout, Esc quit (twice while playing)")
+KEY_HELP = (
+    "keys: space play/pause, left/right previous/next line, 1-9 cue a line, F fullscreen, "
+    "H HUD, R reload set.toml and shaders, B blackout, Esc quit (twice while playing)"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = f"Play a set live in a window. {KEY_HELP}."
     parser.add_argument("set", type=Path, help="the set folder (sets/NAME) or its set.toml")
     parser.add_argument("--fullscreen", action="store_true", help="start fullscreen")
-    parser.add_argument("--monitor", type=int, default=0, metavar="N",
-                        help="monitor for fullscreen, 0 = primary (see `lyriscope devices`)")
+    parser.add_argument(
+        "--monitor",
+        type=int,
+        default=0,
+        metavar="N",
+        help="monitor for fullscreen, 0 = primary (see `lyriscope devices`)",
+    )
     audio = parser.add_mutually_exclusive_group()
-    audio.add_argument("--audio-out", default=None, metavar="DEV",
-                       help="play the song on this output device (index or name part); "
-                            "its position is the clock (default: the default output)")
-    audio.add_argument("--audio-in", default=None, metavar="DEV",
-                       help="follow a live input instead of playing the song; lines are cued "
-                            "by hand (keys, MIDI, OSC)")
-    audio.add_argument("--no-audio", action="store_true",
-                       help="play silently on the system clock")
-    parser.add_argument("--midi", default=None, metavar="PORT",
-                        help="MIDI input port (name part; default: [midi] port, else the first)")
+    audio.add_argument(
+        "--audio-out",
+        default=None,
+        metavar="DEV",
+        help="play the song on this output device (index or name part); "
+        "its position is the clock (default: the default output)",
+    )
+    audio.add_argument(
+        "--audio-in",
+        default=None,
+        metavar="DEV",
+        help="follow a live input instead of playing the song; lines are cued "
+        "by hand (keys, MIDI, OSC)",
+    )
+    audio.add_argument("--no-audio", action="store_true", help="play silently on the system clock")
+    parser.add_argument(
+        "--midi",
+        default=None,
+        metavar="PORT",
+        help="MIDI input port (name part; default: [midi] port, else the first)",
+    )
     parser.add_argument("--no-midi", action="store_true", help="do not open a MIDI input")
-    parser.add_argument("--osc", type=int, default=None, metavar="PORT",
-                        help="listen for OSC on this UDP port")
-    parser.add_argument("--seconds", type=float, default=None, metavar="S",
-                        help="end the show after S seconds (tests, soak runs)")
-    parser.add_argument("--screenshot", type=Path, default=None, metavar="FILE",
-                        help="at the end, save the last frame (HUD included) as PNG")
-    parser.add_argument("--size", type=int, default=None, metavar="S",
-                        help="render side in pixels (default: [output] size)")
+    parser.add_argument(
+        "--osc", type=int, default=None, metavar="PORT", help="listen for OSC on this UDP port"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="end the show after S seconds (tests, soak runs)",
+    )
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="at the end, save the last frame (HUD included) as PNG",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        metavar="S",
+        help="render side in pixels (default: [output] size)",
+    )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1")
     add_fast_option(parser)
-    parser.add_argument("--shaders", type=Path, default=None, metavar="DIR",
-                        help="shader folder to use and hot-reload (default: the set's "
-                             "shaders/ folder if it has one, else the shipped shaders)")
-    parser.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (H shows it)")
-    parser.add_argument("--no-vsync", action="store_true", help="do not wait for the display's refresh")
+    parser.add_argument(
+        "--shaders",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="shader folder to use and hot-reload (default: the set's "
+        "shaders/ folder if it has one, else the shipped shaders)",
+    )
+    parser.add_argument(
+        "--no-hud", action="store_true", help="start with the HUD hidden (H shows it)"
+    )
+    parser.add_argument(
+        "--no-vsync", action="store_true", help="do not wait for the display's refresh"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,8 +130,12 @@ def run(args: argparse.Namespace) -> int:
 
             log.info("analysing %s at %g fps", songset.song.audio.name, fps)
             features = analyse_file(songset.song.audio, fps=fps)
-            clock = open_clock(songset, duration=duration, audio_out=_device(args.audio_out),
-                               no_audio=args.no_audio)
+            clock = open_clock(
+                songset,
+                duration=duration,
+                audio_out=_device(args.audio_out),
+                no_audio=args.no_audio,
+            )
         stack.callback(clock.close)
 
         controls = LiveControls(songset)
@@ -108,22 +155,40 @@ def run(args: argparse.Namespace) -> int:
             inputs.append(osc)
 
         hud = HudOverlay(size=size, visible=not args.no_hud)
-        renderer = Renderer.window(size, post=songset.post, fullscreen=args.fullscreen,
-                                   monitor=args.monitor, title=f"lyriscope - {songset.name}",
-                                   vsync=not args.no_vsync, effects=DEFAULT_CHAIN + (hud.effect,),
-                                   shader_dir=shader_dir)
+        renderer = Renderer.window(
+            size,
+            post=songset.post,
+            fullscreen=args.fullscreen,
+            monitor=args.monitor,
+            title=f"lyriscope - {songset.name}",
+            vsync=not args.no_vsync,
+            effects=DEFAULT_CHAIN + (hud.effect,),
+            shader_dir=shader_dir,
+        )
         stack.callback(renderer.close)
         stack.callback(hud.release)
         reloader = HotReload(songset, shader_dir=shader_dir or _shipped_shader_folder())
-        show = LiveShow(songset, renderer=renderer, generator=generator, clock=clock,
-                        controls=controls, hud=hud, duration=duration, features=features,
-                        live_input=live_input, reloader=reloader, inputs=inputs,
-                        options=LiveOptions(fps=fps))
+        show = LiveShow(
+            songset,
+            renderer=renderer,
+            generator=generator,
+            clock=clock,
+            controls=controls,
+            hud=hud,
+            duration=duration,
+            features=features,
+            live_input=live_input,
+            reloader=reloader,
+            inputs=inputs,
+            options=LiveOptions(fps=fps),
+        )
         stack.callback(show.close)
         clock.play()
         stats = show.run(seconds=args.seconds, screenshot=args.screenshot)
-    print(f"showed {stats.presented} frames ({stats.images} new images, {stats.dropped} dropped)"
-          + (f"; screenshot {args.screenshot}" if args.screenshot else ""))
+    print(
+        f"showed {stats.presented} frames ({stats.images} new images, {stats.dropped} dropped)"
+        + (f"; screenshot {args.screenshot}" if args.screenshot else "")
+    )
     return 0
 
 
@@ -133,8 +198,10 @@ def shader_folder(set_root: Path, option: Path | None) -> Path | None:
 
     if option is not None:
         if not option.is_dir():
-            raise LyriscopeError(f"--shaders {option}: not a folder (copy the shipped shaders "
-                                 f"there with lyriscope.engine.renderer.copy_shaders)")
+            raise LyriscopeError(
+                f"--shaders {option}: not a folder (copy the shipped shaders "
+                f"there with lyriscope.engine.renderer.copy_shaders)"
+            )
         return option
     own = set_root / "shaders"
     return own if own.is_dir() else None

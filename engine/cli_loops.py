@@ -10,12 +10,27 @@ from lyriscope.engine.cli_render import add_fast_option
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("set", type=Path, help="the set folder (sets/NAME) or its set.toml")
-    parser.add_argument("-o", "--out", type=Path, default=None,
-                        help="folder for line-NN.mp4 (default: sets/NAME/loops)")
-    parser.add_argument("--line", type=int, action="append", default=None, metavar="N",
-                        help="only line N (1-based; repeatable)")
-    parser.add_argument("--size", type=int, default=None, help="side in pixels (default [output] size)")
-    parser.add_argument("--fps", type=float, default=None, help="frames per second (default [output] fps)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for line-NN.mp4 (default: sets/NAME/loops)",
+    )
+    parser.add_argument(
+        "--line",
+        type=int,
+        action="append",
+        default=None,
+        metavar="N",
+        help="only line N (1-based; repeatable)",
+    )
+    parser.add_argument(
+        "--size", type=int, default=None, help="side in pixels (default [output] size)"
+    )
+    parser.add_argument(
+        "--fps", type=float, default=None, help="frames per second (default [output] fps)"
+    )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
     add_fast_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -30,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     lines = [n - 1 for n in args.line] if args.line else range(len(songset.lines))
     out = args.out or songset.root / "loops"
     generator = Generator.from_set(songset, options=runtime_options(args))
-    options = LoopOptions(size=args.size, fps=args.fps, device=args.device,
-                          progress=not args.no_progress)
+    options = LoopOptions(
+        size=args.size, fps=args.fps, device=args.device, progress=not args.no_progress
+    )
     for line in lines:
         path = out / f"line-{line + 1:02d}.mp4"
         n = render_loop(songset, line, path, generator=generator, options=options)

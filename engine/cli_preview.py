@@ -14,14 +14,25 @@ log = logging.getLogger(__name__)
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("set", type=Path, help="the set folder (sets/NAME) or its set.toml")
     parser.add_argument("--line", type=int, required=True, metavar="N", help="the line (1-based)")
-    parser.add_argument("-o", "--out", type=Path, default=None,
-                        help="folder for the clip and strip (default: sets/NAME/preview)")
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="clip length (default: one whole loop)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for the clip and strip (default: sets/NAME/preview)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="clip length (default: one whole loop)"
+    )
     parser.add_argument("--size", type=int, default=256, help="side in pixels (default 256)")
-    parser.add_argument("--fps", type=float, default=None, help="frames per second (default [output] fps)")
-    parser.add_argument("--watch", action="store_true",
-                        help="render again whenever set.toml changes (Ctrl-C to stop)")
+    parser.add_argument(
+        "--fps", type=float, default=None, help="frames per second (default [output] fps)"
+    )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="render again whenever set.toml changes (Ctrl-C to stop)",
+    )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
     add_fast_option(parser)
 
@@ -57,12 +68,20 @@ def _preview(args: argparse.Namespace) -> None:
     out = args.out or songset.root / "preview"
     # Only this line's model is loaded; every index points at it.
     n = len(songset.lines)
-    generator = Generator([songset.lines[line].model] * n, options=runtime_options(args),
-                          noise_modes=[songset.lines[line].walk.noise] * n)
+    generator = Generator(
+        [songset.lines[line].model] * n,
+        options=runtime_options(args),
+        noise_modes=[songset.lines[line].walk.noise] * n,
+    )
     clip = out / f"line-{args.line:02d}.mp4"
-    n = render_loop(songset, line, clip, generator=generator,
-                    options=LoopOptions(size=args.size, fps=args.fps, seconds=args.seconds,
-                                        progress=False))
-    strip = keyframe_strip(songset, line, out / f"line-{args.line:02d}-keyframes.png",
-                           generator=generator)
+    n = render_loop(
+        songset,
+        line,
+        clip,
+        generator=generator,
+        options=LoopOptions(size=args.size, fps=args.fps, seconds=args.seconds, progress=False),
+    )
+    strip = keyframe_strip(
+        songset, line, out / f"line-{args.line:02d}-keyframes.png", generator=generator
+    )
     print(f"wrote {clip} ({n} frames) and {strip}")

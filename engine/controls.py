@@ -25,7 +25,14 @@ from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import CONTROLLABLE, NOTE_ACTION, Post, SongSet, WalkParams
 
 ACTION_KINDS: tuple[str, ...] = (
-    "cue", "next", "prev", "freeze", "blackout", "flash", "play_pause", "seek",
+    "cue",
+    "next",
+    "prev",
+    "freeze",
+    "blackout",
+    "flash",
+    "play_pause",
+    "seek",
 )
 
 
@@ -63,20 +70,22 @@ class ParamRange:
         return min(max(float(value), self.lo), self.hi)
 
 
-RANGES: MappingProxyType[str, ParamRange] = MappingProxyType({
-    "pulse": ParamRange(0.0, 2.0, lo=0.0),
-    "motion": ParamRange(0.0, 2.0, lo=0.0),
-    "truncation": ParamRange(0.0, 1.2, lo=-2.0, hi=2.0),
-    "truncation_follow": ParamRange(0.0, 1.0, lo=0.0),
-    "band_depth": ParamRange(0.0, 1.0, lo=0.0),
-    "loop_seconds": ParamRange(2.0, 60.0, lo=0.1),
-    "crossfade_s": ParamRange(0.0, 5.0, lo=0.0),
-    "brightness": ParamRange(-1.0, 1.0, lo=-1.0, hi=1.0),
-    "contrast": ParamRange(0.0, 2.0, lo=0.0, hi=4.0),
-    "saturation": ParamRange(0.0, 2.0, lo=0.0, hi=4.0),
-    "vignette": ParamRange(0.0, 1.0, lo=0.0, hi=1.0),
-    "trail": ParamRange(0.0, 0.95, lo=0.0, hi=0.99),
-})
+RANGES: MappingProxyType[str, ParamRange] = MappingProxyType(
+    {
+        "pulse": ParamRange(0.0, 2.0, lo=0.0),
+        "motion": ParamRange(0.0, 2.0, lo=0.0),
+        "truncation": ParamRange(0.0, 1.2, lo=-2.0, hi=2.0),
+        "truncation_follow": ParamRange(0.0, 1.0, lo=0.0),
+        "band_depth": ParamRange(0.0, 1.0, lo=0.0),
+        "loop_seconds": ParamRange(2.0, 60.0, lo=0.1),
+        "crossfade_s": ParamRange(0.0, 5.0, lo=0.0),
+        "brightness": ParamRange(-1.0, 1.0, lo=-1.0, hi=1.0),
+        "contrast": ParamRange(0.0, 2.0, lo=0.0, hi=4.0),
+        "saturation": ParamRange(0.0, 2.0, lo=0.0, hi=4.0),
+        "vignette": ParamRange(0.0, 1.0, lo=0.0, hi=1.0),
+        "trail": ParamRange(0.0, 0.95, lo=0.0, hi=0.99),
+    }
+)
 
 _WALK_FIELDS = frozenset(f.name for f in fields(WalkParams))
 _POST_FIELDS = frozenset(f.name for f in fields(Post))
@@ -85,15 +94,19 @@ _POST_FIELDS = frozenset(f.name for f in fields(Post))
 def check_parameter(name: str) -> ParamRange:
     """The range of a controllable parameter; LyriscopeError naming the valid ones otherwise."""
     if name not in RANGES:
-        raise LyriscopeError(f"unknown live parameter {name!r}; expected one of " + ", ".join(CONTROLLABLE))
+        raise LyriscopeError(
+            f"unknown live parameter {name!r}; expected one of " + ", ".join(CONTROLLABLE)
+        )
     return RANGES[name]
 
 
 def note_action(action: str) -> Action:
     """The Action of a [midi] notes entry: "line:next", "line:prev", "line:N" (1-based), "freeze", ..."""
     if not NOTE_ACTION.match(action):
-        raise LyriscopeError(f"unknown note action {action!r}; expected line:next, line:prev, "
-                             f"line:N, freeze, blackout or flash")
+        raise LyriscopeError(
+            f"unknown note action {action!r}; expected line:next, line:prev, "
+            f"line:N, freeze, blackout or flash"
+        )
     if action == "line:next":
         return Action("next")
     if action == "line:prev":
@@ -165,14 +178,20 @@ class LiveControls:
         with self._lock:
             return dict(self._target)
 
-    def walk_params(self, base: WalkParams, *, fit_to_bars: bool = False, beats_per_bar: int = 4) -> WalkParams:
+    def walk_params(
+        self, base: WalkParams, *, fit_to_bars: bool = False, beats_per_bar: int = 4
+    ) -> WalkParams:
         """`base` with the overrides applied; fit_to_bars rounds loop_seconds to whole bars at `bpm`."""
         changes = {k: v for k, v in self.values().items() if k in _WALK_FIELDS}
         params = replace(base, **changes) if changes else base
         bpm = self.bpm
         if fit_to_bars and bpm is not None:
-            params = replace(params, loop_seconds=fit_loop_seconds(
-                params.loop_seconds, bpm, beats_per_bar=beats_per_bar))
+            params = replace(
+                params,
+                loop_seconds=fit_loop_seconds(
+                    params.loop_seconds, bpm, beats_per_bar=beats_per_bar
+                ),
+            )
         return params
 
     def post(self, base: Post) -> Post:
@@ -191,7 +210,9 @@ class LiveControls:
     def push(self, action: Action) -> None:
         """Queue an action for the render loop."""
         if action.kind not in ACTION_KINDS:
-            raise LyriscopeError(f"unknown action {action.kind!r}; expected one of " + ", ".join(ACTION_KINDS))
+            raise LyriscopeError(
+                f"unknown action {action.kind!r}; expected one of " + ", ".join(ACTION_KINDS)
+            )
         with self._lock:
             self._actions.append(action)
 

@@ -38,8 +38,18 @@ from lyriscope.errors import LyriscopeError
 log = logging.getLogger(__name__)
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}  # suffix -> PyAV format
-X264_PRESETS: tuple[str, ...] = ("ultrafast", "superfast", "veryfast", "faster", "fast",
-                                 "medium", "slow", "slower", "veryslow", "placebo")
+X264_PRESETS: tuple[str, ...] = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 AAC_BIT_RATE = 192_000  # bits per second for the song's track
 _STOP = object()  # queue sentinel: no more frames
 
@@ -153,8 +163,10 @@ class _QueuedWriter:
         pixels = np.asarray(frame)
         width, height = self.size
         if pixels.dtype != np.uint8 or pixels.shape != (height, width, 3):
-            raise ValueError(f"expected a frame as uint8 [{height}, {width}, 3], got "
-                             f"{pixels.dtype} {list(pixels.shape)}")
+            raise ValueError(
+                f"expected a frame as uint8 [{height}, {width}, 3], got "
+                f"{pixels.dtype} {list(pixels.shape)}"
+            )
         return np.array(pixels, order="C", copy=True)
 
     # --- worker side ------------------------------------------------------------------------
@@ -214,18 +226,21 @@ class VideoWriter(_QueuedWriter):
         self.path = Path(path)
         container_format = VIDEO_FORMATS.get(self.path.suffix.lower())
         if container_format is None:
-            raise LyriscopeError(f"{self.path}: unsupported video file type; use one of "
-                                 + ", ".join(VIDEO_FORMATS))
+            raise LyriscopeError(
+                f"{self.path}: unsupported video file type; use one of " + ", ".join(VIDEO_FORMATS)
+            )
         width, height = self.size
         if width % 2 or height % 2:
             raise LyriscopeError(
                 f"{self.path}: H.264 (yuv420p) needs an even width and height, got "
-                f"{width}x{height}; use an even [output] size such as {width + width % 2}")
+                f"{width}x{height}; use an even [output] size such as {width + width % 2}"
+            )
         if not 0 <= crf <= 51:
             raise LyriscopeError(f"crf must be in 0..51, got {crf}")
         if preset not in X264_PRESETS:
             raise LyriscopeError(
-                f"unknown x264 preset {preset!r}; use one of {', '.join(X264_PRESETS)}")
+                f"unknown x264 preset {preset!r}; use one of {', '.join(X264_PRESETS)}"
+            )
         if audio_start_s < 0:
             raise LyriscopeError(f"audio_start_s must be at least 0, got {audio_start_s}")
         self.fps = fps_fraction(fps)
@@ -280,8 +295,8 @@ class VideoWriter(_QueuedWriter):
             return
         a, b = self._song_start + self._audio_written, self._song_start + end
         chunk = np.zeros((self._song.shape[0], end - self._audio_written), np.float32)  # [ch, n]
-        have = self._song[:, min(a, self._song.shape[1]):min(b, self._song.shape[1])]
-        chunk[:, :have.shape[1]] = have  # past the song's end: silence
+        have = self._song[:, min(a, self._song.shape[1]) : min(b, self._song.shape[1])]
+        chunk[:, : have.shape[1]] = have  # past the song's end: silence
         frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=self._audio.layout.name)
         frame.sample_rate = self._sr
         frame.pts = self._audio_written
@@ -347,7 +362,8 @@ class PngSequenceWriter(_QueuedWriter):
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise LyriscopeError(
-                f"{self.folder}: exists and is not a folder; give a folder for PNG frames")
+                f"{self.folder}: exists and is not a folder; give a folder for PNG frames"
+            )
         self.folder.mkdir(parents=True, exist_ok=True)
         self.fps = fps_fraction(fps)
         self.audio = None if audio is None else Path(audio)
@@ -366,8 +382,9 @@ class PngSequenceWriter(_QueuedWriter):
         from PIL import Image
 
         with atomic_path(self.frame_path(self._index)) as tmp:
-            Image.fromarray(pixels, "RGB").save(tmp, format="PNG",
-                                                compress_level=self.compress_level)
+            Image.fromarray(pixels, "RGB").save(
+                tmp, format="PNG", compress_level=self.compress_level
+            )
         self._index += 1
 
     def _commit(self) -> None:
@@ -379,8 +396,8 @@ class PngSequenceWriter(_QueuedWriter):
         start = round(self.audio_start_s * sr)
         n = round(self.frames_written * sr / self.fps)
         cut = np.zeros((song.shape[0], n), np.float32)  # [ch, n]
-        have = song[:, min(start, song.shape[1]):min(start + n, song.shape[1])]
-        cut[:, :have.shape[1]] = have
+        have = song[:, min(start, song.shape[1]) : min(start + n, song.shape[1])]
+        cut[:, : have.shape[1]] = have
         with atomic_path(self.folder / "audio.wav") as tmp:
             soundfile.write(tmp, cut.T, sr, format="WAV", subtype="FLOAT")
 
@@ -392,8 +409,10 @@ def open_writer(path: str | os.PathLike[str], **options: Any) -> VideoWriter | P
         return VideoWriter(target, **options)
     if target.suffix == "" or target.is_dir():
         return PngSequenceWriter(target, **options)
-    raise LyriscopeError(f"{target}: cannot tell how to write it; use a .mp4, .mov or .mkv file "
-                         f"or a folder (no suffix) for PNG frames")
+    raise LyriscopeError(
+        f"{target}: cannot tell how to write it; use a .mp4, .mov or .mkv file "
+        f"or a folder (no suffix) for PNG frames"
+    )
 
 
 def _load_song(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
@@ -403,6 +422,8 @@ def _load_song(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
 
     samples, sr = decode(path, mono=False)  # [channels, n]
     if samples.shape[0] > 2:
-        raise AudioError(f"{path}: {samples.shape[0]} channels; the video's AAC track takes mono "
-                         f"or stereo, so mix it down to stereo first")
+        raise AudioError(
+            f"{path}: {samples.shape[0]} channels; the video's AAC track takes mono "
+            f"or stereo, so mix it down to stereo first"
+        )
     return np.ascontiguousarray(samples, dtype=np.float32), sr

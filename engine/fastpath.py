@@ -62,8 +62,10 @@ class FastOptions:
         if self.dtype != "auto" and self.dtype not in DTYPES:
             raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, not {self.dtype!r}")
         if self.noise_mode not in ("const", "none"):
-            raise ValueError(f"the fast path keeps frames deterministic: noise_mode 'const' or "
-                             f"'none', not {self.noise_mode!r}")
+            raise ValueError(
+                f"the fast path keeps frames deterministic: noise_mode 'const' or "
+                f"'none', not {self.noise_mode!r}"
+            )
 
 
 def to_uint8(img: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -78,14 +80,16 @@ def to_uint8(img: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor
 
 
 @torch.no_grad()
-def reference_images(G: torch.nn.Module, ws: torch.Tensor, *, noise_mode: str = "const"
-                     ) -> torch.Tensor:
+def reference_images(
+    G: torch.nn.Module, ws: torch.Tensor, *, noise_mode: str = "const"
+) -> torch.Tensor:
     """The published path: ws [N, num_ws, w_dim] -> float32 images [N, C, H, W], fp32, eager."""
     return G.synthesis(ws, noise_mode=noise_mode, force_fp32=True)
 
 
-def probe_ws(G: torch.nn.Module, n: int, *, device: torch.device, seed: int = PROBE_SEED
-             ) -> torch.Tensor:
+def probe_ws(
+    G: torch.nn.Module, n: int, *, device: torch.device, seed: int = PROBE_SEED
+) -> torch.Tensor:
     """ws [n, num_ws, w_dim] of n seeded z through G's mapping (untruncated: the hard case)."""
     z = torch.from_numpy(np.random.RandomState(seed).randn(n, G.z_dim).astype(np.float32))
     c = torch.zeros(n, G.c_dim)
@@ -108,7 +112,9 @@ class _ConvPlan:
     affine_t: torch.Tensor  # [w_dim, C_in] affine weight with its gain, transposed
     affine_b: torch.Tensor  # [1, C_in] affine bias with its gain
     weight: torch.Tensor  # [C_out, C_in, k, k] float32
-    weight_sq: torch.Tensor | None  # [C_out, C_in] sum over k of weight² (demodulation); None: no demod
+    weight_sq: (
+        torch.Tensor | None
+    )  # [C_out, C_in] sum over k of weight² (demodulation); None: no demod
     noise: torch.Tensor | None  # [1, 1, R, R] noise·strength·gain in the compute dtype
     bias: torch.Tensor  # [C_out] bias·gain in the compute dtype
     slope: float  # leaky ReLU slope (1.0: linear)
@@ -146,9 +152,16 @@ class SynthesisPlan:
 
     @classmethod
     @torch.no_grad()
-    def build(cls, G: torch.nn.Module, *, batch: int, dtype: torch.dtype = torch.float32,
-              channels_last: bool = False, noise_mode: str = "const", subpixel: bool = False
-              ) -> SynthesisPlan:
+    def build(
+        cls,
+        G: torch.nn.Module,
+        *,
+        batch: int,
+        dtype: torch.dtype = torch.float32,
+        channels_last: bool = False,
+        noise_mode: str = "const",
+        subpixel: bool = False,
+    ) -> SynthesisPlan:
         """Precompute the plan of G (on G's device); UnsupportedModel if its layout is not covered."""
         syn = G.synthesis
         blocks: list[_BlockPlan] = []
@@ -156,24 +169,42 @@ class SynthesisPlan:
         for res in syn.block_resolutions:
             block = getattr(syn, f"b{res}")
             if block.architecture != "skip":
-                raise UnsupportedModel(f"synthesis architecture {block.architecture!r} "
-                                       f"(the plan covers 'skip', the published generator's)")
+                raise UnsupportedModel(
+                    f"synthesis architecture {block.architecture!r} "
+                    f"(the plan covers 'skip', the published generator's)"
+                )
             first = block.in_channels == 0
             layers = [block.conv1] if first else [block.conv0, block.conv1]
-            convs = [_conv_plan(layer, w_idx + i, dtype=dtype, noise_mode=noise_mode,
-                                subpixel=subpixel) for i, layer in enumerate(layers)]
+            convs = [
+                _conv_plan(layer, w_idx + i, dtype=dtype, noise_mode=noise_mode, subpixel=subpixel)
+                for i, layer in enumerate(layers)
+            ]
             torgb = _torgb_plan(block.torgb, w_idx + block.num_conv, dtype=dtype)
             const = None
             if first:
                 const = block.const.detach().to(dtype).unsqueeze(0)  # [1, C, 4, 4]
-            blocks.append(_BlockPlan(resolution=res, const=const, convs=convs, torgb=torgb,
-                                     resample_filter=block.resample_filter.detach().float(),
-                                     first=first))
+            blocks.append(
+                _BlockPlan(
+                    resolution=res,
+                    const=const,
+                    convs=convs,
+                    torgb=torgb,
+                    resample_filter=block.resample_filter.detach().float(),
+                    first=first,
+                )
+            )
             w_idx += block.num_conv
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        return cls(blocks=blocks, batch=batch, dtype=dtype, memory_format=memory_format,
-                   num_ws=syn.num_ws, w_dim=syn.w_dim, resolution=syn.img_resolution,
-                   img_channels=syn.img_channels)
+        return cls(
+            blocks=blocks,
+            batch=batch,
+            dtype=dtype,
+            memory_format=memory_format,
+            num_ws=syn.num_ws,
+            w_dim=syn.w_dim,
+            resolution=syn.img_resolution,
+            img_channels=syn.img_channels,
+        )
 
     def forward(self, ws: torch.Tensor) -> torch.Tensor:
         """ws [batch, num_ws, w_dim] float32 -> img [batch, C, H, W] float32 (as G.synthesis)."""
@@ -220,8 +251,15 @@ class SynthesisPlan:
             x = F.conv2d(x, weight, bias=self._bias(conv, n), padding=conv.padding, groups=n)
             x = x.reshape(n, c_out, *x.shape[2:])
         else:
-            x = conv2d_resample(x, weight, f=conv.resample_filter, up=conv.up,
-                                padding=conv.padding, groups=n, flip_weight=False)
+            x = conv2d_resample(
+                x,
+                weight,
+                f=conv.resample_filter,
+                up=conv.up,
+                padding=conv.padding,
+                groups=n,
+                flip_weight=False,
+            )
             x = x.reshape(n, c_out, *x.shape[2:]).add_(conv.bias.reshape(1, -1, 1, 1))
         return self._tail(x, conv)
 
@@ -246,11 +284,19 @@ class SynthesisPlan:
         return self._repeated_bias[key]
 
 
-def _conv_plan(layer: torch.nn.Module, w_index: int, *, dtype: torch.dtype, noise_mode: str,
-               subpixel: bool = False) -> _ConvPlan:
+def _conv_plan(
+    layer: torch.nn.Module,
+    w_index: int,
+    *,
+    dtype: torch.dtype,
+    noise_mode: str,
+    subpixel: bool = False,
+) -> _ConvPlan:
     if layer.activation not in HOMOGENEOUS:
-        raise UnsupportedModel(f"activation {layer.activation!r} (the plan folds gains through "
-                               f"linear, relu and lrelu only)")
+        raise UnsupportedModel(
+            f"activation {layer.activation!r} (the plan folds gains through "
+            f"linear, relu and lrelu only)"
+        )
     gain = float(layer.act_gain)
     affine = layer.affine
     weight = layer.weight.detach().float().contiguous()  # [C_out, C_in, k, k]
@@ -261,8 +307,13 @@ def _conv_plan(layer: torch.nn.Module, w_index: int, *, dtype: torch.dtype, nois
     clamp = layer.conv_clamp  # the layer's gain argument is 1 in a skip synthesis
     f = layer.resample_filter.detach().float()
     phases = None
-    if subpixel and layer.up == 2 and weight.shape[-2:] == (3, 3) and layer.padding == 1 \
-            and f.shape == (4, 4):
+    if (
+        subpixel
+        and layer.up == 2
+        and weight.shape[-2:] == (3, 3)
+        and layer.padding == 1
+        and f.shape == (4, 4)
+    ):
         phases = _subpixel_kernels(weight, f * 4)  # gain up² as upfirdn2d applies it
     return _ConvPlan(
         w_index=w_index,
@@ -287,10 +338,11 @@ def _subpixel_kernels(weight: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     K = weight.new_zeros(c_out, c_in, 6, 6)
     for by in range(4):
         for bx in range(4):
-            K[:, :, by:by + 3, bx:bx + 3] += weight * f[by, bx]  # full true convolution
+            K[:, :, by : by + 3, bx : bx + 3] += weight * f[by, bx]  # full true convolution
     taps = torch.tensor([4, 2, 0])  # s = 0, 1, 2 -> K index 4 - 2s (+ phase)
-    phases = torch.stack([K[:, :, py + taps][:, :, :, px + taps]
-                          for py in range(2) for px in range(2)], dim=2)  # [C_out, C_in, 4, 3, 3]
+    phases = torch.stack(
+        [K[:, :, py + taps][:, :, :, px + taps] for py in range(2) for px in range(2)], dim=2
+    )  # [C_out, C_in, 4, 3, 3]
     return phases.permute(0, 2, 1, 3, 4).reshape(c_out * 4, c_in, 3, 3).contiguous()
 
 
@@ -318,8 +370,14 @@ class FastSynthesis:
     overwritten by the next call: copy it (HostFrames) before calling again.
     """
 
-    def __init__(self, G: torch.nn.Module, *, batch: int = 1,
-                 options: FastOptions = FastOptions(), graph_pool: Any = None) -> None:
+    def __init__(
+        self,
+        G: torch.nn.Module,
+        *,
+        batch: int = 1,
+        options: FastOptions = FastOptions(),
+        graph_pool: Any = None,
+    ) -> None:
         """graph_pool: torch.cuda.graph_pool_handle() shared by models replayed on one stream."""
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
@@ -338,8 +396,11 @@ class FastSynthesis:
         self._static_out: torch.Tensor | None = None
         self._graph_pool = graph_pool
 
-        dtype = DTYPES[options.dtype] if options.dtype != "auto" else (
-            torch.float16 if cuda else torch.float32)
+        dtype = (
+            DTYPES[options.dtype]
+            if options.dtype != "auto"
+            else (torch.float16 if cuda else torch.float32)
+        )
         if dtype != torch.float32 and not cuda:
             self._fallback(f"{options.dtype} needs CUDA here; using float32")
             dtype = torch.float32
@@ -384,8 +445,10 @@ class FastSynthesis:
         """What runs, in words (e.g. "plan fp16 channels-last cuda-graph")."""
         if self.plan is None:
             return "reference fp32"
-        parts = ["plan", {torch.float32: "fp32", torch.float16: "fp16",
-                          torch.bfloat16: "bf16"}[self.plan.dtype]]
+        parts = [
+            "plan",
+            {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.plan.dtype],
+        ]
         if self.plan.memory_format == torch.channels_last:
             parts.append("channels-last")
         if any(c.phases is not None for b in self.plan.blocks for c in b.convs):
@@ -404,22 +467,33 @@ class FastSynthesis:
 
     def _checked_plan(self, dtype: torch.dtype, channels_last: bool) -> SynthesisPlan:
         """The plan in `dtype` if its images stay within tolerance of the reference, else float32."""
-        build = dict(batch=self.batch, channels_last=channels_last,
-                     noise_mode=self.options.noise_mode, subpixel=self.options.subpixel)
+        build = dict(
+            batch=self.batch,
+            channels_last=channels_last,
+            noise_mode=self.options.noise_mode,
+            subpixel=self.options.subpixel,
+        )
         plan = SynthesisPlan.build(self.G, dtype=dtype, **build)
         if dtype == torch.float32:
             return plan
         ws = probe_ws(self.G, self.batch, device=self.device)
         with torch.no_grad():
             # Compared as shown: pixels beyond [-1, 1] saturate either way.
-            error = (plan.forward(ws).clamp(-1, 1) - reference_images(self.G, ws).clamp(-1, 1)).abs()
+            error = (
+                plan.forward(ws).clamp(-1, 1) - reference_images(self.G, ws).clamp(-1, 1)
+            ).abs()
         worst, mean = float(error.max()), float(error.mean())  # a sync, once, at build time
-        if math.isfinite(worst) and worst <= self.options.max_abs_error and \
-                mean <= self.options.mean_abs_error:
+        if (
+            math.isfinite(worst)
+            and worst <= self.options.max_abs_error
+            and mean <= self.options.mean_abs_error
+        ):
             return plan
-        self._fallback(f"{dtype} differs from the reference by up to {worst:.3g} (mean "
-                       f"{mean:.3g}), more than {self.options.max_abs_error} "
-                       f"({self.options.mean_abs_error}); using float32")
+        self._fallback(
+            f"{dtype} differs from the reference by up to {worst:.3g} (mean "
+            f"{mean:.3g}), more than {self.options.max_abs_error} "
+            f"({self.options.mean_abs_error}); using float32"
+        )
         return SynthesisPlan.build(self.G, dtype=torch.float32, **build)
 
     def _capture(self) -> None:
@@ -428,8 +502,9 @@ class FastSynthesis:
         try:
             self._static_ws = probe_ws(self.G, self.batch, device=device)  # [B, num_ws, w_dim]
             res = self.resolution
-            self._static_out = torch.empty(self.batch, res, res, 3, dtype=torch.uint8,
-                                           device=device)  # [B, H, W, 3]
+            self._static_out = torch.empty(
+                self.batch, res, res, 3, dtype=torch.uint8, device=device
+            )  # [B, H, W, 3]
             stream.wait_stream(torch.cuda.current_stream(device))
             with torch.no_grad(), torch.cuda.stream(stream):
                 for _ in range(3):  # warm up: cuDNN picks its algorithms outside the capture
@@ -441,8 +516,9 @@ class FastSynthesis:
             self._graph = graph
         except Exception as exc:  # a capture failure must leave a working (eager) path
             self._graph = None
-            self._fallback(f"CUDA graph capture failed ({type(exc).__name__}: {exc}); "
-                           f"running the plan eagerly")
+            self._fallback(
+                f"CUDA graph capture failed ({type(exc).__name__}: {exc}); running the plan eagerly"
+            )
 
     def _compile(self) -> None:
         try:
@@ -453,8 +529,9 @@ class FastSynthesis:
             self._compiled = compiled
         except Exception as exc:
             self._compiled = None
-            self._fallback(f"torch.compile failed ({type(exc).__name__}: {exc}); "
-                           f"running the plan eagerly")
+            self._fallback(
+                f"torch.compile failed ({type(exc).__name__}: {exc}); running the plan eagerly"
+            )
 
 
 # ----------------------------------------------------------------------------- host upload
@@ -469,15 +546,17 @@ class HostFrames:
     older copy; depth is 1 there. On the CPU the copy is immediate and depth 0.
     """
 
-    def __init__(self, shape: tuple[int, ...], *, device: torch.device,
-                 stream: Any = None, buffers: int = 2) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], *, device: torch.device, stream: Any = None, buffers: int = 2
+    ) -> None:
         self.device = device
         self.cuda = device.type == "cuda"
         self.depth = 1 if self.cuda else 0
         self.stream = stream
         count = buffers if self.cuda else 1
-        self._host = [torch.empty(shape, dtype=torch.uint8, pin_memory=self.cuda)
-                      for _ in range(count)]
+        self._host = [
+            torch.empty(shape, dtype=torch.uint8, pin_memory=self.cuda) for _ in range(count)
+        ]
         self._events = [torch.cuda.Event() if self.cuda else None for _ in range(count)]
         self._next = 0
         self._pending: list[int] = []  # buffers copied into, oldest first

@@ -78,7 +78,7 @@ def _glfw_text(message: Warning | str) -> str:
     # glfw's warnings read "(65550) b'X11: The DISPLAY environment variable is missing'".
     text = str(message)
     start, end = text.find("b'"), text.rfind("'")
-    return text[start + 2:end] if 0 <= start < end else text
+    return text[start + 2 : end] if 0 <= start < end else text
 
 
 def _release_egl_thread() -> None:
@@ -135,7 +135,8 @@ class WindowTarget(GLTarget):
         if not self.window:
             glfw.terminate()
             raise DeviceError(
-                f"could not open a {size[0]}x{size[1]} OpenGL 3.3 window; {INSTALL_HINT}")
+                f"could not open a {size[0]}x{size[1]} OpenGL 3.3 window; {INSTALL_HINT}"
+            )
         glfw.make_context_current(self.window)
         glfw.swap_interval(1 if vsync else 0)
         try:
@@ -144,7 +145,8 @@ class WindowTarget(GLTarget):
             glfw.destroy_window(self.window)
             glfw.terminate()
             raise DeviceError(
-                f"the window has no usable OpenGL 3.3 context ({exc}); {INSTALL_HINT}") from None
+                f"the window has no usable OpenGL 3.3 context ({exc}); {INSTALL_HINT}"
+            ) from None
 
     @property
     def screen(self) -> moderngl.Framebuffer:

@@ -91,14 +91,20 @@ def incompatible(old: SongSet, new: SongSet) -> str | None:
     seeds, post, text, timings and MIDI mappings may change.
     """
     if len(new.lines) != len(old.lines):
-        return (f"{new.path}: the number of lines changed ({len(old.lines)} -> {len(new.lines)}); "
-                f"restart the show to load them; kept the previous set")
+        return (
+            f"{new.path}: the number of lines changed ({len(old.lines)} -> {len(new.lines)}); "
+            f"restart the show to load them; kept the previous set"
+        )
     for a, b in zip(old.lines, new.lines, strict=True):
         if a.model != b.model:
-            return (f"{new.path}: line {b.index + 1}'s model changed; restart the show to load "
-                    f"it; kept the previous set")
+            return (
+                f"{new.path}: line {b.index + 1}'s model changed; restart the show to load "
+                f"it; kept the previous set"
+            )
     if new.song.audio != old.song.audio:
-        return f"{new.path}: [song] audio changed; restart the show to play it; kept the previous set"
+        return (
+            f"{new.path}: [song] audio changed; restart the show to play it; kept the previous set"
+        )
     return None
 
 
@@ -138,8 +144,9 @@ class HotReload:
         self._shader_files.changed()
         return self._apply(renderer, set_changed=True, shaders_changed=True)
 
-    def _apply(self, renderer: _Reloadable | None, *, set_changed: bool,
-               shaders_changed: bool) -> Reload:
+    def _apply(
+        self, renderer: _Reloadable | None, *, set_changed: bool, shaders_changed: bool
+    ) -> Reload:
         errors: list[str] = []
         new_set = None
         if set_changed:

@@ -58,8 +58,9 @@ class HudInfo:
 def hud_lines(info: HudInfo, *, max_chars: int = 72) -> list[str]:
     """The HUD's text, one string per row."""
     state = "playing" if info.playing else "paused"
-    flags = "".join(f"  [{name}]" for name, on in (("freeze", info.frozen),
-                                                   ("blackout", info.blackout)) if on)
+    flags = "".join(
+        f"  [{name}]" for name, on in (("freeze", info.frozen), ("blackout", info.blackout)) if on
+    )
     if info.line is None:
         line = "line -"
     else:
@@ -164,7 +165,7 @@ def _wrap(text: str, max_chars: int, *, max_rows: int = 4) -> list[str]:
     # Errors carry a path and the compiler's words: wrap them, and only clip what is left.
     rows = textwrap.wrap(text, max_chars, break_long_words=True) or [""]
     if len(rows) > max_rows:
-        rows = rows[: max_rows - 1] + [_clip(" ".join(rows[max_rows - 1:]), max_chars)]
+        rows = rows[: max_rows - 1] + [_clip(" ".join(rows[max_rows - 1 :]), max_chars)]
     return rows
 
 

@@ -68,5 +68,9 @@ def catmull_rom_loop(keys: torch.Tensor, cycles: np.ndarray) -> torch.Tensor:
     def basis(h: torch.Tensor) -> torch.Tensor:
         return h.to(keys.device, keys.dtype).view(shape)
 
-    return (basis(2 * u3 - 3 * u2 + 1) * keys[i_t] + basis(u3 - 2 * u2 + u64) * tangents[i_t]
-            + basis(-2 * u3 + 3 * u2) * keys[j_t] + basis(u3 - u2) * tangents[j_t])
+    return (
+        basis(2 * u3 - 3 * u2 + 1) * keys[i_t]
+        + basis(u3 - 2 * u2 + u64) * tangents[i_t]
+        + basis(-2 * u3 + 3 * u2) * keys[j_t]
+        + basis(u3 - u2) * tangents[j_t]
+    )

@@ -52,8 +52,17 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-KEYS: tuple[str, ...] = ("space", "left", "right", "f", "h", "r", "b", "escape",
-                         *(str(n) for n in range(1, 10)))
+KEYS: tuple[str, ...] = (
+    "space",
+    "left",
+    "right",
+    "f",
+    "h",
+    "r",
+    "b",
+    "escape",
+    *(str(n) for n in range(1, 10)),
+)
 
 
 @dataclass(frozen=True)
@@ -177,8 +186,9 @@ class SynthesisWorker:
         image = self.generator.synthesize(r.shot.line, ws[None])[0]  # [H, W, 3]
         prev_image = None
         if r.prev_walk is not None and r.shot.prev is not None:
-            ws = r.prev_walk.w(r.shot.t_prev, params=r.prev_params, features=r.features,
-                               frame=r.frame)
+            ws = r.prev_walk.w(
+                r.shot.t_prev, params=r.prev_params, features=r.features, frame=r.frame
+            )
             prev_image = self.generator.synthesize(r.shot.prev, ws[None])[0]
         return image, prev_image
 
@@ -203,14 +213,21 @@ class Director:
     timeline None: no song clock for lines (a live input); lines change only by cue.
     """
 
-    def __init__(self, timeline: Timeline | None, *, crossfade_s: Sequence[float],
-                 gap_line: int | None = None, n_lines: int | None = None) -> None:
+    def __init__(
+        self,
+        timeline: Timeline | None,
+        *,
+        crossfade_s: Sequence[float],
+        gap_line: int | None = None,
+        n_lines: int | None = None,
+    ) -> None:
         self.timeline = timeline
         self.crossfade_s = tuple(crossfade_s)
         self.gap_line = gap_line
         self.n_lines = n_lines if n_lines is not None else len(self.crossfade_s)
-        self.cue: HandCue | None = None if timeline is not None else HandCue(0, 0.0, math.inf,
-                                                                             None, 0.0)
+        self.cue: HandCue | None = (
+            None if timeline is not None else HandCue(0, 0.0, math.inf, None, 0.0)
+        )
         self._released: HandCue | None = None  # the last hand cue, to fade out of at its end
 
     @property
@@ -243,7 +260,9 @@ class Director:
     def cue_line(self, line: int, t: float) -> None:
         """Show `line` (0-based) from t, fading from what is on screen now."""
         if not 0 <= line < self.n_lines:
-            raise LyriscopeError(f"there is no line {line + 1}; the set has lines 1..{self.n_lines}")
+            raise LyriscopeError(
+                f"there is no line {line + 1}; the set has lines 1..{self.n_lines}"
+            )
         now = self.shot(t)
         prev_at = t - now.t_line
         until = math.inf
@@ -269,8 +288,13 @@ class Director:
         t_line = t - cue.at
         fade = self.crossfade_s[cue.line]
         if cue.prev is not None and fade > 0 and t_line < fade:
-            return Shot(line=cue.line, t_line=t_line, prev=cue.prev, t_prev=t - cue.prev_at,
-                        mix=_smoothstep(t_line / fade))
+            return Shot(
+                line=cue.line,
+                t_line=t_line,
+                prev=cue.prev,
+                t_prev=t - cue.prev_at,
+                mix=_smoothstep(t_line / fade),
+            )
         return Shot(line=cue.line, t_line=t_line, prev=None, t_prev=0.0, mix=1.0)
 
 
@@ -375,7 +399,9 @@ class LiveShow:
                 break
         self._collect_errors()
 
-    def run(self, *, seconds: float | None = None, screenshot: str | Path | None = None) -> ShowStats:
+    def run(
+        self, *, seconds: float | None = None, screenshot: str | Path | None = None
+    ) -> ShowStats:
         """Show frames until quit, the window closes, or `seconds` (wall time) pass."""
         began = time.monotonic()
         self.start()
@@ -508,9 +534,15 @@ class LiveShow:
             return  # paused and nothing changed: the image on screen is this one
         self._last_key = key
         request = FrameRequest(
-            t=t, shot=shot, walk=self.walks[shot.line], params=params,
-            prev_walk=None if shot.prev is None else self.walks[shot.prev], prev_params=prev_params,
-            frame=frame_at(walk_t), features=features)
+            t=t,
+            shot=shot,
+            walk=self.walks[shot.line],
+            params=params,
+            prev_walk=None if shot.prev is None else self.walks[shot.prev],
+            prev_params=prev_params,
+            frame=frame_at(walk_t),
+            features=features,
+        )
         self._last_request = request
         self.worker.requests.put(request)
 
@@ -533,24 +565,35 @@ class LiveShow:
         self._flash = max(0.0, self._flash - dt / self.options.flash_s) if self._flash else 0.0
         step = dt / max(self.options.blackout_fade_s, 1e-6)
         goal = 1.0 if self._blackout_on else 0.0
-        self._blackout = min(self._blackout + step, goal) if goal > self._blackout \
+        self._blackout = (
+            min(self._blackout + step, goal)
+            if goal > self._blackout
             else max(self._blackout - step, goal)
+        )
 
     def _draw(self) -> None:
         shown = self._shown
         post = self.controls.post(self.songset.post)
-        flash = self._flash ** 2  # quick white, soft tail
+        flash = self._flash**2  # quick white, soft tail
         if shown is None:
             self.renderer.render(self._blank, post=post, flash=flash, blackout=self._blackout)
             return
         shot = shown.request.shot
         text = self.songset.lines[shot.line].text
         if shown.prev_image is None:
-            self.renderer.render(shown.image, text=text, post=post, flash=flash,
-                                 blackout=self._blackout)
+            self.renderer.render(
+                shown.image, text=text, post=post, flash=flash, blackout=self._blackout
+            )
         else:
-            self.renderer.render(shown.prev_image, image_b=shown.image, mix=shot.mix, text=text,
-                                 post=post, flash=flash, blackout=self._blackout)
+            self.renderer.render(
+                shown.prev_image,
+                image_b=shown.image,
+                mix=shot.mix,
+                text=text,
+                post=post,
+                flash=flash,
+                blackout=self._blackout,
+            )
 
     def _refresh_hud(self, t: float) -> None:
         now = time.monotonic()
@@ -566,20 +609,39 @@ class LiveShow:
         notice = "press Esc again to quit" if now < self._esc_until else ""
         line = self.shown_line
         # Numbers are redrawn a few times a second; a change of state at once.
-        state = (line, self.director.source, self.clock.playing, self._frozen,
-                 self._blackout_on, self.last_error, self.last_message, notice)
+        state = (
+            line,
+            self.director.source,
+            self.clock.playing,
+            self._frozen,
+            self._blackout_on,
+            self.last_error,
+            self.last_message,
+            notice,
+        )
         if now >= self._next_hud or state != self._hud_state:
             self._next_hud = now + self.options.hud_refresh_s
             self._hud_state = state
             info = HudInfo(
-                t=t, playing=self.clock.playing, line=line, n_lines=len(self.songset.lines),
+                t=t,
+                playing=self.clock.playing,
+                line=line,
+                n_lines=len(self.songset.lines),
                 line_text="" if line is None else self.songset.lines[line].text,
-                line_source=self.director.source, fps=stats.fps, frame_ms=stats.frame_ms,
-                synth_ms=stats.synth_ms, dropped=stats.dropped,
-                latency_frames=stats.latency_frames, clock_status=self.clock.status,
+                line_source=self.director.source,
+                fps=stats.fps,
+                frame_ms=stats.frame_ms,
+                synth_ms=stats.synth_ms,
+                dropped=stats.dropped,
+                latency_frames=stats.latency_frames,
+                clock_status=self.clock.status,
                 inputs=tuple(str(getattr(i, "status", i)) for i in self.inputs),
-                frozen=self._frozen, blackout=self._blackout_on, error=self.last_error,
-                message=self.last_message, notice=notice)
+                frozen=self._frozen,
+                blackout=self._blackout_on,
+                error=self.last_error,
+                message=self.last_message,
+                notice=notice,
+            )
             self._hud_lines = hud_lines(info)
         self.hud.show(self.renderer.ctx, self._hud_lines)
 
@@ -593,7 +655,9 @@ class LiveShow:
         if self.reloader is None:
             self._report("hot reload is off")
             return
-        change = self.reloader.reload_now(self.renderer) if force else self.reloader.poll(self.renderer)
+        change = (
+            self.reloader.reload_now(self.renderer) if force else self.reloader.poll(self.renderer)
+        )
         self._apply_reload(change)
         if force and not change.errors:
             self.last_error = ""  # R after a fix clears the old error
@@ -630,8 +694,10 @@ class LiveShow:
     def _make_walks(self, songset: SongSet) -> list[Any]:
         from lyriscope.engine.walk import Walk
 
-        return [Walk.for_model(self.generator.line(i), seeds=line.seeds, fps=self.fps)
-                for i, line in enumerate(songset.lines)]
+        return [
+            Walk.for_model(self.generator.line(i), seeds=line.seeds, fps=self.fps)
+            for i, line in enumerate(songset.lines)
+        ]
 
     def _make_director(self, songset: SongSet) -> Director:
         from lyriscope.timeline import Timeline
@@ -640,8 +706,9 @@ class LiveShow:
         timeline = None
         if self.live_input is None:
             timeline = Timeline.from_set(songset, duration=self.duration)
-        return Director(timeline, crossfade_s=fades, gap_line=songset.output.gap,
-                        n_lines=len(songset.lines))
+        return Director(
+            timeline, crossfade_s=fades, gap_line=songset.output.gap, n_lines=len(songset.lines)
+        )
 
     def _collect_errors(self) -> None:
         while self._errors:
@@ -677,7 +744,12 @@ class LiveShow:
         import glfw
 
         if glfw.get_window_monitor(window):
-            x, y, w, h = self._fullscreen_restore or (50, 50, self.renderer.size, self.renderer.size)
+            x, y, w, h = self._fullscreen_restore or (
+                50,
+                50,
+                self.renderer.size,
+                self.renderer.size,
+            )
             glfw.set_window_monitor(window, None, x, y, w, h, 0)
             return
         monitor = glfw.get_primary_monitor()
@@ -688,8 +760,9 @@ class LiveShow:
         w, h = glfw.get_window_size(window)
         self._fullscreen_restore = (x, y, w, h)
         mode = glfw.get_video_mode(monitor)
-        glfw.set_window_monitor(window, monitor, 0, 0, mode.size.width, mode.size.height,
-                                mode.refresh_rate)
+        glfw.set_window_monitor(
+            window, monitor, 0, 0, mode.size.width, mode.size.height, mode.refresh_rate
+        )
 
 
 def _toggle(state: bool, value: float | None) -> bool:
@@ -701,9 +774,16 @@ def install_keyboard(window: Any, on_key: Callable[[str], None]) -> None:
     """Call on_key(name) for each press of a show key (KEYS) in a glfw window."""
     import glfw
 
-    names = {glfw.KEY_SPACE: "space", glfw.KEY_LEFT: "left", glfw.KEY_RIGHT: "right",
-             glfw.KEY_F: "f", glfw.KEY_H: "h", glfw.KEY_R: "r", glfw.KEY_B: "b",
-             glfw.KEY_ESCAPE: "escape"}
+    names = {
+        glfw.KEY_SPACE: "space",
+        glfw.KEY_LEFT: "left",
+        glfw.KEY_RIGHT: "right",
+        glfw.KEY_F: "f",
+        glfw.KEY_H: "h",
+        glfw.KEY_R: "r",
+        glfw.KEY_B: "b",
+        glfw.KEY_ESCAPE: "escape",
+    }
     for n in range(1, 10):
         names[getattr(glfw, f"KEY_{n}")] = str(n)
         names[getattr(glfw, f"KEY_KP_{n}")] = str(n)
@@ -729,6 +809,17 @@ def save_screenshot(renderer: Any, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["KEYS", "Director", "FrameRequest", "FrameResult", "HandCue", "LiveOptions",
-           "LiveShow", "Mailbox", "ShowStats", "SynthesisWorker", "install_keyboard",
-           "save_screenshot"]
+__all__ = [
+    "KEYS",
+    "Director",
+    "FrameRequest",
+    "FrameResult",
+    "HandCue",
+    "LiveOptions",
+    "LiveShow",
+    "Mailbox",
+    "ShowStats",
+    "SynthesisWorker",
+    "install_keyboard",
+    "save_screenshot",
+]

@@ -35,8 +35,9 @@ def loop_frame_count(loop_seconds: float, fps: float) -> int:
     return max(1, round(loop_seconds * fps))
 
 
-def render_loop(songset: SongSet, line: int, out: str | Path, *, generator,
-                options: LoopOptions = LoopOptions()) -> int:
+def render_loop(
+    songset: SongSet, line: int, out: str | Path, *, generator, options: LoopOptions = LoopOptions()
+) -> int:
     """Write line's loop (no audio) to out (.mp4 or a PNG folder); returns the frame count."""
     from tqdm import tqdm
 
@@ -52,11 +53,14 @@ def render_loop(songset: SongSet, line: int, out: str | Path, *, generator,
     n = loop_frame_count(seconds, fps)
     walk = Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)
     crf = songset.output.crf if options.crf is None else options.crf
-    with Renderer.offscreen(size, post=songset.post) as renderer, \
-            open_writer(out, fps=fps, size=(size, size), crf=crf) as writer:
+    with (
+        Renderer.offscreen(size, post=songset.post) as renderer,
+        open_writer(out, fps=fps, size=(size, size), crf=crf) as writer,
+    ):
         frame_out = np.empty((size, size, 3), np.uint8)
-        with tqdm(total=n, disable=not options.progress, unit="frame",
-                  desc=f"line {line + 1}") as bar:
+        with tqdm(
+            total=n, disable=not options.progress, unit="frame", desc=f"line {line + 1}"
+        ) as bar:
             for first in range(0, n, max(1, options.batch)):
                 ks = np.arange(first, min(n, first + max(1, options.batch)))
                 ws = walk.w_batch(ks / fps, params=spec.walk, features=None, frames=ks)
@@ -67,8 +71,9 @@ def render_loop(songset: SongSet, line: int, out: str | Path, *, generator,
     return n
 
 
-def keyframe_strip(songset: SongSet, line: int, out: str | Path, *, generator,
-                   thumb: int = 192) -> Path:
+def keyframe_strip(
+    songset: SongSet, line: int, out: str | Path, *, generator, thumb: int = 192
+) -> Path:
     """A PNG strip of the line's keyframe images (what the loop passes through), left to right."""
     from PIL import Image
 
@@ -108,5 +113,7 @@ def watch(path: Path, on_change, *, poll_s: float = 0.5, stop_after_s: float | N
 
 def check_line(songset: SongSet, line: int) -> None:
     if not 0 <= line < len(songset.lines):
-        raise LyriscopeError(f"{songset.path}: there is no line {line + 1}; the set has lines "
-                             f"1..{len(songset.lines)}")
+        raise LyriscopeError(
+            f"{songset.path}: there is no line {line + 1}; the set has lines "
+            f"1..{len(songset.lines)}"
+        )

@@ -38,8 +38,10 @@ def _rtmidi() -> Any:
     try:
         import rtmidi
     except ImportError as exc:  # a wheel without its native library
-        raise DeviceError(f"MIDI: python-rtmidi cannot be imported ({exc}); "
-                          f"install it with `pip install python-rtmidi`") from None
+        raise DeviceError(
+            f"MIDI: python-rtmidi cannot be imported ({exc}); "
+            f"install it with `pip install python-rtmidi`"
+        ) from None
     return rtmidi
 
 
@@ -52,8 +54,11 @@ def open_rtmidi(kind: str, *, api: str = "auto", client_name: str = _CLIENT_NAME
         raise LyriscopeError(f"MIDI: unknown api {api!r}; expected one of " + ", ".join(APIS))
     rtmidi = _rtmidi()
     cls = rtmidi.MidiIn if kind == "in" else rtmidi.MidiOut
-    wanted = {"alsa": [rtmidi.API_LINUX_ALSA], "jack": [rtmidi.API_UNIX_JACK],
-              "auto": [rtmidi.API_LINUX_ALSA, rtmidi.API_UNIX_JACK]}[api]
+    wanted = {
+        "alsa": [rtmidi.API_LINUX_ALSA],
+        "jack": [rtmidi.API_UNIX_JACK],
+        "auto": [rtmidi.API_LINUX_ALSA, rtmidi.API_UNIX_JACK],
+    }[api]
     compiled = set(rtmidi.get_compiled_api())
     problems = []
     for api_id in wanted:
@@ -64,8 +69,11 @@ def open_rtmidi(kind: str, *, api: str = "auto", client_name: str = _CLIENT_NAME
             return cls(api_id, client_name)
         except Exception as exc:  # rtmidi.SystemError: no /dev/snd/seq, no JACK server
             problems.append(str(exc).strip() or type(exc).__name__)
-    raise DeviceError("MIDI: no MIDI system could be opened (" + "; ".join(problems)
-                      + "); start a JACK server or load the ALSA sequencer (snd-seq)")
+    raise DeviceError(
+        "MIDI: no MIDI system could be opened ("
+        + "; ".join(problems)
+        + "); start a JACK server or load the ALSA sequencer (snd-seq)"
+    )
 
 
 def list_midi_ports(*, api: str = "auto") -> dict[str, list[str]]:
@@ -96,12 +104,17 @@ def save_midi_map(set_path: str | Path, cc: Mapping[int, str], notes: Mapping[in
     path = set_file(set_path).resolve()
     for number, name in cc.items():
         if not 0 <= number <= 127 or name not in CONTROLLABLE:
-            raise SetError(f"{path}: [midi] cc.{number}: expected a CC 0..127 mapped to one of "
-                           + ", ".join(CONTROLLABLE) + f", got {name!r}")
+            raise SetError(
+                f"{path}: [midi] cc.{number}: expected a CC 0..127 mapped to one of "
+                + ", ".join(CONTROLLABLE)
+                + f", got {name!r}"
+            )
     for number, action in notes.items():
         if not 0 <= number <= 127 or not NOTE_ACTION.match(action):
-            raise SetError(f"{path}: [midi] notes.{number}: expected a note 0..127 mapped to line:next, "
-                           f"line:prev, line:N, freeze, blackout or flash, got {action!r}")
+            raise SetError(
+                f"{path}: [midi] notes.{number}: expected a note 0..127 mapped to line:next, "
+                f"line:prev, line:N, freeze, blackout or flash, got {action!r}"
+            )
     doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     if "midi" not in doc:
         doc.add("midi", tomlkit.table())
@@ -136,7 +149,9 @@ class MidiInput:
         *,
         port: str | None = None,  # port name substring; None = midi.port, then the first port found
         api: str = "auto",  # "alsa", "jack" or "auto" (ALSA, then JACK)
-        set_path: str | Path | None = None,  # where MIDI learn saves the map; None keeps it in memory
+        set_path: str
+        | Path
+        | None = None,  # where MIDI learn saves the map; None keeps it in memory
         poll_s: float = 1.0,  # how often the port list is checked for a lost or returned port
         read_s: float = 0.002,  # how often the queue of incoming messages is read
         client_name: str = _CLIENT_NAME,
@@ -230,9 +245,12 @@ class MidiInput:
         armed; `cancel_learn()` disarms it).
         """
         if target not in CONTROLLABLE and not NOTE_ACTION.match(target):
-            raise LyriscopeError(f"MIDI learn: {target!r} is neither a parameter ("
-                                 + ", ".join(CONTROLLABLE) + ") nor a note action "
-                                 "(line:next, line:prev, line:N, freeze, blackout, flash)")
+            raise LyriscopeError(
+                f"MIDI learn: {target!r} is neither a parameter ("
+                + ", ".join(CONTROLLABLE)
+                + ") nor a note action "
+                "(line:next, line:prev, line:N, freeze, blackout, flash)"
+            )
         with self._lock:
             self._learning = (target, on_learned)
             self._learned.clear()
@@ -263,8 +281,9 @@ class MidiInput:
                 changed = True
             if changed:  # MIDI learn saving set.toml reloads the map it already has: no news
                 channel = "any channel" if midi.channel is None else f"channel {midi.channel}"
-                self._messages.append(f"MIDI: map reloaded ({len(cc)} CCs, {len(notes)} notes, "
-                                      f"{channel})")
+                self._messages.append(
+                    f"MIDI: map reloaded ({len(cc)} CCs, {len(notes)} notes, {channel})"
+                )
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -339,9 +358,13 @@ class MidiInput:
         name = self._match(ports)
         if name is None:
             with self._lock:
-                problem = (f"no input port matching {self.port_query!r} (found: "
-                           + (", ".join(ports) or "none") + ")" if self.port_query
-                           else "no MIDI input port found")
+                problem = (
+                    f"no input port matching {self.port_query!r} (found: "
+                    + (", ".join(ports) or "none")
+                    + ")"
+                    if self.port_query
+                    else "no MIDI input port found"
+                )
                 if self._lost_name is None and problem != self._problem:
                     self._messages.append(f"MIDI: {problem}")
                 self._problem = problem
@@ -355,7 +378,9 @@ class MidiInput:
             self._port_name = name
             self._problem = ""
             was_lost, self._lost_name = self._lost_name, None
-            self._messages.append(f"MIDI: {name} reconnected" if was_lost else f"MIDI: listening on {name}")
+            self._messages.append(
+                f"MIDI: {name} reconnected" if was_lost else f"MIDI: listening on {name}"
+            )
 
     def _follow_port_change(self) -> None:
         """After reload() named another port: leave the open one unless it still matches."""
@@ -468,4 +493,3 @@ class MidiInput:
         self._learned.set()
         if callback is not None:
             callback(number)
-

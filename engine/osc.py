@@ -59,11 +59,17 @@ class OscServer:
             # One serving thread (not a thread per packet): cues keep the order they were sent in.
             self._server = BlockingOSCUDPServer((host, port), dispatcher)
         except OSError as exc:
-            raise DeviceError(f"OSC: cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                              f"pick another --osc-port or stop what uses it") from None
+            raise DeviceError(
+                f"OSC: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                f"pick another --osc-port or stop what uses it"
+            ) from None
         self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="lyriscope-osc", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="lyriscope-osc",
+            daemon=True,
+        )
         self._thread.start()
 
     @property
@@ -105,7 +111,9 @@ class OscServer:
             self._ignored += 1
             if address not in self._reported:
                 self._reported.add(address)
-                self._messages.append(f"OSC: {address}: {problem} (ignored; further ones are not reported)")
+                self._messages.append(
+                    f"OSC: {address}: {problem} (ignored; further ones are not reported)"
+                )
 
     def _apply(self, address: str, args: tuple[Any, ...]) -> str | None:
         """Carry out one message; a sentence saying what was wrong, or None."""
@@ -143,8 +151,11 @@ class OscServer:
         elif name == "tap":
             self.controls.tap(time.monotonic())
         else:
-            return ("unknown address; expected a parameter (" + ", ".join(CONTROLLABLE)
-                    + ") or line, next, prev, freeze, blackout, flash, play, seek, tap")
+            return (
+                "unknown address; expected a parameter ("
+                + ", ".join(CONTROLLABLE)
+                + ") or line, next, prev, freeze, blackout, flash, play, seek, tap"
+            )
         return None
 
 

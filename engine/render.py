@@ -74,8 +74,9 @@ def plan(songset: SongSet, timeline, *, fps: float, first: int, last: int) -> li
     jobs = []
     for k in range(first, last):
         s = shot_at(timeline, k / fps, crossfade_s=fades, gap_line=songset.output.gap)
-        jobs.append(FrameJob(frame=k, line=s.line, t_line=s.t_line, prev=s.prev,
-                             t_prev=s.t_prev, mix=s.mix))
+        jobs.append(
+            FrameJob(frame=k, line=s.line, t_line=s.t_line, prev=s.prev, t_prev=s.t_prev, mix=s.mix)
+        )
     return jobs
 
 
@@ -88,8 +89,10 @@ class FrameSource:
         self.songset = songset
         self.generator = generator
         self.features = features
-        self.walks = [Walk.for_model(generator.line(i), seeds=line.seeds, fps=fps)
-                      for i, line in enumerate(songset.lines)]
+        self.walks = [
+            Walk.for_model(generator.line(i), seeds=line.seeds, fps=fps)
+            for i, line in enumerate(songset.lines)
+        ]
 
     def images(self, requests: list[tuple[int, float, int]]) -> list[np.ndarray]:
         """Images for requests (line, t into line, absolute frame), in request order."""
@@ -98,18 +101,25 @@ class FrameSource:
         for i, (line, _, _) in enumerate(requests):
             by_line.setdefault(line, []).append(i)
         for line, idx in by_line.items():
-            ws = self.walks[line].w_batch([requests[i][1] for i in idx],
-                                          params=self.songset.lines[line].walk,
-                                          features=self.features,
-                                          frames=[requests[i][2] for i in idx])
+            ws = self.walks[line].w_batch(
+                [requests[i][1] for i in idx],
+                params=self.songset.lines[line].walk,
+                features=self.features,
+                frames=[requests[i][2] for i in idx],
+            )
             frames = self.generator.synthesize(line, ws)  # [N, H, W, 3]
             for j, i in enumerate(idx):
                 out[i] = frames[j]
         return out  # type: ignore[return-value]
 
 
-def render(songset: SongSet | str | Path, out: str | Path, *,
-           options: RenderOptions = RenderOptions(), generator=None) -> RenderResult:
+def render(
+    songset: SongSet | str | Path,
+    out: str | Path,
+    *,
+    options: RenderOptions = RenderOptions(),
+    generator=None,
+) -> RenderResult:
     """Render a set (or a set folder) to `out` (.mp4/.mov/.mkv, or a folder for PNG frames)."""
     from lyriscope.audiofile import audio_duration
     from lyriscope.engine.encoder import open_writer
@@ -128,20 +138,32 @@ def render(songset: SongSet | str | Path, out: str | Path, *,
 
     duration = audio_duration(songset.song.audio)
     timeline = Timeline.from_set(songset, duration=duration)
-    first, last = frame_range(timeline.frame_count(fps), fps=fps, start_s=options.start_s,
-                              end_s=options.end_s)
+    first, last = frame_range(
+        timeline.frame_count(fps), fps=fps, start_s=options.start_s, end_s=options.end_s
+    )
     log.info("analysing %s at %g fps", songset.song.audio.name, fps)
     features = analyse_file(songset.song.audio, fps=fps)
     if generator is None:
-        generator = Generator.from_set(songset, options=RuntimeOptions(
-            device=options.device, fast=options.fast, batch=options.batch))
+        generator = Generator.from_set(
+            songset,
+            options=RuntimeOptions(device=options.device, fast=options.fast, batch=options.batch),
+        )
     source = FrameSource(songset, generator, features, fps=fps)
     jobs = plan(songset, timeline, fps=fps, first=first, last=last)
 
     began = time.perf_counter()
-    with Renderer.offscreen(size, post=songset.post) as renderer, \
-            open_writer(out, fps=fps, size=(size, size), audio=songset.song.audio,
-                        audio_start_s=first / fps, crf=crf, preset=options.preset) as writer:
+    with (
+        Renderer.offscreen(size, post=songset.post) as renderer,
+        open_writer(
+            out,
+            fps=fps,
+            size=(size, size),
+            audio=songset.song.audio,
+            audio_start_s=first / fps,
+            crf=crf,
+            preset=options.preset,
+        ) as writer,
+    ):
         bar = _progress(len(jobs), enabled=options.progress, unit="frame", desc="render")
         frame_out = np.empty((size, size, 3), np.uint8)
         for chunk in _chunks(jobs, max(1, options.batch)):
@@ -158,13 +180,16 @@ def render(songset: SongSet | str | Path, out: str | Path, *,
     return RenderResult(path=Path(out), frames=len(jobs), fps=fps, size=size, seconds=seconds)
 
 
-def frame_range(n_frames: int, *, fps: float, start_s: float = 0.0,
-                end_s: float | None = None) -> tuple[int, int]:
+def frame_range(
+    n_frames: int, *, fps: float, start_s: float = 0.0, end_s: float | None = None
+) -> tuple[int, int]:
     """Frames [first, last) of the span [start_s, end_s) of a song of n_frames frames."""
     first = round(start_s * fps)
     last = n_frames if end_s is None else min(n_frames, round(end_s * fps))
     if start_s < 0 or first >= n_frames:
-        raise LyriscopeError(f"--start {start_s} s is outside the song (0 to {n_frames / fps:.2f} s)")
+        raise LyriscopeError(
+            f"--start {start_s} s is outside the song (0 to {n_frames / fps:.2f} s)"
+        )
     if last <= first:
         raise LyriscopeError(f"--end {end_s} s must come after --start {start_s} s")
     return first, last
@@ -175,8 +200,11 @@ def _draw(source: FrameSource, chunk: list[FrameJob]) -> list[tuple[np.ndarray, 
     fading = [j for j in chunk if j.prev is not None]
     requests += [(j.prev, j.t_prev, j.frame) for j in fading]
     images = source.images(requests)
-    mains, prevs = images[: len(chunk)], iter(images[len(chunk):])
-    return [(img, next(prevs) if j.prev is not None else None) for j, img in zip(chunk, mains, strict=True)]
+    mains, prevs = images[: len(chunk)], iter(images[len(chunk) :])
+    return [
+        (img, next(prevs) if j.prev is not None else None)
+        for j, img in zip(chunk, mains, strict=True)
+    ]
 
 
 def _chunks(items: list[FrameJob], n: int) -> Iterator[list[FrameJob]]:
@@ -188,4 +216,3 @@ def _progress(total: int, *, enabled: bool, **kwargs):
     from tqdm import tqdm
 
     return tqdm(total=total, disable=not enabled, dynamic_ncols=True, **kwargs)
-

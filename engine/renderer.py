@@ -96,8 +96,11 @@ DEFAULT_CHAIN: tuple[Effect, ...] = (
     Effect("grade", _grade_uniforms, _grade_active),
     Effect("vignette", lambda f: {"u_vignette": f.post.vignette}, lambda f: f.post.vignette > 0),
     Effect("text", active=lambda f: f.post.text and bool(f.text and f.text.strip())),
-    Effect("flash", lambda f: {"u_flash": f.flash, "u_blackout": f.blackout},
-           lambda f: f.flash > 0 or f.blackout > 0),
+    Effect(
+        "flash",
+        lambda f: {"u_flash": f.flash, "u_blackout": f.blackout},
+        lambda f: f.flash > 0 or f.blackout > 0,
+    ),
 )
 
 
@@ -196,8 +199,11 @@ class Renderer:
                 self._shaders.load(name)
             # Intermediate passes in half float so a long trail fades out instead of sticking.
             self._work = [self._framebuffer("f2") for _ in range(2)]
-            self._history = {e.name: [self._framebuffer("f2") for _ in range(2)]
-                             for e in self.effects if e.feedback}
+            self._history = {
+                e.name: [self._framebuffer("f2") for _ in range(2)]
+                for e in self.effects
+                if e.feedback
+            }
             self._history_valid: dict[str, bool] = dict.fromkeys(self._history, False)
             self._output = self._framebuffer("f1")
             self._text_texture = self.ctx.texture((size, size), 4, dtype="f1")
@@ -211,12 +217,21 @@ class Renderer:
         return cls(OffscreenTarget(), size, post=post, **options)
 
     @classmethod
-    def window(cls, size: int, *, post: Post | None = None, fullscreen: bool = False,
-               monitor: int = 0, title: str = "lyriscope", vsync: bool = True,
-               **options: Any) -> Renderer:
+    def window(
+        cls,
+        size: int,
+        *,
+        post: Post | None = None,
+        fullscreen: bool = False,
+        monitor: int = 0,
+        title: str = "lyriscope",
+        vsync: bool = True,
+        **options: Any,
+    ) -> Renderer:
         """A renderer that shows its frames in a glfw window (fullscreen on `monitor`)."""
-        target = WindowTarget((size, size), title=title, fullscreen=fullscreen, monitor=monitor,
-                              vsync=vsync)
+        target = WindowTarget(
+            (size, size), title=title, fullscreen=fullscreen, monitor=monitor, vsync=vsync
+        )
         return cls(target, size, post=post, **options)  # closes the target if it fails
 
     # --- per frame -----------------------------------------------------------------------
@@ -235,11 +250,15 @@ class Renderer:
         """Run the post chain on one frame; the result stays on the GPU until read/present."""
         post = post or self.post
         _check_upscale(post)
-        frame = FrameParams(post=post, size=self.size, mix=mix, text=text, flash=flash,
-                            blackout=blackout)
+        frame = FrameParams(
+            post=post, size=self.size, mix=mix, text=text, flash=flash, blackout=blackout
+        )
         textures = {"u_image_a": self._image("a", image_a, post.upscale)}
-        textures["u_image_b"] = (self._image("b", image_b, post.upscale)
-                                 if image_b is not None else textures["u_image_a"])
+        textures["u_image_b"] = (
+            self._image("b", image_b, post.upscale)
+            if image_b is not None
+            else textures["u_image_a"]
+        )
         active = [e for e in self.effects if e.active(frame)]
         for e in self.effects:
             if e.feedback and e not in active:
@@ -253,8 +272,9 @@ class Renderer:
             if effect.feedback:
                 previous, target = self._history[effect.name]
                 self._history[effect.name].reverse()  # ping-pong: this output is read next frame
-                textures["u_previous"] = (previous if self._history_valid[effect.name]
-                                          else source or self._output).color_attachments[0]
+                textures["u_previous"] = (
+                    previous if self._history_valid[effect.name] else source or self._output
+                ).color_attachments[0]
                 self._history_valid[effect.name] = True
             elif last:
                 target = self._output
@@ -274,10 +294,15 @@ class Renderer:
         """
         if out is None:
             out = np.empty((self.size, self.size, 3), np.uint8)
-        elif (out.shape != (self.size, self.size, 3) or out.dtype != np.uint8
-              or not out.flags.c_contiguous):
-            raise ValueError(f"out must be a C-contiguous uint8 array of shape "
-                             f"{(self.size, self.size, 3)}, got {out.dtype} {out.shape}")
+        elif (
+            out.shape != (self.size, self.size, 3)
+            or out.dtype != np.uint8
+            or not out.flags.c_contiguous
+        ):
+            raise ValueError(
+                f"out must be a C-contiguous uint8 array of shape "
+                f"{(self.size, self.size, 3)}, got {out.dtype} {out.shape}"
+            )
         # Straight into the caller's memory: on llvmpipe this beat a pixel-pack buffer
         # (0.8 vs 1.1 ms at 1024²), and a synchronous PBO gains nothing on a GPU either.
         self._output.read_into(out, components=3, alignment=1)
@@ -335,8 +360,13 @@ class Renderer:
         texture.repeat_x = texture.repeat_y = False
         return self.ctx.framebuffer(color_attachments=[texture])
 
-    def _draw(self, name: str, target: moderngl.Framebuffer,
-              textures: Mapping[str, moderngl.Texture], uniforms: Mapping[str, Any]) -> None:
+    def _draw(
+        self,
+        name: str,
+        target: moderngl.Framebuffer,
+        textures: Mapping[str, moderngl.Texture],
+        uniforms: Mapping[str, Any],
+    ) -> None:
         program = self._shaders.programs[name]
         unit = 0
         for sampler, texture in textures.items():
@@ -375,11 +405,19 @@ class Renderer:
         # shrinking widens the kernel, which a GL bilinear sampler cannot.
         filter_id = UPSCALE_FILTERS.index(upscale)
         across = self._scratch_target(f"{slot}-x", (self.size, height))
-        self._draw(RESAMPLE_SHADER, across, {"u_image": texture},
-                   {"u_axis": (1, 0), "u_out_size": across.size, "u_filter": filter_id})
+        self._draw(
+            RESAMPLE_SHADER,
+            across,
+            {"u_image": texture},
+            {"u_axis": (1, 0), "u_out_size": across.size, "u_filter": filter_id},
+        )
         both = self._scratch_target(f"{slot}-xy", (self.size, self.size))
-        self._draw(RESAMPLE_SHADER, both, {"u_image": across.color_attachments[0]},
-                   {"u_axis": (0, 1), "u_out_size": both.size, "u_filter": filter_id})
+        self._draw(
+            RESAMPLE_SHADER,
+            both,
+            {"u_image": across.color_attachments[0]},
+            {"u_axis": (0, 1), "u_out_size": both.size, "u_filter": filter_id},
+        )
         return both.color_attachments[0]
 
     def _scratch_target(self, key: str, size: tuple[int, int]) -> moderngl.Framebuffer:
@@ -403,8 +441,9 @@ class Renderer:
 
 def _check_upscale(post: Post) -> None:
     if post.upscale not in UPSCALE_FILTERS:
-        raise LyriscopeError(f"[post] upscale: expected one of {', '.join(UPSCALE_FILTERS)}, "
-                             f"got {post.upscale!r}")
+        raise LyriscopeError(
+            f"[post] upscale: expected one of {', '.join(UPSCALE_FILTERS)}, got {post.upscale!r}"
+        )
 
 
 def _as_traversable(folder: str | Path | Traversable) -> Traversable:
@@ -423,8 +462,10 @@ def _as_rgb_uint8(image: Any) -> np.ndarray:
         image = image.detach().numpy()
     pixels = np.asarray(image)
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
-        raise ValueError(f"expected an image as uint8 [height, width, 3], got {pixels.dtype} "
-                         f"{list(pixels.shape)}")
+        raise ValueError(
+            f"expected an image as uint8 [height, width, 3], got {pixels.dtype} "
+            f"{list(pixels.shape)}"
+        )
     return np.ascontiguousarray(pixels)
 
 
@@ -468,12 +509,21 @@ def text_image(text: str, size: int) -> np.ndarray:
     spacing = int(pixels * 0.25)
     block = "\n".join(lines)
     stroke = max(1, pixels // 12)
-    box = draw.multiline_textbbox((0, 0), block, font=font, spacing=spacing, align="center",
-                                  stroke_width=stroke)
+    box = draw.multiline_textbbox(
+        (0, 0), block, font=font, spacing=spacing, align="center", stroke_width=stroke
+    )
     x = (size - (box[2] - box[0])) / 2 - box[0]
     y = size * 0.8 - (box[3] - box[1]) / 2 - box[1]
-    draw.multiline_text((x, y), block, font=font, fill=(255, 255, 255, 255), spacing=spacing,
-                        align="center", stroke_width=stroke, stroke_fill=(0, 0, 0, 200))
+    draw.multiline_text(
+        (x, y),
+        block,
+        font=font,
+        fill=(255, 255, 255, 255),
+        spacing=spacing,
+        align="center",
+        stroke_width=stroke,
+        stroke_fill=(0, 0, 0, 200),
+    )
     return np.asarray(canvas)
 
 
@@ -487,5 +537,14 @@ def _wrap(text: str, width_of: Callable[[str], float], max_width: float) -> list
     return lines or [""]
 
 
-__all__ = ["DEFAULT_CHAIN", "Effect", "FrameParams", "Renderer", "ShaderError", "copy_shaders",
-           "default_shader_dir", "text_font", "text_image"]
+__all__ = [
+    "DEFAULT_CHAIN",
+    "Effect",
+    "FrameParams",
+    "Renderer",
+    "ShaderError",
+    "copy_shaders",
+    "default_shader_dir",
+    "text_font",
+    "text_image",
+]

@@ -31,16 +31,28 @@ class RuntimeOptions:
 
 def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
     """The RuntimeOptions of a command's --device, --fast and --batch (absent: the defaults)."""
-    return RuntimeOptions(device=getattr(args, "device", "auto"), fast=getattr(args, "fast", False),
-                          batch=getattr(args, "batch", 1))
+    return RuntimeOptions(
+        device=getattr(args, "device", "auto"),
+        fast=getattr(args, "fast", False),
+        batch=getattr(args, "batch", 1),
+    )
 
 
 class LineModel:
     """One loaded generator and what the walk needs from it."""
 
-    def __init__(self, G: torch.nn.Module, *, path: Path, device: torch.device, fp16: bool,
-                 noise_mode: str, fast: bool = False, batch: int = 1,
-                 graph_pool: Any = None) -> None:
+    def __init__(
+        self,
+        G: torch.nn.Module,
+        *,
+        path: Path,
+        device: torch.device,
+        fp16: bool,
+        noise_mode: str,
+        fast: bool = False,
+        batch: int = 1,
+        graph_pool: Any = None,
+    ) -> None:
         self.G = G
         self.path = path
         self.device = device
@@ -53,8 +65,12 @@ class LineModel:
         self.w_avg: torch.Tensor = G.mapping.w_avg.detach().float()  # [w_dim]
         self.fast = None
         if fast and noise_mode not in ("const", "none"):
-            log.warning("%s: noise_mode %r: the fast path replays fixed noise only; using the "
-                        "reference path for this model", path.name, noise_mode)
+            log.warning(
+                "%s: noise_mode %r: the fast path replays fixed noise only; using the "
+                "reference path for this model",
+                path.name,
+                noise_mode,
+            )
         elif fast:
             from lyriscope.engine.fastpath import FastOptions, FastSynthesis
 
@@ -74,7 +90,9 @@ class LineModel:
         ws = ws.to(self.device, torch.float32)
         if self.fast is not None:
             return self.fast(ws).clone()  # the fast path reuses its output buffer
-        img = self.G.synthesis(ws, noise_mode=self.noise_mode, force_fp32=not self.fp16)  # [N,C,H,W]
+        img = self.G.synthesis(
+            ws, noise_mode=self.noise_mode, force_fp32=not self.fp16
+        )  # [N,C,H,W]
         img = (img.permute(0, 2, 3, 1).float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
         if img.shape[-1] == 1:  # greyscale models
             img = img.expand(-1, -1, -1, 3)
@@ -89,8 +107,13 @@ class Generator:
         >>> frames = gen.synthesize(0, ws)  # uint8 [N, H, W, 3] numpy
     """
 
-    def __init__(self, model_paths: Sequence[Path], *, options: RuntimeOptions = RuntimeOptions(),
-                 noise_modes: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        model_paths: Sequence[Path],
+        *,
+        options: RuntimeOptions = RuntimeOptions(),
+        noise_modes: Sequence[str] | None = None,
+    ) -> None:
         """noise_modes: per line ("const", "random", "none"); None: options.noise_mode for all."""
         from lyriscope.trainers.checkpoint import load_model
 
@@ -102,8 +125,9 @@ class Generator:
         loaded: dict[tuple[Path, str], LineModel] = {}
         # Line models take turns on one stream and keep their inputs and outputs outside the
         # pool, so their CUDA graphs can share scratch memory in any replay order.
-        graph_pool = (torch.cuda.graph_pool_handle()
-                      if options.fast and self.device.type == "cuda" else None)
+        graph_pool = (
+            torch.cuda.graph_pool_handle() if options.fast and self.device.type == "cuda" else None
+        )
         self.lines: list[LineModel] = []
         for i, path in enumerate(model_paths):
             path = Path(path).resolve()
@@ -112,9 +136,16 @@ class Generator:
                 log.info("loading %s", path)
                 networks[path] = load_model(path, device=self.device)
             if (path, noise) not in loaded:
-                loaded[path, noise] = LineModel(networks[path], path=path, device=self.device,
-                                                fp16=fp16, noise_mode=noise, fast=options.fast,
-                                                batch=options.batch, graph_pool=graph_pool)
+                loaded[path, noise] = LineModel(
+                    networks[path],
+                    path=path,
+                    device=self.device,
+                    fp16=fp16,
+                    noise_mode=noise,
+                    fast=options.fast,
+                    batch=options.batch,
+                    graph_pool=graph_pool,
+                )
             self.lines.append(loaded[path, noise])
         if not self.lines:
             raise CheckpointError("no models to load")
@@ -123,10 +154,15 @@ class Generator:
     def from_set(cls, songset, *, options: RuntimeOptions = RuntimeOptions()) -> Generator:
         missing = [line.index + 1 for line in songset.lines if line.model is None]
         if missing:
-            raise SetError(f"{songset.path}: line(s) {missing} have no model; train them or set "
-                           f"model = \"...\" in each [[line]]")
-        return cls([line.model for line in songset.lines], options=options,
-                   noise_modes=[line.walk.noise for line in songset.lines])
+            raise SetError(
+                f"{songset.path}: line(s) {missing} have no model; train them or set "
+                f'model = "..." in each [[line]]'
+            )
+        return cls(
+            [line.model for line in songset.lines],
+            options=options,
+            noise_modes=[line.walk.noise for line in songset.lines],
+        )
 
     def line(self, index: int) -> LineModel:
         return self.lines[index]

@@ -45,8 +45,13 @@ def shown_line(timeline: _Timeline, t: float, *, gap_line: int | None = None) ->
     return 0 if cue.previous_line is None else cue.previous_line
 
 
-def shot_at(timeline: _Timeline, t: float, *, crossfade_s: list[float] | tuple[float, ...],
-            gap_line: int | None = None) -> Shot:
+def shot_at(
+    timeline: _Timeline,
+    t: float,
+    *,
+    crossfade_s: list[float] | tuple[float, ...],
+    gap_line: int | None = None,
+) -> Shot:
     """The shot at t; crossfade_s[i] is the blend time into line i (0 = hard cut)."""
     line = shown_line(timeline, t, gap_line=gap_line)
     t_line = t - anchor(timeline, line)
@@ -58,8 +63,9 @@ def shot_at(timeline: _Timeline, t: float, *, crossfade_s: list[float] | tuple[f
         before = shown_line(timeline, _just_before(boundary), gap_line=gap_line)
         if before != line:
             mix = _smoothstep(since / fade)
-            return Shot(line=line, t_line=t_line, prev=before,
-                        t_prev=t - anchor(timeline, before), mix=mix)
+            return Shot(
+                line=line, t_line=t_line, prev=before, t_prev=t - anchor(timeline, before), mix=mix
+            )
     return Shot(line=line, t_line=t_line, prev=None, t_prev=0.0, mix=1.0)
 
 

@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 SEED_MAX = 2**32 - 1  # numpy.random.RandomState takes seeds in 0..2**32 - 1
 PULSE_DECAY_S = 0.5  # an onset's push falls to zero over this many seconds
 
-Mapping = Callable[[torch.Tensor], torch.Tensor]  # z [N, z_dim] -> ws [N, num_ws, w_dim], untruncated
+Mapping = Callable[
+    [torch.Tensor], torch.Tensor
+]  # z [N, z_dim] -> ws [N, num_ws, w_dim], untruncated
 
 
 def seed_z(seed: int, z_dim: int) -> np.ndarray:
@@ -82,8 +84,13 @@ class AudioDrive:
         return cls(drift_s=np.zeros(n), pulse=np.zeros(n), bands=np.zeros((n, 3)), rms=np.zeros(n))
 
 
-def audio_drive(features: Features, frames: np.ndarray, line_starts: np.ndarray, *,
-                pulse_decay_s: float = PULSE_DECAY_S) -> AudioDrive:
+def audio_drive(
+    features: Features,
+    frames: np.ndarray,
+    line_starts: np.ndarray,
+    *,
+    pulse_decay_s: float = PULSE_DECAY_S,
+) -> AudioDrive:
     """Read features at frames [T] (absolute video frames) for lines that began at line_starts [T].
 
     Row r of the features is frame features.first_frame + r (0 for a whole song). Causal:
@@ -105,8 +112,11 @@ def audio_drive(features: Features, frames: np.ndarray, line_starts: np.ndarray,
     drift_s = (cum[np.clip(at, 0, n)] - cum[np.clip(start, 0, n)]) / fps
 
     # Pulse: the strongest recent onset, each decaying as (1 - age / decay)².
-    strength = np.where(np.asarray(features.onsets, dtype=bool),
-                        np.clip(np.asarray(features.onset, dtype=np.float64), 0.0, 1.0), 0.0)
+    strength = np.where(
+        np.asarray(features.onsets, dtype=bool),
+        np.clip(np.asarray(features.onset, dtype=np.float64), 0.0, 1.0),
+        0.0,
+    )
     decay_frames = max(pulse_decay_s * fps, 1e-9)
     ages = np.arange(int(math.ceil(decay_frames)))  # [A]
     rows = at[:, None] - ages[None, :]  # [T, A]
@@ -141,7 +151,11 @@ class Walk:
         if len(seeds) == 0:
             raise SetError("a line's walk needs at least one seed; give seeds = [..] or seeds = N")
         for seed in seeds:
-            if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= SEED_MAX:
+            if (
+                isinstance(seed, bool)
+                or not isinstance(seed, int | np.integer)
+                or not 0 <= seed <= SEED_MAX
+            ):
                 raise SetError(f"seed {seed!r}: expected an integer in 0..{SEED_MAX}")
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
@@ -172,11 +186,19 @@ class Walk:
         self.band_directions = w_dirs[1:]  # [3, w_dim] unit: low, mid, high
 
     @classmethod
-    def for_model(cls, model: Any, *, seeds: Sequence[int], fps: float,
-                  pulse_decay_s: float = PULSE_DECAY_S) -> Walk:
+    def for_model(
+        cls, model: Any, *, seeds: Sequence[int], fps: float, pulse_decay_s: float = PULSE_DECAY_S
+    ) -> Walk:
         """A walk on a loaded model with .mapping(z), .w_avg, .num_ws and .z_dim (engine.runtime.LineModel)."""
-        return cls(model.mapping, w_avg=model.w_avg, num_ws=model.num_ws, z_dim=model.z_dim,
-                   seeds=seeds, fps=fps, pulse_decay_s=pulse_decay_s)
+        return cls(
+            model.mapping,
+            w_avg=model.w_avg,
+            num_ws=model.num_ws,
+            z_dim=model.z_dim,
+            seeds=seeds,
+            fps=fps,
+            pulse_decay_s=pulse_decay_s,
+        )
 
     @torch.no_grad()
     def map(self, z: torch.Tensor) -> torch.Tensor:
@@ -184,39 +206,63 @@ class Walk:
         ws = self._mapping(z).to(self.device, torch.float32)
         expected = (z.shape[0], self.num_ws, self.w_dim)
         if tuple(ws.shape) != expected:
-            raise CheckpointError(f"the model's mapping gave ws of shape {tuple(ws.shape)}; the walk "
-                                  f"expected {list(expected)} (num_ws {self.num_ws}, w_dim {self.w_dim})")
+            raise CheckpointError(
+                f"the model's mapping gave ws of shape {tuple(ws.shape)}; the walk "
+                f"expected {list(expected)} (num_ws {self.num_ws}, w_dim {self.w_dim})"
+            )
         return ws
 
     def keyframe_times(self, loop_seconds: float) -> np.ndarray:
         """Times into the line (s) [K] at which the plain loop shows each seed."""
         return np.arange(len(self.seeds)) * (loop_seconds / len(self.seeds))
 
-    def phases(self, ts: Sequence[float] | np.ndarray, *, params: WalkParams,
-               features: Features | None = None, frames: Sequence[int] | np.ndarray | None = None
-               ) -> np.ndarray:
+    def phases(
+        self,
+        ts: Sequence[float] | np.ndarray,
+        *,
+        params: WalkParams,
+        features: Features | None = None,
+        frames: Sequence[int] | np.ndarray | None = None,
+    ) -> np.ndarray:
         """Loop position in cycles [T] (1.0 = one loop; unwrapped) at times into the line ts [T] s."""
         _check_params(params)
         ts, frames = self._times_and_frames(ts, frames)
         drive = self._drive(ts, frames, features)
         return self._cycles(ts, drive, params)
 
-    def w(self, t: float, *, params: WalkParams, features: Features | None = None,
-          frame: int | None = None, truncation_follow: float | None = None) -> torch.Tensor:
+    def w(
+        self,
+        t: float,
+        *,
+        params: WalkParams,
+        features: Features | None = None,
+        frame: int | None = None,
+        truncation_follow: float | None = None,
+    ) -> torch.Tensor:
         """w [num_ws, w_dim] at t seconds into the line; frame is the absolute video frame for features.
 
         frame None reads features at round(t * fps), as for a line that starts with the song.
         truncation_follow: psi added at full loudness; None takes params.truncation_follow when
         WalkParams has it, else 0.
         """
-        return self.w_batch([t], params=params, features=features,
-                            frames=None if frame is None else [frame],
-                            truncation_follow=truncation_follow)[0]
+        return self.w_batch(
+            [t],
+            params=params,
+            features=features,
+            frames=None if frame is None else [frame],
+            truncation_follow=truncation_follow,
+        )[0]
 
     @torch.no_grad()
-    def w_batch(self, ts: Sequence[float] | np.ndarray, *, params: WalkParams,
-                features: Features | None = None, frames: Sequence[int] | np.ndarray | None = None,
-                truncation_follow: float | None = None) -> torch.Tensor:
+    def w_batch(
+        self,
+        ts: Sequence[float] | np.ndarray,
+        *,
+        params: WalkParams,
+        features: Features | None = None,
+        frames: Sequence[int] | np.ndarray | None = None,
+        truncation_follow: float | None = None,
+    ) -> torch.Tensor:
         """ws [T, num_ws, w_dim] at times into the line ts [T] s (frames [T]: as in `w`); equals T calls of `w`."""
         _check_params(params)
         ts, frames = self._times_and_frames(ts, frames)
@@ -228,7 +274,11 @@ class Walk:
         else:
             ws = catmull_rom_loop(self.w_keys, cycles)  # [T, num_ws, w_dim]
 
-        follow = getattr(params, "truncation_follow", 0.0) if truncation_follow is None else truncation_follow
+        follow = (
+            getattr(params, "truncation_follow", 0.0)
+            if truncation_follow is None
+            else truncation_follow
+        )
         psi = self._column(params.truncation + follow * drive.rms)  # [T, 1, 1]
         ws = self.w_avg + psi * (ws - self.w_avg)
 
@@ -245,22 +295,27 @@ class Walk:
 
     # --- parts ---------------------------------------------------------------------------
 
-    def _times_and_frames(self, ts: Sequence[float] | np.ndarray,
-                          frames: Sequence[int] | np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _times_and_frames(
+        self, ts: Sequence[float] | np.ndarray, frames: Sequence[int] | np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         ts = np.asarray(ts, dtype=np.float64).reshape(-1)
         if frames is None:
             return ts, np.rint(ts * self.fps).astype(np.int64)
         frames = np.asarray(frames).reshape(-1)
         if frames.shape != ts.shape:
-            raise ValueError(f"got {ts.shape[0]} times but {frames.shape[0]} frames; give one frame per time")
+            raise ValueError(
+                f"got {ts.shape[0]} times but {frames.shape[0]} frames; give one frame per time"
+            )
         return ts, frames.astype(np.int64)
 
     def _drive(self, ts: np.ndarray, frames: np.ndarray, features: Features | None) -> AudioDrive:
         if features is None:
             return AudioDrive.quiet(ts.shape[0])
         if abs(float(features.fps) - self.fps) > 1e-6:
-            raise ValueError(f"features are at {features.fps} fps but the walk runs at {self.fps} fps; "
-                             f"analyse the audio with hop = sr / {self.fps}")
+            raise ValueError(
+                f"features are at {features.fps} fps but the walk runs at {self.fps} fps; "
+                f"analyse the audio with hop = sr / {self.fps}"
+            )
         line_starts = frames - np.rint(ts * self.fps).astype(np.int64)
         return audio_drive(features, frames, line_starts, pulse_decay_s=self.pulse_decay_s)
 
@@ -269,7 +324,9 @@ class Walk:
 
     def _column(self, values: np.ndarray) -> torch.Tensor:
         """Per-frame numbers [T] as a float32 tensor [T, 1, 1] that broadcasts over ws."""
-        return torch.as_tensor(np.asarray(values), dtype=torch.float32, device=self.device).view(-1, 1, 1)
+        return torch.as_tensor(np.asarray(values), dtype=torch.float32, device=self.device).view(
+            -1, 1, 1
+        )
 
 
 def _check_params(params: WalkParams) -> None:
@@ -280,4 +337,6 @@ def _check_params(params: WalkParams) -> None:
     for name in BAND_NAMES:
         group = getattr(params.bands, name)
         if group not in LAYER_GROUPS:
-            raise SetError(f"walk bands.{name}: expected one of {', '.join(LAYER_GROUPS)}, got {group!r}")
+            raise SetError(
+                f"walk bands.{name}: expected one of {', '.join(LAYER_GROUPS)}, got {group!r}"
+            )

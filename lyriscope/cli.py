@@ -65,7 +65,10 @@ def available_commands() -> list[Command]:
 def _verbosity_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS,
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
         help="log progress (-vv for debug) and show tracebacks",
     )
     return parent
@@ -107,13 +110,19 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in by_name:
         parser = build_parser(commands)
         if argv and any(c.name == argv[0] for c in COMMANDS):
-            print(f"lyriscope: error: command {argv[0]!r} is not installed in this version "
-                  f"(its module is missing); run `lyriscope --help` for the list", file=sys.stderr)
+            print(
+                f"lyriscope: error: command {argv[0]!r} is not installed in this version "
+                f"(its module is missing); run `lyriscope --help` for the list",
+                file=sys.stderr,
+            )
             return 2
         if argv and not argv[0].startswith("-"):
             parser.print_usage(sys.stderr)
-            print(f"lyriscope: error: unknown command {argv[0]!r}; run `lyriscope --help` "
-                  f"for the list", file=sys.stderr)
+            print(
+                f"lyriscope: error: unknown command {argv[0]!r}; run `lyriscope --help` "
+                f"for the list",
+                file=sys.stderr,
+            )
             return 2
         parser.parse_args(argv)  # --help exits here; anything else is a usage error
         parser.print_help()
@@ -122,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser, module = _command_parser(command)
     except ImportError as exc:  # a dependency missing from the environment
-        print(f"lyriscope {command.name}: cannot load ({exc}); is the package installed "
-              f"with its dependencies (pip install -e .)?", file=sys.stderr)
+        print(
+            f"lyriscope {command.name}: cannot load ({exc}); is the package installed "
+            f"with its dependencies (pip install -e .)?",
+            file=sys.stderr,
+        )
         return 1
     args = parser.parse_args(argv[1:])
     verbose = global_verbose + getattr(args, "verbose", 0)
@@ -155,8 +167,10 @@ def _run(command: Command, module, args: argparse.Namespace, verbose: int) -> in
             traceback.print_exc()
         where = f" ({exc.filename})" if exc.filename else ""
         if exc.errno == errno.ENOSPC:
-            print(f"{prefix}: the disk is full{where}; free some space and run it again",
-                  file=sys.stderr)
+            print(
+                f"{prefix}: the disk is full{where}; free some space and run it again",
+                file=sys.stderr,
+            )
         else:
             print(f"{prefix}: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
@@ -165,8 +179,11 @@ def _run(command: Command, module, args: argparse.Namespace, verbose: int) -> in
             traceback.print_exc()
             print(f"{prefix}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:
-            print(f"{prefix}: internal error: {type(exc).__name__}: {exc} (run with -v for the "
-                  f"traceback)", file=sys.stderr)
+            print(
+                f"{prefix}: internal error: {type(exc).__name__}: {exc} (run with -v for the "
+                f"traceback)",
+                file=sys.stderr,
+            )
         return 1
 
 

@@ -26,7 +26,9 @@ DEFAULT_TAGS: tuple[str, ...] = ("photography", "art", "painting")
 BAND_NAMES: tuple[str, ...] = ("low", "mid", "high")
 LAYER_GROUPS: tuple[str, ...] = ("coarse", "middle", "fine", "none")
 NOISE_MODES: tuple[str, ...] = ("const", "random", "none")  # as NVlabs' noise_mode
-NOTE_ACTION = re.compile(r"^(line:(next|prev|[1-9]\d*)|freeze|blackout|flash)$")  # line:N is 1-based
+NOTE_ACTION = re.compile(
+    r"^(line:(next|prev|[1-9]\d*)|freeze|blackout|flash)$"
+)  # line:N is 1-based
 _MIDI_NUMBER = re.compile(r"[0-9]{1,3}")
 
 
@@ -121,8 +123,18 @@ class SongSet:
 
 # Parameters a MIDI CC or OSC message may drive: the walk's and the post chain's numbers.
 CONTROLLABLE: tuple[str, ...] = (
-    "pulse", "motion", "truncation", "truncation_follow", "band_depth", "loop_seconds", "crossfade_s",
-    "brightness", "contrast", "saturation", "vignette", "trail",
+    "pulse",
+    "motion",
+    "truncation",
+    "truncation_follow",
+    "band_depth",
+    "loop_seconds",
+    "crossfade_s",
+    "brightness",
+    "contrast",
+    "saturation",
+    "vignette",
+    "trail",
 )
 
 
@@ -164,8 +176,12 @@ def parse_set(
     _no_unknown(song_t, {"title", "audio", "lyrics", "artist"}, src, "[song] ")
     song = Song(
         title=_get(song_t, "title", str, src, "[song] ", required=True),
-        audio=_file(root, _get(song_t, "audio", str, src, "[song] ", required=True), src, "[song] audio"),
-        lyrics=_file(root, _get(song_t, "lyrics", str, src, "[song] ", required=True), src, "[song] lyrics"),
+        audio=_file(
+            root, _get(song_t, "audio", str, src, "[song] ", required=True), src, "[song] audio"
+        ),
+        lyrics=_file(
+            root, _get(song_t, "lyrics", str, src, "[song] ", required=True), src, "[song] lyrics"
+        ),
         artist=_get(song_t, "artist", str, src, "[song] ", default=""),
     )
 
@@ -174,12 +190,16 @@ def parse_set(
     gap = _get(out_t, "gap", int, src, "[output] ", default=None)
     output = Output(
         size=_get(out_t, "size", int, src, "[output] ", default=Output.size, check=_at_least(16)),
-        fps=float(_get(out_t, "fps", float, src, "[output] ", default=Output.fps, check=_in(1, 1000))),
+        fps=float(
+            _get(out_t, "fps", float, src, "[output] ", default=Output.fps, check=_in(1, 1000))
+        ),
         crf=_get(out_t, "crf", int, src, "[output] ", default=Output.crf, check=_in(0, 51)),
         gap=None if gap is None else gap - 1,
     )
 
-    walk = _parse_walk(_table(data, "walk", src), WalkParams(), src, "[walk] ", allow_seed_list=False)
+    walk = _parse_walk(
+        _table(data, "walk", src), WalkParams(), src, "[walk] ", allow_seed_list=False
+    )
     post = _parse_post(_table(data, "post", src), src)
 
     raw_lines = data.get("line", [])
@@ -196,10 +216,20 @@ def parse_set(
     midi = _parse_midi(_table(data, "midi", src), src)
     for note, action in midi.notes.items():
         if action.startswith("line:") and action[5:].isdigit() and int(action[5:]) > len(lines):
-            raise SetError(f"{src}: [midi] notes.{note}: {action!r} names a line the set does not "
-                           f"have; expected line:1..line:{len(lines)}")
-    return SongSet(root=root, path=Path(source) if isinstance(source, Path) else root / SET_FILE,
-                   song=song, output=output, walk=walk, post=post, lines=lines, midi=midi)
+            raise SetError(
+                f"{src}: [midi] notes.{note}: {action!r} names a line the set does not "
+                f"have; expected line:1..line:{len(lines)}"
+            )
+    return SongSet(
+        root=root,
+        path=Path(source) if isinstance(source, Path) else root / SET_FILE,
+        song=song,
+        output=output,
+        walk=walk,
+        post=post,
+        lines=lines,
+        midi=midi,
+    )
 
 
 def default_seeds(line_index: int, count: int) -> tuple[int, ...]:
@@ -213,16 +243,29 @@ _WALK_KEYS = {f.name for f in fields(WalkParams)}
 _LINE_KEYS = {"text", "queries", "tags", "model", "at"} | _WALK_KEYS
 
 
-def _parse_walk(t: Mapping[str, Any], base: WalkParams, src: str, where: str,
-                *, allow_seed_list: bool, extra: set[str] | None = None) -> WalkParams:
+def _parse_walk(
+    t: Mapping[str, Any],
+    base: WalkParams,
+    src: str,
+    where: str,
+    *,
+    allow_seed_list: bool,
+    extra: set[str] | None = None,
+) -> WalkParams:
     if extra is None:
         _no_unknown(t, _WALK_KEYS, src, where)
     changes: dict[str, Any] = {}
     positive = _above(0)
     non_negative = _at_least(0)
-    for key, check in (("loop_seconds", positive), ("truncation", _in(-2, 2)),
-                       ("truncation_follow", non_negative), ("pulse", non_negative), ("motion", non_negative),
-                       ("band_depth", non_negative), ("crossfade_s", non_negative)):
+    for key, check in (
+        ("loop_seconds", positive),
+        ("truncation", _in(-2, 2)),
+        ("truncation_follow", non_negative),
+        ("pulse", non_negative),
+        ("motion", non_negative),
+        ("band_depth", non_negative),
+        ("crossfade_s", non_negative),
+    ):
         if key in t:
             changes[key] = float(_get(t, key, float, src, where, check=check))
     if "seeds" in t and not (allow_seed_list and isinstance(t["seeds"], list)):
@@ -234,15 +277,26 @@ def _parse_walk(t: Mapping[str, Any], base: WalkParams, src: str, where: str,
     if "bands" in t:
         bands_t = t["bands"]
         if not isinstance(bands_t, dict):
-            raise SetError(f"{src}: {where}bands: expected a table like "
-                           f"{{ low = \"coarse\", mid = \"middle\", high = \"fine\" }}")
+            raise SetError(
+                f"{src}: {where}bands: expected a table like "
+                f'{{ low = "coarse", mid = "middle", high = "fine" }}'
+            )
         _no_unknown(bands_t, set(BAND_NAMES), src, f"{where}bands.")
         cur = base.bands
-        changes["bands"] = Bands(**{
-            b: _get(bands_t, b, str, src, f"{where}bands.", default=getattr(cur, b),
-                    check=_one_of(LAYER_GROUPS))
-            for b in BAND_NAMES
-        })
+        changes["bands"] = Bands(
+            **{
+                b: _get(
+                    bands_t,
+                    b,
+                    str,
+                    src,
+                    f"{where}bands.",
+                    default=getattr(cur, b),
+                    check=_one_of(LAYER_GROUPS),
+                )
+                for b in BAND_NAMES
+            }
+        )
     return replace(base, **changes)
 
 
@@ -251,21 +305,37 @@ def _parse_post(t: Mapping[str, Any], src: str) -> Post:
     _no_unknown(t, {f.name for f in fields(Post)}, src, where)
     d = Post()
     return Post(
-        brightness=float(_get(t, "brightness", float, src, where, default=d.brightness, check=_in(-1, 1))),
+        brightness=float(
+            _get(t, "brightness", float, src, where, default=d.brightness, check=_in(-1, 1))
+        ),
         contrast=float(_get(t, "contrast", float, src, where, default=d.contrast, check=_in(0, 4))),
-        saturation=float(_get(t, "saturation", float, src, where, default=d.saturation, check=_in(0, 4))),
+        saturation=float(
+            _get(t, "saturation", float, src, where, default=d.saturation, check=_in(0, 4))
+        ),
         vignette=float(_get(t, "vignette", float, src, where, default=d.vignette, check=_in(0, 1))),
         trail=float(_get(t, "trail", float, src, where, default=d.trail, check=_in(0, 0.99))),
         text=_get(t, "text", bool, src, where, default=d.text),
-        upscale=_get(t, "upscale", str, src, where, default=d.upscale,
-                     check=_one_of(("lanczos", "bicubic", "bilinear", "nearest"))),
+        upscale=_get(
+            t,
+            "upscale",
+            str,
+            src,
+            where,
+            default=d.upscale,
+            check=_one_of(("lanczos", "bicubic", "bilinear", "nearest")),
+        ),
     )
 
 
-def _parse_line(i: int, t: Mapping[str, Any], walk: WalkParams, root: Path, src: str,
-                *, need_models: bool) -> Line:
+def _parse_line(
+    i: int, t: Mapping[str, Any], walk: WalkParams, root: Path, src: str, *, need_models: bool
+) -> Line:
     text_preview = t.get("text")
-    where = f"[[line]] {i + 1}" + (f" ({text_preview!r})" if isinstance(text_preview, str) else "") + " "
+    where = (
+        f"[[line]] {i + 1}"
+        + (f" ({text_preview!r})" if isinstance(text_preview, str) else "")
+        + " "
+    )
     _no_unknown(t, _LINE_KEYS, src, where)
     text = _get(t, "text", str, src, where, required=True)
     queries = _str_list(t, "queries", src, where, default=(text,))
@@ -273,10 +343,13 @@ def _parse_line(i: int, t: Mapping[str, Any], walk: WalkParams, root: Path, src:
     line_walk = _parse_walk(t, walk, src, where, allow_seed_list=True, extra=_LINE_KEYS)
     if isinstance(t.get("seeds"), list):
         seeds = t["seeds"]
-        if len(seeds) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
-                                     for s in seeds):
-            raise SetError(f"{src}: {where}seeds: expected a list of at least 2 integer seeds "
-                           f"in 0..4294967295, got {seeds!r}")
+        if len(seeds) < 2 or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds
+        ):
+            raise SetError(
+                f"{src}: {where}seeds: expected a list of at least 2 integer seeds "
+                f"in 0..4294967295, got {seeds!r}"
+            )
         seeds_t = tuple(seeds)
         line_walk = replace(line_walk, seeds=len(seeds_t))
     else:
@@ -286,15 +359,27 @@ def _parse_line(i: int, t: Mapping[str, Any], walk: WalkParams, root: Path, src:
         rel = _get(t, "model", str, src, where)
         model = (root / rel).resolve()
         if need_models and not model.is_file():
-            raise SetError(f"{src}: {where}model: file {model} does not exist; train it with "
-                           f"`lyriscope train {root} --line {i + 1}`")
+            raise SetError(
+                f"{src}: {where}model: file {model} does not exist; train it with "
+                f"`lyriscope train {root} --line {i + 1}`"
+            )
     elif need_models:
-        raise SetError(f"{src}: {where}has no model; add model = \"models/line-{i + 1:02d}.safetensors\"")
+        raise SetError(
+            f'{src}: {where}has no model; add model = "models/line-{i + 1:02d}.safetensors"'
+        )
     at = None
     if "at" in t:
         at = float(_get(t, "at", float, src, where, check=_at_least(0)))
-    return Line(index=i, text=text, queries=queries, tags=tags, model=model, seeds=seeds_t,
-                walk=line_walk, at=at)
+    return Line(
+        index=i,
+        text=text,
+        queries=queries,
+        tags=tags,
+        model=model,
+        seeds=seeds_t,
+        walk=line_walk,
+        at=at,
+    )
 
 
 def _parse_midi(t: Mapping[str, Any], src: str) -> Midi:
@@ -304,7 +389,7 @@ def _parse_midi(t: Mapping[str, Any], src: str) -> Midi:
     def numbered(key: str, check_value: Callable[[str], bool], expected: str) -> dict[int, str]:
         table = t.get(key, {})
         if not isinstance(table, dict):
-            raise SetError(f"{src}: {where}{key}: expected a table like {{ 1 = \"pulse\" }}")
+            raise SetError(f'{src}: {where}{key}: expected a table like {{ 1 = "pulse" }}')
         out: dict[int, str] = {}
         for k, v in table.items():
             if not (_MIDI_NUMBER.fullmatch(k) and 0 <= int(k) <= 127):
@@ -316,8 +401,11 @@ def _parse_midi(t: Mapping[str, Any], src: str) -> Midi:
 
     return Midi(
         cc=numbered("cc", lambda v: v in CONTROLLABLE, "one of " + ", ".join(CONTROLLABLE)),
-        notes=numbered("notes", lambda v: bool(NOTE_ACTION.match(v)),
-                       "line:next, line:prev, line:N, freeze, blackout or flash"),
+        notes=numbered(
+            "notes",
+            lambda v: bool(NOTE_ACTION.match(v)),
+            "line:next, line:prev, line:N, freeze, blackout or flash",
+        ),
         port=_get(t, "port", str, src, where, default=None),
         channel=_get(t, "channel", int, src, where, default=None, check=_in(1, 16)),
     )
@@ -329,8 +417,17 @@ _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "tru
 _MISSING = object()
 
 
-def _get(t: Mapping[str, Any], key: str, typ: type, src: str, where: str, *,
-         required: bool = False, default: Any = _MISSING, check: Callable[[Any], str | None] | None = None) -> Any:
+def _get(
+    t: Mapping[str, Any],
+    key: str,
+    typ: type,
+    src: str,
+    where: str,
+    *,
+    required: bool = False,
+    default: Any = _MISSING,
+    check: Callable[[Any], str | None] | None = None,
+) -> Any:
     if key not in t:
         if required or default is _MISSING:
             raise SetError(f"{src}: {where}{key}: missing; expected {_TYPE_NAMES[typ]}")
@@ -352,8 +449,9 @@ def _get(t: Mapping[str, Any], key: str, typ: type, src: str, where: str, *,
     return v
 
 
-def _str_list(t: Mapping[str, Any], key: str, src: str, where: str, *,
-              default: tuple[str, ...]) -> tuple[str, ...]:
+def _str_list(
+    t: Mapping[str, Any], key: str, src: str, where: str, *, default: tuple[str, ...]
+) -> tuple[str, ...]:
     if key not in t:
         return default
     v = t[key]
@@ -362,7 +460,9 @@ def _str_list(t: Mapping[str, Any], key: str, src: str, where: str, *,
     return tuple(v)
 
 
-def _table(data: Mapping[str, Any], key: str, src: str, *, required: bool = False) -> Mapping[str, Any]:
+def _table(
+    data: Mapping[str, Any], key: str, src: str, *, required: bool = False
+) -> Mapping[str, Any]:
     if key not in data:
         if required:
             raise SetError(f"{src}: [{key}]: missing table")
@@ -376,8 +476,10 @@ def _table(data: Mapping[str, Any], key: str, src: str, *, required: bool = Fals
 def _no_unknown(t: Mapping[str, Any], allowed: set[str], src: str, where: str) -> None:
     unknown = sorted(set(t) - allowed)
     if unknown:
-        raise SetError(f"{src}: {where}{unknown[0]}: unknown key; expected one of "
-                       + ", ".join(sorted(allowed)))
+        raise SetError(
+            f"{src}: {where}{unknown[0]}: unknown key; expected one of "
+            + ", ".join(sorted(allowed))
+        )
 
 
 def _file(root: Path, rel: str, src: str, where: str) -> Path:

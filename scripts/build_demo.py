@@ -49,22 +49,46 @@ OUTPUT = {"size": 512, "fps": 30.0}  # the README's first render: 512² at 30 fp
 # except the circles, whose shapes come from it.
 WALK = {"loop_seconds": 8.0, "seeds": 8, "pulse": 0.5, "motion": 0.6, "noise": "none"}
 POST = {"vignette": 0.3, "trail": 0.25, "text": True}
-LINE_WALK: tuple[dict, ...] = ({}, {"pulse": 0.25, "motion": 0.3}, {"noise": "const"},
-                               {"pulse": 0.7, "motion": 0.8})
+LINE_WALK: tuple[dict, ...] = (
+    {},
+    {"pulse": 0.25, "motion": 0.3},
+    {"noise": "const"},
+    {"pulse": 0.7, "motion": 0.8},
+)
 # Small networks so four models train on a CPU and fit in git together (~5 MB each at 64²);
 # metrics off (they need many samples), mirrored pictures double the little data we have.
-TRAIN_ARGS: tuple[str, ...] = ("--cbase", "2048", "--cmax", "64", "--batch", "16", "--mirror",
-                               "--metrics", "none")
+TRAIN_ARGS: tuple[str, ...] = (
+    "--cbase",
+    "2048",
+    "--cmax",
+    "64",
+    "--batch",
+    "16",
+    "--mirror",
+    "--metrics",
+    "none",
+)
 MIDI = {
     "cc": {1: "pulse", 2: "motion", 3: "band_depth", 7: "truncation", 16: "vignette", 17: "trail"},
-    "notes": {36: "line:next", 37: "line:prev", 38: "freeze", 39: "flash", 40: "blackout",
-              48: "line:1", 49: "line:2", 50: "line:3", 51: "line:4"},
+    "notes": {
+        36: "line:next",
+        37: "line:prev",
+        38: "freeze",
+        39: "flash",
+        40: "blackout",
+        48: "line:1",
+        49: "line:2",
+        50: "line:3",
+        51: "line:4",
+    },
 }
 
 
 def load_script(name: str) -> ModuleType:
     """Import scripts/<name>.py (the scripts folder is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"lyriscope_scripts_{name}", SCRIPTS / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"lyriscope_scripts_{name}", SCRIPTS / f"{name}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # worker processes find the module's functions by name
     spec.loader.exec_module(module)
@@ -77,8 +101,10 @@ def lyriscope(*args: str | Path) -> None:
     print("$ lyriscope " + " ".join(map(str, args)), flush=True)
     done = subprocess.run(command, cwd=REPO, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"build_demo: `lyriscope {args[0]}` failed (exit {done.returncode}); "
-                         f"fix the cause and run the same command again: finished steps are kept")
+        raise SystemExit(
+            f"build_demo: `lyriscope {args[0]}` failed (exit {done.returncode}); "
+            f"fix the cause and run the same command again: finished steps are kept"
+        )
 
 
 def write_song(folder: Path) -> None:
@@ -112,8 +138,10 @@ def demo_toml(text: str) -> str:
         post[key] = value
     lines = doc["line"]
     if len(lines) != len(LINE_QUERIES):
-        raise SystemExit(f"build_demo: the song has {len(lines)} lyric lines; the demo expects "
-                         f"{len(LINE_QUERIES)}")
+        raise SystemExit(
+            f"build_demo: the song has {len(lines)} lyric lines; the demo expects "
+            f"{len(LINE_QUERIES)}"
+        )
     for line, queries, seeds, walk in zip(lines, LINE_QUERIES, LINE_SEEDS, LINE_WALK, strict=True):
         line["queries"] = list(queries)
         line["tags"] = ["art"]
@@ -132,8 +160,17 @@ def write_set_toml(set_dir: Path) -> None:
     """Create set.toml with `lyriscope new` (from a scratch copy of the song), then edit it."""
     with tempfile.TemporaryDirectory() as tmp:
         write_song(Path(tmp))
-        lyriscope("new", set_dir.name, "--audio", Path(tmp) / "song.wav", "--lyrics",
-                  Path(tmp) / "song.lrc", "--sets-dir", set_dir.parent, "--force")
+        lyriscope(
+            "new",
+            set_dir.name,
+            "--audio",
+            Path(tmp) / "song.wav",
+            "--lyrics",
+            Path(tmp) / "song.lrc",
+            "--sets-dir",
+            set_dir.parent,
+            "--force",
+        )
     path = set_dir / "set.toml"
     path.write_text(demo_toml(path.read_text(encoding="utf-8")), encoding="utf-8")
     print(f"wrote {path}")
@@ -160,11 +197,15 @@ def write_pictures(set_dir: Path, *, count: int, size: int, seed: int, workers: 
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(set_dir / "images" / folder.name, ignore_errors=True)
         start = time.perf_counter()
-        images.write_line_images(folder.parent, line, count=count, size=size, seed=seed,
-                                 workers=workers)
+        images.write_line_images(
+            folder.parent, line, count=count, size=size, seed=seed, workers=workers
+        )
         stamp_file.write_text(json.dumps(stamp) + "\n")  # last: marks the line complete
-        print(f"line {line + 1} ({kind}): {count} pictures {size}² in {folder} "
-              f"({time.perf_counter() - start:.1f} s)", flush=True)
+        print(
+            f"line {line + 1} ({kind}): {count} pictures {size}² in {folder} "
+            f"({time.perf_counter() - start:.1f} s)",
+            flush=True,
+        )
     return folders
 
 
@@ -172,21 +213,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", type=Path, default=REPO / "sets" / "demo", help="the set folder")
     parser.add_argument("--count", type=int, default=256, help="pictures per line (default 256)")
-    parser.add_argument("--size", type=int, default=256, help="picture side in pixels (default 256)")
+    parser.add_argument(
+        "--size", type=int, default=256, help="picture side in pixels (default 256)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="picture seed (default 0)")
     parser.add_argument("--workers", type=int, default=2, help="processes painting pictures")
-    parser.add_argument("--model-size", type=int, default=64,
-                        help="dataset and model side in pixels (default 64)")
+    parser.add_argument(
+        "--model-size", type=int, default=64, help="dataset and model side in pixels (default 64)"
+    )
     parser.add_argument("--k", type=int, default=6, help="clusters per line (default 6)")
-    parser.add_argument("--rewrite-toml", action="store_true",
-                        help="write set.toml afresh even if it exists (hand edits are lost)")
+    parser.add_argument(
+        "--rewrite-toml",
+        action="store_true",
+        help="write set.toml afresh even if it exists (hand edits are lost)",
+    )
     parser.add_argument("--train", action="store_true", help="also train the four models")
-    parser.add_argument("--kimg", type=float, default=24.0,
-                        help="with --train: thousands of images shown per model (default 24)")
-    parser.add_argument("--train-arg", action="append", default=[], metavar="ARG",
-                        help=f"with --train: one more argument for `lyriscope train`, after the "
-                             f"demo's own ({' '.join(TRAIN_ARGS)}); repeatable, e.g. "
-                             f"--train-arg=--device=cuda")
+    parser.add_argument(
+        "--kimg",
+        type=float,
+        default=24.0,
+        help="with --train: thousands of images shown per model (default 24)",
+    )
+    parser.add_argument(
+        "--train-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help=f"with --train: one more argument for `lyriscope train`, after the "
+        f"demo's own ({' '.join(TRAIN_ARGS)}); repeatable, e.g. "
+        f"--train-arg=--device=cuda",
+    )
     args = parser.parse_args()
     set_dir = args.set.resolve()
     start = time.perf_counter()
@@ -194,8 +250,9 @@ def main() -> None:
     if args.rewrite_toml or not (set_dir / "set.toml").is_file():
         write_set_toml(set_dir)
     write_song(set_dir)  # identical bytes each time; restores a deleted or edited song
-    folders = write_pictures(set_dir, count=args.count, size=args.size, seed=args.seed,
-                             workers=args.workers)
+    folders = write_pictures(
+        set_dir, count=args.count, size=args.size, seed=args.seed, workers=args.workers
+    )
     for line, folder in enumerate(folders):
         lyriscope("collect", set_dir, "--line", line + 1, "--sources", f"folder:{folder}")
     lyriscope("cluster", set_dir, "--k", args.k, "--min-side", min(args.size, 256))

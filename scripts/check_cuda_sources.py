@@ -46,15 +46,41 @@ def compile_commands(nvcc: Path, out_dir: Path, *, arch: str) -> list[list[str]]
     macros = shim / "c10" / "cuda" / "impl" / "cuda_cmake_macros.h"
     macros.parent.mkdir(parents=True, exist_ok=True)
     macros.write_text("#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n")
-    flags = ["-std=c++20", "-DTORCH_EXTENSION_NAME=lyriscope_check", f"-I{shim}",
-             *[f"-I{path}" for path in includes]]
+    flags = [
+        "-std=c++20",
+        "-DTORCH_EXTENSION_NAME=lyriscope_check",
+        f"-I{shim}",
+        *[f"-I{path}" for path in includes],
+    ]
     commands = []
     for source in sorted(OPS.glob("*.cu")):
-        commands.append([str(nvcc), "-c", str(source), "-o", str(out_dir / f"{source.name}.o"),
-                         f"-arch={arch}", "--use_fast_math", "-diag-suppress", "3306", *flags])
+        commands.append(
+            [
+                str(nvcc),
+                "-c",
+                str(source),
+                "-o",
+                str(out_dir / f"{source.name}.o"),
+                f"-arch={arch}",
+                "--use_fast_math",
+                "-diag-suppress",
+                "3306",
+                *flags,
+            ]
+        )
     for source in sorted(OPS.glob("*.cpp")):
-        commands.append(["c++", "-c", str(source), "-o", str(out_dir / f"{source.name}.o"),
-                         "-fPIC", "-w", *flags])
+        commands.append(
+            [
+                "c++",
+                "-c",
+                str(source),
+                "-o",
+                str(out_dir / f"{source.name}.o"),
+                "-fPIC",
+                "-w",
+                *flags,
+            ]
+        )
     return commands
 
 
@@ -65,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     nvcc = args.nvcc or find_nvcc()
     if nvcc is None:
-        print("no nvcc: pip install nvidia-cuda-nvcc nvidia-cuda-runtime nvidia-cuda-crt "
-              "nvidia-cuda-cccl nvidia-nvvm (matching versions), or pass --nvcc", file=sys.stderr)
+        print(
+            "no nvcc: pip install nvidia-cuda-nvcc nvidia-cuda-runtime nvidia-cuda-crt "
+            "nvidia-cuda-cccl nvidia-nvvm (matching versions), or pass --nvcc",
+            file=sys.stderr,
+        )
         return 2
     failed = 0
     with tempfile.TemporaryDirectory(prefix="lyriscope-nvcc-") as tmp:

@@ -36,11 +36,20 @@ def random_stand_in() -> Path:
     """out/demo-random: the demo song, its LRC and one random 64² model per line."""
     work = OUT / "demo-random"
     src = OUT / "demo-song"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_song.py"), "--out", str(src)],
-                   check=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo_song.py"), "--out", str(src)], check=True
+    )
     if not (work / "set.toml").is_file():
-        lyriscope("new", work.name, "--audio", str(src / "song.wav"), "--lyrics",
-                  str(src / "song.lrc"), "--sets-dir", str(work.parent))
+        lyriscope(
+            "new",
+            work.name,
+            "--audio",
+            str(src / "song.wav"),
+            "--lyrics",
+            str(src / "song.lrc"),
+            "--sets-dir",
+            str(work.parent),
+        )
     text = (work / "set.toml").read_text(encoding="utf-8")
     text = text.replace("size = 1024 ", "size = 512 ").replace("fps = 60.0 ", "fps = 30.0 ")
     (work / "set.toml").write_text(text, encoding="utf-8")
@@ -48,9 +57,21 @@ def random_stand_in() -> Path:
 
     for line in load_set(work).lines:
         if not line.model.is_file():
-            lyriscope("init-model", "--size", "64", "--channel-base", "4096", "--channel-max",
-                      "128", "--mapping-layers", "2", "--seed", str(line.index + 1),
-                      "-o", str(line.model))
+            lyriscope(
+                "init-model",
+                "--size",
+                "64",
+                "--channel-base",
+                "4096",
+                "--channel-max",
+                "128",
+                "--mapping-layers",
+                "2",
+                "--seed",
+                str(line.index + 1),
+                "-o",
+                str(line.model),
+            )
     return work
 
 
@@ -59,8 +80,10 @@ def main() -> int:
     if demo_models_present():
         songset, note = DEMO, "the demo set's trained line models"
     else:
-        print("note: sets/demo has no trained models yet (issue 10), so this renders the demo "
-              "song with random-weight 64² models per line: the full engine, untrained pictures.")
+        print(
+            "note: sets/demo has no trained models yet (issue 10), so this renders the demo "
+            "song with random-weight 64² models per line: the full engine, untrained pictures."
+        )
         songset, note = random_stand_in(), "random-weight models (no trained demo models yet)"
     out = OUT / "demo.mp4"
     lyriscope("check", str(songset))

@@ -1,6 +1,6 @@
 """The README's strip of demo frames: frames of a rendered video at given times, side by side.
 
-    python scripts/demo_frames.py [out/demo.mp4] [--at 8 14 18 24 32] [-o docs/demo-frames.png]
+python scripts/demo_frames.py [out/demo.mp4] [--at 8 14 18 24 32] [-o docs/demo-frames.png]
 """
 
 from __future__ import annotations
@@ -43,8 +43,13 @@ def strip(images: list[Image.Image], *, size: int, gap: int) -> Image.Image:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", type=Path, nargs="?", default=ROOT / "out" / "demo.mp4")
-    parser.add_argument("--at", type=float, nargs="+", default=[8, 14, 18, 24, 32],
-                        help="seconds into the video (default: 8 14 18 24 32)")
+    parser.add_argument(
+        "--at",
+        type=float,
+        nargs="+",
+        default=[8, 14, 18, 24, 32],
+        help="seconds into the video (default: 8 14 18 24 32)",
+    )
     parser.add_argument("-o", "--out", type=Path, default=ROOT / "docs" / "demo-frames.png")
     parser.add_argument("--size", type=int, default=256, help="side of each frame (default 256)")
     args = parser.parse_args()

@@ -62,15 +62,18 @@ def lattice_noise(table: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray
     return top * (1 - fy) + bottom * fy
 
 
-def fbm(rng: Rng, x: np.ndarray, y: np.ndarray, *, octaves: int = 5, cells: int = 64,
-        gain: float = 0.5) -> np.ndarray:
+def fbm(
+    rng: Rng, x: np.ndarray, y: np.ndarray, *, octaves: int = 5, cells: int = 64, gain: float = 0.5
+) -> np.ndarray:
     """Fractal value noise at coordinates x, y (lattice units of the first octave), about [0, 1]."""
     total = np.zeros_like(x)
     amplitude, frequency, norm = 1.0, 1.0, 0.0
     for _ in range(octaves):
         table = lattice(rng, cells)
         shift = rng.random(2, dtype=np.float32) * cells  # octaves do not line up at the origin
-        total += amplitude * lattice_noise(table, x * frequency + shift[0], y * frequency + shift[1])
+        total += amplitude * lattice_noise(
+            table, x * frequency + shift[0], y * frequency + shift[1]
+        )
         norm += amplitude
         amplitude *= gain
         frequency *= 2.0
@@ -113,7 +116,10 @@ RAY_SKIES: tuple[tuple[tuple[float, float, float], tuple[float, float, float]], 
     ((0.18, 0.10, 0.04), (0.70, 0.48, 0.20)),  # brown to gold
 )
 RAY_LIGHTS: tuple[tuple[float, float, float], ...] = (
-    (1.00, 0.86, 0.55), (1.00, 0.75, 0.40), (1.00, 0.95, 0.80), (1.00, 0.68, 0.45),
+    (1.00, 0.86, 0.55),
+    (1.00, 0.75, 0.40),
+    (1.00, 0.95, 0.80),
+    (1.00, 0.68, 0.45),
 )
 
 
@@ -170,7 +176,9 @@ HORIZON_SKIES: tuple[tuple[tuple[float, float, float], ...], ...] = (
 def horizon(rng: Rng, size: int) -> np.ndarray:
     """A gradient sky over still water or soft hills, a sun or moon disc and its glow."""
     x, y = grid(size)
-    top, low, disc = (jitter_colour(rng, c, 0.05) for c in HORIZON_SKIES[rng.integers(len(HORIZON_SKIES))])
+    top, low, disc = (
+        jitter_colour(rng, c, 0.05) for c in HORIZON_SKIES[rng.integers(len(HORIZON_SKIES))]
+    )
     level = rng.uniform(0.42, 0.78)  # horizon height from the top
     curve = rng.uniform(0.6, 1.8)
     sky_t = np.clip(y / level, 0, 1) ** curve
@@ -197,7 +205,7 @@ def horizon(rng: Rng, size: int) -> np.ndarray:
         reflected = sky[rows, np.arange(size)[None, :]]
         ripples = fbm(rng, x * 8.0, y * 120.0, octaves=3, cells=64)
         water = reflected * rng.uniform(0.45, 0.75) * (0.8 + 0.4 * ripples[..., None])
-        path = np.exp(-((x - cx) / (radius * rng.uniform(1.0, 2.5))) ** 2)
+        path = np.exp(-(((x - cx) / (radius * rng.uniform(1.0, 2.5))) ** 2))
         sparkle = np.clip((ripples - 0.5) * 4, 0, 1) * path
         water = water + disc * (sparkle * 0.6 * (y - level < 0.5))[..., None]
         rgb = np.where(below[..., None], water, sky)
@@ -206,8 +214,15 @@ def horizon(rng: Rng, size: int) -> np.ndarray:
         for layer, fade in ((0, rng.uniform(0.45, 0.6)), (1, rng.uniform(0.15, 0.3))):
             phase = rng.uniform(0, 2 * np.pi, 3)
             freq = rng.uniform([1.0, 3.0, 7.0], [2.5, 6.0, 12.0])
-            ridge = level + layer * rng.uniform(0.04, 0.12) - 0.02 - sum(
-                rng.uniform(0.005, 0.03) * np.sin(2 * np.pi * f * x + p) for f, p in zip(freq, phase, strict=True))
+            ridge = (
+                level
+                + layer * rng.uniform(0.04, 0.12)
+                - 0.02
+                - sum(
+                    rng.uniform(0.005, 0.03) * np.sin(2 * np.pi * f * x + p)
+                    for f, p in zip(freq, phase, strict=True)
+                )
+            )
             land = mix(top * 0.35, low, fade)
             inside = np.clip((y - ridge) * size, 0, 1)[..., None]
             rgb = mix(rgb, land, inside)
@@ -231,12 +246,15 @@ def seeds_and_circles(rng: Rng, size: int) -> np.ndarray:
     """One of: a sunflower seed spiral, concentric rings, or a field of packed circles."""
     palette = [jitter_colour(rng, c, 0.05) for c in SEED_PALETTES[rng.integers(len(SEED_PALETTES))]]
     kind = rng.integers(3)
-    pick: Callable[[Rng, int, list[np.ndarray]], np.ndarray] = (phyllotaxis, rings, packed_circles)[kind]
+    pick: Callable[[Rng, int, list[np.ndarray]], np.ndarray] = (phyllotaxis, rings, packed_circles)[
+        kind
+    ]
     return to_uint8(pick(rng, size, palette), rng)
 
 
-def _disc_render(size: int, centres: np.ndarray, radii: np.ndarray, colours: np.ndarray,
-                 background: np.ndarray) -> np.ndarray:
+def _disc_render(
+    size: int, centres: np.ndarray, radii: np.ndarray, colours: np.ndarray, background: np.ndarray
+) -> np.ndarray:
     """Discs [N] (centres [N, 2] and radii in frame units, colours [N, 3]) over `background`.
 
     Each disc is painted in its own bounding box, later discs over earlier ones; a disc is
@@ -319,12 +337,27 @@ def packed_circles(rng: Rng, size: int, palette: list[np.ndarray]) -> np.ndarray
 # Line 4: flowing fire.
 
 FIRE_RAMPS: tuple[list[tuple[float, tuple[float, float, float]]], ...] = (
-    [(0.0, (0.02, 0.0, 0.0)), (0.3, (0.45, 0.03, 0.01)), (0.55, (0.90, 0.30, 0.03)),
-     (0.8, (1.00, 0.70, 0.15)), (1.0, (1.00, 0.97, 0.75))],  # classic
-    [(0.0, (0.03, 0.01, 0.02)), (0.35, (0.60, 0.05, 0.05)), (0.6, (0.95, 0.40, 0.08)),
-     (0.85, (1.00, 0.85, 0.35)), (1.0, (1.00, 1.00, 0.90))],  # crimson
-    [(0.0, (0.01, 0.01, 0.01)), (0.25, (0.30, 0.06, 0.00)), (0.5, (0.85, 0.45, 0.05)),
-     (0.78, (1.00, 0.80, 0.30)), (1.0, (1.00, 1.00, 1.00))],  # golden
+    [
+        (0.0, (0.02, 0.0, 0.0)),
+        (0.3, (0.45, 0.03, 0.01)),
+        (0.55, (0.90, 0.30, 0.03)),
+        (0.8, (1.00, 0.70, 0.15)),
+        (1.0, (1.00, 0.97, 0.75)),
+    ],  # classic
+    [
+        (0.0, (0.03, 0.01, 0.02)),
+        (0.35, (0.60, 0.05, 0.05)),
+        (0.6, (0.95, 0.40, 0.08)),
+        (0.85, (1.00, 0.85, 0.35)),
+        (1.0, (1.00, 1.00, 0.90)),
+    ],  # crimson
+    [
+        (0.0, (0.01, 0.01, 0.01)),
+        (0.25, (0.30, 0.06, 0.00)),
+        (0.5, (0.85, 0.45, 0.05)),
+        (0.78, (1.00, 0.80, 0.30)),
+        (1.0, (1.00, 1.00, 1.00)),
+    ],  # golden
 )
 
 
@@ -338,18 +371,23 @@ def fire(rng: Rng, size: int) -> np.ndarray:
     warp = rng.uniform(1.0, 2.5)
     qx = fbm(rng, x * scale, up * scale * stretch - flow, octaves=4, cells=32)
     qy = fbm(rng, x * scale + 5.2, up * scale * stretch - flow + 1.3, octaves=4, cells=32)
-    n = fbm(rng, x * scale * 1.5 + warp * qx, (up * scale * stretch - flow) * 1.5 + warp * 2 * qy,
-            octaves=5, cells=64)
+    n = fbm(
+        rng,
+        x * scale * 1.5 + warp * qx,
+        (up * scale * stretch - flow) * 1.5 + warp * 2 * qy,
+        octaves=5,
+        cells=64,
+    )
     # The base: a wall of fire, one bonfire, or a few separate tongues.
     shape = rng.integers(3)
     if shape == 0:
         base = np.ones_like(x)
     elif shape == 1:
-        base = np.exp(-((x - rng.uniform(0.3, 0.7)) / rng.uniform(0.18, 0.35)) ** 2)
+        base = np.exp(-(((x - rng.uniform(0.3, 0.7)) / rng.uniform(0.18, 0.35)) ** 2))
     else:
         base = np.zeros_like(x)
         for cx in rng.uniform(0.1, 0.9, int(rng.integers(2, 5))):
-            base = np.maximum(base, np.exp(-((x - cx) / rng.uniform(0.1, 0.2)) ** 2))
+            base = np.maximum(base, np.exp(-(((x - cx) / rng.uniform(0.1, 0.2)) ** 2)))
     height = rng.uniform(0.7, 1.3)  # how far up the flames reach
     # Noise contrast carves tongues; heat falls with height so the tips turn red then dark.
     flame = base * (rng.uniform(0.55, 0.7) + rng.uniform(1.6, 2.4) * (n - 0.5)) - up / height * 0.8
@@ -360,9 +398,13 @@ def fire(rng: Rng, size: int) -> np.ndarray:
     # Sparks drifting up out of the flames: small dots, a little longer than wide.
     sparks = np.zeros_like(x)
     count = int(rng.integers(0, 40))
-    for px, py, r, glow in zip(rng.uniform(0, 1, count), 1 - rng.uniform(0.1, 1, count) * height,
-                                rng.uniform(0.8, 2.0, count) / size, rng.uniform(0.4, 1.0, count),
-                                strict=True):
+    for px, py, r, glow in zip(
+        rng.uniform(0, 1, count),
+        1 - rng.uniform(0.1, 1, count) * height,
+        rng.uniform(0.8, 2.0, count) / size,
+        rng.uniform(0.4, 1.0, count),
+        strict=True,
+    ):
         sparks += glow * np.exp(-(((x - px) / r) ** 2 + ((y - py) / (2 * r)) ** 2))
     rgb = rgb + np.array([1.0, 0.65, 0.25], np.float32) * np.clip(sparks, 0, 1)[..., None]
     return to_uint8(rgb, rng)
@@ -372,7 +414,10 @@ def fire(rng: Rng, size: int) -> np.ndarray:
 # The public entry points.
 
 PAINTERS: dict[str, Callable[[Rng, int], np.ndarray]] = {
-    "rays": rays, "horizon": horizon, "circles": seeds_and_circles, "fire": fire,
+    "rays": rays,
+    "horizon": horizon,
+    "circles": seeds_and_circles,
+    "fire": fire,
 }
 
 
@@ -384,8 +429,9 @@ def line_image(line: int, index: int, *, size: int = 256, seed: int = 0) -> np.n
     return PAINTERS[LINE_KINDS[line]](rng, size)
 
 
-def write_line_images(out_dir: str | Path, line: int, *, count: int, size: int = 256,
-                      seed: int = 0, workers: int = 1) -> list[Path]:
+def write_line_images(
+    out_dir: str | Path, line: int, *, count: int, size: int = 256, seed: int = 0, workers: int = 1
+) -> list[Path]:
     """Write line `line`'s pictures as out_dir/line-NN/img-IIII.png (NN 1-based); returns paths.
 
     `workers` > 1 paints in that many processes; the files are the same either way.
@@ -402,21 +448,24 @@ def write_line_images(out_dir: str | Path, line: int, *, count: int, size: int =
 def _write_one(job: tuple[Path, int, int, int, int]) -> Path:
     path, line, index, size, seed = job
     tmp = path.with_suffix(".png.part")
-    Image.fromarray(line_image(line, index, size=size, seed=seed)).save(tmp, format="PNG",
-                                                                      compress_level=1)
+    Image.fromarray(line_image(line, index, size=size, seed=seed)).save(
+        tmp, format="PNG", compress_level=1
+    )
     tmp.replace(path)  # a stopped run leaves whole files only
     return path
 
 
-def write_preview(path: str | Path, line: int, *, count: int = 48, size: int = 96,
-                  seed: int = 0, columns: int = 8) -> Path:
+def write_preview(
+    path: str | Path, line: int, *, count: int = 48, size: int = 96, seed: int = 0, columns: int = 8
+) -> Path:
     """A grid of line `line`'s first `count` pictures, to look at them at a glance."""
     rows = -(-count // columns)
     sheet = np.zeros((rows * size, columns * size, 3), np.uint8)
     for index in range(count):
         r, c = divmod(index, columns)
-        sheet[r * size:(r + 1) * size, c * size:(c + 1) * size] = line_image(line, index, size=size,
-                                                                             seed=seed)
+        sheet[r * size : (r + 1) * size, c * size : (c + 1) * size] = line_image(
+            line, index, size=size, seed=seed
+        )
     Image.fromarray(sheet).save(path)
     return Path(path)
 
@@ -428,10 +477,17 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="side in pixels (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="changes every picture (default 0)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
-    parser.add_argument("--line", type=int, action="append",
-                        help="only line N (1-based); repeatable; default all four")
-    parser.add_argument("--preview", action="store_true",
-                        help="write out/preview-line-NN.png grids instead of the pictures")
+    parser.add_argument(
+        "--line",
+        type=int,
+        action="append",
+        help="only line N (1-based); repeatable; default all four",
+    )
+    parser.add_argument(
+        "--preview",
+        action="store_true",
+        help="write out/preview-line-NN.png grids instead of the pictures",
+    )
     args = parser.parse_args()
     lines = [n - 1 for n in args.line] if args.line else list(range(len(LINE_KINDS)))
     for line in lines:
@@ -441,13 +497,18 @@ def main() -> None:
         start = time.perf_counter()
         if args.preview:
             args.out.mkdir(parents=True, exist_ok=True)
-            path = write_preview(args.out / f"preview-line-{line + 1:02d}.png", line, seed=args.seed)
+            path = write_preview(
+                args.out / f"preview-line-{line + 1:02d}.png", line, seed=args.seed
+            )
             print(f"line {line + 1} ({LINE_KINDS[line]}): {path}")
             continue
-        paths = write_line_images(args.out, line, count=args.count, size=args.size, seed=args.seed,
-                                  workers=args.workers)
-        print(f"line {line + 1} ({LINE_KINDS[line]}): {len(paths)} pictures in "
-              f"{paths[0].parent} ({time.perf_counter() - start:.1f} s)")
+        paths = write_line_images(
+            args.out, line, count=args.count, size=args.size, seed=args.seed, workers=args.workers
+        )
+        print(
+            f"line {line + 1} ({LINE_KINDS[line]}): {len(paths)} pictures in "
+            f"{paths[0].parent} ({time.perf_counter() - start:.1f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def kick(n: int) -> np.ndarray:
 def snare(n: int, rng: np.random.RandomState) -> np.ndarray:
     t = np.arange(n) / SR
     noise = rng.standard_normal(n)
-    return (0.6 * noise * np.exp(-t * 22) + 0.4 * np.sin(2 * np.pi * 190 * t) * np.exp(-t * 30))
+    return 0.6 * noise * np.exp(-t * 22) + 0.4 * np.sin(2 * np.pi * 190 * t) * np.exp(-t * 30)
 
 
 def hat(n: int, rng: np.random.RandomState) -> np.ndarray:
@@ -74,7 +74,9 @@ def pad(freqs: tuple[float, ...], n: int) -> np.ndarray:
 
 def bass(root: float, n: int, beat_n: int) -> np.ndarray:
     t = np.arange(n) / SR
-    wave_ = np.sin(2 * np.pi * root * t) + 0.35 * np.sin(4 * np.pi * root * t)  # warm, few harmonics
+    wave_ = np.sin(2 * np.pi * root * t) + 0.35 * np.sin(
+        4 * np.pi * root * t
+    )  # warm, few harmonics
     env = np.exp(-((np.arange(n) % beat_n) / SR) * 4)  # re-struck every beat
     return wave_ * env
 

@@ -18,8 +18,12 @@ from lyriscope.timeline import Timeline
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "sets" / "demo"
-LYRICS = ("I'm the first ray of light", "Over a calm horizon", "Seeds become circles",
-          "And the fire flows on")
+LYRICS = (
+    "I'm the first ray of light",
+    "Over a calm horizon",
+    "Seeds become circles",
+    "And the fire flows on",
+)
 LINE_STARTS = (4.0, 12.0, 20.0, 28.0)  # seconds, as scripts/demo_song.py places them
 
 
@@ -43,8 +47,15 @@ def images():
 def line_features(images) -> list[np.ndarray]:
     """Descriptor [n, 206] of each line's first pictures, as `lyriscope cluster` sees them."""
     count, size = 16, 96
-    return [np.stack([descriptor(Image.fromarray(images.line_image(line, i, size=size)))
-                      for i in range(count)]) for line in range(4)]
+    return [
+        np.stack(
+            [
+                descriptor(Image.fromarray(images.line_image(line, i, size=size)))
+                for i in range(count)
+            ]
+        )
+        for line in range(4)
+    ]
 
 
 @pytest.mark.parametrize("line", range(4))
@@ -52,8 +63,10 @@ def test_pictures_are_a_function_of_seed_line_and_index(images, line):
     first = images.line_image(line, 3, size=64, seed=5)
     assert first.shape == (64, 64, 3) and first.dtype == np.uint8
     np.testing.assert_array_equal(first, images.line_image(line, 3, size=64, seed=5))
-    for other in (images.line_image(line, 4, size=64, seed=5),
-                  images.line_image(line, 3, size=64, seed=6)):
+    for other in (
+        images.line_image(line, 4, size=64, seed=5),
+        images.line_image(line, 3, size=64, seed=6),
+    ):
         assert np.abs(first.astype(int) - other.astype(int)).mean() > 5  # visibly different
 
 
@@ -81,7 +94,9 @@ def test_each_line_is_recognisable_from_the_others(line_features):
     # Nearest centroid of the clustering's own descriptor: pictures fall to their own line.
     assert (nearest == truth).mean() >= 0.9
     for line, feats in enumerate(line_features):
-        assert (nearest[truth == line] == line).mean() >= 0.75, f"line {line + 1} looks like another"
+        assert (nearest[truth == line] == line).mean() >= 0.75, (
+            f"line {line + 1} looks like another"
+        )
         # Two pictures of one line are closer, on average, than one of it and one of another.
         within = _mean_distance(feats, feats, same=True)
         for other in set(range(4)) - {line}:
@@ -99,7 +114,8 @@ def test_committed_set_loads_and_its_lyrics_map_onto_its_four_lines():
     assert [line.text for line in songset.lines] == list(LYRICS)
     assert songset.output.size == 512 and songset.output.fps == 30
     assert [str(line.model.relative_to(DEMO)) for line in songset.lines] == [
-        f"models/line-{i:02d}.safetensors" for i in range(1, 5)]
+        f"models/line-{i:02d}.safetensors" for i in range(1, 5)
+    ]
     assert all(len(line.queries) >= 2 for line in songset.lines)
     assert songset.song.audio.stat().st_size <= 2 * 2**20
     duration = audio_duration(songset.song.audio)
@@ -124,8 +140,9 @@ def test_build_script_edits_a_fresh_set_toml_into_a_valid_demo(tmp_path):
     build = _script("build_demo")
     song = tmp_path / "song"
     build.write_song(song)
-    root = create_set("demo", audio=song / "song.wav", lyrics=song / "song.lrc",
-                      sets_dir=tmp_path / "sets")
+    root = create_set(
+        "demo", audio=song / "song.wav", lyrics=song / "song.lrc", sets_dir=tmp_path / "sets"
+    )
     path = root / "set.toml"
     path.write_text(build.demo_toml(path.read_text(encoding="utf-8")), encoding="utf-8")
     songset = load_set(root)
@@ -141,8 +158,22 @@ def test_build_script_takes_the_pictures_through_collect_cluster_prepare(tmp_pat
     import zipfile
 
     set_dir = tmp_path / "sets" / "demo"
-    command = [sys.executable, str(REPO / "scripts" / "build_demo.py"), "--set", str(set_dir),
-               "--count", "6", "--size", "64", "--k", "2", "--model-size", "32", "--workers", "1"]
+    command = [
+        sys.executable,
+        str(REPO / "scripts" / "build_demo.py"),
+        "--set",
+        str(set_dir),
+        "--count",
+        "6",
+        "--size",
+        "64",
+        "--k",
+        "2",
+        "--model-size",
+        "32",
+        "--workers",
+        "1",
+    ]
     first = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr[-2000:]
     assert [line.text for line in load_set(set_dir).lines] == list(LYRICS)

@@ -19,8 +19,11 @@ START_S, END_S = 10.5, 13.5  # line 1 until 12 s, then line 2 (1 s crossfade)
 def demo_video(tmp_path_factory) -> Path:
     songset = load_set(DEMO, need_models=True)  # the trained models are part of the repo
     out = tmp_path_factory.mktemp("demo") / "demo.mp4"
-    render(songset, out, options=RenderOptions(start_s=START_S, end_s=END_S, size=128,
-                                               progress=False, device="cpu"))
+    render(
+        songset,
+        out,
+        options=RenderOptions(start_s=START_S, end_s=END_S, size=128, progress=False, device="cpu"),
+    )
     return out
 
 

@@ -41,21 +41,30 @@ _MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit
 _NDARRAY = "__ndarray__"  # marks a numpy array encoded as bytes in a training state
 
 
-def save_model(path: str | os.PathLike[str], G: torch.nn.Module, *, kimg: float = 0.0,
-               dataset_fingerprint: str | None = None, extra: dict | None = None) -> None:
+def save_model(
+    path: str | os.PathLike[str],
+    G: torch.nn.Module,
+    *,
+    kimg: float = 0.0,
+    dataset_fingerprint: str | None = None,
+    extra: dict | None = None,
+) -> None:
     """Write G's weights and constructor kwargs to `path` (.safetensors), atomically."""
     from safetensors.torch import save_file
 
     init_kwargs = getattr(G, "init_kwargs", None)
     if not isinstance(init_kwargs, Mapping):
-        raise CheckpointError(f"cannot save {type(G).__name__} to {path}: it has no init_kwargs "
-                              f"(the constructor kwargs that rebuild it)")
+        raise CheckpointError(
+            f"cannot save {type(G).__name__} to {path}: it has no init_kwargs "
+            f"(the constructor kwargs that rebuild it)"
+        )
     try:
         config_json = json.dumps(dict(init_kwargs), sort_keys=True)
         extra_json = json.dumps(extra or {}, sort_keys=True)
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"cannot save {path}: its config and extra must be JSON data "
-                              f"({exc})") from None
+        raise CheckpointError(
+            f"cannot save {path}: its config and extra must be JSON data ({exc})"
+        ) from None
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -67,7 +76,9 @@ def save_model(path: str | os.PathLike[str], G: torch.nn.Module, *, kimg: float 
     if dataset_fingerprint is not None:
         metadata["dataset_fingerprint"] = str(dataset_fingerprint)
     # Own copies: safetensors refuses tensors that share memory or are not contiguous.
-    tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in G.state_dict().items()}
+    tensors = {
+        name: t.detach().to("cpu").contiguous().clone() for name, t in G.state_dict().items()
+    }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
@@ -83,8 +94,9 @@ def read_model_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _config_from_metadata(Path(path), header.get("__metadata__") or {})
 
 
-def build_generator(config: Mapping[str, Any], *, source: str | os.PathLike[str] | None = None
-                    ) -> torch.nn.Module:
+def build_generator(
+    config: Mapping[str, Any], *, source: str | os.PathLike[str] | None = None
+) -> torch.nn.Module:
     """A Generator with fresh weights from constructor kwargs (read_model_config's dict works too)."""
     from lyriscope.trainers.networks import Generator
 
@@ -92,37 +104,48 @@ def build_generator(config: Mapping[str, Any], *, source: str | os.PathLike[str]
     kwargs = {k: v for k, v in config.items() if k not in INFO_KEYS}
     missing = [k for k in REQUIRED_KEYS if k not in kwargs]
     if missing:
-        raise CheckpointError(f"{where}the model config lacks {', '.join(missing)}; it needs "
-                              f"{', '.join(REQUIRED_KEYS)}")
+        raise CheckpointError(
+            f"{where}the model config lacks {', '.join(missing)}; it needs "
+            f"{', '.join(REQUIRED_KEYS)}"
+        )
     try:
         return Generator(**kwargs)
     except TypeError as exc:  # an argument our Generator does not have
-        raise CheckpointError(f"{where}the model config does not fit lyriscope's Generator "
-                              f"({exc})") from None
+        raise CheckpointError(
+            f"{where}the model config does not fit lyriscope's Generator ({exc})"
+        ) from None
 
 
-def load_state_checked(module: torch.nn.Module, state: Mapping[str, torch.Tensor], *,
-                       source: str | os.PathLike[str]) -> None:
+def load_state_checked(
+    module: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str | os.PathLike[str]
+) -> None:
     """Load `state` into `module` strictly; a missing, extra or misshapen tensor is named."""
     expected = module.state_dict()
     missing = [name for name in expected if name not in state]
     unexpected = [name for name in state if name not in expected]
     if missing:
-        raise CheckpointError(f"{source}: tensor {missing[0]} is missing"
-                              f"{_more(missing)}; the file does not match its architecture")
+        raise CheckpointError(
+            f"{source}: tensor {missing[0]} is missing"
+            f"{_more(missing)}; the file does not match its architecture"
+        )
     if unexpected:
-        raise CheckpointError(f"{source}: tensor {unexpected[0]} is not part of the architecture"
-                              f"{_more(unexpected)}; the file does not match its config")
+        raise CheckpointError(
+            f"{source}: tensor {unexpected[0]} is not part of the architecture"
+            f"{_more(unexpected)}; the file does not match its config"
+        )
     for name, want in expected.items():
         got = state[name]
         if tuple(got.shape) != tuple(want.shape):
-            raise CheckpointError(f"{source}: tensor {name} has shape {list(got.shape)}, but the "
-                                  f"architecture needs {list(want.shape)}")
+            raise CheckpointError(
+                f"{source}: tensor {name} has shape {list(got.shape)}, but the "
+                f"architecture needs {list(want.shape)}"
+            )
     module.load_state_dict(dict(state), strict=True)
 
 
-def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
-               ) -> torch.nn.Module:
+def load_model(
+    path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+) -> torch.nn.Module:
     """The Generator saved in `path`, on `device`, in eval mode with requires_grad False."""
     from safetensors.torch import load_file
 
@@ -137,8 +160,9 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
     return G.to(device).eval().requires_grad_(False)
 
 
-def load_model_or_pickle(path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
-                         ) -> torch.nn.Module:
+def load_model_or_pickle(
+    path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+) -> torch.nn.Module:
     """load_model for our .safetensors; an NVlabs .pkl is imported on the fly (its G_ema)."""
     path = Path(path)
     if path.suffix.lower() == ".pkl" or _starts_like_pickle(path):
@@ -165,14 +189,18 @@ def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable training checkpoint ({first_line})") from None
+        raise CheckpointError(
+            f"{path}: not a readable training checkpoint ({first_line})"
+        ) from None
     if not isinstance(raw, dict):
-        raise CheckpointError(f"{path}: a training checkpoint holds a dict, this one a "
-                              f"{type(raw).__name__}")
+        raise CheckpointError(
+            f"{path}: a training checkpoint holds a dict, this one a {type(raw).__name__}"
+        )
     return _decode(raw)
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
 
 def _more(names: list[str]) -> str:
     return f" (and {len(names) - 1} more)" if len(names) > 1 else ""
@@ -186,16 +214,21 @@ def _starts_like_pickle(path: Path) -> bool:
             head = f.read(9)
     except OSError:
         return False
-    return head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") \
+    return (
+        head[:1] == b"\x80"
+        and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
         and head[8:9] != b"{"
+    )
 
 
 def _read_header(path: Path) -> dict[str, Any]:
     # safetensors: u64 little-endian header length, a JSON header, then the tensor bytes.
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file")
-    not_ours = (f"{path}: not a safetensors model file; lyriscope models are .safetensors "
-                f"(convert an NVlabs .pkl with `lyriscope import`)")
+    not_ours = (
+        f"{path}: not a safetensors model file; lyriscope models are .safetensors "
+        f"(convert an NVlabs .pkl with `lyriscope import`)"
+    )
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         prefix = f.read(8)
@@ -206,8 +239,9 @@ def _read_header(path: Path) -> dict[str, Any]:
             raise CheckpointError(not_ours)
         raw = f.read(length)
     if len(raw) < length:
-        raise CheckpointError(f"{path}: the file is truncated (its header is cut off); "
-                              f"save or copy it again")
+        raise CheckpointError(
+            f"{path}: the file is truncated (its header is cut off); save or copy it again"
+        )
     try:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -223,27 +257,34 @@ def _read_header(path: Path) -> dict[str, Any]:
             raise CheckpointError(f"{path}: tensor {name} has no data_offsets in the header")
         data_end = max(data_end, int(offsets[1]))
     if 8 + length + data_end > size:
-        raise CheckpointError(f"{path}: the file is truncated ({size} bytes, the header "
-                              f"describes {8 + length + data_end}); save or copy it again")
+        raise CheckpointError(
+            f"{path}: the file is truncated ({size} bytes, the header "
+            f"describes {8 + length + data_end}); save or copy it again"
+        )
     return header
 
 
 def _config_from_metadata(path: Path, metadata: Mapping[str, str]) -> dict[str, Any]:
     if metadata.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: a safetensors file, but not a lyriscope model (no "
-                              f"{FORMAT!r} metadata); save models with save_model or "
-                              f"`lyriscope import`")
+        raise CheckpointError(
+            f"{path}: a safetensors file, but not a lyriscope model (no "
+            f"{FORMAT!r} metadata); save models with save_model or "
+            f"`lyriscope import`"
+        )
     if int(metadata.get("format_version", "0")) > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: written by a newer lyriscope (format version "
-                              f"{metadata['format_version']}); upgrade lyriscope to read it")
+        raise CheckpointError(
+            f"{path}: written by a newer lyriscope (format version "
+            f"{metadata['format_version']}); upgrade lyriscope to read it"
+        )
     try:
         config = json.loads(metadata["config"])
         config["num_ws"] = int(metadata["num_ws"])
         config["kimg"] = float(metadata.get("kimg", "0"))
         config["extra"] = json.loads(metadata.get("extra", "{}"))
     except (KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path}: the model metadata is damaged ({type(exc).__name__}: "
-                              f"{exc})") from None
+        raise CheckpointError(
+            f"{path}: the model metadata is damaged ({type(exc).__name__}: {exc})"
+        ) from None
     config["dataset_fingerprint"] = metadata.get("dataset_fingerprint")
     missing = [k for k in REQUIRED_KEYS if k not in config]
     if missing:
@@ -257,8 +298,11 @@ def _encode(value: Any, *, where: str) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
             raise CheckpointError(f"{where}: a numpy array of objects cannot be saved as data")
-        data = torch.frombuffer(bytearray(value.tobytes()), dtype=torch.uint8) if value.size \
+        data = (
+            torch.frombuffer(bytearray(value.tobytes()), dtype=torch.uint8)
+            if value.size
             else torch.zeros(0, dtype=torch.uint8)
+        )
         return {_NDARRAY: data, "dtype": value.dtype.str, "shape": list(value.shape)}
     if isinstance(value, np.generic):
         return value.item()
@@ -270,9 +314,11 @@ def _encode(value: Any, *, where: str) -> Any:
         return tuple(_encode(v, where=f"{where}[{i}]") for i, v in enumerate(value))
     if isinstance(value, list):
         return [_encode(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
-    raise CheckpointError(f"{where}: {type(value).__name__} objects cannot be saved in a "
-                          f"training state; save its state_dict() or tensors, numbers, strings, "
-                          f"lists, dicts and numpy arrays")
+    raise CheckpointError(
+        f"{where}: {type(value).__name__} objects cannot be saved in a "
+        f"training state; save its state_dict() or tensors, numbers, strings, "
+        f"lists, dicts and numpy arrays"
+    )
 
 
 def _decode(value: Any) -> Any:

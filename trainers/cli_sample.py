@@ -20,20 +20,41 @@ log = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path,
-                        help="a lyriscope .safetensors model or an NVlabs .pkl (imported on the fly)")
-    parser.add_argument("--seeds", required=True,
-                        help="seeds as a list with ranges, e.g. 0,1,7 or 0-3,42")
-    parser.add_argument("--trunc", type=float, default=1.0,
-                        help="truncation psi: 1 no truncation, 0.7 typical, 0 the average image")
-    parser.add_argument("--class", dest="class_index", type=int, default=None,
-                        help="class index for a conditional model")
-    parser.add_argument("--noise-mode", choices=("const", "random", "none"), default="const",
-                        help="per-pixel noise: the stored constant (default), fresh, or none")
-    parser.add_argument("--device", default="auto",
-                        help="torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    parser.add_argument("-o", "--outdir", type=Path, required=True,
-                        help="folder for the PNGs (seed0000.png, ...)")
+    parser.add_argument(
+        "model",
+        type=Path,
+        help="a lyriscope .safetensors model or an NVlabs .pkl (imported on the fly)",
+    )
+    parser.add_argument(
+        "--seeds", required=True, help="seeds as a list with ranges, e.g. 0,1,7 or 0-3,42"
+    )
+    parser.add_argument(
+        "--trunc",
+        type=float,
+        default=1.0,
+        help="truncation psi: 1 no truncation, 0.7 typical, 0 the average image",
+    )
+    parser.add_argument(
+        "--class",
+        dest="class_index",
+        type=int,
+        default=None,
+        help="class index for a conditional model",
+    )
+    parser.add_argument(
+        "--noise-mode",
+        choices=("const", "random", "none"),
+        default="const",
+        help="per-pixel noise: the stored constant (default), fresh, or none",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...",
+    )
+    parser.add_argument(
+        "-o", "--outdir", type=Path, required=True, help="folder for the PNGs (seed0000.png, ...)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,14 +74,19 @@ def run(args: argparse.Namespace) -> int:
         log.warning("--class %d ignored: %s is unconditional", class_index, args.model)
         class_index = None
     if G.c_dim > 0 and class_index is None:
-        raise LyriscopeError(f"{args.model} is conditional ({G.c_dim} classes); pick one with "
-                             f"--class 0..{G.c_dim - 1}")
+        raise LyriscopeError(
+            f"{args.model} is conditional ({G.c_dim} classes); pick one with "
+            f"--class 0..{G.c_dim - 1}"
+        )
     args.outdir.mkdir(parents=True, exist_ok=True)
-    images = seed_images(G, seeds, psi=args.trunc, class_index=class_index,
-                         noise_mode=args.noise_mode)
+    images = seed_images(
+        G, seeds, psi=args.trunc, class_index=class_index, noise_mode=args.noise_mode
+    )
     for seed, pixels in tqdm(images, total=len(seeds), desc="sample", unit="img"):
         mode = "L" if pixels.shape[2] == 1 else "RGB"
         with atomic_path(args.outdir / f"seed{seed:04d}.png") as tmp:
-            Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode).save(tmp, format="PNG")
+            Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode).save(
+                tmp, format="PNG"
+            )
     print(f"wrote {len(seeds)} image(s) to {args.outdir}")
     return 0

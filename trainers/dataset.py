@@ -54,24 +54,33 @@ class ImageDataset(torch.utils.data.Dataset):
         self._zip_pid: int | None = None  # a ZipFile is not shared across fork: reopen per process
         if self.path.is_dir():
             self._is_zip = False
-            all_names = sorted(p.relative_to(self.path).as_posix() for p in self.path.rglob("*")
-                               if p.is_file())
+            all_names = sorted(
+                p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()
+            )
         elif self.path.is_file():
             if not zipfile.is_zipfile(self.path):
-                raise DatasetError(f"{self.path}: not a zip file; a dataset is a zip or a folder "
-                                   f"of square PNGs (as `lyriscope prepare` writes)")
+                raise DatasetError(
+                    f"{self.path}: not a zip file; a dataset is a zip or a folder "
+                    f"of square PNGs (as `lyriscope prepare` writes)"
+                )
             self._is_zip = True
             all_names = sorted(self._open_zip().namelist())
         else:
-            raise DatasetError(f"{self.path}: no such dataset zip or folder; run `lyriscope "
-                               f"prepare` for the line or pass the path of an NVlabs dataset")
+            raise DatasetError(
+                f"{self.path}: no such dataset zip or folder; run `lyriscope "
+                f"prepare` for the line or pass the path of an NVlabs dataset"
+            )
         names = [n for n in all_names if n.lower().endswith(IMAGE_EXTENSIONS) and not _hidden(n)]
         if not names:
-            raise DatasetError(f"{self.path}: the dataset holds no images (expected "
-                               f"{', '.join(IMAGE_EXTENSIONS)} files)")
+            raise DatasetError(
+                f"{self.path}: the dataset holds no images (expected "
+                f"{', '.join(IMAGE_EXTENSIONS)} files)"
+            )
         if max_size is not None:
             if max_size < 1:
-                raise DatasetError(f"max_size {max_size}: must be at least 1 (or None for all images)")
+                raise DatasetError(
+                    f"max_size {max_size}: must be at least 1 (or None for all images)"
+                )
             if len(names) > max_size:
                 # As NVlabs: a seeded shuffle picks the subset, which keeps the file order.
                 keep = np.arange(len(names))
@@ -79,8 +88,9 @@ class ImageDataset(torch.utils.data.Dataset):
                 names = [names[i] for i in np.sort(keep[:max_size])]
         self._names = names
         self.resolution, self.num_channels = self._check_headers()
-        self._labels = (self._load_labels(all_names) if use_labels and LABELS_FILE in all_names
-                        else None)
+        self._labels = (
+            self._load_labels(all_names) if use_labels and LABELS_FILE in all_names else None
+        )
         self.label_dim = 0 if self._labels is None else self._labels.shape[1]
         self.has_labels = self.label_dim > 0
 
@@ -120,12 +130,16 @@ class ImageDataset(torch.utils.data.Dataset):
                 img.load()
                 image = self._to_channels(img)
         except (OSError, SyntaxError, ValueError) as exc:
-            raise DatasetError(f"{self._where(name)}: cannot decode the image ({exc}); remove "
-                               f"it or run `lyriscope prepare` again") from None
+            raise DatasetError(
+                f"{self._where(name)}: cannot decode the image ({exc}); remove "
+                f"it or run `lyriscope prepare` again"
+            ) from None
         size = (self.resolution, self.resolution)
         if image.size != size:
-            raise DatasetError(f"{self._where(name)}: is {image.size[0]}x{image.size[1]}, the "
-                               f"dataset's images are {size[0]}x{size[1]}")
+            raise DatasetError(
+                f"{self._where(name)}: is {image.size[0]}x{image.size[1]}, the "
+                f"dataset's images are {size[0]}x{size[1]}"
+            )
         array = np.asarray(image, dtype=np.uint8)
         if array.ndim == 2:
             array = array[:, :, np.newaxis]  # [H, W, 1]
@@ -176,9 +190,11 @@ class ImageDataset(torch.utils.data.Dataset):
         return state
 
     def __repr__(self) -> str:
-        return (f"ImageDataset({str(self.path)!r}, {self.num_images} images "
-                f"{self.resolution}x{self.resolution}x{self.num_channels}, mirror={self.mirror}, "
-                f"label_dim={self.label_dim})")
+        return (
+            f"ImageDataset({str(self.path)!r}, {self.num_images} images "
+            f"{self.resolution}x{self.resolution}x{self.num_channels}, mirror={self.mirror}, "
+            f"label_dim={self.label_dim})"
+        )
 
     # -- reading -------------------------------------------------------------------------
 
@@ -224,21 +240,29 @@ class ImageDataset(torch.utils.data.Dataset):
                 with self._stream(name) as stream, Image.open(stream) as img:
                     size, mode = img.size, img.mode  # the header only: no decoding
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-                raise DatasetError(f"{self._where(name)}: not a readable image ({exc}); remove "
-                                   f"it or run `lyriscope prepare` again") from None
+                raise DatasetError(
+                    f"{self._where(name)}: not a readable image ({exc}); remove "
+                    f"it or run `lyriscope prepare` again"
+                ) from None
             if size[0] != size[1]:
-                raise DatasetError(f"{self._where(name)}: is {size[0]}x{size[1]}; training "
-                                   f"images must be square (`lyriscope prepare` crops them)")
+                raise DatasetError(
+                    f"{self._where(name)}: is {size[0]}x{size[1]}; training "
+                    f"images must be square (`lyriscope prepare` crops them)"
+                )
             if first_size is None:
                 first_size = size
                 side = size[0]
                 if side < MIN_RESOLUTION or side & (side - 1):
-                    raise DatasetError(f"{self._where(name)}: is {side}x{side}; the side must be "
-                                       f"a power of two from {MIN_RESOLUTION} (e.g. 256, 512, 1024)")
+                    raise DatasetError(
+                        f"{self._where(name)}: is {side}x{side}; the side must be "
+                        f"a power of two from {MIN_RESOLUTION} (e.g. 256, 512, 1024)"
+                    )
             elif size != first_size:
-                raise DatasetError(f"{self._where(name)}: is {size[0]}x{size[1]} but "
-                                   f"{self._where(self._names[0])} is "
-                                   f"{first_size[0]}x{first_size[1]}; all images must be one size")
+                raise DatasetError(
+                    f"{self._where(name)}: is {size[0]}x{size[1]} but "
+                    f"{self._where(self._names[0])} is "
+                    f"{first_size[0]}x{first_size[1]}; all images must be one size"
+                )
             grey = grey and mode in GREY_MODES
         assert first_size is not None
         return first_size[0], 1 if grey else 3
@@ -266,24 +290,31 @@ class ImageDataset(torch.utils.data.Dataset):
         if entries is None:
             return None
         if not isinstance(entries, list) or not all(
-                isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) for e in entries):
-            raise DatasetError(f'{where}: "labels" must be a list of ["path/in/dataset.png", '
-                               f"label] pairs or null")
+            isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) for e in entries
+        ):
+            raise DatasetError(
+                f'{where}: "labels" must be a list of ["path/in/dataset.png", label] pairs or null'
+            )
         by_name = {path.replace("\\", "/"): label for path, label in entries}
         missing = [n for n in self._names if n not in by_name]
         if missing:
-            raise DatasetError(f"{where}: has {len(entries)} labels for {len(self._names)} "
-                               f"images; no label for {missing[0]!r}")
+            raise DatasetError(
+                f"{where}: has {len(entries)} labels for {len(self._names)} "
+                f"images; no label for {missing[0]!r}"
+            )
         present = set(all_names)
         strays = [n for n in by_name if n not in present]
         if strays:
-            raise DatasetError(f"{where}: has {len(entries)} labels but names {strays[0]!r}, which "
-                               f"is not in the dataset ({len(strays)} such labels)")
+            raise DatasetError(
+                f"{where}: has {len(entries)} labels but names {strays[0]!r}, which "
+                f"is not in the dataset ({len(strays)} such labels)"
+            )
         values = [by_name[n] for n in self._names]
         if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             if min(values) < 0:
-                raise DatasetError(f"{where}: label {min(values)} is negative; class labels "
-                                   f"are 0, 1, 2, ...")
+                raise DatasetError(
+                    f"{where}: label {min(values)} is negative; class labels are 0, 1, 2, ..."
+                )
             onehot = np.zeros((len(values), max(values) + 1), dtype=np.float32)
             onehot[np.arange(len(values)), values] = 1
             return onehot
@@ -297,14 +328,19 @@ def _hidden(name: str) -> bool:
 
 def _vector_labels(values: list[Any], *, where: str) -> np.ndarray:
     """float32 [N, dim] from per-image lists of numbers (NVlabs' non-class labels)."""
-    if not all(isinstance(v, list) and v and all(isinstance(x, int | float) for x in v)
-               for v in values):
-        raise DatasetError(f"{where}: labels must all be class numbers (0, 1, ...) or all "
-                           f"lists of numbers of one length")
+    if not all(
+        isinstance(v, list) and v and all(isinstance(x, int | float) for x in v) for v in values
+    ):
+        raise DatasetError(
+            f"{where}: labels must all be class numbers (0, 1, ...) or all "
+            f"lists of numbers of one length"
+        )
     lengths = {len(v) for v in values}
     if len(lengths) > 1:
-        raise DatasetError(f"{where}: label vectors have different lengths {sorted(lengths)}; "
-                           f"they must all have one length")
+        raise DatasetError(
+            f"{where}: label vectors have different lengths {sorted(lengths)}; "
+            f"they must all have one length"
+        )
     return np.asarray(values, dtype=np.float32)
 
 
@@ -332,7 +368,9 @@ class InfiniteSampler(torch.utils.data.Sampler):
         if size < 1:
             raise DatasetError("the sampler needs a dataset with at least one item")
         if num_replicas < 1 or not 0 <= rank < num_replicas:
-            raise ValueError(f"rank {rank} of {num_replicas} replicas: need 0 <= rank < num_replicas")
+            raise ValueError(
+                f"rank {rank} of {num_replicas} replicas: need 0 <= rank < num_replicas"
+            )
         if seed < 0:
             raise ValueError(f"seed {seed}: must be 0 or more")
         if start < 0:
@@ -346,7 +384,9 @@ class InfiniteSampler(torch.utils.data.Sampler):
         self.start = start
 
     def __iter__(self) -> Iterator[int]:
-        step = self.start * self.num_replicas + self.rank  # global position of this rank's next item
+        step = (
+            self.start * self.num_replicas + self.rank
+        )  # global position of this rank's next item
         pass_index, order = -1, []
         while True:
             current, i = divmod(step, self.size)
@@ -381,10 +421,14 @@ def make_loader(
     """
     if batch < 1:
         raise ValueError(f"batch {batch}: must be at least 1")
-    sampler = InfiniteSampler(dataset, rank=rank, num_replicas=num_replicas, seed=seed,
-                              start=start)
+    sampler = InfiniteSampler(dataset, rank=rank, num_replicas=num_replicas, seed=seed, start=start)
     loader = torch.utils.data.DataLoader(
-        dataset, sampler=sampler, batch_size=batch, num_workers=workers,
-        pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
-        prefetch_factor=2 if workers > 0 else None)
+        dataset,
+        sampler=sampler,
+        batch_size=batch,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=workers > 0,
+        prefetch_factor=2 if workers > 0 else None,
+    )
     return iter(loader)

@@ -19,7 +19,9 @@ def pick_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise DeviceError(f"--device {name}: not a torch device; use auto, cpu, cuda or cuda:N") from None
+        raise DeviceError(
+            f"--device {name}: not a torch device; use auto, cpu, cuda or cuda:N"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"--device {name}: this torch has no CUDA device; use --device cpu")
     return device

@@ -45,12 +45,16 @@ class DistInfo:
 def env_dist_info() -> DistInfo:
     """DistInfo from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); one process without it."""
     try:
-        return DistInfo(rank=int(os.environ.get("RANK", "0")),
-                        world_size=int(os.environ.get("WORLD_SIZE", "1")),
-                        local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+        return DistInfo(
+            rank=int(os.environ.get("RANK", "0")),
+            world_size=int(os.environ.get("WORLD_SIZE", "1")),
+            local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        )
     except ValueError as exc:
-        raise DeviceError(f"torchrun environment is malformed ({exc}); RANK, WORLD_SIZE and "
-                          f"LOCAL_RANK must be integers") from None
+        raise DeviceError(
+            f"torchrun environment is malformed ({exc}); RANK, WORLD_SIZE and "
+            f"LOCAL_RANK must be integers"
+        ) from None
 
 
 def init_process_group(info: DistInfo, *, device: torch.device) -> None:
@@ -59,10 +63,13 @@ def init_process_group(info: DistInfo, *, device: torch.device) -> None:
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
     if "MASTER_ADDR" not in os.environ or "MASTER_PORT" not in os.environ:
-        raise DeviceError("WORLD_SIZE > 1 but MASTER_ADDR/MASTER_PORT are not set; start the "
-                          "processes with torchrun (or `lyriscope train --gpus K`)")
-    torch.distributed.init_process_group(backend=backend, init_method="env://",
-                                         rank=info.rank, world_size=info.world_size)
+        raise DeviceError(
+            "WORLD_SIZE > 1 but MASTER_ADDR/MASTER_PORT are not set; start the "
+            "processes with torchrun (or `lyriscope train --gpus K`)"
+        )
+    torch.distributed.init_process_group(
+        backend=backend, init_method="env://", rank=info.rank, world_size=info.world_size
+    )
 
 
 def shutdown() -> None:
@@ -84,7 +91,7 @@ def average_gradients(params: Iterable[torch.nn.Parameter], info: DistInfo) -> N
     offset = 0
     for p in params:
         n = p.numel()
-        p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+        p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
         offset += n
 
 
@@ -145,16 +152,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def torchrun_command(module_args: Sequence[str], *, nproc: int, python: str | None = None
-                     ) -> list[str]:
+def torchrun_command(
+    module_args: Sequence[str], *, nproc: int, python: str | None = None
+) -> list[str]:
     """The command that runs `python -m lyriscope.trainers.cli_train ARGS` in `nproc` processes."""
-    return [python or sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={nproc}", "-m", "lyriscope.trainers.cli_train", *module_args]
+    return [
+        python or sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "lyriscope.trainers.cli_train",
+        *module_args,
+    ]
 
 
 def launch_torchrun(module_args: Sequence[str], *, nproc: int) -> int:
     """Run cli_train under torchrun with `nproc` processes on this machine; its exit code."""
     if nproc > 1 and torch.cuda.is_available() and torch.cuda.device_count() < nproc:
-        raise DeviceError(f"--gpus {nproc}: this machine has {torch.cuda.device_count()} "
-                          f"CUDA device(s)")
+        raise DeviceError(
+            f"--gpus {nproc}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
     return subprocess.call(torchrun_command(module_args, nproc=nproc))

@@ -55,8 +55,9 @@ class FeatureNet(Protocol):
         ...
 
 
-def feature_net(path: str | os.PathLike[str] | None = None, *,
-                device: str | torch.device = "cpu") -> FeatureNet:
+def feature_net(
+    path: str | os.PathLike[str] | None = None, *, device: str | torch.device = "cpu"
+) -> FeatureNet:
     """The Inception v3 of a local weight file (.pth state dict or .safetensors), or the built-in net."""
     if path is None:
         return BuiltinFeatureNet(device=device)
@@ -80,8 +81,13 @@ class BuiltinFeatureNet:
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = to_rgb_float(images, device=self.device)  # [N, 3, H, W] in [-1, 1]
-        x = F.interpolate(x, size=(BUILTIN_SIDE, BUILTIN_SIDE), mode="bilinear",
-                          align_corners=False, antialias=True)  # [N, 3, 64, 64]
+        x = F.interpolate(
+            x,
+            size=(BUILTIN_SIDE, BUILTIN_SIDE),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )  # [N, 3, 64, 64]
         parts = [F.adaptive_avg_pool2d(x, LAYOUT_GRID).flatten(1)]  # [N, 48] colour layout
         for weight in self.weights:
             pad = weight.shape[-1] // 2
@@ -99,7 +105,9 @@ def builtin_weights() -> list[torch.Tensor]:
         kernel = 5 if i == 0 else 3
         fan_in = in_channels * kernel * kernel
         w = rng.standard_normal((width, in_channels, kernel, kernel)) * np.sqrt(2.0 / fan_in)
-        w -= w.mean(axis=(1, 2, 3), keepdims=True)  # zero-mean filters respond to structure, not level
+        w -= w.mean(
+            axis=(1, 2, 3), keepdims=True
+        )  # zero-mean filters respond to structure, not level
         weights.append(torch.from_numpy(w.astype(np.float32)))
         in_channels = width
     return weights
@@ -108,8 +116,9 @@ def builtin_weights() -> list[torch.Tensor]:
 def to_rgb_float(images: torch.Tensor, *, device: torch.device) -> torch.Tensor:
     """uint8 [N, C, H, W] (C 1 or 3) -> float32 [N, 3, H, W] in [-1, 1] on device."""
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"expected uint8 images [N, 1 or 3, H, W], got {images.dtype} "
-                         f"{list(images.shape)}")
+        raise ValueError(
+            f"expected uint8 images [N, 1 or 3, H, W], got {images.dtype} {list(images.shape)}"
+        )
     x = images.to(device).float() / 127.5 - 1
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
@@ -120,7 +129,9 @@ def to_rgb_float(images: torch.Tensor, *, device: torch.device) -> torch.Tensor:
 class InceptionFeatureNet:
     """pool3 features [N, 2048] of an Inception v3, inputs resized to 299x299 as pytorch-fid does."""
 
-    def __init__(self, model: InceptionV3, *, name: str, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, model: InceptionV3, *, name: str, device: str | torch.device = "cpu"
+    ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.comparable = model.fid
@@ -130,19 +141,28 @@ class InceptionFeatureNet:
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = to_rgb_float(images, device=self.device)  # [N, 3, H, W] in [-1, 1]
-        x = F.interpolate(x, size=(INCEPTION_SIDE, INCEPTION_SIDE), mode="bilinear",
-                          align_corners=False)  # [N, 3, 299, 299]
+        x = F.interpolate(
+            x, size=(INCEPTION_SIDE, INCEPTION_SIDE), mode="bilinear", align_corners=False
+        )  # [N, 3, 299, 299]
         return self.model.pool_features(x).float().cpu()  # [N, 2048]
 
 
 class BasicConv2d(nn.Module):
     """Convolution without bias, batch norm (eps 1e-3, as the TF original), ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int | tuple[int, int], *,
-                 stride: int = 1, padding: int | tuple[int, int] = 0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int | tuple[int, int],
+        *,
+        stride: int = 1,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding,
-                              bias=False)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel, stride=stride, padding=padding, bias=False
+        )
         self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -167,12 +187,15 @@ class InceptionA(nn.Module):
         self.branch_pool = BasicConv2d(in_channels, pool_features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch5x5_2(self.branch5x5_1(x)),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(_pool_3x3(x, self.fid)),
-        ], dim=1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch5x5_2(self.branch5x5_1(x)),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                self.branch_pool(_pool_3x3(x, self.fid)),
+            ],
+            dim=1,
+        )
 
 
 class InceptionB(nn.Module):
@@ -184,11 +207,14 @@ class InceptionB(nn.Module):
         self.branch3x3dbl_3 = BasicConv2d(96, 96, 3, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([
-            self.branch3x3(x),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            F.max_pool2d(x, 3, stride=2),
-        ], dim=1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                F.max_pool2d(x, 3, stride=2),
+            ],
+            dim=1,
+        )
 
 
 class InceptionC(nn.Module):
@@ -209,15 +235,23 @@ class InceptionC(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dbl = x
-        for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3,
-                      self.branch7x7dbl_4, self.branch7x7dbl_5):
+        for layer in (
+            self.branch7x7dbl_1,
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             dbl = layer(dbl)
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
-            dbl,
-            self.branch_pool(_pool_3x3(x, self.fid)),
-        ], dim=1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
+                dbl,
+                self.branch_pool(_pool_3x3(x, self.fid)),
+            ],
+            dim=1,
+        )
 
 
 class InceptionD(nn.Module):
@@ -232,8 +266,9 @@ class InceptionD(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b7 = self.branch7x7x3_4(self.branch7x7x3_3(self.branch7x7x3_2(self.branch7x7x3_1(x))))
-        return torch.cat([self.branch3x3_2(self.branch3x3_1(x)), b7,
-                          F.max_pool2d(x, 3, stride=2)], dim=1)
+        return torch.cat(
+            [self.branch3x3_2(self.branch3x3_1(x)), b7, F.max_pool2d(x, 3, stride=2)], dim=1
+        )
 
 
 class InceptionE(nn.Module):
@@ -259,12 +294,17 @@ class InceptionE(nn.Module):
             pooled = F.max_pool2d(x, 3, stride=1, padding=1)
         else:
             pooled = _pool_3x3(x, self.pool == "avg_valid")
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch3x3_2a(b3), self.branch3x3_2b(b3),
-            self.branch3x3dbl_3a(dbl), self.branch3x3dbl_3b(dbl),
-            self.branch_pool(pooled),
-        ], dim=1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch3x3_2a(b3),
+                self.branch3x3_2b(b3),
+                self.branch3x3dbl_3a(dbl),
+                self.branch3x3dbl_3b(dbl),
+                self.branch_pool(pooled),
+            ],
+            dim=1,
+        )
 
 
 class InceptionV3(nn.Module):
@@ -297,9 +337,19 @@ class InceptionV3(nn.Module):
         x = F.max_pool2d(x, 3, stride=2)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
         x = F.max_pool2d(x, 3, stride=2)  # [N, 192, 35, 35]
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b,
-                      self.Mixed_6c, self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b,
-                      self.Mixed_7c):
+        for block in (
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+            self.Mixed_6e,
+            self.Mixed_7a,
+            self.Mixed_7b,
+            self.Mixed_7c,
+        ):
             x = block(x)  # ... [N, 2048, 8, 8]
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)  # [N, 2048]
 
@@ -312,21 +362,27 @@ def load_inception(path: str | os.PathLike[str]) -> InceptionV3:
     """An Inception v3 from a torchvision-layout state dict; 1008 classes make it the FID variant."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such Inception weight file; pass pytorch-fid's "
-                              f"pt_inception-2015-12-05-6726825d.pth (or leave it out for the "
-                              f"built-in feature net)")
+        raise CheckpointError(
+            f"{path}: no such Inception weight file; pass pytorch-fid's "
+            f"pt_inception-2015-12-05-6726825d.pth (or leave it out for the "
+            f"built-in feature net)"
+        )
     if path.suffix.lower() in PICKLE_SUFFIXES or _is_torchscript(path):
-        raise CheckpointError(f"{path}: pickled or TorchScript feature detectors (like NVlabs' "
-                              f"inception-2015-12-05.pkl) run code from the file when loaded "
-                              f"and are refused; use pytorch-fid's "
-                              f"pt_inception-2015-12-05-6726825d.pth state dict instead")
+        raise CheckpointError(
+            f"{path}: pickled or TorchScript feature detectors (like NVlabs' "
+            f"inception-2015-12-05.pkl) run code from the file when loaded "
+            f"and are refused; use pytorch-fid's "
+            f"pt_inception-2015-12-05-6726825d.pth state dict instead"
+        )
     state = {k: v for k, v in _read_state_dict(path).items() if not k.startswith("AuxLogits.")}
     if "fc.weight" not in state:
         raise CheckpointError(f"{path}: not an Inception v3 state dict: key 'fc.weight' is missing")
     classes = state["fc.weight"].shape[0]
     if classes not in (FID_CLASSES, IMAGENET_CLASSES):
-        raise CheckpointError(f"{path}: fc.weight has {classes} classes; expected {FID_CLASSES} "
-                              f"(FID Inception) or {IMAGENET_CLASSES} (torchvision inception_v3)")
+        raise CheckpointError(
+            f"{path}: fc.weight has {classes} classes; expected {FID_CLASSES} "
+            f"(FID Inception) or {IMAGENET_CLASSES} (torchvision inception_v3)"
+        )
     model = InceptionV3(fid=classes == FID_CLASSES)
     expected = model.state_dict()
     for key in expected:  # ports made before torch 0.4.1 lack the batch-norm step counters
@@ -336,13 +392,17 @@ def load_inception(path: str | os.PathLike[str]) -> InceptionV3:
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
         key, what = (missing[0], "missing") if missing else (unexpected[0], "unexpected")
-        raise CheckpointError(f"{path}: not an Inception v3 state dict in torchvision's layout: "
-                              f"key {key!r} is {what} ({len(missing)} missing, "
-                              f"{len(unexpected)} unexpected)")
+        raise CheckpointError(
+            f"{path}: not an Inception v3 state dict in torchvision's layout: "
+            f"key {key!r} is {what} ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected)"
+        )
     for key, tensor in expected.items():
         if tuple(state[key].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"{path}: {key} has shape {list(state[key].shape)}, expected "
-                                  f"{list(tensor.shape)} for Inception v3")
+            raise CheckpointError(
+                f"{path}: {key} has shape {list(state[key].shape)}, expected "
+                f"{list(tensor.shape)} for Inception v3"
+            )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     return model.eval()
 
@@ -359,16 +419,20 @@ def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
     try:
         if path.suffix.lower() == ".safetensors":
             from safetensors.torch import load_file
+
             state = load_file(str(path))
         else:
             # weights_only refuses pickles that would construct anything but tensors.
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure means "not a usable file"
-        raise CheckpointError(f"{path}: cannot read Inception weights as a state dict "
-                              f"({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(
+            f"{path}: cannot read Inception weights as a state dict ({type(exc).__name__}: {exc})"
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: expected a state dict of tensors (pytorch-fid's "
-                              f"pt_inception-2015-12-05-6726825d.pth layout)")
+        raise CheckpointError(
+            f"{path}: expected a state dict of tensors (pytorch-fid's "
+            f"pt_inception-2015-12-05-6726825d.pth layout)"
+        )
     return state

@@ -45,8 +45,9 @@ class StyleGAN2Loss:
         device = next(G.parameters()).device
         self.pl_mean = torch.zeros([], device=device)
 
-    def run_G(self, z: torch.Tensor, c: torch.Tensor, *, update_emas: bool = False
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+    def run_G(
+        self, z: torch.Tensor, c: torch.Tensor, *, update_emas: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """z [N, z_dim] -> (img [N, C, R, R], ws [N, num_ws, w_dim]), with style mixing."""
         ws = self.G.mapping(z, c, update_emas=update_emas)  # [N, num_ws, w_dim]
         if update_emas and self.average is not None:
@@ -100,9 +101,12 @@ class StyleGAN2Loss:
             n = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
             gen_img, gen_ws = self.run_G(gen_z[:n], gen_c[:n])
             pl_noise = torch.randn_like(gen_img) / math.sqrt(gen_img.shape[2] * gen_img.shape[3])
-            (pl_grads,) = torch.autograd.grad(outputs=[(gen_img * pl_noise).sum()],
-                                              inputs=[gen_ws], create_graph=True,
-                                              only_inputs=True)
+            (pl_grads,) = torch.autograd.grad(
+                outputs=[(gen_img * pl_noise).sum()],
+                inputs=[gen_ws],
+                create_graph=True,
+                only_inputs=True,
+            )
             pl_lengths = pl_grads.square().sum(2).mean(1).sqrt()  # [n]
             pl_mean = self.pl_mean.lerp(pl_lengths.mean(), self.pl_decay)
             self.pl_mean.copy_(pl_mean.detach())
@@ -130,9 +134,12 @@ class StyleGAN2Loss:
                 stats["real_logits"] = real_logits.detach()
             loss_Dr1 = torch.zeros_like(real_logits)
             if do_Dr1:
-                (r1_grads,) = torch.autograd.grad(outputs=[real_logits.sum()],
-                                                  inputs=[real_img_tmp], create_graph=True,
-                                                  only_inputs=True)
+                (r1_grads,) = torch.autograd.grad(
+                    outputs=[real_logits.sum()],
+                    inputs=[real_img_tmp],
+                    create_graph=True,
+                    only_inputs=True,
+                )
                 r1_penalty = r1_grads.square().sum([1, 2, 3])  # [N]
                 loss_Dr1 = (r1_penalty * (self.r1_gamma / 2))[:, None]
                 stats["loss_r1"] = loss_Dr1.detach()

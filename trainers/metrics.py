@@ -73,15 +73,23 @@ def fid(a: FeatureStats, b: FeatureStats) -> float:
     return float(np.real(mean_term + np.trace(a.cov + b.cov - 2 * root)))
 
 
-def kid(a: FeatureStats, b: FeatureStats, *, num_subsets: int = 100,
-        max_subset_size: int = 1000, seed: int = 0) -> float:
+def kid(
+    a: FeatureStats,
+    b: FeatureStats,
+    *,
+    num_subsets: int = 100,
+    max_subset_size: int = 1000,
+    seed: int = 0,
+) -> float:
     """Kernel inception distance: unbiased MMD² (cubic polynomial kernel) averaged over subsets."""
     x_all, y_all = _features(a), _features(b)
     _check_dims(x_all.shape[1], y_all.shape[1])
     dim = x_all.shape[1]
     m = min(len(x_all), len(y_all), max_subset_size)
     if m < 2:
-        raise ValueError(f"KID needs at least 2 images on each side, got {len(x_all)} and {len(y_all)}")
+        raise ValueError(
+            f"KID needs at least 2 images on each side, got {len(x_all)} and {len(y_all)}"
+        )
     rng = np.random.Generator(np.random.PCG64(seed))
     total = 0.0
     for _ in range(num_subsets):
@@ -95,9 +103,15 @@ def kid(a: FeatureStats, b: FeatureStats, *, num_subsets: int = 100,
 
 
 @torch.no_grad()
-def dataset_stats(dataset: Any, net: FeatureNet, *, max_items: int = DEFAULT_MAX_REAL,
-                  batch: int = 64, cache_dir: str | Path | None = None,
-                  progress: bool = False) -> FeatureStats:
+def dataset_stats(
+    dataset: Any,
+    net: FeatureNet,
+    *,
+    max_items: int = DEFAULT_MAX_REAL,
+    batch: int = 64,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> FeatureStats:
     """Features of the dataset's first max_items images (mirrored copies left out).
 
     dataset: an ImageDataset (or any sequence of (uint8 image [C, H, W], label) items).
@@ -131,10 +145,19 @@ def dataset_stats(dataset: Any, net: FeatureNet, *, max_items: int = DEFAULT_MAX
 
 
 @torch.no_grad()
-def generator_stats(G: torch.nn.Module, net: FeatureNet, *, num: int = DEFAULT_NUM_GEN,
-                    batch: int = 32, c_dim: int | None = None, labels: torch.Tensor | None = None,
-                    truncation_psi: float = 1.0, seed: int = 0,
-                    device: str | torch.device = "cpu", progress: bool = False) -> FeatureStats:
+def generator_stats(
+    G: torch.nn.Module,
+    net: FeatureNet,
+    *,
+    num: int = DEFAULT_NUM_GEN,
+    batch: int = 32,
+    c_dim: int | None = None,
+    labels: torch.Tensor | None = None,
+    truncation_psi: float = 1.0,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> FeatureStats:
     """Features of `num` images of G from seeded z (and seeded noise, 'random' mode as NVlabs).
 
     Conditional G: labels [M, c_dim] are drawn from `labels` (e.g. the dataset's) when
@@ -179,39 +202,71 @@ class MetricReport:
         if self.fid is not None:
             values.append(f"FID {self.fid:.2f}")
         note = "" if self.comparable else "; not comparable to published FIDs"
-        return (f"{'  '.join(values) or 'no metrics'}  ({self.net}, {self.num_gen} generated vs "
-                f"{self.num_real} real images{note})")
+        return (
+            f"{'  '.join(values) or 'no metrics'}  ({self.net}, {self.num_gen} generated vs "
+            f"{self.num_real} real images{note})"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for a JSON log line."""
-        return {"fid": self.fid, "kid": self.kid, "net": self.net, "comparable": self.comparable,
-                "num_gen": self.num_gen, "num_real": self.num_real}
+        return {
+            "fid": self.fid,
+            "kid": self.kid,
+            "net": self.net,
+            "comparable": self.comparable,
+            "num_gen": self.num_gen,
+            "num_real": self.num_real,
+        }
 
 
-def evaluate(G: torch.nn.Module, dataset: Any, *, net: FeatureNet | None = None,
-             num_gen: int = DEFAULT_NUM_GEN, device: str | torch.device = "cpu",
-             metrics: Sequence[str] = ("kid",), max_real: int = DEFAULT_MAX_REAL,
-             cache_dir: str | Path | None = None, truncation_psi: float = 1.0, seed: int = 0,
-             batch: int = 32, progress: bool = False) -> MetricReport:
+def evaluate(
+    G: torch.nn.Module,
+    dataset: Any,
+    *,
+    net: FeatureNet | None = None,
+    num_gen: int = DEFAULT_NUM_GEN,
+    device: str | torch.device = "cpu",
+    metrics: Sequence[str] = ("kid",),
+    max_real: int = DEFAULT_MAX_REAL,
+    cache_dir: str | Path | None = None,
+    truncation_psi: float = 1.0,
+    seed: int = 0,
+    batch: int = 32,
+    progress: bool = False,
+) -> MetricReport:
     """KID and/or FID of G against the dataset; net None uses the built-in feature net."""
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise ValueError(f"metrics {list(metrics)}: choose from {', '.join(METRICS)}")
     net = feature_net(None, device=device) if net is None else net
-    real = dataset_stats(dataset, net, max_items=max_real, batch=batch, cache_dir=cache_dir,
-                         progress=progress)
+    real = dataset_stats(
+        dataset, net, max_items=max_real, batch=batch, cache_dir=cache_dir, progress=progress
+    )
     labels = dataset.labels() if getattr(dataset, "has_labels", False) else None
-    fake = generator_stats(G, net, num=num_gen, batch=batch, labels=labels,
-                           truncation_psi=truncation_psi, seed=seed, device=device,
-                           progress=progress)
+    fake = generator_stats(
+        G,
+        net,
+        num=num_gen,
+        batch=batch,
+        labels=labels,
+        truncation_psi=truncation_psi,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
     return MetricReport(
         fid=fid(fake, real) if "fid" in metrics else None,
         kid=kid(fake, real, seed=seed) if "kid" in metrics else None,
-        net=net.name, comparable=net.comparable, num_gen=num_gen, num_real=real.num)
+        net=net.name,
+        comparable=net.comparable,
+        num_gen=num_gen,
+        num_real=real.num,
+    )
 
 
-def _draw_labels(n: int, c_dim: int, pool: torch.Tensor | None,
-                 draw: torch.Generator) -> torch.Tensor:
+def _draw_labels(
+    n: int, c_dim: int, pool: torch.Tensor | None, draw: torch.Generator
+) -> torch.Tensor:
     """Labels [n, c_dim]: rows of `pool` or uniform one-hot classes (empty when c_dim is 0)."""
     if c_dim == 0:
         return torch.zeros(n, 0)
@@ -228,7 +283,9 @@ def _features(stats: FeatureStats) -> np.ndarray:
 
 def _check_dims(a: int, b: int) -> None:
     if a != b:
-        raise ValueError(f"feature lengths differ ({a} vs {b}): both sides need the same feature net")
+        raise ValueError(
+            f"feature lengths differ ({a} vs {b}): both sides need the same feature net"
+        )
 
 
 def _file_safe(name: str) -> str:

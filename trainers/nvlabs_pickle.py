@@ -58,7 +58,9 @@ class TFNetwork:
 
     def __setstate__(self, state: Any) -> None:
         if not isinstance(state, dict):
-            raise CheckpointError(f"a TensorFlow network's state is a {type(state).__name__}, not a dict")
+            raise CheckpointError(
+                f"a TensorFlow network's state is a {type(state).__name__}, not a dict"
+            )
         self.state = state
 
     @property
@@ -81,6 +83,7 @@ class ImportedGenerator:
 
 # -- the stand-ins that the unpickler hands out instead of the pickle's globals ----------------
 
+
 def _record_persistent(meta: Any) -> PersistentObject:
     if not isinstance(meta, dict) or meta.get("type") != "class":
         raise CheckpointError("a persistent network record is not a dict of type 'class'")
@@ -100,27 +103,37 @@ def _load_storage_bytes(data: Any) -> Any:
     try:
         storage = torch.load(io.BytesIO(bytes(data)), weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - torch raises many types for foreign bytes
-        raise CheckpointError(f"a tensor storage is not plain data and was refused "
-                              f"({_first_line(exc)})") from None
+        raise CheckpointError(
+            f"a tensor storage is not plain data and was refused ({_first_line(exc)})"
+        ) from None
     if not isinstance(storage, torch.TypedStorage | torch.UntypedStorage):
         raise CheckpointError(f"a tensor storage holds a {type(storage).__name__}, not a storage")
     return storage
 
 
-def _rebuild_tensor(storage: Any, storage_offset: int, size: Any, stride: Any,
-                    requires_grad: bool = False, backward_hooks: Any = None,
-                    metadata: Any = None) -> torch.Tensor:
+def _rebuild_tensor(
+    storage: Any,
+    storage_offset: int,
+    size: Any,
+    stride: Any,
+    requires_grad: bool = False,
+    backward_hooks: Any = None,
+    metadata: Any = None,
+) -> torch.Tensor:
     if not isinstance(storage, torch.TypedStorage | torch.UntypedStorage):
         raise CheckpointError(f"a tensor is built on a {type(storage).__name__}, not a storage")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # TypedStorage is deprecated; it is what pickles hold
+        warnings.simplefilter(
+            "ignore", UserWarning
+        )  # TypedStorage is deprecated; it is what pickles hold
         return torch._utils._rebuild_tensor_v2(
             storage, int(storage_offset), tuple(size), tuple(stride), False, OrderedDict()
         )
 
 
-def _rebuild_parameter(data: Any, requires_grad: bool = False, backward_hooks: Any = None,
-                       state: Any = None) -> torch.Tensor:
+def _rebuild_parameter(
+    data: Any, requires_grad: bool = False, backward_hooks: Any = None, state: Any = None
+) -> torch.Tensor:
     if not isinstance(data, torch.Tensor):
         raise CheckpointError(f"a parameter holds a {type(data).__name__}, not a tensor")
     return data
@@ -251,6 +264,7 @@ def load_network_pickle(path: str | Path) -> Any:
 
 # -- from records to our Generator -------------------------------------------------------------
 
+
 def plain(value: Any) -> Any:
     """`value` with EasyDicts, OrderedDicts and tuples turned into JSON-able dicts and lists."""
     if isinstance(value, Mapping):
@@ -280,7 +294,9 @@ def module_state_dict(obj: PersistentObject, *, prefix: str = "") -> dict[str, t
         if child is None:
             continue
         if not isinstance(child, PersistentObject):
-            raise CheckpointError(f"module {prefix}{name} is a {type(child).__name__}, not a network")
+            raise CheckpointError(
+                f"module {prefix}{name} is a {type(child).__name__}, not a network"
+            )
         tensors.update(module_state_dict(child, prefix=f"{prefix}{name}."))
     return tensors
 
@@ -288,8 +304,9 @@ def module_state_dict(obj: PersistentObject, *, prefix: str = "") -> dict[str, t
 def _entries(state: dict[str, Any], group: str, prefix: str) -> list[tuple[str, Any]]:
     entries = state.get(group) or {}
     if not isinstance(entries, Mapping):
-        raise CheckpointError(f"{group} of module {prefix or '(top)'} is a "
-                              f"{type(entries).__name__}, not a dict")
+        raise CheckpointError(
+            f"{group} of module {prefix or '(top)'} is a {type(entries).__name__}, not a dict"
+        )
     return [(str(name), value) for name, value in entries.items()]
 
 
@@ -297,11 +314,16 @@ def constructor_kwargs(obj: PersistentObject, signature: inspect.Signature) -> d
     """The recorded `_init_args` and `_init_kwargs` of a network as one JSON-able kwargs dict."""
     args = plain(obj.state.get("_init_args") or [])
     kwargs = plain(obj.state.get("_init_kwargs") or {})
-    names = [p.name for p in signature.parameters.values()
-             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     if len(args) > len(names):
-        raise CheckpointError(f"{obj.class_name} was built with {len(args)} positional "
-                              f"arguments; ours takes at most {len(names)}")
+        raise CheckpointError(
+            f"{obj.class_name} was built with {len(args)} positional "
+            f"arguments; ours takes at most {len(names)}"
+        )
     kwargs.update(zip(names, args, strict=False))
     return kwargs
 
@@ -330,12 +352,16 @@ def generator_from_record(obj: PersistentObject, *, source: str | Path) -> torch
     from lyriscope.trainers.networks import Generator
 
     if obj.class_name != "Generator":
-        raise CheckpointError(f"{source}: the network is a {obj.class_name!r}, not a StyleGAN2 Generator")
+        raise CheckpointError(
+            f"{source}: the network is a {obj.class_name!r}, not a StyleGAN2 Generator"
+        )
     tensors = module_state_dict(obj)
     if any(name.startswith("synthesis.input.") for name in tensors):
-        raise CheckpointError(f"{source}: this is a StyleGAN3 (alias-free) generator; lyriscope "
-                              f"runs StyleGAN2 generators (stylegan2-ada-pytorch, or stylegan3's "
-                              f"--cfg=stylegan2)")
+        raise CheckpointError(
+            f"{source}: this is a StyleGAN3 (alias-free) generator; lyriscope "
+            f"runs StyleGAN2 generators (stylegan2-ada-pytorch, or stylegan3's "
+            f"--cfg=stylegan2)"
+        )
     signature = inspect.signature(Generator)
     kwargs = fold_synthesis_kwargs(constructor_kwargs(obj, signature), signature)
     G = build_generator(kwargs, source=source)
@@ -371,14 +397,19 @@ def _generator_from_pickle_data(data: Any, *, path: Path, which: str) -> Importe
         networks = data if isinstance(data, tuple) else (None, None, data)
         tf_net = networks[2] if which == "G_ema" else networks[0]
         if tf_net is None:
-            raise CheckpointError(f"{path}: this TensorFlow pickle holds only Gs; use --which G_ema")
+            raise CheckpointError(
+                f"{path}: this TensorFlow pickle holds only Gs; use --which G_ema"
+            )
         info["format"] = "tensorflow"
-        return ImportedGenerator(G=generator_from_tf(tf_net, source=path),
-                                 kimg=snapshot_kimg(path), info=info)
+        return ImportedGenerator(
+            G=generator_from_tf(tf_net, source=path), kimg=snapshot_kimg(path), info=info
+        )
     if not isinstance(data, dict) or which not in data:
         found = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(f"{path}: no {which!r} network in the pickle (found {found}); "
-                              f"is it an NVlabs network snapshot?")
+        raise CheckpointError(
+            f"{path}: no {which!r} network in the pickle (found {found}); "
+            f"is it an NVlabs network snapshot?"
+        )
     record = data[which]
     if not isinstance(record, PersistentObject):
         raise CheckpointError(f"{path}: {which} is a {type(record).__name__}, not a network")
@@ -386,8 +417,9 @@ def _generator_from_pickle_data(data: Any, *, path: Path, which: str) -> Importe
     training_set = data.get("training_set_kwargs")
     if isinstance(training_set, Mapping):
         info["training_set_kwargs"] = _json_safe(training_set)
-    return ImportedGenerator(G=generator_from_record(record, source=path),
-                             kimg=snapshot_kimg(path), info=info)
+    return ImportedGenerator(
+        G=generator_from_record(record, source=path), kimg=snapshot_kimg(path), info=info
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -398,8 +430,11 @@ def _first_line(exc: BaseException) -> str:
 def _is_tf_pickle(data: Any) -> bool:
     if isinstance(data, TFNetwork):
         return True
-    return (isinstance(data, tuple) and len(data) == 3
-            and all(isinstance(net, TFNetwork) for net in data))
+    return (
+        isinstance(data, tuple)
+        and len(data) == 3
+        and all(isinstance(net, TFNetwork) for net in data)
+    )
 
 
 def _json_safe(value: Any) -> Any:
@@ -407,4 +442,3 @@ def _json_safe(value: Any) -> Any:
         return plain(value)
     except CheckpointError:
         return str(value)  # informational only; never worth failing an import
-

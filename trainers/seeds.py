@@ -60,21 +60,25 @@ def seed_to_z(seed: int, z_dim: int) -> np.ndarray:
     return np.random.RandomState(seed).randn(1, z_dim)
 
 
-def seeds_to_z(seeds: Iterable[int], z_dim: int, *, device: str | torch.device = "cpu") -> torch.Tensor:
+def seeds_to_z(
+    seeds: Iterable[int], z_dim: int, *, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """Latents of several seeds stacked: float32 [N, z_dim]."""
     rows = [seed_to_z(seed, z_dim) for seed in seeds]
     return torch.from_numpy(np.concatenate(rows, axis=0)).to(device, torch.float32)  # [N, z_dim]
 
 
-def class_labels(c_dim: int, class_index: int | None, count: int = 1,
-                 *, device: str | torch.device = "cpu") -> torch.Tensor:
+def class_labels(
+    c_dim: int, class_index: int | None, count: int = 1, *, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """Labels for `count` images: zeros [count, c_dim] with a one at `class_index` (None: all zero)."""
     labels = torch.zeros(count, c_dim, device=device)  # [N, c_dim]
     if class_index is not None:
         if not 0 <= class_index < c_dim:
             raise LyriscopeError(
                 f"class {class_index} does not exist; this model has classes 0 to {c_dim - 1}"
-                if c_dim else f"class {class_index} given, but this model is unconditional"
+                if c_dim
+                else f"class {class_index} given, but this model is unconditional"
             )
         labels[:, class_index] = 1
     return labels
@@ -86,9 +90,14 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def seed_images(G: torch.nn.Module, seeds: Iterable[int], *, psi: float = 1.0,
-                class_index: int | None = None, noise_mode: str = "const"
-                ) -> Iterator[tuple[int, np.ndarray]]:
+def seed_images(
+    G: torch.nn.Module,
+    seeds: Iterable[int],
+    *,
+    psi: float = 1.0,
+    class_index: int | None = None,
+    noise_mode: str = "const",
+) -> Iterator[tuple[int, np.ndarray]]:
     """(seed, uint8 image [H, W, C]) for each seed, one at a time as generate.py draws them."""
     device = next(G.parameters()).device
     label = class_labels(G.c_dim, class_index, device=device)  # [1, c_dim]

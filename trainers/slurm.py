@@ -33,15 +33,21 @@ class SlurmOptions:
     python: str = "python"  # the interpreter on the compute nodes (e.g. a venv's python)
 
 
-def sbatch_script(set_path: str | os.PathLike[str], *, lines: Sequence[int],
-                  train_args: Sequence[str], options: SlurmOptions,
-                  log_dir: str | os.PathLike[str]) -> str:
+def sbatch_script(
+    set_path: str | os.PathLike[str],
+    *,
+    lines: Sequence[int],
+    train_args: Sequence[str],
+    options: SlurmOptions,
+    log_dir: str | os.PathLike[str],
+) -> str:
     """The text of a job-array script; `lines` are 1-based, `train_args` go to every task."""
     if not lines:
         raise LyriscopeError("the set has no lines to train")
     if options.gpus < 1 or options.cpus_per_task < 1:
-        raise LyriscopeError(f"--gpus {options.gpus} / cpus per task {options.cpus_per_task}: "
-                             f"must be at least 1")
+        raise LyriscopeError(
+            f"--gpus {options.gpus} / cpus per task {options.cpus_per_task}: must be at least 1"
+        )
     array = _array_spec(lines)
     header = [
         "#!/bin/bash",
@@ -58,10 +64,20 @@ def sbatch_script(set_path: str | os.PathLike[str], *, lines: Sequence[int],
     ]
     if options.partition:
         header.append(f"#SBATCH --partition={options.partition}")
-    command = [options.python, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={options.gpus}", "-m", "lyriscope.trainers.cli_train",
-               str(Path(set_path).resolve()), "--line", "$SLURM_ARRAY_TASK_ID", "--resume",
-               *train_args]
+    command = [
+        options.python,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={options.gpus}",
+        "-m",
+        "lyriscope.trainers.cli_train",
+        str(Path(set_path).resolve()),
+        "--line",
+        "$SLURM_ARRAY_TASK_ID",
+        "--resume",
+        *train_args,
+    ]
     quoted = " ".join(c if c == "$SLURM_ARRAY_TASK_ID" else shlex.quote(c) for c in command)
     body = [
         "",

@@ -28,8 +28,9 @@ MIN_VERSION = 4  # older TF pickles (StyleGAN1) have another architecture
 _IGNORED_KWARGS = ("truncation_psi", "truncation_cutoff", "style_mixing_prob", "structure")
 
 
-def generator_kwargs_from_tf(static_kwargs: dict[str, Any], *, source: str | os.PathLike[str]
-                             ) -> dict[str, Any]:
+def generator_kwargs_from_tf(
+    static_kwargs: dict[str, Any], *, source: str | os.PathLike[str]
+) -> dict[str, Any]:
     """Our Generator's constructor kwargs from a TF generator's static kwargs (defaults omitted)."""
     known: set[str] = set(_IGNORED_KWARGS)
 
@@ -46,31 +47,39 @@ def generator_kwargs_from_tf(static_kwargs: dict[str, Any], *, source: str | os.
         "img_channels": int(kwarg("num_channels", 3)),
     }
     # (our name, value from TF, our default: a value equal to it is left out of the config)
-    mapping = _non_default([
-        ("num_layers", kwarg("mapping_layers", 8), 8),
-        ("embed_features", kwarg("label_fmaps", None), None),
-        ("layer_features", kwarg("mapping_fmaps", None), None),
-        ("activation", kwarg("mapping_nonlinearity", "lrelu"), "lrelu"),
-        ("lr_multiplier", kwarg("mapping_lrmul", 0.01), 0.01),
-    ])
-    synthesis = _non_default([
-        ("channel_base", int(kwarg("fmap_base", 16384)) * 2, 32768),  # TF counts fmap_base / 2
-        ("channel_max", kwarg("fmap_max", 512), 512),
-        ("num_fp16_res", kwarg("num_fp16_res", 0), 0),
-        ("conv_clamp", kwarg("conv_clamp", None), None),
-        ("architecture", kwarg("architecture", "skip"), "skip"),
-        ("resample_filter", list(kwarg("resample_kernel", [1, 3, 3, 1])), [1, 3, 3, 1]),
-        ("use_noise", kwarg("use_noise", True), True),
-        ("activation", kwarg("nonlinearity", "lrelu"), "lrelu"),
-    ])
+    mapping = _non_default(
+        [
+            ("num_layers", kwarg("mapping_layers", 8), 8),
+            ("embed_features", kwarg("label_fmaps", None), None),
+            ("layer_features", kwarg("mapping_fmaps", None), None),
+            ("activation", kwarg("mapping_nonlinearity", "lrelu"), "lrelu"),
+            ("lr_multiplier", kwarg("mapping_lrmul", 0.01), 0.01),
+        ]
+    )
+    synthesis = _non_default(
+        [
+            ("channel_base", int(kwarg("fmap_base", 16384)) * 2, 32768),  # TF counts fmap_base / 2
+            ("channel_max", kwarg("fmap_max", 512), 512),
+            ("num_fp16_res", kwarg("num_fp16_res", 0), 0),
+            ("conv_clamp", kwarg("conv_clamp", None), None),
+            ("architecture", kwarg("architecture", "skip"), "skip"),
+            ("resample_filter", list(kwarg("resample_kernel", [1, 3, 3, 1])), [1, 3, 3, 1]),
+            ("use_noise", kwarg("use_noise", True), True),
+            ("activation", kwarg("nonlinearity", "lrelu"), "lrelu"),
+        ]
+    )
     kwarg("w_avg_beta", None)  # only steers training
     unknown = sorted(set(static_kwargs) - known)
     if unknown:
-        raise CheckpointError(f"{source}: the TensorFlow generator has the setting {unknown[0]!r}, "
-                              f"which the StyleGAN2 converter does not know")
+        raise CheckpointError(
+            f"{source}: the TensorFlow generator has the setting {unknown[0]!r}, "
+            f"which the StyleGAN2 converter does not know"
+        )
     if synthesis.get("architecture", "skip") != "skip":
-        raise CheckpointError(f"{source}: the TensorFlow generator uses the "
-                              f"{synthesis['architecture']!r} architecture; only 'skip' is imported")
+        raise CheckpointError(
+            f"{source}: the TensorFlow generator uses the "
+            f"{synthesis['architecture']!r} architecture; only 'skip' is imported"
+        )
     if mapping:
         kwargs["mapping_kwargs"] = mapping
     if synthesis:
@@ -87,8 +96,10 @@ def tf_variables(network: TFNetwork) -> dict[str, np.ndarray]:
             found[prefix + str(name)] = value
         for name, component in (net.state.get("components") or {}).items():
             if not isinstance(component, TFNetwork):
-                raise CheckpointError(f"component {prefix}{name} is a {type(component).__name__}, "
-                                      f"not a TensorFlow network")
+                raise CheckpointError(
+                    f"component {prefix}{name} is a {type(component).__name__}, "
+                    f"not a TensorFlow network"
+                )
             collect(f"{prefix}{name}/", component)
 
     collect("", network)
@@ -116,14 +127,23 @@ def _layer_rules(ours: str, theirs: str) -> list[tuple[str, Callable[..., tuple[
     """Rules for one modulated layer: (our name pattern, r -> (TF name, converter))."""
     conv = _conv_up if ours == "conv0" else _conv
     return [
-        (rf"synthesis\.b(\d+)\.{ours}\.weight", lambda r: (f"synthesis/{r}x{r}/{theirs}/weight", conv)),
+        (
+            rf"synthesis\.b(\d+)\.{ours}\.weight",
+            lambda r: (f"synthesis/{r}x{r}/{theirs}/weight", conv),
+        ),
         (rf"synthesis\.b(\d+)\.{ours}\.bias", lambda r: (f"synthesis/{r}x{r}/{theirs}/bias", None)),
-        (rf"synthesis\.b(\d+)\.{ours}\.noise_strength",
-         lambda r: (f"synthesis/{r}x{r}/{theirs}/noise_strength", None)),
-        (rf"synthesis\.b(\d+)\.{ours}\.affine\.weight",
-         lambda r: (f"synthesis/{r}x{r}/{theirs}/mod_weight", _dense)),
-        (rf"synthesis\.b(\d+)\.{ours}\.affine\.bias",
-         lambda r: (f"synthesis/{r}x{r}/{theirs}/mod_bias", lambda a: a + 1)),
+        (
+            rf"synthesis\.b(\d+)\.{ours}\.noise_strength",
+            lambda r: (f"synthesis/{r}x{r}/{theirs}/noise_strength", None),
+        ),
+        (
+            rf"synthesis\.b(\d+)\.{ours}\.affine\.weight",
+            lambda r: (f"synthesis/{r}x{r}/{theirs}/mod_weight", _dense),
+        ),
+        (
+            rf"synthesis\.b(\d+)\.{ours}\.affine\.bias",
+            lambda r: (f"synthesis/{r}x{r}/{theirs}/mod_bias", lambda a: a + 1),
+        ),
     ]
 
 
@@ -136,10 +156,14 @@ def _rules() -> list[tuple[re.Pattern[str], Callable[..., tuple[str, Any]] | Non
         (r"mapping\.fc(\d+)\.weight", lambda i: (f"mapping/Dense{i}/weight", _dense)),
         (r"mapping\.fc(\d+)\.bias", lambda i: (f"mapping/Dense{i}/bias", None)),
         (r"synthesis\.b4\.const", lambda: ("synthesis/4x4/Const/const", lambda a: a[0])),
-        (r"synthesis\.b(\d+)\.conv0\.noise_const",
-         lambda r: (f"synthesis/noise{_noise_index(int(r), 0)}", lambda a: a[0, 0])),
-        (r"synthesis\.b(\d+)\.conv1\.noise_const",
-         lambda r: (f"synthesis/noise{_noise_index(int(r), 1)}", lambda a: a[0, 0])),
+        (
+            r"synthesis\.b(\d+)\.conv0\.noise_const",
+            lambda r: (f"synthesis/noise{_noise_index(int(r), 0)}", lambda a: a[0, 0]),
+        ),
+        (
+            r"synthesis\.b(\d+)\.conv1\.noise_const",
+            lambda r: (f"synthesis/noise{_noise_index(int(r), 1)}", lambda a: a[0, 0]),
+        ),
     ]
     # b4 has a single conv, called Conv in TF; later blocks have Conv0_up and Conv1.
     rules += [(p.replace(r"b(\d+)", "b(4)"), f) for p, f in _layer_rules("conv1", "Conv")]
@@ -155,8 +179,10 @@ def generator_from_tf(network: TFNetwork, *, source: str | os.PathLike[str]) -> 
 
     version = network.state.get("version")
     if not isinstance(version, int) or version < MIN_VERSION:
-        raise CheckpointError(f"{source}: TensorFlow network pickle version {version!r} is too old "
-                              f"(StyleGAN2 pickles have version {MIN_VERSION} or later)")
+        raise CheckpointError(
+            f"{source}: TensorFlow network pickle version {version!r} is too old "
+            f"(StyleGAN2 pickles have version {MIN_VERSION} or later)"
+        )
     static_kwargs = network.state.get("static_kwargs") or {}
     G = build_generator(generator_kwargs_from_tf(dict(static_kwargs), source=source), source=source)
     variables = tf_variables(network)
@@ -168,9 +194,14 @@ def generator_from_tf(network: TFNetwork, *, source: str | os.PathLike[str]) -> 
     return G.eval().requires_grad_(False)
 
 
-def _converted(name: str, ours: torch.Tensor, variables: dict[str, np.ndarray],
-               rules: list[tuple[re.Pattern[str], Any]], *, source: str | os.PathLike[str]
-               ) -> torch.Tensor:
+def _converted(
+    name: str,
+    ours: torch.Tensor,
+    variables: dict[str, np.ndarray],
+    rules: list[tuple[re.Pattern[str], Any]],
+    *,
+    source: str | os.PathLike[str],
+) -> torch.Tensor:
     for pattern, fn in rules:
         match = pattern.fullmatch(name)
         if match is None:
@@ -179,8 +210,9 @@ def _converted(name: str, ours: torch.Tensor, variables: dict[str, np.ndarray],
             return ours
         tf_name, convert = fn(*match.groups())
         if tf_name not in variables:
-            raise CheckpointError(f"{source}: the TensorFlow network has no variable {tf_name} "
-                                  f"(it would fill {name})")
+            raise CheckpointError(
+                f"{source}: the TensorFlow network has no variable {tf_name} (it would fill {name})"
+            )
         value = np.asarray(variables[tf_name])
         if value.dtype.hasobject:
             raise CheckpointError(f"{source}: variable {tf_name} holds objects, not numbers")
@@ -188,11 +220,14 @@ def _converted(name: str, ours: torch.Tensor, variables: dict[str, np.ndarray],
             value = convert(value)
         tensor = torch.from_numpy(np.array(value, order="C")).to(ours.dtype)  # a copy; keeps 0-d
         if tuple(tensor.shape) != tuple(ours.shape):
-            raise CheckpointError(f"{source}: variable {tf_name} gives {name} the shape "
-                                  f"{list(tensor.shape)}, but the architecture needs {list(ours.shape)}")
+            raise CheckpointError(
+                f"{source}: variable {tf_name} gives {name} the shape "
+                f"{list(tensor.shape)}, but the architecture needs {list(ours.shape)}"
+            )
         return tensor
-    raise CheckpointError(f"{source}: lyriscope does not know which TensorFlow variable fills "
-                          f"{name}")
+    raise CheckpointError(
+        f"{source}: lyriscope does not know which TensorFlow variable fills {name}"
+    )
 
 
 def _non_default(entries: list[tuple[str, Any, Any]]) -> dict[str, Any]:

@@ -86,25 +86,33 @@ class TrainConfig:
     def __post_init__(self) -> None:
         res = self.resolution
         if res < 4 or res & (res - 1):
-            raise LyriscopeError(f"resolution {res}: the image side must be a power of two "
-                                 f"(e.g. 256, 512, 1024)")
+            raise LyriscopeError(
+                f"resolution {res}: the image side must be a power of two (e.g. 256, 512, 1024)"
+            )
         if self.gpus < 1:
             raise LyriscopeError(f"--gpus {self.gpus}: needs at least 1")
         if self.batch < 1 or self.batch % self.gpus:
-            raise LyriscopeError(f"--batch {self.batch}: the batch must be a positive multiple "
-                                 f"of the GPU count ({self.gpus})")
+            raise LyriscopeError(
+                f"--batch {self.batch}: the batch must be a positive multiple "
+                f"of the GPU count ({self.gpus})"
+            )
         if self.aug not in AUG_MODES:
             raise LyriscopeError(f"--aug {self.aug!r}: choose one of {', '.join(AUG_MODES)}")
         unknown = [m for m in self.metrics if m not in METRIC_NAMES]
         if unknown:
-            raise LyriscopeError(f"--metrics {unknown[0]!r}: choose from {', '.join(METRIC_NAMES)}"
-                                 f" or none")
+            raise LyriscopeError(
+                f"--metrics {unknown[0]!r}: choose from {', '.join(METRIC_NAMES)} or none"
+            )
         if self.batch_gpu % self.mbstd_group and self.mbstd_group <= self.batch_gpu:
-            raise LyriscopeError(f"the per-GPU batch {self.batch_gpu} is not divisible by the "
-                                 f"minibatch-stddev group {self.mbstd_group}")
+            raise LyriscopeError(
+                f"the per-GPU batch {self.batch_gpu} is not divisible by the "
+                f"minibatch-stddev group {self.mbstd_group}"
+            )
         if self.pl_weight > 0 and self.batch_gpu < self.pl_batch_shrink:
-            raise LyriscopeError(f"the per-GPU batch {self.batch_gpu} is smaller than "
-                                 f"pl_batch_shrink {self.pl_batch_shrink}")
+            raise LyriscopeError(
+                f"the per-GPU batch {self.batch_gpu} is smaller than "
+                f"pl_batch_shrink {self.pl_batch_shrink}"
+            )
         if not 0.0 <= self.augment_p <= 1.0:
             raise LyriscopeError(f"--p {self.augment_p}: a probability from 0 to 1")
         for name in ("total_kimg", "tick_kimg"):
@@ -120,25 +128,38 @@ class TrainConfig:
 
     def generator_kwargs(self) -> dict[str, Any]:
         """Constructor kwargs of networks.Generator."""
-        synthesis: dict[str, Any] = dict(channel_base=self.channel_base,
-                                         channel_max=self.channel_max,
-                                         num_fp16_res=self.num_fp16_res,
-                                         conv_clamp=self.conv_clamp)
+        synthesis: dict[str, Any] = dict(
+            channel_base=self.channel_base,
+            channel_max=self.channel_max,
+            num_fp16_res=self.num_fp16_res,
+            conv_clamp=self.conv_clamp,
+        )
         if not self.use_noise:
             synthesis["use_noise"] = False
-        return dict(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim,
-                    img_resolution=self.resolution, img_channels=self.img_channels,
-                    mapping_kwargs=dict(num_layers=self.mapping_layers),
-                    synthesis_kwargs=synthesis)
+        return dict(
+            z_dim=self.z_dim,
+            c_dim=self.c_dim,
+            w_dim=self.w_dim,
+            img_resolution=self.resolution,
+            img_channels=self.img_channels,
+            mapping_kwargs=dict(num_layers=self.mapping_layers),
+            synthesis_kwargs=synthesis,
+        )
 
     def discriminator_kwargs(self) -> dict[str, Any]:
         """Constructor kwargs of networks.Discriminator (resnet, freeze_d, mbstd group)."""
-        return dict(c_dim=self.c_dim, img_resolution=self.resolution,
-                    img_channels=self.img_channels, architecture="resnet",
-                    channel_base=self.channel_base, channel_max=self.channel_max,
-                    num_fp16_res=self.num_fp16_res, conv_clamp=self.conv_clamp,
-                    block_kwargs=dict(freeze_layers=self.freeze_d),
-                    epilogue_kwargs=dict(mbstd_group_size=self.mbstd_group))
+        return dict(
+            c_dim=self.c_dim,
+            img_resolution=self.resolution,
+            img_channels=self.img_channels,
+            architecture="resnet",
+            channel_base=self.channel_base,
+            channel_max=self.channel_max,
+            num_fp16_res=self.num_fp16_res,
+            conv_clamp=self.conv_clamp,
+            block_kwargs=dict(freeze_layers=self.freeze_d),
+            epilogue_kwargs=dict(mbstd_group_size=self.mbstd_group),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists for tuples) for checkpoints and JSON."""
@@ -153,8 +174,9 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise LyriscopeError(f"training config has unknown keys {unknown}; it was written "
-                                 f"by a newer lyriscope")
+            raise LyriscopeError(
+                f"training config has unknown keys {unknown}; it was written by a newer lyriscope"
+            )
         values = dict(data)
         if "betas" in values:
             values["betas"] = tuple(values["betas"])
@@ -163,8 +185,14 @@ class TrainConfig:
         return cls(**values)
 
 
-def auto_config(resolution: int, *, gpus: int = 1, batch: int | None = None,
-                r1_gamma: float | None = None, **overrides: Any) -> TrainConfig:
+def auto_config(
+    resolution: int,
+    *,
+    gpus: int = 1,
+    batch: int | None = None,
+    r1_gamma: float | None = None,
+    **overrides: Any,
+) -> TrainConfig:
     """TrainConfig with the published 'auto' defaults for `resolution` and `gpus`.
 
     `batch` and `r1_gamma` override the formulas (gamma and ema then follow the batch);
@@ -176,8 +204,9 @@ def auto_config(resolution: int, *, gpus: int = 1, batch: int | None = None,
         raise LyriscopeError(f"--gpus {gpus}: needs at least 1")
     mb = max(min(gpus * min(4096 // resolution, 32), 64), gpus) if batch is None else batch
     if mb < 1 or mb % gpus:
-        raise LyriscopeError(f"--batch {mb}: the batch must be a positive multiple of the GPU "
-                             f"count ({gpus})")
+        raise LyriscopeError(
+            f"--batch {mb}: the batch must be a positive multiple of the GPU count ({gpus})"
+        )
     fmaps = 1 if resolution >= 512 else 0.5
     values: dict[str, Any] = dict(
         resolution=resolution,

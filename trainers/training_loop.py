@@ -159,16 +159,25 @@ def train(
     """
     resuming = resume and paths.state_path.is_file()
     if paths.state_path.is_file() and not resume:
-        raise CheckpointError(f"{paths.state_path} already exists: continue that run with "
-                              f"--resume, or train into another folder (--outdir)")
+        raise CheckpointError(
+            f"{paths.state_path} already exists: continue that run with "
+            f"--resume, or train into another folder (--outdir)"
+        )
     if resume and not resuming:
         log.info("no checkpoint at %s yet; starting a new run", paths.state_path)
     if resume and (dist is None or dist.is_main):
         _remove_stale_parts(paths)
     if resuming:
         config = resumed_config(paths.state_path, run_control=config)
-    trainer = Trainer(config, paths=paths, device=device, dist=dist, augmentation=augmentation,
-                      fingerprint=fingerprint, ops=ops)
+    trainer = Trainer(
+        config,
+        paths=paths,
+        device=device,
+        dist=dist,
+        augmentation=augmentation,
+        fingerprint=fingerprint,
+        ops=ops,
+    )
     if resuming:
         trainer.load_state(paths.state_path)
     elif base is not None:
@@ -181,9 +190,17 @@ def train(
 class Trainer:
     """The networks, optimizers, counters and RNG of one run; run() trains, state() snapshots."""
 
-    def __init__(self, config: TrainConfig, *, paths: RunPaths, device: str | torch.device,
-                 dist: DistInfo | None = None, augmentation: Augmentation | None = None,
-                 fingerprint: str | None = None, ops: str = "cuda") -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        paths: RunPaths,
+        device: str | torch.device,
+        dist: DistInfo | None = None,
+        augmentation: Augmentation | None = None,
+        fingerprint: str | None = None,
+        ops: str = "cuda",
+    ) -> None:
         from lyriscope.trainers.networks import Discriminator, Generator, set_op_impl
 
         dist = dist or DistInfo()
@@ -213,10 +230,16 @@ class Trainer:
         if augmentation.pipe is not None:
             augmentation.pipe.to(self.device)
         self.loss = StyleGAN2Loss(
-            self.G, self.D, augment_pipe=augmentation.pipe, r1_gamma=config.r1_gamma,
-            style_mixing=config.style_mixing, pl_weight=config.pl_weight,
-            pl_batch_shrink=config.pl_batch_shrink, pl_decay=config.pl_decay,
-            average=(lambda t: average_tensor(t, dist)) if dist.enabled else None)
+            self.G,
+            self.D,
+            augment_pipe=augmentation.pipe,
+            r1_gamma=config.r1_gamma,
+            style_mixing=config.style_mixing,
+            pl_weight=config.pl_weight,
+            pl_batch_shrink=config.pl_batch_shrink,
+            pl_decay=config.pl_decay,
+            average=(lambda t: average_tensor(t, dist)) if dist.enabled else None,
+        )
         self.phases = self._phases()
         # Latents of the whole global batch come from one generator shared by all processes;
         # each process takes its shard, so K processes see what one process would.
@@ -235,16 +258,18 @@ class Trainer:
         c = self.config
         phases = []
         for name, module, reg_interval, active in (
-                ("G", self.G, c.pl_interval, c.pl_weight > 0),
-                ("D", self.D, c.r1_interval, c.r1_gamma > 0)):
+            ("G", self.G, c.pl_interval, c.pl_weight > 0),
+            ("D", self.D, c.r1_interval, c.r1_gamma > 0),
+        ):
             params = [p for p in module.parameters()]
             if not active or reg_interval <= 1:
                 opt = torch.optim.Adam(params, lr=c.lr, betas=c.betas, eps=c.eps)
                 phases.append(_Phase(f"{name}both" if active else f"{name}main", module, opt, 1))
                 continue
             ratio = reg_interval / (reg_interval + 1)
-            opt = torch.optim.Adam(params, lr=c.lr * ratio,
-                                   betas=tuple(b**ratio for b in c.betas), eps=c.eps)
+            opt = torch.optim.Adam(
+                params, lr=c.lr * ratio, betas=tuple(b**ratio for b in c.betas), eps=c.eps
+            )
             phases.append(_Phase(f"{name}main", module, opt, 1))
             phases.append(_Phase(f"{name}reg", module, opt, reg_interval))
         return phases
@@ -271,10 +296,11 @@ class Trainer:
         c, dist = self.config, self.dist
         real_img = real_img_u8.to(self.device).to(torch.float32) / 127.5 - 1  # [B, C, R, R]
         real_c = real_c.to(self.device).to(torch.float32)  # [B, c_dim]
-        all_z = torch.randn([len(self.phases), c.batch, c.z_dim],
-                            generator=self.z_generator)  # [phases, batch, z_dim]
+        all_z = torch.randn(
+            [len(self.phases), c.batch, c.z_dim], generator=self.z_generator
+        )  # [phases, batch, z_dim]
         # Round-robin shard, as the sampler deals real images: process r has items r, r+K, ...
-        shards = all_z[:, dist.rank::dist.world_size].to(self.device)
+        shards = all_z[:, dist.rank :: dist.world_size].to(self.device)
         stats: dict[str, torch.Tensor] = {}
         for phase, gen_z in zip(self.phases, shards, strict=True):
             if self.batch_idx % phase.interval != 0:
@@ -282,8 +308,11 @@ class Trainer:
             phase.opt.zero_grad(set_to_none=True)
             phase.module.requires_grad_(True)
             # Generated images take the labels of this minibatch's real images.
-            stats.update(self.loss.accumulate_gradients(phase.name, real_img, real_c, gen_z,
-                                                        real_c, gain=phase.interval))
+            stats.update(
+                self.loss.accumulate_gradients(
+                    phase.name, real_img, real_c, gen_z, real_c, gain=phase.interval
+                )
+            )
             phase.module.requires_grad_(False)
             params = [p for p in phase.module.parameters() if p.grad is not None]
             average_gradients(params, dist)
@@ -317,8 +346,14 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def run(self, batches: BatchSource, *, stop: StopFlag, evaluate: Evaluate | None = None,
-            progress: bool = True) -> TrainResult:
+    def run(
+        self,
+        batches: BatchSource,
+        *,
+        stop: StopFlag,
+        evaluate: Evaluate | None = None,
+        progress: bool = True,
+    ) -> TrainResult:
         """Train until total_kimg or a stop request; snapshot on the way and at the end."""
         from tqdm import tqdm
 
@@ -330,10 +365,15 @@ class Trainer:
         tick = _TickStats(start_nimg=self.cur_nimg, start_time=time.perf_counter())
         last_row: dict[str, Any] = {}
         digits = 1 if c.total_kimg >= 10 else 3
-        bar = tqdm(total=round(c.total_kimg, 3), initial=round(self.cur_nimg / 1000, 3),
-                   unit="kimg", disable=not (progress and dist.is_main), dynamic_ncols=True,
-                   bar_format=f"{{l_bar}}{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} kimg "
-                              f"[{{elapsed}}<{{remaining}}{{postfix}}]")
+        bar = tqdm(
+            total=round(c.total_kimg, 3),
+            initial=round(self.cur_nimg / 1000, 3),
+            unit="kimg",
+            disable=not (progress and dist.is_main),
+            dynamic_ncols=True,
+            bar_format=f"{{l_bar}}{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} kimg "
+            f"[{{elapsed}}<{{remaining}}{{postfix}}]",
+        )
         with _rng_preserved(self.device):  # a DataLoader draws its seed from the global RNG
             source = batches(self.items_drawn)
         stopped_by = None
@@ -378,10 +418,14 @@ class Trainer:
         finally:
             bar.close()
         done_kimg = (self.cur_nimg - start_nimg) / 1000
-        return TrainResult(kimg=self.cur_nimg / 1000, batch_idx=self.batch_idx,
-                           stopped_by=stopped_by, seconds=time.perf_counter() - start_time,
-                           seconds_per_kimg=train_seconds / done_kimg if done_kimg else math.nan,
-                           last_stats=last_row)
+        return TrainResult(
+            kimg=self.cur_nimg / 1000,
+            batch_idx=self.batch_idx,
+            stopped_by=stopped_by,
+            seconds=time.perf_counter() - start_time,
+            seconds_per_kimg=train_seconds / done_kimg if done_kimg else math.nan,
+            last_stats=last_row,
+        )
 
     def _tick_row(self, tick: _TickStats) -> dict[str, Any]:
         seconds = time.perf_counter() - tick.start_time
@@ -439,10 +483,16 @@ class Trainer:
         from lyriscope.trainers.checkpoint import load_state_checked
 
         state = _read_state(path)
-        if (self.fingerprint is not None and state.get("dataset_fingerprint") is not None
-                and state["dataset_fingerprint"] != self.fingerprint):
-            log.warning("%s was trained on a different dataset (fingerprint changed); "
-                        "continuing on the new images", path)
+        if (
+            self.fingerprint is not None
+            and state.get("dataset_fingerprint") is not None
+            and state["dataset_fingerprint"] != self.fingerprint
+        ):
+            log.warning(
+                "%s was trained on a different dataset (fingerprint changed); "
+                "continuing on the new images",
+                path,
+            )
         for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
             load_state_checked(module, state[name], source=f"{path} [{name}]")
         for phase, opt_state in zip(self._optimizer_phases(), state["opt"], strict=True):
@@ -473,9 +523,13 @@ class Trainer:
             self.paths.run_dir.mkdir(parents=True, exist_ok=True)
             self.paths.model_path.parent.mkdir(parents=True, exist_ok=True)
             save_training_state(self.paths.state_path, state)
-            save_model(self.paths.model_path, self.G_ema, kimg=self.cur_nimg / 1000,
-                       dataset_fingerprint=self.fingerprint,
-                       extra={"trainer": "lyriscope", "config": self.config.to_dict()})
+            save_model(
+                self.paths.model_path,
+                self.G_ema,
+                kimg=self.cur_nimg / 1000,
+                dataset_fingerprint=self.fingerprint,
+                extra={"trainer": "lyriscope", "config": self.config.to_dict()},
+            )
             # Sample grids and metrics must not move the training RNG (exact resume).
             with _rng_preserved(self.device):
                 write_sample_grid(self.G_ema, self.paths.samples_path(self.cur_nimg // 1000))
@@ -489,8 +543,10 @@ def resumed_config(path: Path, *, run_control: TrainConfig) -> TrainConfig:
     """The checkpoint's config with the run-control fields (total_kimg, snap, ...) of `run_control`."""
     saved = TrainConfig.from_dict(_read_state(path)["config"])
     if saved.gpus != run_control.gpus:
-        raise CheckpointError(f"{path}: was trained with {saved.gpus} process(es), this run has "
-                              f"{run_control.gpus}; resume with --gpus {saved.gpus}")
+        raise CheckpointError(
+            f"{path}: was trained with {saved.gpus} process(es), this run has "
+            f"{run_control.gpus}; resume with --gpus {saved.gpus}"
+        )
     return replace(saved, **{k: getattr(run_control, k) for k in RUN_CONTROL_FIELDS})
 
 
@@ -499,8 +555,9 @@ def _read_state(path: Path) -> dict[str, Any]:
 
     state = load_training_state(path)
     if state.get("format") != STATE_FORMAT:
-        raise CheckpointError(f"{path}: not a lyriscope training state (no {STATE_FORMAT!r} "
-                              f"format key)")
+        raise CheckpointError(
+            f"{path}: not a lyriscope training state (no {STATE_FORMAT!r} format key)"
+        )
     return state
 
 
@@ -531,8 +588,9 @@ class _TickStats:
         return out
 
 
-def write_sample_grid(G: torch.nn.Module, path: Path, *, seeds: tuple[int, ...] = GRID_SEEDS,
-                      columns: int = GRID_SIDE) -> None:
+def write_sample_grid(
+    G: torch.nn.Module, path: Path, *, seeds: tuple[int, ...] = GRID_SEEDS, columns: int = GRID_SIDE
+) -> None:
     """A PNG grid of G's images at fixed seeds (noise 'const', psi 1), written atomically."""
     from PIL import Image
 
@@ -551,7 +609,7 @@ def write_sample_grid(G: torch.nn.Module, path: Path, *, seeds: tuple[int, ...] 
     grid = np.zeros([rows * res, columns * res, channels], dtype=np.uint8)
     for i, image in enumerate(images):
         row, col = divmod(i, columns)
-        grid[row * res:(row + 1) * res, col * res:(col + 1) * res] = image
+        grid[row * res : (row + 1) * res, col * res : (col + 1) * res] = image
     with atomic_path(path) as tmp:
         Image.fromarray(grid[:, :, 0] if channels == 1 else grid).save(tmp, format="PNG")
 
@@ -571,11 +629,14 @@ def read_stats(path: Path) -> list[dict[str, Any]]:
 
 # -- helpers -----------------------------------------------------------------------------------
 
+
 def _remove_stale_parts(paths: RunPaths) -> None:
     """Delete the temp files of writes that a killed process left half-done."""
-    stale = [*paths.run_dir.glob(".training-state.pt.*.part"),
-             *paths.run_dir.glob(".samples-*.png.*.part"),
-             *paths.model_path.parent.glob(f".{paths.model_path.name}.*.part")]
+    stale = [
+        *paths.run_dir.glob(".training-state.pt.*.part"),
+        *paths.run_dir.glob(".samples-*.png.*.part"),
+        *paths.model_path.parent.glob(f".{paths.model_path.name}.*.part"),
+    ]
     for part in stale:
         log.info("removing %s, left by an interrupted write", part)
         part.unlink(missing_ok=True)
@@ -641,8 +702,11 @@ def _signals_set(stop: StopFlag, *, enabled: bool) -> Iterator[None]:
         if stop.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: quit now, keep the last checkpoint
         if stop.signum is None:
-            log.warning("signal %d: saving a checkpoint after this minibatch (Ctrl-C again "
-                        "quits without it)", signum)
+            log.warning(
+                "signal %d: saving a checkpoint after this minibatch (Ctrl-C again "
+                "quits without it)",
+                signum,
+            )
         stop.request(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -107,14 +107,18 @@ class WebSource(Source):
         if self.key_env:
             key = env_key(self.key_env)
             if key is None:
-                raise SourceError(f"{self.name}: set the environment variable {self.key_env} to "
-                                  f"your {self.key_help}")
+                raise SourceError(
+                    f"{self.name}: set the environment variable {self.key_env} to "
+                    f"your {self.key_help}"
+                )
         self._key = key
         self.root = source_url(self.url_env, self.default_root)
         self.client = ApiClient(
             name=self.name,
             min_interval_s=self.default_interval_s if min_interval_s is None else min_interval_s,
-            max_wait_s=max_wait_s, cache_dir=cache_dir, secrets=(key,) if key else (),
+            max_wait_s=max_wait_s,
+            cache_dir=cache_dir,
+            secrets=(key,) if key else (),
             **self.client_options(key),
         )
 
@@ -129,13 +133,31 @@ class WebSource(Source):
     def search(self, query: str, *, limit: int) -> Iterator[Candidate]:
         return itertools.islice(self.candidates(query, limit=limit), max(0, limit))
 
-    def licensed_candidate(self, query: str, *, image_url: str, page_url: str, creator: str,
-                           width: int | None, height: int | None, **extra: Any) -> Candidate:
+    def licensed_candidate(
+        self,
+        query: str,
+        *,
+        image_url: str,
+        page_url: str,
+        creator: str,
+        width: int | None,
+        height: int | None,
+        **extra: Any,
+    ) -> Candidate:
         """A candidate under the API's one licence, credited the way the API asks."""
-        return Candidate(source=self.name, query=query, image_url=image_url, page_url=page_url,
-                         creator=creator, license=self.license, license_url=self.license_url,
-                         attribution=self.credit.format(creator=creator or "unknown"),
-                         width=width, height=height, **extra)
+        return Candidate(
+            source=self.name,
+            query=query,
+            image_url=image_url,
+            page_url=page_url,
+            creator=creator,
+            license=self.license,
+            license_url=self.license_url,
+            attribution=self.credit.format(creator=creator or "unknown"),
+            width=width,
+            height=height,
+            **extra,
+        )
 
 
 def user_agent() -> str:
@@ -144,8 +166,10 @@ def user_agent() -> str:
     Wikimedia's policy asks every client for a descriptive agent with a way to reach its user.
     """
     contact = os.environ.get(CONTACT_ENV, "").strip()
-    return (f"lyriscope/{_version} (GAN lyric-video image collector"
-            f"{'; ' + contact if contact else ''}) python-requests")
+    return (
+        f"lyriscope/{_version} (GAN lyric-video image collector"
+        f"{'; ' + contact if contact else ''}) python-requests"
+    )
 
 
 class RedactSecrets(logging.Filter):
@@ -271,8 +295,9 @@ class ApiClient:
             text = text.replace(secret, "***")
         return text
 
-    def get_json(self, url: str, params: Mapping[str, Any] | None = None, *,
-                 auth: bool = True) -> Any:
+    def get_json(
+        self, url: str, params: Mapping[str, Any] | None = None, *, auth: bool = True
+    ) -> Any:
         """GET `url` with `params` and return the decoded JSON body.
 
         auth=False drops the session's headers that may hold a key (for foreign hosts).
@@ -283,14 +308,18 @@ class ApiClient:
             return cached
         with self._lock:
             if self._spent:
-                raise RateLimitReached(f"{self.name}: the API's rate limit is reached; run "
-                                       f"collect again later to continue")
+                raise RateLimitReached(
+                    f"{self.name}: the API's rate limit is reached; run "
+                    f"collect again later to continue"
+                )
             response = self._send(url, params, auth=auth)
         try:
             data = response.json()
         except ValueError:
-            raise SourceError(f"{self.name}: {public_url(url)} answered HTTP "
-                              f"{response.status_code} with no JSON body") from None
+            raise SourceError(
+                f"{self.name}: {public_url(url)} answered HTTP "
+                f"{response.status_code} with no JSON body"
+            ) from None
         self._cache_write(url, params, data)
         return data
 
@@ -310,15 +339,18 @@ class ApiClient:
             self._next_at = time.monotonic() + self.min_interval_s
             self.requests_sent += 1
             try:
-                response = self._session.get(url, params=params, headers=headers,
-                                             timeout=self.timeout_s)
+                response = self._session.get(
+                    url, params=params, headers=headers, timeout=self.timeout_s
+                )
             except requests.RequestException as exc:
                 if attempt < self.retries:
                     time.sleep(min(self.max_wait_s, 2.0**attempt))
                     continue
-                raise SourceError(f"{self.name}: cannot reach {public_url(url)} "
-                                  f"({type(exc).__name__}); check the network or the "
-                                  f"LYRISCOPE_{self.name.upper()}_URL setting") from None
+                raise SourceError(
+                    f"{self.name}: cannot reach {public_url(url)} "
+                    f"({type(exc).__name__}); check the network or the "
+                    f"LYRISCOPE_{self.name.upper()}_URL setting"
+                ) from None
             if response.headers.get(RATE_LIMIT_REMAINING, "").strip() == "0":
                 self._spent = True  # this answer still counts; the next request would not
             retryable = response.status_code == 429 or response.status_code >= 500
@@ -329,15 +361,20 @@ class ApiClient:
                 continue
             if response.status_code == 429:
                 self._spent = True
-                raise RateLimitReached(f"{self.name}: the API keeps answering 429 Too Many "
-                                       f"Requests; run collect again later to continue")
+                raise RateLimitReached(
+                    f"{self.name}: the API keeps answering 429 Too Many "
+                    f"Requests; run collect again later to continue"
+                )
             if want_ok and response.status_code in (401, 403):
-                raise SourceError(f"{self.name}: {public_url(url)} refused the request (HTTP "
-                                  f"{response.status_code}); check the API key in the "
-                                  f"environment")
+                raise SourceError(
+                    f"{self.name}: {public_url(url)} refused the request (HTTP "
+                    f"{response.status_code}); check the API key in the "
+                    f"environment"
+                )
             if want_ok and response.status_code >= 400:
-                raise SourceError(f"{self.name}: {public_url(url)} answered HTTP "
-                                  f"{response.status_code}")
+                raise SourceError(
+                    f"{self.name}: {public_url(url)} answered HTTP {response.status_code}"
+                )
             return response
         raise AssertionError("unreachable")  # the loop returns or raises
 

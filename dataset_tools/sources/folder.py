@@ -18,13 +18,21 @@ class FolderSource(Source):
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder).expanduser().resolve()
         if not self.folder.is_dir():
-            raise SourceError(f"folder:{folder}: no such folder; give an existing folder of "
-                              f"images, e.g. --sources folder:~/Pictures/rays")
+            raise SourceError(
+                f"folder:{folder}: no such folder; give an existing folder of "
+                f"images, e.g. --sources folder:~/Pictures/rays"
+            )
         self.name = "folder"
 
     def search(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        files = sorted(p for p in self.folder.iterdir()
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(
+            p for p in self.folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
         for path in files[:limit]:
-            yield Candidate(source=self.name, query=query, image_url=path.as_uri(),
-                            attribution=f"Local file {path.name}", local_path=path)
+            yield Candidate(
+                source=self.name,
+                query=query,
+                image_url=path.as_uri(),
+                attribution=f"Local file {path.name}",
+                local_path=path,
+            )

@@ -43,8 +43,9 @@ class OpenverseSource(WebSource):
 
     def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
         for page in range(1, MAX_PAGES + 1):
-            data = self.client.get_json(f"{self.root}/v1/images/",
-                                        {"q": query, "page": page, "page_size": PAGE_SIZE})
+            data = self.client.get_json(
+                f"{self.root}/v1/images/", {"q": query, "page": page, "page_size": PAGE_SIZE}
+            )
             results = data.get("results") or []
             for item in results:
                 if not item.get("url"):
@@ -56,13 +57,18 @@ class OpenverseSource(WebSource):
     def _candidate(self, item: dict, query: str) -> Candidate:
         license_ = license_name(item.get("license", ""), item.get("license_version", ""))
         creator = item.get("creator") or ""
-        attribution = item.get("attribution") or _credit(item.get("title") or "", creator,
-                                                         license_)
+        attribution = item.get("attribution") or _credit(item.get("title") or "", creator, license_)
         return Candidate(
-            source=self.name, query=query, image_url=item["url"],
-            page_url=item.get("foreign_landing_url") or "", creator=creator, license=license_,
-            license_url=item.get("license_url") or "", attribution=attribution,
-            width=item.get("width"), height=item.get("height"),
+            source=self.name,
+            query=query,
+            image_url=item["url"],
+            page_url=item.get("foreign_landing_url") or "",
+            creator=creator,
+            license=license_,
+            license_url=item.get("license_url") or "",
+            attribution=attribution,
+            width=item.get("width"),
+            height=item.get("height"),
         )
 
 

@@ -39,8 +39,9 @@ class PexelsSource(WebSource):
     def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
         page = 1
         while True:
-            data = self.client.get_json(f"{self.root}/v1/search",
-                                        {"query": query, "page": page, "per_page": PAGE_SIZE})
+            data = self.client.get_json(
+                f"{self.root}/v1/search", {"query": query, "page": page, "per_page": PAGE_SIZE}
+            )
             photos = data.get("photos") or []
             for photo in photos:
                 src = photo.get("src") or {}
@@ -48,9 +49,13 @@ class PexelsSource(WebSource):
                 if not image_url:
                     continue
                 yield self.licensed_candidate(
-                    query, image_url=image_url, page_url=photo.get("url", ""),
+                    query,
+                    image_url=image_url,
+                    page_url=photo.get("url", ""),
                     creator=photo.get("photographer") or "",
-                    width=photo.get("width"), height=photo.get("height"))
+                    width=photo.get("width"),
+                    height=photo.get("height"),
+                )
             if not data.get("next_page") or not photos:
                 return
             page += 1

@@ -42,19 +42,29 @@ class PixabaySource(WebSource):
         page = 1
         per_page = max(3, min(PAGE_SIZE, limit))
         while True:
-            data = self.client.get_json(f"{self.root}/api/", {
-                "key": self._key, "q": query[:MAX_QUERY_CHARS], "image_type": "photo",
-                "page": page, "per_page": per_page,
-            })
+            data = self.client.get_json(
+                f"{self.root}/api/",
+                {
+                    "key": self._key,
+                    "q": query[:MAX_QUERY_CHARS],
+                    "image_type": "photo",
+                    "page": page,
+                    "per_page": per_page,
+                },
+            )
             hits = data.get("hits") or []
             for hit in hits:
                 image_url = hit.get("largeImageURL") or hit.get("webformatURL") or ""
                 if not image_url:
                     continue
                 yield self.licensed_candidate(
-                    query, image_url=image_url, page_url=hit.get("pageURL", ""),
+                    query,
+                    image_url=image_url,
+                    page_url=hit.get("pageURL", ""),
                     creator=hit.get("user") or "",
-                    width=hit.get("imageWidth"), height=hit.get("imageHeight"))
+                    width=hit.get("imageWidth"),
+                    height=hit.get("imageHeight"),
+                )
             if len(hits) < per_page or page * per_page >= int(data.get("totalHits") or 0):
                 return
             page += 1

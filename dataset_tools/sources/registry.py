@@ -21,8 +21,13 @@ def default_source_names() -> list[str]:
     return list(KEYLESS) + [name for name, var in KEYED.items() if os.environ.get(var, "").strip()]
 
 
-def make_source(spec: str, *, cache_dir: Path | None = None, min_interval_s: float | None = None,
-                max_wait_s: float = 60.0) -> Source:
+def make_source(
+    spec: str,
+    *,
+    cache_dir: Path | None = None,
+    min_interval_s: float | None = None,
+    max_wait_s: float = 60.0,
+) -> Source:
     """Build a source from its name, or `folder:DIR` / `urls:FILE`.
 
     min_interval_s: pause between API requests; None keeps each API's published pace.
@@ -38,8 +43,10 @@ def make_source(spec: str, *, cache_dir: Path | None = None, min_interval_s: flo
 
         return UrlListSource(arg)
     if kind not in WEB_SOURCES or arg:
-        raise SourceError(f"unknown source {spec!r}; expected one of {', '.join(WEB_SOURCES)}, "
-                          f"folder:DIR or urls:FILE")
+        raise SourceError(
+            f"unknown source {spec!r}; expected one of {', '.join(WEB_SOURCES)}, "
+            f"folder:DIR or urls:FILE"
+        )
     options = {"cache_dir": cache_dir, "max_wait_s": max_wait_s, "min_interval_s": min_interval_s}
     if kind == "openverse":
         from lyriscope.dataset_tools.sources.openverse import OpenverseSource

@@ -49,8 +49,9 @@ class UnsplashSource(WebSource):
     def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
         page = 1
         while True:
-            data = self.client.get_json(f"{self.root}/search/photos",
-                                        {"query": query, "page": page, "per_page": PAGE_SIZE})
+            data = self.client.get_json(
+                f"{self.root}/search/photos", {"query": query, "page": page, "per_page": PAGE_SIZE}
+            )
             results = data.get("results") or []
             # None: nothing usable to fetch (no image URL)
             yield from filter(None, (self._candidate(photo, query) for photo in results))
@@ -62,8 +63,9 @@ class UnsplashSource(WebSource):
         if not candidate.track_url:
             return
         if not same_host(candidate.track_url, self.root):
-            log.warning("unsplash: download_location is not on %s; not sending the key there",
-                        self.root)
+            log.warning(
+                "unsplash: download_location is not on %s; not sending the key there", self.root
+            )
             return
         try:
             self.client.get(candidate.track_url)
@@ -79,7 +81,11 @@ class UnsplashSource(WebSource):
         links = photo.get("links") or {}
         user = photo.get("user") or {}
         return self.licensed_candidate(
-            query, image_url=image_url, page_url=links.get("html", ""),
+            query,
+            image_url=image_url,
+            page_url=links.get("html", ""),
             creator=user.get("name") or user.get("username") or "",
-            width=photo.get("width"), height=photo.get("height"),
-            track_url=links.get("download_location", ""))
+            width=photo.get("width"),
+            height=photo.get("height"),
+            track_url=links.get("download_location", ""),
+        )

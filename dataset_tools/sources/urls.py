@@ -20,8 +20,10 @@ class UrlListSource(Source):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_file():
-            raise SourceError(f"urls:{path}: no such file; give a text file with one image "
-                              f"URL per line, e.g. --sources urls:images.txt")
+            raise SourceError(
+                f"urls:{path}: no such file; give a text file with one image "
+                f"URL per line, e.g. --sources urls:images.txt"
+            )
         self.name = "urls"
 
     def search(self, query: str, *, limit: int) -> Iterator[Candidate]:
@@ -32,9 +34,16 @@ class UrlListSource(Source):
             fields = [f.strip() for f in text.split("\t")] + [""] * 4
             url, page_url, creator, license_, license_url = fields[:5]
             credit = f"Image by {creator}" if creator else f"Image from {url}"
-            yield Candidate(source=self.name, query=query, image_url=url, page_url=page_url,
-                            creator=creator, license=license_, license_url=license_url,
-                            attribution=credit + (f", {license_}" if license_ else ""))
+            yield Candidate(
+                source=self.name,
+                query=query,
+                image_url=url,
+                page_url=page_url,
+                creator=creator,
+                license=license_,
+                license_url=license_url,
+                attribution=credit + (f", {license_}" if license_ else ""),
+            )
             found += 1
             if found >= limit:
                 return

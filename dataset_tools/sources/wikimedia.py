@@ -25,8 +25,9 @@ from lyriscope.dataset_tools.sources.base import Candidate, SourceError, WebSour
 
 PAGE_SIZE = 50  # gsrlimit maximum without bot rights
 THUMB_WIDTH = 2048  # px; enough for 1024² training, far smaller than many originals
-RASTER_MIMES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff",
-                          "image/bmp"})
+RASTER_MIMES = frozenset(
+    {"image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff", "image/bmp"}
+)
 MAXLAG_RETRIES = 3
 MAXLAG_WAIT_S = 5.0  # the API suggests 5 s when it reports maxlag
 _TAG = re.compile(r"<[^>]+>")
@@ -50,8 +51,9 @@ class WikimediaSource(WebSource):
         offset = 0
         while True:
             data = self._query(query, offset)
-            pages = sorted((data.get("query") or {}).get("pages") or [],
-                           key=lambda p: p.get("index", 0))
+            pages = sorted(
+                (data.get("query") or {}).get("pages") or [], key=lambda p: p.get("index", 0)
+            )
             # None: nothing usable to fetch (not a raster image)
             yield from filter(None, (self._candidate(page, query) for page in pages))
             next_offset = (data.get("continue") or {}).get("gsroffset")
@@ -61,10 +63,17 @@ class WikimediaSource(WebSource):
 
     def _query(self, query: str, offset: int) -> dict:
         params = {
-            "action": "query", "format": "json", "formatversion": 2, "maxlag": 5,
-            "generator": "search", "gsrsearch": f"{query} filetype:bitmap", "gsrnamespace": 6,
-            "gsrlimit": PAGE_SIZE, "gsroffset": offset,
-            "prop": "imageinfo", "iiprop": "url|extmetadata|size|mime",
+            "action": "query",
+            "format": "json",
+            "formatversion": 2,
+            "maxlag": 5,
+            "generator": "search",
+            "gsrsearch": f"{query} filetype:bitmap",
+            "gsrnamespace": 6,
+            "gsrlimit": PAGE_SIZE,
+            "gsroffset": offset,
+            "prop": "imageinfo",
+            "iiprop": "url|extmetadata|size|mime",
             "iiurlwidth": THUMB_WIDTH,
         }
         for _ in range(MAXLAG_RETRIES + 1):
@@ -72,8 +81,10 @@ class WikimediaSource(WebSource):
             error = data.get("error") or {}
             if error.get("code") != "maxlag":
                 if error:
-                    raise SourceError(f"{self.name}: the API answered error "
-                                      f"{error.get('code')!r}: {error.get('info', '')}")
+                    raise SourceError(
+                        f"{self.name}: the API answered error "
+                        f"{error.get('code')!r}: {error.get('info', '')}"
+                    )
                 return data
             time.sleep(min(self.client.max_wait_s, MAXLAG_WAIT_S))
         raise SourceError(f"{self.name}: the servers stay lagged (maxlag); try again later")
@@ -94,10 +105,14 @@ class WikimediaSource(WebSource):
             who = f" by {creator}" if creator else ""
             attribution = f"{title}{who}, {license_}, via Wikimedia Commons".strip(", ")
         return Candidate(
-            source=self.name, query=query,
+            source=self.name,
+            query=query,
             image_url=info.get("thumburl") or info.get("url", ""),
-            page_url=info.get("descriptionurl", ""), creator=creator, license=license_,
-            license_url=str(meta.get("LicenseUrl", "")), attribution=attribution,
+            page_url=info.get("descriptionurl", ""),
+            creator=creator,
+            license=license_,
+            license_url=str(meta.get("LicenseUrl", "")),
+            attribution=attribution,
             width=info.get("thumbwidth") or info.get("width"),
             height=info.get("thumbheight") or info.get("height"),
         )

@@ -13,8 +13,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 from fake_apis import FakeApis, Served, image_bytes, png_bomb  # noqa: E402
 
 GOOD_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
-EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "BMP": ".bmp",
-              "TIFF": ".tif"}
+EXTENSIONS = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "GIF": ".gif",
+    "WEBP": ".webp",
+    "BMP": ".bmp",
+    "TIFF": ".tif",
+}
 # Trouble on the image host: path -> the refusal the downloader must give (None: stored).
 TROUBLE = {
     "/img/dup-of-0": "duplicate",
@@ -72,9 +78,11 @@ def fake():
 @pytest.fixture
 def point_sources_at(monkeypatch):
     """Point every web source's URL variable at a fake server."""
+
     def point(server: FakeApis) -> None:
         for name in ("OPENVERSE", "WIKIMEDIA", "UNSPLASH", "PEXELS", "PIXABAY"):
             monkeypatch.setenv(f"LYRISCOPE_{name}_URL", server.url)
+
     return point
 
 

@@ -18,8 +18,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
 
-PIL_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "BMP": ".bmp",
-               "TIFF": ".tif"}
+PIL_FORMATS = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "GIF": ".gif",
+    "WEBP": ".webp",
+    "BMP": ".bmp",
+    "TIFF": ".tif",
+}
 
 
 def image_bytes(index: int, fmt: str = "PNG", size: tuple[int, int] = (48, 32)) -> bytes:
@@ -33,9 +39,15 @@ def image_bytes(index: int, fmt: str = "PNG", size: tuple[int, int] = (48, 32)) 
 
 def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
     """A PNG whose header claims width×height 8-bit grey pixels, with a tiny compressed body."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     # One row of zeros, compressed: a decoder would have to invent the other 20000² bytes.
     idat = zlib.compress(b"\x00" * (width + 1), 9)
@@ -76,8 +88,9 @@ class FakeApis:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self) -> FakeApis:
         self._thread.start()
@@ -101,7 +114,7 @@ class FakeApis:
 
 def _page(items: list, page: int, size: int) -> tuple[list, bool]:
     start = (page - 1) * size
-    return items[start:start + size], start + size < len(items)
+    return items[start : start + size], start + size < len(items)
 
 
 def _make_handler(state: FakeState, fake: FakeApis):
@@ -116,8 +129,10 @@ def _make_handler(state: FakeState, fake: FakeApis):
                 state.hits[parts.path] += 1
             try:
                 route = {
-                    "/v1/images/": self.openverse, "/w/api.php": self.wikimedia,
-                    "/search/photos": self.unsplash, "/v1/search": self.pexels,
+                    "/v1/images/": self.openverse,
+                    "/w/api.php": self.wikimedia,
+                    "/search/photos": self.unsplash,
+                    "/v1/search": self.pexels,
                     "/api/": self.pixabay,
                 }.get(parts.path)
                 if route is not None:
@@ -155,42 +170,72 @@ def _make_handler(state: FakeState, fake: FakeApis):
         def openverse(self, q: dict) -> None:
             size = int(q.get("page_size", 20))
             if size > 20:
-                return self.json({"detail": "page_size > 20 needs auth"}, source="openverse",
-                                 status=401)
+                return self.json(
+                    {"detail": "page_size > 20 needs auth"}, source="openverse", status=401
+                )
             paths = self.items("openverse")
             page, _ = _page(paths, int(q.get("page", 1)), size)
-            results = [{
-                "id": str(i), "title": f"Picture {path}", "url": fake.url + path,
-                "foreign_landing_url": f"https://example.org/photo{path}",
-                "creator": f"Creator {i}", "license": "by-sa", "license_version": "4.0",
-                "license_url": "https://creativecommons.org/licenses/by-sa/4.0/",
-                "attribution": f'"Picture {path}" by Creator {i} is licensed under CC BY-SA 4.0.',
-                "width": 48, "height": 32,
-            } for i, path in enumerate(page)]
+            results = [
+                {
+                    "id": str(i),
+                    "title": f"Picture {path}",
+                    "url": fake.url + path,
+                    "foreign_landing_url": f"https://example.org/photo{path}",
+                    "creator": f"Creator {i}",
+                    "license": "by-sa",
+                    "license_version": "4.0",
+                    "license_url": "https://creativecommons.org/licenses/by-sa/4.0/",
+                    "attribution": f'"Picture {path}" by Creator {i} is licensed under CC BY-SA 4.0.',
+                    "width": 48,
+                    "height": 32,
+                }
+                for i, path in enumerate(page)
+            ]
             page_count = max(1, -(-len(paths) // size))
-            self.json({"result_count": len(paths), "page_count": page_count, "page_size": size,
-                       "page": int(q.get("page", 1)), "results": results}, source="openverse")
+            self.json(
+                {
+                    "result_count": len(paths),
+                    "page_count": page_count,
+                    "page_size": size,
+                    "page": int(q.get("page", 1)),
+                    "results": results,
+                },
+                source="openverse",
+            )
 
         def wikimedia(self, q: dict) -> None:
             assert q.get("generator") == "search" and q.get("gsrnamespace") == "6", q
             size, offset = int(q.get("gsrlimit", 10)), int(q.get("gsroffset", 0))
             paths = self.items("wikimedia")
-            chunk = paths[offset:offset + size]
-            pages = [{
-                "pageid": 100 + offset + i, "ns": 6, "title": f"File:Thing {offset + i}.jpg",
-                "index": offset + i + 1,
-                "imageinfo": [{
-                    "url": fake.url + path + "?original", "thumburl": fake.url + path,
-                    "thumbwidth": 48, "thumbheight": 32, "width": 4000, "height": 3000,
-                    "mime": "image/svg+xml" if path.endswith(".svg") else "image/jpeg",
-                    "descriptionurl": f"https://commons.example/wiki/File:Thing_{offset + i}",
-                    "extmetadata": {
-                        "Artist": {"value": f'<a href="//x/u{i}">Artist &amp; {i}</a>'},
-                        "LicenseShortName": {"value": "CC BY 4.0"},
-                        "LicenseUrl": {"value": "https://creativecommons.org/licenses/by/4.0"},
-                    },
-                }],
-            } for i, path in enumerate(chunk)]
+            chunk = paths[offset : offset + size]
+            pages = [
+                {
+                    "pageid": 100 + offset + i,
+                    "ns": 6,
+                    "title": f"File:Thing {offset + i}.jpg",
+                    "index": offset + i + 1,
+                    "imageinfo": [
+                        {
+                            "url": fake.url + path + "?original",
+                            "thumburl": fake.url + path,
+                            "thumbwidth": 48,
+                            "thumbheight": 32,
+                            "width": 4000,
+                            "height": 3000,
+                            "mime": "image/svg+xml" if path.endswith(".svg") else "image/jpeg",
+                            "descriptionurl": f"https://commons.example/wiki/File:Thing_{offset + i}",
+                            "extmetadata": {
+                                "Artist": {"value": f'<a href="//x/u{i}">Artist &amp; {i}</a>'},
+                                "LicenseShortName": {"value": "CC BY 4.0"},
+                                "LicenseUrl": {
+                                    "value": "https://creativecommons.org/licenses/by/4.0"
+                                },
+                            },
+                        }
+                    ],
+                }
+                for i, path in enumerate(chunk)
+            ]
             data: dict = {"batchcomplete": True, "query": {"pages": pages}}
             if offset + size < len(paths):
                 data["continue"] = {"gsroffset": offset + size, "continue": "gsroffset||"}
@@ -198,20 +243,37 @@ def _make_handler(state: FakeState, fake: FakeApis):
 
         def unsplash(self, q: dict) -> None:
             if self.headers.get("Authorization") != f"Client-ID {state.keys.get('unsplash')}":
-                return self.json({"errors": ["OAuth error: The access token is invalid"]},
-                                 source="unsplash", status=401)
+                return self.json(
+                    {"errors": ["OAuth error: The access token is invalid"]},
+                    source="unsplash",
+                    status=401,
+                )
             size = int(q.get("per_page", 10))
             paths = self.items("unsplash")
             page, _ = _page(paths, int(q.get("page", 1)), size)
-            results = [{
-                "id": f"u{i}", "width": 48, "height": 32, "alt_description": "light",
-                "urls": {"full": fake.url + path, "regular": fake.url + path + "?w=1080"},
-                "links": {"html": f"https://unsplash.example/photos/u{i}",
-                          "download_location": f"{fake.url}/photos/u{i}/download"},
-                "user": {"name": f"Photographer {i}", "links": {"html": "https://u.example"}},
-            } for i, path in enumerate(page)]
-            self.json({"total": len(paths), "total_pages": max(1, -(-len(paths) // size)),
-                       "results": results}, source="unsplash")
+            results = [
+                {
+                    "id": f"u{i}",
+                    "width": 48,
+                    "height": 32,
+                    "alt_description": "light",
+                    "urls": {"full": fake.url + path, "regular": fake.url + path + "?w=1080"},
+                    "links": {
+                        "html": f"https://unsplash.example/photos/u{i}",
+                        "download_location": f"{fake.url}/photos/u{i}/download",
+                    },
+                    "user": {"name": f"Photographer {i}", "links": {"html": "https://u.example"}},
+                }
+                for i, path in enumerate(page)
+            ]
+            self.json(
+                {
+                    "total": len(paths),
+                    "total_pages": max(1, -(-len(paths) // size)),
+                    "results": results,
+                },
+                source="unsplash",
+            )
 
         def unsplash_track(self, photo_id: str) -> None:
             if self.headers.get("Authorization") != f"Client-ID {state.keys.get('unsplash')}":
@@ -225,28 +287,55 @@ def _make_handler(state: FakeState, fake: FakeApis):
                 return self.json({"error": "unauthorized"}, source="pexels", status=401)
             size, number = int(q.get("per_page", 15)), int(q.get("page", 1))
             page, more = _page(self.items("pexels"), number, size)
-            data = {"page": number, "per_page": size, "total_results": len(self.items("pexels")),
-                    "photos": [{
-                        "id": i, "width": 48, "height": 32, "url": f"https://pexels.example/p{i}",
-                        "photographer": f"Pex {i}", "src": {"original": fake.url + path + "?o",
-                                                            "large2x": fake.url + path},
-                    } for i, path in enumerate(page)]}
+            data = {
+                "page": number,
+                "per_page": size,
+                "total_results": len(self.items("pexels")),
+                "photos": [
+                    {
+                        "id": i,
+                        "width": 48,
+                        "height": 32,
+                        "url": f"https://pexels.example/p{i}",
+                        "photographer": f"Pex {i}",
+                        "src": {"original": fake.url + path + "?o", "large2x": fake.url + path},
+                    }
+                    for i, path in enumerate(page)
+                ],
+            }
             if more:
                 data["next_page"] = f"{fake.url}/v1/search?page={number + 1}"
             self.json(data, source="pexels")
 
         def pixabay(self, q: dict) -> None:
             if q.get("key") != state.keys.get("pixabay"):
-                return self.json({"error": "[ERROR 400] Invalid or missing API key"},
-                                 source="pixabay", status=400)
+                return self.json(
+                    {"error": "[ERROR 400] Invalid or missing API key"},
+                    source="pixabay",
+                    status=400,
+                )
             size, number = int(q.get("per_page", 20)), int(q.get("page", 1))
             paths = self.items("pixabay")
             page, _ = _page(paths, number, size)
-            self.json({"total": len(paths), "totalHits": len(paths), "hits": [{
-                "id": i, "pageURL": f"https://pixabay.example/p-{i}/",
-                "largeImageURL": fake.url + path, "imageWidth": 48, "imageHeight": 32,
-                "user": f"pixuser{i}", "user_id": i,
-            } for i, path in enumerate(page)]}, source="pixabay")
+            self.json(
+                {
+                    "total": len(paths),
+                    "totalHits": len(paths),
+                    "hits": [
+                        {
+                            "id": i,
+                            "pageURL": f"https://pixabay.example/p-{i}/",
+                            "largeImageURL": fake.url + path,
+                            "imageWidth": 48,
+                            "imageHeight": 32,
+                            "user": f"pixuser{i}",
+                            "user_id": i,
+                        }
+                        for i, path in enumerate(page)
+                    ],
+                },
+                source="pixabay",
+            )
 
         # --- image host ---------------------------------------------------------------------
         def serve_file(self, path: str) -> None:
@@ -281,6 +370,6 @@ def _make_handler(state: FakeState, fake: FakeApis):
                 self.send_header("Content-Length", str(len(served.body)))
             self.end_headers()
             for start in range(0, len(served.body), 16384):
-                self.wfile.write(served.body[start:start + 16384])
+                self.wfile.write(served.body[start : start + 16384])
 
     return Handler

@@ -29,10 +29,14 @@ COLOURS = {"red": (1.0, 0.1, 0.1), "green": (0.1, 1.0, 0.15), "blue": (0.1, 0.15
 def tinted(seed: int, tint: tuple[float, float, float], size: int = 256) -> Image.Image:
     rng = np.random.default_rng(seed)
     small = (0.55 + 0.45 * rng.random((6, 6, 1))) * np.array(tint)
-    return Image.fromarray((small * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
+    return Image.fromarray((small * 255).astype(np.uint8)).resize(
+        (size, size), Image.Resampling.BICUBIC
+    )
 
 
-def write_line_images(set_root: Path, line: int, images: list[tuple[Image.Image, str]]) -> list[str]:
+def write_line_images(
+    set_root: Path, line: int, images: list[tuple[Image.Image, str]]
+) -> list[str]:
     """Save images as the collector does (sha256 names + manifest); returns the file names in order."""
     folder = set_root / "images" / f"line-{line:02d}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -127,7 +131,9 @@ def test_cluster_line_writes_sheets_and_json(colour_set) -> None:
 
 def test_contact_sheet_size_and_grid() -> None:
     layout = SheetLayout(thumb=64, columns=8, pad=4, title_height=28, max_images=48)
-    five = contact_sheet([tinted(i, (1, 1, 1), 80) for i in range(5)], title="cluster 0 · 5", layout=layout)
+    five = contact_sheet(
+        [tinted(i, (1, 1, 1), 80) for i in range(5)], title="cluster 0 · 5", layout=layout
+    )
     assert five.size == (5 * 64 + 6 * 4, 28 + 64 + 2 * 4)
     many = contact_sheet([tinted(i, (1, 1, 1), 80) for i in range(20)], title="x", layout=layout)
     assert many.size == (8 * 64 + 9 * 4, 28 + 3 * 64 + 4 * 4)
@@ -139,7 +145,11 @@ def test_contact_sheet_size_and_grid() -> None:
 def test_slugify() -> None:
     assert slugify("Ray of Light!") == "ray-of-light"
     assert slugify("ÄÖÜ") == "no-query"
-    assert unique_slugs(["Ray of light", "ray of light!", "beam"]) == ["ray-of-light", "ray-of-light-2", "beam"]
+    assert unique_slugs(["Ray of light", "ray of light!", "beam"]) == [
+        "ray-of-light",
+        "ray-of-light-2",
+        "beam",
+    ]
 
 
 def test_cluster_cli(colour_set, capsys) -> None:
@@ -182,11 +192,14 @@ def test_describe_scores_clusters_with_clip(colour_set) -> None:
     root, colour_of = colour_set
     clip = ClipModel(
         model=ColourClip(),
-        transform=lambda img: torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(2, 0, 1),
+        transform=lambda img: torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(
+            2, 0, 1
+        ),
         tokenizer=lambda texts: torch.tensor([ColourClip.WORDS[t.split()[-1]] for t in texts]),
     )
-    doc = cluster_line(root, 0, k=3, features=FeatureOptions(kind="clip"), clip=clip,
-                       describe="something blue")
+    doc = cluster_line(
+        root, 0, k=3, features=FeatureOptions(kind="clip"), clip=clip, describe="something blue"
+    )
     assert doc["describe"] == "something blue"
     clusters = doc["groups"][0]["clusters"]
     best = max(clusters, key=lambda c: c["text_score"])

@@ -17,12 +17,24 @@ from lyriscope.dataset_tools.manifest import FIELDS, read_jsonl
 from lyriscope.dataset_tools.sources.registry import make_source
 from lyriscope.setmodel import load_set
 
-OPTIONS = DownloadOptions(workers=3, max_bytes=MAX_BYTES, read_timeout_s=SLOW_TIMEOUT_S,
-                          connect_timeout_s=2.0, retries=1, backoff_s=0.05, max_wait_s=0.2)
-KEYS = {"UNSPLASH_ACCESS_KEY": "unsplash-secret-9c1d", "PEXELS_API_KEY": "pexels-secret-4e7a",
-        "PIXABAY_API_KEY": "pixabay-secret-2b8f"}
+OPTIONS = DownloadOptions(
+    workers=3,
+    max_bytes=MAX_BYTES,
+    read_timeout_s=SLOW_TIMEOUT_S,
+    connect_timeout_s=2.0,
+    retries=1,
+    backoff_s=0.05,
+    max_wait_s=0.2,
+)
+KEYS = {
+    "UNSPLASH_ACCESS_KEY": "unsplash-secret-9c1d",
+    "PEXELS_API_KEY": "pexels-secret-4e7a",
+    "PIXABAY_API_KEY": "pixabay-secret-2b8f",
+}
 # What the openverse catalogue must give: the six good images, the bomb, the 429 and the redirect.
-STORED_FROM_OPENVERSE = [good_path(i) for i in range(6)] + [p for p, r in TROUBLE.items() if r is None]
+STORED_FROM_OPENVERSE = [good_path(i) for i in range(6)] + [
+    p for p, r in TROUBLE.items() if r is None
+]
 
 
 def sources(*names: str):
@@ -32,10 +44,13 @@ def sources(*names: str):
 @pytest.fixture
 def song_set(tmp_path, fake, point_sources_at):
     point_sources_at(fake)
-    root = write_set(tmp_path / "sets" / "demo", [
-        {"text": "I'm the first ray of light", "queries": ["Ray of light"], "tags": ["art"]},
-        {"text": "Second line", "queries": ["night"], "tags": []},
-    ])
+    root = write_set(
+        tmp_path / "sets" / "demo",
+        [
+            {"text": "I'm the first ray of light", "queries": ["Ray of light"], "tags": ["art"]},
+            {"text": "Second line", "queries": ["night"], "tags": []},
+        ],
+    )
     return load_set(root)
 
 
@@ -46,8 +61,9 @@ def manifest(song_set, line: int = 0) -> list[dict]:
 def test_collect_stores_good_images_once_and_counts_the_rest(fake, song_set):
     report = collect(song_set, sources("openverse"), lines=[0], per_query=50, options=OPTIONS)
     records = manifest(song_set)
-    assert sorted(r["image_url"] for r in records) == sorted(fake.url + p
-                                                             for p in STORED_FROM_OPENVERSE)
+    assert sorted(r["image_url"] for r in records) == sorted(
+        fake.url + p for p in STORED_FROM_OPENVERSE
+    )
     assert report.stored == len(STORED_FROM_OPENVERSE)
     expected = {}
     for reason in TROUBLE.values():
@@ -94,8 +110,14 @@ def test_interrupted_collect_resumes_without_loss_or_duplicates(fake, song_set):
 
     options = DownloadOptions(**{**OPTIONS.__dict__, "workers": 1})
     with pytest.raises(KeyboardInterrupt):
-        collect(song_set, sources("openverse"), lines=[0], per_query=50, options=options,
-                on_image=stop_after_three)
+        collect(
+            song_set,
+            sources("openverse"),
+            lines=[0],
+            per_query=50,
+            options=options,
+            on_image=stop_after_three,
+        )
     kept = manifest(song_set)
     assert len(kept) >= 3  # what was stored before the interrupt is on disk and in the manifest
     collect(song_set, sources("openverse"), lines=[0], per_query=50, options=options)
@@ -117,12 +139,16 @@ def test_torn_manifest_line_is_ignored_and_repaired(fake, song_set):
     assert len(manifest(song_set)) == len(STORED_FROM_OPENVERSE)
 
 
-def test_every_source_together_with_keys_that_are_never_written(fake, song_set, monkeypatch,
-                                                                tmp_path, caplog):
+def test_every_source_together_with_keys_that_are_never_written(
+    fake, song_set, monkeypatch, tmp_path, caplog
+):
     for var, key in KEYS.items():
         monkeypatch.setenv(var, key)
-    fake.state.keys = {"unsplash": KEYS["UNSPLASH_ACCESS_KEY"], "pexels": KEYS["PEXELS_API_KEY"],
-                       "pixabay": KEYS["PIXABAY_API_KEY"]}
+    fake.state.keys = {
+        "unsplash": KEYS["UNSPLASH_ACCESS_KEY"],
+        "pexels": KEYS["PEXELS_API_KEY"],
+        "pixabay": KEYS["PIXABAY_API_KEY"],
+    }
     listing = tmp_path / "urls.txt"
     listing.write_text(f"{fake.url}{good_path(18)}\n{fake.url}/img/gone\n", encoding="utf-8")
     mine = tmp_path / "mine"
@@ -130,8 +156,10 @@ def test_every_source_together_with_keys_that_are_never_written(fake, song_set, 
     (mine / "own.png").write_bytes(fake.bodies[19])
     caplog.set_level("DEBUG")
     cache = song_set.root / "images" / ".cache"
-    chosen = [make_source(n, min_interval_s=0.0, max_wait_s=0.2, cache_dir=cache) for n in
-              ("wikimedia", "unsplash", "pexels", "pixabay", f"urls:{listing}", f"folder:{mine}")]
+    chosen = [
+        make_source(n, min_interval_s=0.0, max_wait_s=0.2, cache_dir=cache)
+        for n in ("wikimedia", "unsplash", "pexels", "pixabay", f"urls:{listing}", f"folder:{mine}")
+    ]
     report = collect(song_set, chosen, lines=[1], per_query=10, options=OPTIONS)
     records = manifest(song_set, 1)
     by_source = {}
@@ -157,15 +185,21 @@ def test_every_source_together_with_keys_that_are_never_written(fake, song_set, 
 
 def test_a_failing_source_is_noted_and_the_others_go_on(fake, song_set, monkeypatch):
     monkeypatch.setenv("PEXELS_API_KEY", "not-the-right-one")
-    report = collect(song_set, sources("pexels", "wikimedia"), lines=[1], per_query=10,
-                     options=OPTIONS)
+    report = collect(
+        song_set, sources("pexels", "wikimedia"), lines=[1], per_query=10, options=OPTIONS
+    )
     assert report.stored == 2
     assert any("pexels" in note and "HTTP 401" in note for note in report.notes)
 
 
 def _run_cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lyriscope", *args], capture_output=True,
-                          text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "lyriscope", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 def test_cli_collects_and_prints_refusals_without_leaking_keys(fake, song_set, tmp_path):
@@ -174,8 +208,20 @@ def test_cli_collects_and_prints_refusals_without_leaking_keys(fake, song_set, t
     listing = tmp_path / "urls.txt"
     listing.write_text(f"{fake.url}/img/page.html\n{fake.url}/img/gone\n", encoding="utf-8")
     env = {**os.environ, "PIXABAY_API_KEY": key, "LYRISCOPE_PIXABAY_URL": fake.url}
-    done = _run_cli(["-vv", "collect", str(song_set.root), "--line", "2", "--sources",
-                     f"pixabay,urls:{listing}", "--max-mb", "1"], env)
+    done = _run_cli(
+        [
+            "-vv",
+            "collect",
+            str(song_set.root),
+            "--line",
+            "2",
+            "--sources",
+            f"pixabay,urls:{listing}",
+            "--max-mb",
+            "1",
+        ],
+        env,
+    )
     assert done.returncode == 0, done.stderr
     assert "stored 2 new images" in done.stdout
     assert "not image 1" in done.stdout and "http error 1" in done.stdout
@@ -185,8 +231,9 @@ def test_cli_collects_and_prints_refusals_without_leaking_keys(fake, song_set, t
 
 
 def test_cli_bad_input_is_one_sentence(song_set):
-    done = _run_cli(["collect", str(song_set.root), "--line", "7", "--sources", "openverse"],
-                    dict(os.environ))
+    done = _run_cli(
+        ["collect", str(song_set.root), "--line", "7", "--sources", "openverse"], dict(os.environ)
+    )
     assert done.returncode == 2
     assert "--line 7: the set has lines 1..2" in done.stderr
     done = _run_cli(["collect", str(song_set.root), "--sources", "flickr"], dict(os.environ))
@@ -197,18 +244,20 @@ def test_cli_bad_input_is_one_sentence(song_set):
 def test_collect_help_works_and_the_command_modules_import_nothing_heavy():
     done = _run_cli(["collect", "--help"], dict(os.environ))
     assert done.returncode == 0 and "--per-query" in done.stdout
-    probe = ("import sys, lyriscope.dataset_tools.cli_collect, lyriscope.dataset_tools.cli_queries;"
-             "print(sorted(m for m in ('requests', 'PIL', 'tomlkit', 'tqdm') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=60)
+    probe = (
+        "import sys, lyriscope.dataset_tools.cli_collect, lyriscope.dataset_tools.cli_queries;"
+        "print(sorted(m for m in ('requests', 'PIL', 'tomlkit', 'tqdm') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]"
 
 
 def test_an_api_answer_of_the_wrong_shape_is_a_note_not_a_crash(fake, song_set, monkeypatch):
     fake.add_file("/odd/v1/images/", Served(b'{"results": [1, 2]}', "application/json"))
     monkeypatch.setenv("LYRISCOPE_OPENVERSE_URL", fake.url + "/odd")
-    report = collect(song_set, sources("openverse", "wikimedia"), lines=[1], per_query=10,
-                     options=OPTIONS)
+    report = collect(
+        song_set, sources("openverse", "wikimedia"), lines=[1], per_query=10, options=OPTIONS
+    )
     assert report.stored == 2  # wikimedia still ran
     assert any("openverse: the answer had an unexpected shape" in n for n in report.notes)
 
@@ -216,8 +265,9 @@ def test_an_api_answer_of_the_wrong_shape_is_a_note_not_a_crash(fake, song_set, 
 def test_collected_folder_is_what_verify_reads(fake, song_set):
     verify = pytest.importorskip("lyriscope.dataset_tools.verify")
     collect(song_set, sources("openverse"), lines=[0], per_query=50, options=OPTIONS)
-    report = verify.verify_line(song_set.root / "images" / "line-01",
-                                options=verify.VerifyOptions(min_side=16))
+    report = verify.verify_line(
+        song_set.root / "images" / "line-01", options=verify.VerifyOptions(min_side=16)
+    )
     reasons = {r["file"]: r["reason"] for r in report.records}
     by_url = {r["image_url"]: r["file"] for r in manifest(song_set)}
     assert reasons.pop(by_url[fake.url + "/img/bomb.png"]) == "bomb"  # accepted here, caught there
@@ -235,8 +285,19 @@ def test_ctrl_c_on_the_cli_keeps_what_was_stored_and_the_rerun_finishes(fake, so
         fake.add_file(path, Served(fake.bodies[i], delay_s=0.15))
     listing = tmp_path / "urls.txt"
     listing.write_text("".join(f"{fake.url}{p}\n" for p in paths), encoding="utf-8")
-    args = [sys.executable, "-m", "lyriscope", "collect", str(song_set.root), "--line", "2",
-            "--sources", f"urls:{listing}", "--workers", "1"]
+    args = [
+        sys.executable,
+        "-m",
+        "lyriscope",
+        "collect",
+        str(song_set.root),
+        "--line",
+        "2",
+        "--sources",
+        f"urls:{listing}",
+        "--workers",
+        "1",
+    ]
     folder = song_set.root / "images" / "line-02"
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30

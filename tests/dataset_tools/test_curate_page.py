@@ -29,7 +29,9 @@ SCREENSHOT_COPY = os.environ.get("LYRISCOPE_CURATE_SCREENSHOT")  # keep the scre
 def tinted(seed: int, tint) -> Image.Image:
     rng = np.random.default_rng(seed)
     small = (0.55 + 0.45 * rng.random((6, 6, 1))) * np.array(tint)
-    return Image.fromarray((small * 255).astype(np.uint8)).resize((256, 256), Image.Resampling.BICUBIC)
+    return Image.fromarray((small * 255).astype(np.uint8)).resize(
+        (256, 256), Image.Resampling.BICUBIC
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,10 @@ def test_token_is_required(served) -> None:
     assert base.startswith("http://127.0.0.1:")
     assert fetch(base)[0] == 403
     assert fetch(base + "api/state?t=wrong")[0] == 403
-    assert fetch(base + "api/decide?t=wrong", {"line": 1, "action": "merge", "merged": False})[0] == 403
+    assert (
+        fetch(base + "api/decide?t=wrong", {"line": 1, "action": "merge", "merged": False})[0]
+        == 403
+    )
     status, page = fetch(url)
     assert status == 200 and b"lyriscope curate" in page
 
@@ -89,19 +94,27 @@ def test_state_images_and_decisions_over_http(served) -> None:
     sheet = line["groups"][0]["clusters"][0]["sheet"]
     status, png = fetch(f"{base}sheet?line=1&sheet={sheet}&t={token}")
     assert status == 200 and png.startswith(b"\x89PNG")
-    assert fetch(f"{base}sheet?line=1&sheet=../../set.toml&t={token}")[0] == 404  # only listed sheets
+    assert (
+        fetch(f"{base}sheet?line=1&sheet=../../set.toml&t={token}")[0] == 404
+    )  # only listed sheets
     sha = line["groups"][0]["clusters"][0]["images"][0]["sha256"]
     status, jpeg = fetch(f"{base}thumb?line=1&sha={sha}&t={token}")
     assert status == 200 and jpeg.startswith(b"\xff\xd8")
-    status, body = fetch(f"{base}api/decide?t={token}", {"line": 1, "action": "image",
-                                                         "sha256": sha, "decision": "drop"})
+    status, body = fetch(
+        f"{base}api/decide?t={token}",
+        {"line": 1, "action": "image", "sha256": sha, "decision": "drop"},
+    )
     assert status == 200 and json.loads(body)["kept"][sha] is False
     assert curation(root)["lines"]["1"]["images"][sha] == "drop"
-    status, body = fetch(f"{base}api/decide?t={token}", {"line": 1, "action": "image",
-                                                         "sha256": sha, "decision": None})
+    status, body = fetch(
+        f"{base}api/decide?t={token}",
+        {"line": 1, "action": "image", "sha256": sha, "decision": None},
+    )
     assert sha not in curation(root)["lines"]["1"]["images"]
-    status, body = fetch(f"{base}api/decide?t={token}", {"line": 1, "action": "cluster",
-                                                         "group": MERGED, "cluster": 7, "decision": "drop"})
+    status, body = fetch(
+        f"{base}api/decide?t={token}",
+        {"line": 1, "action": "cluster", "group": MERGED, "cluster": 7, "decision": "drop"},
+    )
     assert status == 400 and "no cluster 7" in json.loads(body)["error"]
 
 
@@ -111,11 +124,25 @@ class Chromium:
     def __init__(self, binary: str, profile: Path, url: str) -> None:
         websocket = pytest.importorskip("websocket")
         self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-             "--window-size=1280,900", url],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "--window-size=1280,900",
+                url,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not (port_file.is_file() and port_file.read_text().strip()):
@@ -129,8 +156,9 @@ class Chromium:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=5) as r:
                 targets = [t for t in json.load(r) if t.get("type") == "page"]
             time.sleep(0.1)
-        self.ws = websocket.create_connection(targets[0]["webSocketDebuggerUrl"], timeout=20,
-                                              suppress_origin=True)
+        self.ws = websocket.create_connection(
+            targets[0]["webSocketDebuggerUrl"], timeout=20, suppress_origin=True
+        )
         self.next_id = 0
 
     def call(self, method: str, **params) -> dict:
@@ -154,12 +182,20 @@ class Chromium:
 
     def click(self, selector: str) -> None:
         """A real mouse click at the centre of the element."""
-        box = self.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-                            f" e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();"
-                            f" return [r.x + r.width / 2, r.y + r.height / 2]; }})()")
+        box = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            f" e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();"
+            f" return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+        )
         for kind in ("mousePressed", "mouseReleased"):
-            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left",
-                      clickCount=1)
+            self.call(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=box[0],
+                y=box[1],
+                button="left",
+                clickCount=1,
+            )
 
     def close(self) -> None:
         if getattr(self, "ws", None) is not None:
@@ -189,34 +225,61 @@ def test_clicks_and_keys_in_chromium_save_decisions(served, tmp_path: Path) -> N
     root, _, url = served
     browser = Chromium(binary, tmp_path / "profile", url)
     try:
-        browser.wait_for("document.body.dataset.ready === '1' && "
-                         "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        browser.wait_for(
+            "document.body.dataset.ready === '1' && "
+            "[...document.images].every(i => i.complete && i.naturalWidth > 0)"
+        )
         assert browser.evaluate("document.querySelectorAll('.card').length") == 3
         browser.click('.card[data-cluster="1"] button.drop')
-        assert wait_until(lambda: curation(root)["lines"].get("1", {}).get("clusters", {})
-                          .get(MERGED, {}).get("1") == "drop")
-        browser.wait_for("document.querySelector('.card[data-cluster=\"1\"]').classList.contains('drop')")
+        assert wait_until(
+            lambda: (
+                curation(root)["lines"].get("1", {}).get("clusters", {}).get(MERGED, {}).get("1")
+                == "drop"
+            )
+        )
+        browser.wait_for(
+            "document.querySelector('.card[data-cluster=\"1\"]').classList.contains('drop')"
+        )
         # Keyboard: focus cluster 2 and press D.
         browser.evaluate("document.querySelector('.card[data-cluster=\"2\"]').focus()")
-        browser.call("Input.dispatchKeyEvent", type="keyDown", key="d", code="KeyD", text="d",
-                     windowsVirtualKeyCode=68)
-        browser.call("Input.dispatchKeyEvent", type="keyUp", key="d", code="KeyD", windowsVirtualKeyCode=68)
-        assert wait_until(lambda: curation(root)["lines"]["1"]["clusters"][MERGED].get("2") == "drop")
+        browser.call(
+            "Input.dispatchKeyEvent",
+            type="keyDown",
+            key="d",
+            code="KeyD",
+            text="d",
+            windowsVirtualKeyCode=68,
+        )
+        browser.call(
+            "Input.dispatchKeyEvent", type="keyUp", key="d", code="KeyD", windowsVirtualKeyCode=68
+        )
+        assert wait_until(
+            lambda: curation(root)["lines"]["1"]["clusters"][MERGED].get("2") == "drop"
+        )
         browser.wait_for("document.querySelector('#line-1 .count').textContent.includes('3 of 9')")
         # Single images: open cluster 0's thumbnails and click the first one to drop it.
         browser.click('.card[data-cluster="0"] button.images')
         browser.wait_for("document.querySelector('.card[data-cluster=\"0\"] .thumbs img') !== null")
         browser.click('.card[data-cluster="0"] .thumbs img')
         assert wait_until(lambda: list(curation(root)["lines"]["1"]["images"].values()) == ["drop"])
-        browser.wait_for("document.querySelector('.card[data-cluster=\"0\"] .thumbs img.out.forced') !== null")
+        browser.wait_for(
+            "document.querySelector('.card[data-cluster=\"0\"] .thumbs img.out.forced') !== null"
+        )
         # The outlier slider saves its value when released.
-        browser.evaluate("(() => { const s = document.querySelector('#line-1 input.outlier');"
-                         " s.value = '2.5'; s.dispatchEvent(new Event('change')); })()")
+        browser.evaluate(
+            "(() => { const s = document.querySelector('#line-1 input.outlier');"
+            " s.value = '2.5'; s.dispatchEvent(new Event('change')); })()"
+        )
         assert wait_until(lambda: curation(root)["lines"]["1"]["outlier"] == 2.5)
-        browser.click('#line-1 input.merge')
+        browser.click("#line-1 input.merge")
         assert wait_until(lambda: curation(root)["lines"]["1"]["merged"] is False)
-        browser.call("Emulation.setDeviceMetricsOverride", width=1280, height=900,
-                     deviceScaleFactor=1, mobile=False)
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1280,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         shot = browser.call("Page.captureScreenshot", format="png")
     finally:
         browser.close()

@@ -19,18 +19,50 @@ def image(n: int, query: str, outlier: float = 1.0) -> dict:
 
 def clusters_doc() -> dict:
     """Six images of two queries; merged: clusters 0 {0,1,2,3}, 1 {4}, 2 {5}; per query 2 each."""
-    imgs = [image(0, "a"), image(1, "a", 3.0), image(2, "b"), image(3, "b"), image(4, "a"), image(5, "b")]
+    imgs = [
+        image(0, "a"),
+        image(1, "a", 3.0),
+        image(2, "b"),
+        image(3, "b"),
+        image(4, "a"),
+        image(5, "b"),
+    ]
 
     def cluster(cid: int, members: list[int], slug: str) -> dict:
-        return {"id": cid, "count": len(members), "sheet": f"{slug}/cluster-{cid:02d}.png",
-                "images": [imgs[m] for m in members]}
+        return {
+            "id": cid,
+            "count": len(members),
+            "sheet": f"{slug}/cluster-{cid:02d}.png",
+            "images": [imgs[m] for m in members],
+        }
 
-    return {"line": 1, "features": "descriptor", "k": 3, "rejected": {}, "groups": [
-        {"slug": MERGED, "query": None, "clusters": [cluster(0, [0, 1, 2, 3], MERGED),
-                                                      cluster(1, [4], MERGED), cluster(2, [5], MERGED)]},
-        {"slug": "a", "query": "a", "clusters": [cluster(0, [0, 1], "a"), cluster(1, [4], "a")]},
-        {"slug": "b", "query": "b", "clusters": [cluster(0, [2, 3], "b"), cluster(1, [5], "b")]},
-    ]}
+    return {
+        "line": 1,
+        "features": "descriptor",
+        "k": 3,
+        "rejected": {},
+        "groups": [
+            {
+                "slug": MERGED,
+                "query": None,
+                "clusters": [
+                    cluster(0, [0, 1, 2, 3], MERGED),
+                    cluster(1, [4], MERGED),
+                    cluster(2, [5], MERGED),
+                ],
+            },
+            {
+                "slug": "a",
+                "query": "a",
+                "clusters": [cluster(0, [0, 1], "a"), cluster(1, [4], "a")],
+            },
+            {
+                "slug": "b",
+                "query": "b",
+                "clusters": [cluster(0, [2, 3], "b"), cluster(1, [5], "b")],
+            },
+        ],
+    }
 
 
 def kept(doc: dict, line: int = 0) -> dict[str, str]:
@@ -44,9 +76,11 @@ def clustered_set(tmp_path: Path) -> Path:
     root.mkdir()
     (root / "song.wav").write_bytes(b"")
     (root / "song.lrc").write_text("")
-    (root / "set.toml").write_text('[song]\ntitle = "t"\naudio = "song.wav"\nlyrics = "song.lrc"\n'
-                                   '[[line]]\ntext = "one"\n[[line]]\ntext = "two"\n'
-                                   '[[line]]\ntext = "three"\n')
+    (root / "set.toml").write_text(
+        '[song]\ntitle = "t"\naudio = "song.wav"\nlyrics = "song.lrc"\n'
+        '[[line]]\ntext = "one"\n[[line]]\ntext = "two"\n'
+        '[[line]]\ntext = "three"\n'
+    )
     for line in (1, 3):
         folder = root / "clusters" / f"line-{line:02d}"
         folder.mkdir(parents=True)
@@ -89,7 +123,9 @@ def test_cli_keep_drop_outlier_land_in_curation_json(clustered_set: Path, capsys
     saved = json.loads((root / "curation.json").read_text())
     assert saved["lines"]["3"]["clusters"][MERGED] == {"0": "keep", "1": "drop", "2": "keep"}
     assert saved["lines"]["3"]["merged"] is True
-    assert main(["curate", str(root), "--drop", "1:0", "--outlier", "2.5", "--outlier", "3:1.5"]) == 0
+    assert (
+        main(["curate", str(root), "--drop", "1:0", "--outlier", "2.5", "--outlier", "3:1.5"]) == 0
+    )
     saved = json.loads((root / "curation.json").read_text())
     assert saved["lines"]["1"]["clusters"][MERGED] == {"0": "drop"}
     assert saved["lines"]["1"]["outlier"] == 2.5
@@ -101,13 +137,16 @@ def test_cli_keep_drop_outlier_land_in_curation_json(clustered_set: Path, capsys
     assert not list(root.glob(".curation.json.*"))  # written atomically, no leftovers
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--keep", "3:0,9"], "line 3 has clusters 0..2, not 9"),
-    (["--keep", "three:1"], "expected LINE:CLUSTER"),
-    (["--keep", "2:0"], "line 2 has no clusters; run `lyriscope cluster"),
-    (["--keep", "7:0"], "line 7: expected a line number 1..3"),
-    (["--outlier", "-1"], "expected a positive threshold"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--keep", "3:0,9"], "line 3 has clusters 0..2, not 9"),
+        (["--keep", "three:1"], "expected LINE:CLUSTER"),
+        (["--keep", "2:0"], "line 2 has no clusters; run `lyriscope cluster"),
+        (["--keep", "7:0"], "line 7: expected a line number 1..3"),
+        (["--outlier", "-1"], "expected a positive threshold"),
+    ],
+)
 def test_cli_bad_decisions_exit_2(clustered_set: Path, capsys, argv, message) -> None:
     assert main(["curate", str(clustered_set), *argv]) == 2
     assert message in capsys.readouterr().err
@@ -116,6 +155,9 @@ def test_cli_bad_decisions_exit_2(clustered_set: Path, capsys, argv, message) ->
 
 def test_bad_curation_file_is_named(clustered_set: Path) -> None:
     (clustered_set / "curation.json").write_text(
-        json.dumps({"version": 1, "lines": {"1": {"clusters": {MERGED: {"0": "maybe"}}}}}))
-    with pytest.raises(DatasetError, match=r"lines\.1\.clusters\._all\.0: expected a cluster number"):
+        json.dumps({"version": 1, "lines": {"1": {"clusters": {MERGED: {"0": "maybe"}}}}})
+    )
+    with pytest.raises(
+        DatasetError, match=r"lines\.1\.clusters\._all\.0: expected a cluster number"
+    ):
         cur.load_curation(clustered_set)

@@ -19,8 +19,15 @@ from lyriscope.dataset_tools.download import (
 )
 from lyriscope.dataset_tools.sources.base import Candidate
 
-OPTIONS = DownloadOptions(workers=2, max_bytes=MAX_BYTES, read_timeout_s=SLOW_TIMEOUT_S,
-                          connect_timeout_s=2.0, retries=1, backoff_s=0.05, max_wait_s=0.2)
+OPTIONS = DownloadOptions(
+    workers=2,
+    max_bytes=MAX_BYTES,
+    read_timeout_s=SLOW_TIMEOUT_S,
+    connect_timeout_s=2.0,
+    retries=1,
+    backoff_s=0.05,
+    max_wait_s=0.2,
+)
 
 
 def candidate(url: str) -> Candidate:
@@ -34,8 +41,18 @@ def test_sniff_names_every_format_pillow_writes(fmt):
     assert Image.open(io.BytesIO(data)).format == fmt  # the reference agrees on the bytes
 
 
-@pytest.mark.parametrize("head", [b"", b"<!DOCTYPE html>", b"%PDF-1.7", b"BM", b"\x00" * 32,
-                                  b'{"error": 1}', b"RIFF\x00\x00\x00\x00WAVEfmt "])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"",
+        b"<!DOCTYPE html>",
+        b"%PDF-1.7",
+        b"BM",
+        b"\x00" * 32,
+        b'{"error": 1}',
+        b"RIFF\x00\x00\x00\x00WAVEfmt ",
+    ],
+)
 def test_sniff_refuses_what_is_not_an_image(head):
     assert sniff_image_type(head) is None
 
@@ -76,8 +93,15 @@ def test_redirect_is_followed_and_the_image_named_from_its_content(fake, tmp_pat
     assert result.ok and result.path.read_bytes() == fake.bodies[7]
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/a.jpg",
-                                 "data:image/png;base64,iVBORw0KGgo=", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://example.org/a.jpg",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "javascript:alert(1)",
+    ],
+)
 def test_non_http_urls_are_refused_without_fetching(tmp_path, url):
     result = Downloader(OPTIONS).fetch(candidate(url), tmp_path)
     assert result.reason == "bad_url" and result.permanent
@@ -96,10 +120,14 @@ def test_local_file_is_copied_and_checked(tmp_path):
     (source_dir / "a.jpeg").write_bytes(image_bytes(1, "JPEG"))
     (source_dir / "b.jpg").write_text("not really", encoding="utf-8")
     downloader = Downloader(OPTIONS)
-    good = downloader.fetch(Candidate("folder", "", (source_dir / "a.jpeg").as_uri(),
-                                      local_path=source_dir / "a.jpeg"), out)
-    bad = downloader.fetch(Candidate("folder", "", (source_dir / "b.jpg").as_uri(),
-                                     local_path=source_dir / "b.jpg"), out)
+    good = downloader.fetch(
+        Candidate("folder", "", (source_dir / "a.jpeg").as_uri(), local_path=source_dir / "a.jpeg"),
+        out,
+    )
+    bad = downloader.fetch(
+        Candidate("folder", "", (source_dir / "b.jpg").as_uri(), local_path=source_dir / "b.jpg"),
+        out,
+    )
     assert good.ok and good.path.suffix == ".jpg"
     assert bad.reason == "not_image"
 

@@ -21,9 +21,11 @@ from lyriscope.dataset_tools.vgg16 import VGG16, conv_indices, load_vgg16, prepr
 from lyriscope.errors import CheckpointError
 
 # torchvision's vgg16 state-dict keys, as in the published vgg16-397923af.pth.
-PUBLISHED_KEYS = [f"features.{i}.{p}" for i in (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
-                  for p in ("weight", "bias")] + [
-    f"classifier.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")]
+PUBLISHED_KEYS = [
+    f"features.{i}.{p}"
+    for i in (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+    for p in ("weight", "bias")
+] + [f"classifier.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")]
 NARROW = dict(conv_widths=[4, 4, 6, 6, 8, 8, 8, 8, 8, 8, 8, 8, 8], fc_width=16, num_classes=10)
 
 
@@ -97,22 +99,35 @@ def test_load_narrow_vgg16_gives_same_fc7(narrow_vgg16) -> None:
         got = loaded.fc7(x)
     assert got.shape == (3, 16)
     assert torch.allclose(got, expected, atol=1e-5)
-    feats = vgg16_features([picture(s, (300, 260)) for s in range(3)], weights=path, published=False)
+    feats = vgg16_features(
+        [picture(s, (300, 260)) for s in range(3)], weights=path, published=False
+    )
     assert np.allclose(feats, expected.numpy(), atol=1e-5)
 
 
 def test_narrow_file_is_not_published_vgg16(narrow_vgg16) -> None:
     _, path = narrow_vgg16
-    with pytest.raises(CheckpointError, match=r"features\.0\.weight has shape \[4, 3, 3, 3\], expected \[64, 3, 3, 3\]"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"features\.0\.weight has shape \[4, 3, 3, 3\], expected \[64, 3, 3, 3\]",
+    ):
         load_vgg16(path)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda sd: sd.pop("features.28.bias"), r"key 'features\.28\.bias' is missing"),
-    (lambda sd: sd.__setitem__("features.1.weight", torch.zeros(1)), r"unexpected key 'features\.1\.weight'"),
-    (lambda sd: sd.__setitem__("classifier.3.weight", torch.zeros(16, 17)),
-     r"classifier\.3\.weight has shape \[16, 17\], expected \[16, 16\]"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda sd: sd.pop("features.28.bias"), r"key 'features\.28\.bias' is missing"),
+        (
+            lambda sd: sd.__setitem__("features.1.weight", torch.zeros(1)),
+            r"unexpected key 'features\.1\.weight'",
+        ),
+        (
+            lambda sd: sd.__setitem__("classifier.3.weight", torch.zeros(16, 17)),
+            r"classifier\.3\.weight has shape \[16, 17\], expected \[16, 16\]",
+        ),
+    ],
+)
 def test_bad_state_dicts_name_the_key(narrow_vgg16, tmp_path: Path, change, message) -> None:
     model, _ = narrow_vgg16
     state = dict(model.state_dict())

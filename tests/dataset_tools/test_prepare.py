@@ -38,10 +38,14 @@ def song(tmp_path: Path) -> Path:
     folder.mkdir(parents=True)
     (root / "song.wav").write_bytes(b"")
     (root / "song.lrc").write_text("")
-    (root / "set.toml").write_text('[song]\ntitle = "t"\naudio = "song.wav"\nlyrics = "song.lrc"\n'
-                                   '[output]\nsize = 48\n[[line]]\ntext = "one"\n[[line]]\ntext = "two"\n')
+    (root / "set.toml").write_text(
+        '[song]\ntitle = "t"\naudio = "song.wav"\nlyrics = "song.lrc"\n'
+        '[output]\nsize = 48\n[[line]]\ntext = "one"\n[[line]]\ntext = "two"\n'
+    )
     sizes = [(256, 256), (400, 300), (300, 500)]
-    pictures = [tinted(c * 10 + s, tint, sizes[s]) for c, tint in enumerate(TINTS) for s in range(3)]
+    pictures = [
+        tinted(c * 10 + s, tint, sizes[s]) for c, tint in enumerate(TINTS) for s in range(3)
+    ]
     pictures.append(tinted(99, TINTS[0], (120, 90)))
     for img in pictures:
         buf = io.BytesIO()
@@ -134,7 +138,9 @@ def test_two_runs_write_the_same_bytes_that_the_trainer_reads(song: Path, monkey
     assert zip_path.read_bytes() == first
     with zipfile.ZipFile(zip_path) as zf:
         infos = zf.infolist()
-    assert [i.filename for i in infos] == [f"00000/img{k:08d}.png" for k in range(9)] + ["dataset.json"]
+    assert [i.filename for i in infos] == [f"00000/img{k:08d}.png" for k in range(9)] + [
+        "dataset.json"
+    ]
     assert {(i.external_attr >> 16) & 0o777 for i in infos} == {0o644}  # readable when unzipped
     dataset = ImageDataset(zip_path)
     assert (dataset.num_images, dataset.resolution, dataset.num_channels) == (9, 32, 3)

@@ -22,8 +22,12 @@ from lyriscope.setmodel import DEFAULT_TAGS, load_set
 LICENCE_HEADER = "  1 This software and database is being provided to you, the LICENSEE\n"
 
 
-def build_wordnet(folder: Path, synsets: dict[str, list[list[str]]],
-                  tagged: dict[tuple[str, str], int], exceptions: dict[str, str]) -> Path:
+def build_wordnet(
+    folder: Path,
+    synsets: dict[str, list[list[str]]],
+    tagged: dict[tuple[str, str], int],
+    exceptions: dict[str, str],
+) -> Path:
     """A tiny WordNet database in the published file format, offsets computed byte by byte."""
     names = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
     folder.mkdir(parents=True, exist_ok=True)
@@ -31,15 +35,20 @@ def build_wordnet(folder: Path, synsets: dict[str, list[list[str]]],
         data, members = LICENCE_HEADER, {}
         for words in synsets.get(pos, []):
             offset = len(data.encode())
-            data += (f"{offset:08d} 03 {pos} {len(words):02x} "
-                     + " ".join(f"{w} 0" for w in words) + " 000 | a gloss  \n")
+            data += (
+                f"{offset:08d} 03 {pos} {len(words):02x} "
+                + " ".join(f"{w} 0" for w in words)
+                + " 000 | a gloss  \n"
+            )
             for w in words:
                 lemma = w.lower().removesuffix("(a)")  # index lemmas carry no marker
                 members.setdefault(lemma, []).append(offset)
         index = LICENCE_HEADER + "".join(
             f"{lemma} {pos} {len(offs)} 0 {len(offs)} {tagged.get((lemma, pos), 0)} "
-            + " ".join(f"{o:08d}" for o in offs) + "  \n"
-            for lemma, offs in sorted(members.items()))
+            + " ".join(f"{o:08d}" for o in offs)
+            + "  \n"
+            for lemma, offs in sorted(members.items())
+        )
         (folder / f"data.{name}").write_text(data, encoding="utf-8")
         (folder / f"index.{name}").write_text(index, encoding="utf-8")
     (folder / "noun.exc").write_text("".join(f"{k} {v}\n" for k, v in exceptions.items()))
@@ -50,9 +59,15 @@ def build_wordnet(folder: Path, synsets: dict[str, list[list[str]]],
 def tiny_wordnet(tmp_path) -> Path:
     return build_wordnet(
         tmp_path / "wn",
-        synsets={"n": [["beam", "beam_of_light", "ray", "shaft"], ["ray"],
-                       ["light", "visible_light"], ["mouse", "computer_mouse"]],
-                 "a": [["light", "light-colored"], ["first(a)", "initial"]]},
+        synsets={
+            "n": [
+                ["beam", "beam_of_light", "ray", "shaft"],
+                ["ray"],
+                ["light", "visible_light"],
+                ["mouse", "computer_mouse"],
+            ],
+            "a": [["light", "light-colored"], ["first(a)", "initial"]],
+        },
         tagged={("light", "n"): 12, ("light", "a"): 3, ("ray", "n"): 2, ("first", "a"): 5},
         exceptions={"mice": "mouse"},
     )
@@ -60,8 +75,13 @@ def tiny_wordnet(tmp_path) -> Path:
 
 def test_search_terms_are_each_query_then_query_plus_tag():
     assert search_terms(["Ray of light", "Beam"], ["photography", "art"]) == [
-        "Ray of light", "Ray of light photography", "Ray of light art",
-        "Beam", "Beam photography", "Beam art"]
+        "Ray of light",
+        "Ray of light photography",
+        "Ray of light art",
+        "Beam",
+        "Beam photography",
+        "Beam art",
+    ]
     assert search_terms(["sun", "Sun ", "  "], []) == ["sun"]  # no duplicates, no blanks
 
 
@@ -71,8 +91,10 @@ def test_key_phrase_drops_stop_words_and_keeps_order():
 
 
 def test_line_queries_without_wordnet_are_the_line_and_its_key_phrase():
-    assert line_queries("I'm the first ray of light.") == ["I'm the first ray of light",
-                                                           "first ray light"]
+    assert line_queries("I'm the first ray of light.") == [
+        "I'm the first ray of light",
+        "first ray light",
+    ]
 
 
 def test_wordnet_reader_finds_lemmas_inflections_and_synonyms(tiny_wordnet):
@@ -88,12 +110,23 @@ def test_wordnet_reader_finds_lemmas_inflections_and_synonyms(tiny_wordnet):
 
 
 def test_line_queries_substitute_synonyms(tiny_wordnet):
-    queries = line_queries("I'm the first ray of light", wordnet=WordNet(tiny_wordnet),
-                           options=QueryOptions(max_queries=5, synonyms_per_word=1))
-    assert queries == ["I'm the first ray of light", "first ray light", "initial ray light",
-                       "first beam light", "first ray visible light"]
-    more = line_queries("first ray of light", wordnet=WordNet(tiny_wordnet),
-                        options=QueryOptions(max_queries=20, synonyms_per_word=5))
+    queries = line_queries(
+        "I'm the first ray of light",
+        wordnet=WordNet(tiny_wordnet),
+        options=QueryOptions(max_queries=5, synonyms_per_word=1),
+    )
+    assert queries == [
+        "I'm the first ray of light",
+        "first ray light",
+        "initial ray light",
+        "first beam light",
+        "first ray visible light",
+    ]
+    more = line_queries(
+        "first ray of light",
+        wordnet=WordNet(tiny_wordnet),
+        options=QueryOptions(max_queries=20, synonyms_per_word=5),
+    )
     assert "first shaft light" in more
     assert "first beam of light light" not in more  # a synonym repeating another word is skipped
 
@@ -109,8 +142,10 @@ def test_find_wordnet_is_none_for_a_folder_without_the_database(tmp_path):
     assert find_wordnet(tmp_path) is None
 
 
-SET_LINES = [{"text": "I'm the first ray of light"},
-             {"text": "Into the night", "queries": ["My own query"], "tags": ["art"]}]
+SET_LINES = [
+    {"text": "I'm the first ray of light"},
+    {"text": "Into the night", "queries": ["My own query"], "tags": ["art"]},
+]
 
 
 def test_fill_queries_keeps_comments_and_existing_queries(tmp_path, tiny_wordnet):

@@ -15,9 +15,16 @@ from lyriscope.dataset_tools.sources.base import (
 )
 from lyriscope.dataset_tools.sources.registry import default_source_names, make_source
 
-KEYS = {"unsplash": "unsplash-key-7f3a9", "pexels": "pexels-key-11b2c", "pixabay": "pixabay-key-5d8e"}
-KEY_VARS = {"unsplash": "UNSPLASH_ACCESS_KEY", "pexels": "PEXELS_API_KEY",
-            "pixabay": "PIXABAY_API_KEY"}
+KEYS = {
+    "unsplash": "unsplash-key-7f3a9",
+    "pexels": "pexels-key-11b2c",
+    "pixabay": "pixabay-key-5d8e",
+}
+KEY_VARS = {
+    "unsplash": "UNSPLASH_ACCESS_KEY",
+    "pexels": "PEXELS_API_KEY",
+    "pixabay": "PIXABAY_API_KEY",
+}
 
 
 @pytest.fixture
@@ -28,9 +35,10 @@ def api(monkeypatch, point_sources_at):
         for name, key in KEYS.items():
             monkeypatch.setenv(KEY_VARS[name], key)
         server.state.keys = dict(KEYS)
-        server.state.catalogue = {name: [f"/img/{name}-{i}.jpg" for i in range(65)]
-                                  for name in ("openverse", "wikimedia", "unsplash", "pexels",
-                                               "pixabay")}
+        server.state.catalogue = {
+            name: [f"/img/{name}-{i}.jpg" for i in range(65)]
+            for name in ("openverse", "wikimedia", "unsplash", "pexels", "pixabay")
+        }
         yield server
 
 
@@ -38,8 +46,10 @@ def source(name: str, **kwargs):
     return make_source(name, min_interval_s=0.0, max_wait_s=0.2, **kwargs)
 
 
-@pytest.mark.parametrize("name, page_size", [("openverse", 20), ("wikimedia", 50),
-                                             ("unsplash", 30), ("pexels", 80), ("pixabay", 40)])
+@pytest.mark.parametrize(
+    "name, page_size",
+    [("openverse", 20), ("wikimedia", 50), ("unsplash", 30), ("pexels", 80), ("pixabay", 40)],
+)
 def test_each_source_pages_through_its_api_up_to_the_limit(api, name, page_size):
     found = list(source(name).search("ray of light", limit=40))
     assert len(found) == 40
@@ -57,8 +67,13 @@ def test_a_zero_limit_asks_the_api_nothing(api, name):
 
 
 # Seconds between requests each API publishes (see the sources' docstrings).
-PUBLISHED_PACE_S = {"openverse": 3.0, "wikimedia": 1.0, "unsplash": 1.0, "pexels": 1.0,
-                    "pixabay": 0.6}
+PUBLISHED_PACE_S = {
+    "openverse": 3.0,
+    "wikimedia": 1.0,
+    "unsplash": 1.0,
+    "pexels": 1.0,
+    "pixabay": 0.6,
+}
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED_PACE_S))
@@ -77,10 +92,17 @@ def test_openverse_keeps_its_credit_text_and_licence(api):
 
 # The one licence each stock-photo API puts its images under, and the credit its guidelines ask.
 ONE_LICENCE = {
-    "unsplash": ("Unsplash License", "https://unsplash.com/license", "Photo by Photographer 0 on Unsplash"),
+    "unsplash": (
+        "Unsplash License",
+        "https://unsplash.com/license",
+        "Photo by Photographer 0 on Unsplash",
+    ),
     "pexels": ("Pexels License", "https://www.pexels.com/license/", "Photo by Pex 0 on Pexels"),
-    "pixabay": ("Pixabay Content License", "https://pixabay.com/service/license-summary/",
-                "Image by pixuser0 from Pixabay"),
+    "pixabay": (
+        "Pixabay Content License",
+        "https://pixabay.com/service/license-summary/",
+        "Image by pixuser0 from Pixabay",
+    ),
 }
 
 
@@ -195,17 +217,23 @@ def test_folder_source_offers_its_image_files(tmp_path):
 
 def test_url_list_reads_urls_credit_and_skips_comments(tmp_path):
     listing = tmp_path / "urls.txt"
-    listing.write_text("# my picks\nhttp://a.example/1.jpg\n\n"
-                       "https://b.example/2.png\thttps://b.example/page\tAnn\tCC0 1.0\n",
-                       encoding="utf-8")
+    listing.write_text(
+        "# my picks\nhttp://a.example/1.jpg\n\n"
+        "https://b.example/2.png\thttps://b.example/page\tAnn\tCC0 1.0\n",
+        encoding="utf-8",
+    )
     found = list(make_source(f"urls:{listing}").search("", limit=10))
     assert [c.image_url for c in found] == ["http://a.example/1.jpg", "https://b.example/2.png"]
     assert (found[1].page_url, found[1].creator, found[1].license) == (
-        "https://b.example/page", "Ann", "CC0 1.0")
+        "https://b.example/page",
+        "Ann",
+        "CC0 1.0",
+    )
 
 
-@pytest.mark.parametrize("spec", ["flickr", "folder:/no/such/dir", "urls:/no/such/file",
-                                  "openverse:extra"])
+@pytest.mark.parametrize(
+    "spec", ["flickr", "folder:/no/such/dir", "urls:/no/such/file", "openverse:extra"]
+)
 def test_bad_source_names_are_explained(spec):
     with pytest.raises(SourceError, match="folder|urls|expected one of"):
         make_source(spec)

@@ -56,7 +56,11 @@ def line_dir(tmp_path: Path) -> Path:
 
     def save(name: str, img: Image.Image, **kw) -> None:
         buf = io.BytesIO()
-        img.save(buf, format=kw.pop("format", None) or Image.registered_extensions()[Path(name).suffix], **kw)
+        img.save(
+            buf,
+            format=kw.pop("format", None) or Image.registered_extensions()[Path(name).suffix],
+            **kw,
+        )
         files[name] = buf.getvalue()
 
     save("good1.png", Image.fromarray(blobs(1)))
@@ -78,8 +82,10 @@ def line_dir(tmp_path: Path) -> Path:
     save("palette-alpha.png", pal, transparency=0)
     deep = (blobs(8, channels=1).astype(np.uint32) * 257).astype(np.uint16)
     save("grey16.png", Image.fromarray(deep))
-    frames = [Image.fromarray(blobs(10) * np.array([1, 0, 0], dtype=np.uint8)),
-              Image.fromarray(blobs(11) * np.array([0, 0, 1], dtype=np.uint8))]
+    frames = [
+        Image.fromarray(blobs(10) * np.array([1, 0, 0], dtype=np.uint8)),
+        Image.fromarray(blobs(11) * np.array([0, 0, 1], dtype=np.uint8)),
+    ]
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     files["animated.gif"] = buf.getvalue()
@@ -91,8 +97,15 @@ def line_dir(tmp_path: Path) -> Path:
     for name, data in files.items():
         (d / name).write_bytes(data)
         query = "beam of light" if name.startswith("good3") else "ray of light"
-        manifest.append({"sha256": hashlib.sha256(data).hexdigest(), "file": name, "query": query,
-                         "source": "test", "license": "cc0"})
+        manifest.append(
+            {
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "file": name,
+                "query": query,
+                "source": "test",
+                "license": "cc0",
+            }
+        )
     (d / "manifest.jsonl").write_text("".join(json.dumps(m) + "\n" for m in manifest))
     return d
 
@@ -100,11 +113,25 @@ def line_dir(tmp_path: Path) -> Path:
 def test_reject_counts_and_verified_list(line_dir: Path) -> None:
     before = {p.name: p.read_bytes() for p in line_dir.iterdir()}
     report = verify_line(line_dir)
-    assert dict(report.rejected) == {"unreadable": 1, "corrupt": 1, "bomb": 1, "too_small": 1,
-                                     "duplicate": 1, "near_duplicate": 1}
+    assert dict(report.rejected) == {
+        "unreadable": 1,
+        "corrupt": 1,
+        "bomb": 1,
+        "too_small": 1,
+        "duplicate": 1,
+        "near_duplicate": 1,
+    }
     accepted = {r["file"] for r in report.accepted}
-    assert accepted == {"good1.png", "good2.png", "good3.jpg", "cmyk.jpg", "palette-alpha.png",
-                        "grey16.png", "animated.gif", "rotated.jpg"}
+    assert accepted == {
+        "good1.png",
+        "good2.png",
+        "good3.jpg",
+        "cmyk.jpg",
+        "palette-alpha.png",
+        "grey16.png",
+        "animated.gif",
+        "rotated.jpg",
+    }
     by_file = {r["file"]: r for r in read_verified(line_dir)}
     assert len(by_file) == 14
     assert by_file["zcopy-of-good1.png"]["duplicate_of"] == "good1.png"
@@ -122,8 +149,10 @@ def test_min_side_is_configurable(line_dir: Path) -> None:
     assert "tiny.png" in {r["file"] for r in report.accepted}
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("truncated.jpg", "corrupt"), ("error-page.jpg", "unreadable"), ("bomb.png", "bomb")])
+@pytest.mark.parametrize(
+    "name, reason",
+    [("truncated.jpg", "corrupt"), ("error-page.jpg", "unreadable"), ("bomb.png", "bomb")],
+)
 def test_unusable_files_raise_with_reason(line_dir: Path, name: str, reason: str) -> None:
     with pytest.raises(RejectedImage) as info:
         load_rgb(line_dir / name)

@@ -41,13 +41,21 @@ class JackServer:
 
     def ports(self) -> list[str]:
         """The server's port names (jack_lsp)."""
-        out = subprocess.run(["jack_lsp", "-s", self.name], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["jack_lsp", "-s", self.name], capture_output=True, text=True, timeout=10
+        )
         return [p for p in out.stdout.splitlines() if p.strip()]
 
 
 @contextlib.contextmanager
-def start_jack(name: str | None = None, *, rate: int = 48000, period: int = 256, sync: bool = True,
-               timeout_s: float = 10.0) -> Iterator[JackServer]:
+def start_jack(
+    name: str | None = None,
+    *,
+    rate: int = 48000,
+    period: int = 256,
+    sync: bool = True,
+    timeout_s: float = 10.0,
+) -> Iterator[JackServer]:
     """Run `jackd --no-realtime -n NAME -d dummy` for the duration of the block; skip if impossible.
 
     sync: the server waits for every client each cycle (jackd -S). On a busy test machine a
@@ -61,9 +69,22 @@ def start_jack(name: str | None = None, *, rate: int = 48000, period: int = 256,
     # jackd logs every xrun; a file (not a pipe nobody reads) can never block it.
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(
-            [jackd, "--no-realtime", *(["--sync"] if sync else []), "-n", name,
-             "-d", "dummy", "-r", str(rate), "-p", str(period)],
-            stdout=log, stderr=subprocess.STDOUT, text=True,
+            [
+                jackd,
+                "--no-realtime",
+                *(["--sync"] if sync else []),
+                "-n",
+                name,
+                "-d",
+                "dummy",
+                "-r",
+                str(rate),
+                "-p",
+                str(period),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             if not _wait_ready(name, proc, timeout_s):
@@ -80,9 +101,13 @@ def _wait_ready(name: str, proc: subprocess.Popen, timeout_s: float) -> bool:
     if shutil.which("jack_wait") is None:
         return proc.poll() is None
     try:
-        done = subprocess.run(["jack_wait", "-s", name, "-w", "-t", str(max(1, round(timeout_s)))],
-                              capture_output=True, text=True, timeout=timeout_s + 5,
-                              env={**os.environ, "JACK_NO_START_SERVER": "1"})
+        done = subprocess.run(
+            ["jack_wait", "-s", name, "-w", "-t", str(max(1, round(timeout_s)))],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s + 5,
+            env={**os.environ, "JACK_NO_START_SERVER": "1"},
+        )
     except subprocess.TimeoutExpired:
         return False
     return done.returncode == 0 and proc.poll() is None

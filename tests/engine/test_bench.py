@@ -15,9 +15,30 @@ from lyriscope.engine.bench import TARGETS
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SECTIONS = ("synthesis", "live", "offline", "training", "memory", "ops")
-TINY = ["--device", "cpu", "--size", "64", "--channel-base", "256", "--channel-max", "32",
-        "--frames", "2", "--warmup", "1", "--models", "2", "--train-size", "16", "--train-batch", "2",
-        "--train-steps", "1", "--fps", "30"]
+TINY = [
+    "--device",
+    "cpu",
+    "--size",
+    "64",
+    "--channel-base",
+    "256",
+    "--channel-max",
+    "32",
+    "--frames",
+    "2",
+    "--warmup",
+    "1",
+    "--models",
+    "2",
+    "--train-size",
+    "16",
+    "--train-batch",
+    "2",
+    "--train-steps",
+    "1",
+    "--fps",
+    "30",
+]
 
 
 def _numbers(value, path=""):
@@ -109,11 +130,14 @@ def test_bench_report_is_a_table_with_targets(bench_run):
         assert word in report, word
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--size", "100"], "power of two"),
-    (["--frames", "0"], "--frames 0"),
-    (["--train-batch", "6"], "multiple of 4"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "100"], "power of two"),
+        (["--frames", "0"], "--frames 0"),
+        (["--train-batch", "6"], "multiple of 4"),
+    ],
+)
 def test_bad_options_are_one_sentence(args, message, capsys):
     assert main(["bench", "--device", "cpu", *args]) == 2
     assert message in capsys.readouterr().err

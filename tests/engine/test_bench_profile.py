@@ -24,9 +24,30 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 CPU = torch.device("cpu")
 TOP_KEYS = {"name", "calls_per_frame", "self_cpu_us_per_frame", "self_device_us_per_frame"}
-TINY = ["--device", "cpu", "--size", "32", "--channel-base", "256", "--channel-max", "32",
-        "--frames", "2", "--warmup", "1", "--models", "2", "--train-size", "16",
-        "--train-batch", "2", "--train-steps", "1", "--fps", "30"]
+TINY = [
+    "--device",
+    "cpu",
+    "--size",
+    "32",
+    "--channel-base",
+    "256",
+    "--channel-max",
+    "32",
+    "--frames",
+    "2",
+    "--warmup",
+    "1",
+    "--models",
+    "2",
+    "--train-size",
+    "16",
+    "--train-batch",
+    "2",
+    "--train-steps",
+    "1",
+    "--fps",
+    "30",
+]
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +161,15 @@ def test_format_profile_names_the_counts_and_top_rows(fast, ws):
     result = _profile(lambda: fast(ws))
     text = format_profile(result, title="fast path")
     assert text.startswith("fast path: 3 frames on cpu")
-    for word in ("allocations", "host syncs", "copies", "launches", "op calls", "self CPU µs",
-                 result["top"][0]["name"]):
+    for word in (
+        "allocations",
+        "host syncs",
+        "copies",
+        "launches",
+        "op calls",
+        "self CPU µs",
+        result["top"][0]["name"],
+    ):
         assert word in text, word
 
 
@@ -159,10 +187,22 @@ def bench_profile_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench-profile")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        rc = main(["bench", *TINY, "--profile", str(folder / "profile.json"),
-                   "--json", str(folder / "bench.json")])
-    return (rc, stdout.getvalue(), json.loads((folder / "profile.json").read_text()),
-            json.loads((folder / "bench.json").read_text()))
+        rc = main(
+            [
+                "bench",
+                *TINY,
+                "--profile",
+                str(folder / "profile.json"),
+                "--json",
+                str(folder / "bench.json"),
+            ]
+        )
+    return (
+        rc,
+        stdout.getvalue(),
+        json.loads((folder / "profile.json").read_text()),
+        json.loads((folder / "bench.json").read_text()),
+    )
 
 
 def test_bench_profile_writes_both_paths(bench_profile_run):
@@ -179,8 +219,10 @@ def test_bench_profile_writes_both_paths(bench_profile_run):
 
 def test_bench_profile_is_a_section_of_the_report(bench_profile_run):
     _, report, profile, result = bench_profile_run
-    assert result["failed"] == [] and result["profile"]["fast"]["per_frame"] == \
-        profile["fast"]["per_frame"]
+    assert (
+        result["failed"] == []
+        and result["profile"]["fast"]["per_frame"] == profile["fast"]["per_frame"]
+    )
     assert "profile of the fast path" in report and "sync" in report
     assert profile["fast"]["top"][0]["name"] in report
 

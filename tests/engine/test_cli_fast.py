@@ -61,16 +61,22 @@ def fast_set(tmp_path_factory) -> Path:
     (root / "models").mkdir(parents=True)
     t = np.arange(int(DURATION_S * SR)) / SR
     noise = np.random.RandomState(0).standard_normal(t.size) * (t % 0.4 < 0.02)  # clicks
-    sf.write(root / "song.wav", (0.05 * np.sin(2 * np.pi * 330 * t) + 0.3 * noise).astype(np.float32), SR)
-    (root / "song.lrc").write_text("[00:00.00]first line\n[00:00.80]second line\n", encoding="utf-8")
+    sf.write(
+        root / "song.wav", (0.05 * np.sin(2 * np.pi * 330 * t) + 0.3 * noise).astype(np.float32), SR
+    )
+    (root / "song.lrc").write_text(
+        "[00:00.00]first line\n[00:00.80]second line\n", encoding="utf-8"
+    )
     for i in (1, 2):
         G = random_generator(SIZE, channel_base=512, channel_max=32, mapping_layers=2, seed=i)
         save_model(root / "models" / f"line-{i:02d}.safetensors", G)
     (root / "set.toml").write_text(_set_toml(seeds=("[1, 2, 3]", "[4, 5, 6]")), encoding="utf-8")
-    (root / "other-seeds.toml").write_text(_set_toml(seeds=("[71, 72, 73]", "[74, 75, 76]")),
-                                           encoding="utf-8")
+    (root / "other-seeds.toml").write_text(
+        _set_toml(seeds=("[71, 72, 73]", "[74, 75, 76]")), encoding="utf-8"
+    )
     (root / "random-noise.toml").write_text(
-        _set_toml(seeds=("[1, 2, 3]", "[4, 5, 6]"), noise_line_2="random"), encoding="utf-8")
+        _set_toml(seeds=("[1, 2, 3]", "[4, 5, 6]"), noise_line_2="random"), encoding="utf-8"
+    )
     return root
 
 
@@ -89,8 +95,22 @@ def fast_calls(monkeypatch) -> list[int]:
 
 
 def _render(set_path: Path, out: Path, *extra: str, device: str = "cpu") -> list[np.ndarray]:
-    code = main(["render", str(set_path), "-o", str(out), "--device", device, "--no-progress",
-                 "--preset", "ultrafast", "--crf", "12", *extra])
+    code = main(
+        [
+            "render",
+            str(set_path),
+            "-o",
+            str(out),
+            "--device",
+            device,
+            "--no-progress",
+            "--preset",
+            "ultrafast",
+            "--crf",
+            "12",
+            *extra,
+        ]
+    )
     assert code == 0
     with av.open(str(out)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
@@ -98,16 +118,27 @@ def _render(set_path: Path, out: Path, *extra: str, device: str = "cpu") -> list
 
 def _mean_abs(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     assert len(a) == len(b)
-    return float(np.mean([np.abs(x.astype(np.int16) - y).mean() for x, y in zip(a, b, strict=True)]))
+    return float(
+        np.mean([np.abs(x.astype(np.int16) - y).mean() for x, y in zip(a, b, strict=True)])
+    )
 
 
-@pytest.mark.parametrize("device", [
-    "cpu",
-    pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
-        not torch.cuda.is_available(), reason="needs a CUDA device")]),  # CUDA graph, fp16
-])
-def test_fast_render_matches_the_reference(fast_set: Path, tmp_path: Path, fast_calls: list[int],
-                                           device: str):
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=[
+                pytest.mark.gpu,
+                pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+            ],
+        ),  # CUDA graph, fp16
+    ],
+)
+def test_fast_render_matches_the_reference(
+    fast_set: Path, tmp_path: Path, fast_calls: list[int], device: str
+):
     reference = _render(fast_set, tmp_path / "reference.mp4", device=device)
     assert fast_calls == []  # without --fast, the reference path draws every frame
     fast = _render(fast_set, tmp_path / "fast.mp4", "--fast", device=device)
@@ -121,8 +152,9 @@ def test_fast_render_matches_the_reference(fast_set: Path, tmp_path: Path, fast_
     assert different > 10 * max(same, 0.5), (same, different)  # the comparison can tell apart
 
 
-def test_random_noise_line_renders_on_the_reference_path(fast_set: Path, tmp_path: Path,
-                                                         fast_calls: list[int], caplog):
+def test_random_noise_line_renders_on_the_reference_path(
+    fast_set: Path, tmp_path: Path, fast_calls: list[int], caplog
+):
     caplog.set_level(logging.WARNING, logger="lyriscope.engine.runtime")
     frames = _render(fast_set / "random-noise.toml", tmp_path / "noise.mp4", "--fast")
     assert len(frames) == round(DURATION_S * FPS)
@@ -133,27 +165,51 @@ def test_random_noise_line_renders_on_the_reference_path(fast_set: Path, tmp_pat
     assert frames[-1].std() > 5
 
 
-@pytest.mark.parametrize(("argv", "outputs"), [
-    (["preview", "--line", "2", "--seconds", "0.5", "--size", "64"],
-     ["line-02.mp4", "line-02-keyframes.png"]),
-    (["loops", "--line", "1", "--size", "64", "--no-progress"], ["line-01.mp4"]),
-], ids=["preview", "loops"])
-def test_preview_and_loops_draw_through_the_fast_path(fast_set: Path, tmp_path: Path,
-                                                      fast_calls: list[int], argv, outputs):
+@pytest.mark.parametrize(
+    ("argv", "outputs"),
+    [
+        (
+            ["preview", "--line", "2", "--seconds", "0.5", "--size", "64"],
+            ["line-02.mp4", "line-02-keyframes.png"],
+        ),
+        (["loops", "--line", "1", "--size", "64", "--no-progress"], ["line-01.mp4"]),
+    ],
+    ids=["preview", "loops"],
+)
+def test_preview_and_loops_draw_through_the_fast_path(
+    fast_set: Path, tmp_path: Path, fast_calls: list[int], argv, outputs
+):
     command, *options = argv
-    assert main([command, str(fast_set), "-o", str(tmp_path), "--device", "cpu", "--fast",
-                 *options]) == 0
+    assert (
+        main([command, str(fast_set), "-o", str(tmp_path), "--device", "cpu", "--fast", *options])
+        == 0
+    )
     assert fast_calls
     assert all((tmp_path / name).stat().st_size > 0 for name in outputs)
 
 
-def test_live_draws_through_the_fast_path(fast_set: Path, tmp_path: Path, fast_calls: list[int],
-                                          monkeypatch):
+def test_live_draws_through_the_fast_path(
+    fast_set: Path, tmp_path: Path, fast_calls: list[int], monkeypatch
+):
     pytest.importorskip("lyriscope.engine.clock", reason="engine/clock.py has not landed yet")
     with private_display(monkeypatch, screen="640x480x24"):
-        code = main(["live", str(fast_set), "--no-audio", "--no-midi", "--seconds", "0.5",
-                     "--size", "64", "--device", "cpu", "--fast",
-                     "--screenshot", str(tmp_path / "live.png")])
+        code = main(
+            [
+                "live",
+                str(fast_set),
+                "--no-audio",
+                "--no-midi",
+                "--seconds",
+                "0.5",
+                "--size",
+                "64",
+                "--device",
+                "cpu",
+                "--fast",
+                "--screenshot",
+                str(tmp_path / "live.png"),
+            ]
+        )
     assert code == 0
     assert fast_calls
     assert (tmp_path / "live.png").stat().st_size > 0

@@ -21,7 +21,8 @@ def write_set(root: Path, *, walk: str = "pulse = 0.4", midi: str = "") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "song.wav").write_bytes(b"")
     (root / "song.lrc").write_text("[00:00.00]one\n[00:02.00]two\n", encoding="utf-8")
-    (root / "set.toml").write_text(f"""# my show
+    (root / "set.toml").write_text(
+        f"""# my show
 [song]
 title = "test"
 audio = "song.wav"
@@ -39,7 +40,9 @@ text = "one"
 text = "two"
 loop_seconds = 6.0
 {midi}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return root
 
 
@@ -60,12 +63,21 @@ def test_every_controllable_parameter_has_a_range():
         assert r.lo <= r.knob_min and r.knob_max <= r.hi, name
 
 
-@pytest.mark.parametrize(("name", "x", "expected"), [
-    ("pulse", 0.0, 0.0), ("pulse", 1.0, 2.0), ("pulse", 0.5, 1.0),
-    ("truncation", 1.0, 1.2), ("loop_seconds", 0.0, 2.0), ("loop_seconds", 1.0, 60.0),
-    ("brightness", 0.0, -1.0), ("brightness", 0.5, 0.0), ("trail", 1.0, 0.95),
-    ("pulse", 1.7, 2.0),  # a knob beyond its end stays at the end
-])
+@pytest.mark.parametrize(
+    ("name", "x", "expected"),
+    [
+        ("pulse", 0.0, 0.0),
+        ("pulse", 1.0, 2.0),
+        ("pulse", 0.5, 1.0),
+        ("truncation", 1.0, 1.2),
+        ("loop_seconds", 0.0, 2.0),
+        ("loop_seconds", 1.0, 60.0),
+        ("brightness", 0.0, -1.0),
+        ("brightness", 0.5, 0.0),
+        ("trail", 1.0, 0.95),
+        ("pulse", 1.7, 2.0),  # a knob beyond its end stays at the end
+    ],
+)
 def test_knob_maps_onto_the_parameter_range(songset, name, x, expected):
     controls = LiveControls(songset)
     controls.set_normalised(name, x)
@@ -91,7 +103,9 @@ def test_unknown_parameter_is_refused_with_the_valid_names(songset):
 def test_smoothing_is_one_pole_with_the_time_constant(songset):
     controls = LiveControls(songset, smoothing_s=0.05)
     controls.set("pulse", 2.0)  # from the set's 0.4
-    assert controls.values()["pulse"] == pytest.approx(0.4)  # a first touch starts at the set's value
+    assert controls.values()["pulse"] == pytest.approx(
+        0.4
+    )  # a first touch starts at the set's value
     seen = []
     for _ in range(3):  # 50 ms in 3 frames
         controls.tick(0.05 / 3)
@@ -159,11 +173,18 @@ def test_unknown_action_kind_is_refused(songset):
         LiveControls(songset).push(Action("jump"))
 
 
-@pytest.mark.parametrize(("text", "action"), [
-    ("line:next", Action("next")), ("line:prev", Action("prev")), ("line:1", Action("cue", 0.0)),
-    ("line:12", Action("cue", 11.0)), ("freeze", Action("freeze")), ("blackout", Action("blackout")),
-    ("flash", Action("flash")),
-])
+@pytest.mark.parametrize(
+    ("text", "action"),
+    [
+        ("line:next", Action("next")),
+        ("line:prev", Action("prev")),
+        ("line:1", Action("cue", 0.0)),
+        ("line:12", Action("cue", 11.0)),
+        ("freeze", Action("freeze")),
+        ("blackout", Action("blackout")),
+        ("flash", Action("flash")),
+    ],
+)
 def test_note_actions(text, action):
     assert note_action(text) == action
 
@@ -175,12 +196,16 @@ def test_bad_note_action_is_refused():
 
 # --- tempo ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("loop_s", "bpm", "beats", "expected"), [
-    (15.0, 120.0, 4, 16.0),  # 2 s bars: 7.5 bars -> 8
-    (15.0, 100.0, 4, 14.4),  # 2.4 s bars: 6.25 -> 6
-    (13.2, 90.0, 3, 14.0),  # 2 s bars of 3/4: 6.6 -> 7
-    (0.5, 120.0, 4, 2.0),  # never less than one bar
-])
+
+@pytest.mark.parametrize(
+    ("loop_s", "bpm", "beats", "expected"),
+    [
+        (15.0, 120.0, 4, 16.0),  # 2 s bars: 7.5 bars -> 8
+        (15.0, 100.0, 4, 14.4),  # 2.4 s bars: 6.25 -> 6
+        (13.2, 90.0, 3, 14.0),  # 2 s bars of 3/4: 6.6 -> 7
+        (0.5, 120.0, 4, 2.0),  # never less than one bar
+    ],
+)
 def test_fit_loop_seconds_to_whole_bars(loop_s, bpm, beats, expected):
     bar_s = beats * 60.0 / bpm
     got = fit_loop_seconds(loop_s, bpm, beats_per_bar=beats)

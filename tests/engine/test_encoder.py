@@ -85,8 +85,9 @@ def test_video_has_every_frame_at_its_time_and_the_song_as_aac(tmp_path, song, f
 def test_audio_start_cuts_the_song_to_the_video_span(tmp_path, song, start_s):
     fps, n = 25, 40  # 1.6 s of video
     out = tmp_path / "cut.mp4"
-    with VideoWriter(out, fps=fps, size=(32, 32), audio=song, audio_start_s=start_s,
-                     preset="ultrafast") as writer:
+    with VideoWriter(
+        out, fps=fps, size=(32, 32), audio=song, audio_start_s=start_s, preset="ultrafast"
+    ) as writer:
         for frame in colour_frames(n, (32, 32)):
             writer.write(frame)
     samples, rate, duration = decode_audio(out)
@@ -97,13 +98,14 @@ def test_audio_start_cuts_the_song_to_the_video_span(tmp_path, song, start_s):
 
 def test_video_longer_than_the_song_ends_in_silence(tmp_path, song):
     out = tmp_path / "long.mp4"
-    with VideoWriter(out, fps=10, size=(32, 32), audio=song, audio_start_s=2.0,
-                     preset="ultrafast") as writer:
+    with VideoWriter(
+        out, fps=10, size=(32, 32), audio=song, audio_start_s=2.0, preset="ultrafast"
+    ) as writer:
         for frame in colour_frames(20, (32, 32)):  # 2 s from 2.0 s: the song ends at 3.0 s
             writer.write(frame)
     samples, rate, duration = decode_audio(out)
     assert abs(duration - 2.0) <= AAC_FRAME / SR
-    assert np.abs(samples[:, int(1.1 * rate):]).max() < 1e-3
+    assert np.abs(samples[:, int(1.1 * rate) :]).max() < 1e-3
 
 
 def test_video_without_audio_has_one_stream(tmp_path):
@@ -148,15 +150,20 @@ def test_a_full_disk_is_an_oserror_naming_the_video_and_leaves_nothing(tmp_path)
         except OSError as exc:
             print(type(exc).__name__, exc.errno, exc.filename)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert result.stdout.split() == ["OSError", "27", str(tmp_path / "big.mp4")], result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("size, message", [
-    ((65, 64), "even width and height"), ((0, 64), "positive"),
-])
+@pytest.mark.parametrize(
+    "size, message",
+    [
+        ((65, 64), "even width and height"),
+        ((0, 64), "positive"),
+    ],
+)
 def test_bad_sizes_are_refused_before_any_work(tmp_path, size, message):
     with pytest.raises(LyriscopeError, match=message):
         VideoWriter(tmp_path / "v.mp4", fps=30, size=size)
@@ -200,7 +207,7 @@ def test_png_sequence_writes_numbered_frames_and_the_cut_audio(tmp_path, song):
     original, _ = soundfile.read(song, always_2d=True)  # as stored (16-bit)
     start = round(0.9 * SR)
     assert sr == SR
-    np.testing.assert_allclose(audio, original[start:start + round(7 * SR / 20)], atol=1e-6)
+    np.testing.assert_allclose(audio, original[start : start + round(7 * SR / 20)], atol=1e-6)
 
 
 def test_closing_without_frames_saves_nothing_and_says_so(tmp_path):

@@ -29,9 +29,15 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 def _generator(size: int = 32, **synthesis: object) -> torch.nn.Module:
     """A small random generator; synthesis options (architecture, conv_clamp, ...) as NVlabs."""
-    config = {"z_dim": 512, "c_dim": 0, "w_dim": 512, "img_resolution": size, "img_channels": 3,
-              "mapping_kwargs": {"num_layers": 2},
-              "synthesis_kwargs": {"channel_base": 512, "channel_max": 32, **synthesis}}
+    config = {
+        "z_dim": 512,
+        "c_dim": 0,
+        "w_dim": 512,
+        "img_resolution": size,
+        "img_channels": 3,
+        "mapping_kwargs": {"num_layers": 2},
+        "synthesis_kwargs": {"channel_base": 512, "channel_max": 32, **synthesis},
+    }
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(3)
         G = build_generator(config).eval().requires_grad_(False)
@@ -47,10 +53,17 @@ def G() -> torch.nn.Module:
     return _generator()
 
 
-@pytest.mark.parametrize("batch, channels_last, noise_mode, subpixel", [
-    (1, False, "const", False), (3, True, "const", False), (1, True, "none", False),
-    (3, False, "none", False), (1, False, "const", True), (3, True, "const", True),
-])
+@pytest.mark.parametrize(
+    "batch, channels_last, noise_mode, subpixel",
+    [
+        (1, False, "const", False),
+        (3, True, "const", False),
+        (1, True, "none", False),
+        (3, False, "none", False),
+        (1, False, "const", True),
+        (3, True, "const", True),
+    ],
+)
 def test_plan_equals_reference(G, batch, channels_last, noise_mode, subpixel):
     options = FastOptions(channels_last=channels_last, noise_mode=noise_mode, subpixel=subpixel)
     fast = FastSynthesis(G, batch=batch, options=options)
@@ -158,11 +171,11 @@ def G_cuda() -> torch.nn.Module:
 
 @pytest.mark.gpu
 @needs_cuda
-@pytest.mark.parametrize("dtype, subpixel", [("fp32", False), ("fp16", False), ("bf16", False),
-                                             ("fp16", True)])
+@pytest.mark.parametrize(
+    "dtype, subpixel", [("fp32", False), ("fp16", False), ("bf16", False), ("fp16", True)]
+)
 def test_cuda_graph_equals_reference(G_cuda, dtype, subpixel, no_tf32):
-    options = FastOptions(dtype=dtype, max_abs_error=0.15, mean_abs_error=0.01,
-                          subpixel=subpixel)
+    options = FastOptions(dtype=dtype, max_abs_error=0.15, mean_abs_error=0.01, subpixel=subpixel)
     fast = FastSynthesis(G_cuda, batch=1, options=options)
     assert "cuda-graph" in fast.mode, fast.notes
     for seed in (1, 2):  # a second replay with new ws gives that ws's image

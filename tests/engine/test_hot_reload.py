@@ -49,7 +49,9 @@ void main() { f_color = vec4(1.0, 0.0, 0.0, 1.0); }
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "line-01.safetensors"
-    save_model(path, random_generator(32, channel_base=256, channel_max=32, mapping_layers=2, seed=3))
+    save_model(
+        path, random_generator(32, channel_base=256, channel_max=32, mapping_layers=2, seed=3)
+    )
     return path
 
 
@@ -171,7 +173,9 @@ def test_shader_edit_changes_the_next_frame_and_a_broken_one_keeps_the_last_good
         assert tuple(renderer.read()[16, 16]) == (255, 0, 0)
 
         before = (shaders / "crossfade.frag.glsl").stat().st_mtime_ns
-        (shaders / "crossfade.frag.glsl").write_text(RED_CROSSFADE.replace("f_color =", "f_color = oops"))
+        (shaders / "crossfade.frag.glsl").write_text(
+            RED_CROSSFADE.replace("f_color =", "f_color = oops")
+        )
         bump(shaders / "crossfade.frag.glsl", before)
         ticks.t = 2.0
         change = reloader.poll(renderer)
@@ -212,12 +216,19 @@ def test_show_applies_a_post_edit_and_shows_a_broken_shader_in_the_hud(tmp_path,
     shaders = copy_shaders(tmp_path / "shaders")
     songset = load_set(root)
     hud = HudOverlay(size=96, visible=False)
-    renderer = Renderer.offscreen(96, post=songset.post, shader_dir=shaders,
-                                  effects=DEFAULT_CHAIN + (hud.effect,))
-    show = LiveShow(songset, renderer=renderer, generator=Generator.from_set(songset),
-                    clock=StillClock(), controls=LiveControls(songset, smoothing_s=0.0), hud=hud,
-                    duration=DURATION_S,
-                    reloader=HotReload(songset, shader_dir=shaders, poll_s=0.05))
+    renderer = Renderer.offscreen(
+        96, post=songset.post, shader_dir=shaders, effects=DEFAULT_CHAIN + (hud.effect,)
+    )
+    show = LiveShow(
+        songset,
+        renderer=renderer,
+        generator=Generator.from_set(songset),
+        clock=StillClock(),
+        controls=LiveControls(songset, smoothing_s=0.0),
+        hud=hud,
+        duration=DURATION_S,
+        reloader=HotReload(songset, shader_dir=shaders, poll_s=0.05),
+    )
     try:
         run_until(show, lambda: show.caught_up)
         plain = renderer.read().astype(int)

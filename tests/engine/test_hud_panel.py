@@ -27,7 +27,7 @@ def test_panel_fits_the_rows_in_the_renderer_font(size: int) -> None:
     opaque = panel[..., 3] == 255
     assert opaque.any()  # the text itself is drawn opaque
     rows_with_text = np.flatnonzero(opaque.any(axis=1))
-    last_third = panel[rows_with_text[-1] - 2:rows_with_text[-1] + 1]
+    last_third = panel[rows_with_text[-1] - 2 : rows_with_text[-1] + 1]
     text_pixels = last_third[last_third[..., 3] == 255]
     assert (text_pixels[:, 0] > text_pixels[:, 2]).any()  # the error row is drawn in red
 

@@ -39,11 +39,14 @@ def write_set(root: Path, *, post: str = "vignette = 0.0") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(DURATION_S * SR)) / SR
     sf.write(root / "song.wav", (0.05 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR)
-    (root / "song.lrc").write_text("[00:00.00]first line\n[00:02.00]second line\n", encoding="utf-8")
+    (root / "song.lrc").write_text(
+        "[00:00.00]first line\n[00:02.00]second line\n", encoding="utf-8"
+    )
     for i in (1, 2):
         G = random_generator(32, channel_base=256, channel_max=32, mapping_layers=2, seed=i)
         save_model(root / "models" / f"line-{i:02d}.safetensors", G)
-    (root / "set.toml").write_text(f"""
+    (root / "set.toml").write_text(
+        f"""
 [song]
 title = "live test"
 audio = "song.wav"
@@ -63,7 +66,9 @@ model = "models/line-01.safetensors"
 [[line]]
 text = "second line"
 model = "models/line-02.safetensors"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return root
 
 
@@ -117,11 +122,19 @@ def generator(live_set) -> Generator:
 
 def make_show(songset, generator, clock, *, renderer=None, hud_visible=True, **kwargs) -> LiveShow:
     hud = HudOverlay(size=SIZE, visible=hud_visible)
-    renderer = renderer or Renderer.offscreen(SIZE, post=songset.post,
-                                              effects=DEFAULT_CHAIN + (hud.effect,))
-    return LiveShow(songset, renderer=renderer, generator=generator, clock=clock,
-                    controls=LiveControls(songset, smoothing_s=0.0), hud=hud,
-                    duration=DURATION_S, **kwargs)
+    renderer = renderer or Renderer.offscreen(
+        SIZE, post=songset.post, effects=DEFAULT_CHAIN + (hud.effect,)
+    )
+    return LiveShow(
+        songset,
+        renderer=renderer,
+        generator=generator,
+        clock=clock,
+        controls=LiveControls(songset, smoothing_s=0.0),
+        hud=hud,
+        duration=DURATION_S,
+        **kwargs,
+    )
 
 
 def run_until(show: LiveShow, done, *, timeout_s: float = 10.0) -> None:
@@ -226,7 +239,8 @@ def test_live_image_equals_the_offline_renders_image_at_the_same_time(live_set, 
         shown = show.shown
         assert shown.request.shot.line == 1
         reference = FrameSource(songset, generator, None, fps=FPS).images(
-            [(1, 2.7 - 2.0, round(2.7 * FPS))])[0]
+            [(1, 2.7 - 2.0, round(2.7 * FPS))]
+        )[0]
         np.testing.assert_array_equal(shown.image, reference)
     finally:
         show.close()
@@ -258,8 +272,13 @@ def test_the_line_follows_the_clock_and_a_cue_overrides_it(live_set, generator):
 
 def test_blackout_fades_to_black_and_flash_to_white(live_set, generator):
     songset = load_set(live_set)
-    show = make_show(songset, generator, ManualClock(1.0), hud_visible=False,
-                     options=LiveOptions(blackout_fade_s=0.05, flash_s=5.0))
+    show = make_show(
+        songset,
+        generator,
+        ManualClock(1.0),
+        hud_visible=False,
+        options=LiveOptions(blackout_fade_s=0.05, flash_s=5.0),
+    )
     try:
         settle(show)
         picture = show.renderer.read().copy()
@@ -311,7 +330,7 @@ def test_a_slow_generator_drops_frames_instead_of_falling_behind(live_set, gener
         began = time.monotonic()
         latencies, synth_s = [], 0.0
         while time.monotonic() - began < 1.5:
-            clock.t = (time.monotonic() - began)  # a clock running in real time
+            clock.t = time.monotonic() - began  # a clock running in real time
             show.step()
             latencies.append(show.stats.latency_frames)
             synth_s = max(synth_s, show.stats.synth_ms / 1000)
@@ -369,16 +388,35 @@ def test_a_failing_synthesis_is_reported_and_the_show_goes_on(live_set, generato
 
 
 def test_hud_lines_say_what_the_performer_needs():
-    rows = hud_lines(HudInfo(t=62.5, playing=True, line=1, n_lines=5, line_text="ray of light",
-                             line_source="cue", fps=59.9, frame_ms=16.7, dropped=3,
-                             latency_frames=1.0, clock_status="audio: default, latency 23 ms",
-                             inputs=("MIDI: nanoKONTROL2", "OSC: udp 9000"),
-                             error="grade.frag.glsl does not compile"))
+    rows = hud_lines(
+        HudInfo(
+            t=62.5,
+            playing=True,
+            line=1,
+            n_lines=5,
+            line_text="ray of light",
+            line_source="cue",
+            fps=59.9,
+            frame_ms=16.7,
+            dropped=3,
+            latency_frames=1.0,
+            clock_status="audio: default, latency 23 ms",
+            inputs=("MIDI: nanoKONTROL2", "OSC: udp 9000"),
+            error="grade.frag.glsl does not compile",
+        )
+    )
     text = "\n".join(rows)
-    for expected in ("1:02.50  playing", "line 2/5 (cue) 'ray of light'", "59.9 fps",
-                     "dropped 3", "latency 1.0 frames", "audio: default, latency 23 ms",
-                     "MIDI: nanoKONTROL2", "OSC: udp 9000",
-                     "error: grade.frag.glsl does not compile"):
+    for expected in (
+        "1:02.50  playing",
+        "line 2/5 (cue) 'ray of light'",
+        "59.9 fps",
+        "dropped 3",
+        "latency 1.0 frames",
+        "audio: default, latency 23 ms",
+        "MIDI: nanoKONTROL2",
+        "OSC: udp 9000",
+        "error: grade.frag.glsl does not compile",
+    ):
         assert expected in text
 
 
@@ -394,9 +432,11 @@ def test_hud_is_drawn_over_the_top_left_and_h_hides_it(live_set, generator):
     finally:
         show.close()
         show.renderer.close()
-    corner = np.abs(with_hud[:SIZE // 8, :SIZE // 3].astype(int) - without[:SIZE // 8, :SIZE // 3])
+    corner = np.abs(
+        with_hud[: SIZE // 8, : SIZE // 3].astype(int) - without[: SIZE // 8, : SIZE // 3]
+    )
     assert corner.mean() > 10
-    bottom = np.abs(with_hud[-SIZE // 4:].astype(int) - without[-SIZE // 4:])
+    bottom = np.abs(with_hud[-SIZE // 4 :].astype(int) - without[-SIZE // 4 :])
     assert bottom.max() == 0  # the rest of the picture is untouched
 
 
@@ -447,8 +487,9 @@ def send_keys_when_the_window_is_up(title: str, keys: list[str], done: threading
     done.set()
 
 
-def test_window_shows_picture_and_hud_and_x_keys_change_the_line(xvfb_display, live_set,
-                                                                 generator, tmp_path):
+def test_window_shows_picture_and_hud_and_x_keys_change_the_line(
+    xvfb_display, live_set, generator, tmp_path
+):
     if shutil.which("xdotool") is None:
         pytest.skip("xdotool is not installed (Debian: apt-get install xdotool)")
     from PIL import Image
@@ -456,13 +497,24 @@ def test_window_shows_picture_and_hud_and_x_keys_change_the_line(xvfb_display, l
     songset = load_set(live_set)
     clock = ManualClock(0.5, playing=False)  # paused on line 1
     hud = HudOverlay(size=SIZE)
-    renderer = Renderer.window(SIZE, post=songset.post, title="lyriscope live test",
-                               effects=DEFAULT_CHAIN + (hud.effect,))
-    show = LiveShow(songset, renderer=renderer, generator=generator, clock=clock,
-                    controls=LiveControls(songset, smoothing_s=0.0), hud=hud, duration=DURATION_S)
+    renderer = Renderer.window(
+        SIZE, post=songset.post, title="lyriscope live test", effects=DEFAULT_CHAIN + (hud.effect,)
+    )
+    show = LiveShow(
+        songset,
+        renderer=renderer,
+        generator=generator,
+        clock=clock,
+        controls=LiveControls(songset, smoothing_s=0.0),
+        hud=hud,
+        duration=DURATION_S,
+    )
     done = threading.Event()
-    sender = threading.Thread(target=send_keys_when_the_window_is_up,
-                              args=("lyriscope live test", ["Right", "space", "f"], done), daemon=True)
+    sender = threading.Thread(
+        target=send_keys_when_the_window_is_up,
+        args=("lyriscope live test", ["Right", "space", "f"], done),
+        daemon=True,
+    )
     shot = tmp_path / "shot.png"
     try:
         sender.start()
@@ -484,8 +536,8 @@ def test_window_shows_picture_and_hud_and_x_keys_change_the_line(xvfb_display, l
     picture = np.asarray(Image.open(shot))
     assert picture.shape == (SIZE, SIZE, 3)
     assert "line 2/2 (cue) 'second line'" in hud.lines
-    assert picture[:SIZE // 8, :SIZE // 3].std() > 20  # text on the HUD panel
-    assert picture[SIZE // 2:].std() > 5  # the model's picture
+    assert picture[: SIZE // 8, : SIZE // 3].std() > 20  # text on the HUD panel
+    assert picture[SIZE // 2 :].std() > 5  # the model's picture
 
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed")
@@ -494,15 +546,34 @@ def test_cli_live_runs_for_seconds_and_saves_a_screenshot(xvfb_display, live_set
     shot = tmp_path / "cli.png"
     env = {**os.environ, "DISPLAY": xvfb_display}
     result = subprocess.run(
-        [sys.executable, "-m", "lyriscope.cli", "live", str(live_set), "--no-audio", "--no-midi",
-         "--seconds", "1.5", "--size", str(SIZE), "--device", "cpu", "--screenshot", str(shot)],
-        env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "lyriscope.cli",
+            "live",
+            str(live_set),
+            "--no-audio",
+            "--no-midi",
+            "--seconds",
+            "1.5",
+            "--size",
+            str(SIZE),
+            "--device",
+            "cpu",
+            "--screenshot",
+            str(shot),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "showed" in result.stdout
     from PIL import Image
 
     picture = np.asarray(Image.open(shot))
-    assert picture.shape == (SIZE, SIZE, 3) and picture[SIZE // 2:].std() > 5
+    assert picture.shape == (SIZE, SIZE, 3) and picture[SIZE // 2 :].std() > 5
 
 
 @pytest.mark.gpu
@@ -523,8 +594,18 @@ def test_worker_on_its_cuda_stream_draws_what_the_generator_draws(live_set):
     worker = SynthesisWorker(gen, on_error=errors.append)
     try:
         shot = Shot(line=0, t_line=0.7, prev=None, t_prev=0.0, mix=1.0)
-        worker.requests.put(FrameRequest(t=0.7, shot=shot, walk=walk, params=params,
-                                         prev_walk=None, prev_params=None, frame=7, features=None))
+        worker.requests.put(
+            FrameRequest(
+                t=0.7,
+                shot=shot,
+                walk=walk,
+                params=params,
+                prev_walk=None,
+                prev_params=None,
+                frame=7,
+                features=None,
+            )
+        )
         result = worker.results.take(timeout=60)
     finally:
         worker.close()

@@ -72,8 +72,9 @@ class Controller:
         """Send an unmapped CC until `midi_in` receives it: a new JACK connection can take a
         few cycles to carry events on a busy machine."""
         heard = midi_in.received
-        assert wait_for(lambda: self.cc(PROBE_CC, 0) or time.sleep(0.02) or midi_in.received > heard), \
-            midi_in.status
+        assert wait_for(
+            lambda: self.cc(PROBE_CC, 0) or time.sleep(0.02) or midi_in.received > heard
+        ), midi_in.status
 
 
 @pytest.fixture
@@ -86,8 +87,9 @@ def controller(jack):
 @pytest.fixture
 def midi_in(jack, controller, controls, set_root):
     songset = load_set(set_root)
-    with MidiInput(controls, songset.midi, port="knobs", api="jack", set_path=set_root,
-                   poll_s=POLL_S) as m:
+    with MidiInput(
+        controls, songset.midi, port="knobs", api="jack", set_path=set_root, poll_s=POLL_S
+    ) as m:
         assert wait_for(lambda: m.port_name), m.status
         controller.wait_until_heard(m)
         m.messages()
@@ -122,8 +124,14 @@ def test_cc_drives_the_walk(controls, controller, midi_in, set_root):
     # A walk given the new params moves differently on an onset.
     gen = torch.Generator().manual_seed(0)
     weights = torch.randn(8, 16, generator=gen)
-    walk = Walk(lambda z: (z @ weights)[:, None, :].repeat(1, 4, 1), w_avg=torch.zeros(16),
-                num_ws=4, z_dim=8, seeds=(1, 2, 3), fps=30.0)
+    walk = Walk(
+        lambda z: (z @ weights)[:, None, :].repeat(1, 4, 1),
+        w_avg=torch.zeros(16),
+        num_ws=4,
+        z_dim=8,
+        seeds=(1, 2, 3),
+        fps=30.0,
+    )
     feats = Features.silent(30, fps=30.0)
     onsets = np.zeros(30, bool)
     onsets[10] = True
@@ -231,7 +239,9 @@ def test_unplug_and_replug_keeps_working(controls, controller, midi_in):
 
 
 def test_waits_for_a_controller_that_is_not_there_yet(jack, controls):
-    with MidiInput(controls, Midi(cc={1: "pulse"}), port="latecomer", api="jack", poll_s=POLL_S) as m:
+    with MidiInput(
+        controls, Midi(cc={1: "pulse"}), port="latecomer", api="jack", poll_s=POLL_S
+    ) as m:
         assert m.port_name is None
         assert "no input port matching 'latecomer'" in m.status
         late = Controller(client="latecomer")
@@ -256,6 +266,7 @@ def test_no_midi_system_is_a_status_not_a_crash(controls, monkeypatch):
 
 # --- the map in set.toml (no MIDI needed) ----------------------------------------------
 
+
 def test_save_midi_map_keeps_comments_and_loads(set_root):
     save_midi_map(set_root, {2: "motion", 1: "pulse"}, {36: "freeze"})
     text = (set_root / "set.toml").read_text(encoding="utf-8")
@@ -271,12 +282,15 @@ def test_save_midi_map_adds_a_midi_table(tmp_path):
     assert "[midi]" in (root / "set.toml").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize(("cc", "notes", "match"), [
-    ({1: "speed"}, {}, "cc.1: expected a CC 0..127 mapped to one of pulse"),
-    ({128: "pulse"}, {}, "cc.128"),
-    ({}, {36: "line:9"}, "notes.36.*line:1..line:2"),  # the set has two lines
-    ({}, {36: "jump"}, "notes.36"),
-])
+@pytest.mark.parametrize(
+    ("cc", "notes", "match"),
+    [
+        ({1: "speed"}, {}, "cc.1: expected a CC 0..127 mapped to one of pulse"),
+        ({128: "pulse"}, {}, "cc.128"),
+        ({}, {36: "line:9"}, "notes.36.*line:1..line:2"),  # the set has two lines
+        ({}, {36: "jump"}, "notes.36"),
+    ],
+)
 def test_save_midi_map_refuses_a_bad_map_and_leaves_the_file(set_root, cc, notes, match):
     before = (set_root / "set.toml").read_bytes()
     with pytest.raises(SetError, match=match):

@@ -99,11 +99,23 @@ def test_live_show_hands_an_edited_midi_table_to_the_midi_input(show_root, knobs
     controls = LiveControls(songset, smoothing_s=0)
     generator = Generator.from_set(songset)
     hud = HudOverlay(size=64)
-    with _open(controls, songset.midi, knobs, port="knobs") as midi_in, \
-            Renderer.offscreen(64, post=songset.post, effects=DEFAULT_CHAIN + (hud.effect,)) as renderer:
-        show = LiveShow(songset, renderer=renderer, generator=generator, clock=ManualClock(),
-                        controls=controls, hud=hud, duration=3.0, inputs=[midi_in],
-                        reloader=HotReload(songset, poll_s=0.0))
+    with (
+        _open(controls, songset.midi, knobs, port="knobs") as midi_in,
+        Renderer.offscreen(
+            64, post=songset.post, effects=DEFAULT_CHAIN + (hud.effect,)
+        ) as renderer,
+    ):
+        show = LiveShow(
+            songset,
+            renderer=renderer,
+            generator=generator,
+            clock=ManualClock(),
+            controls=controls,
+            hud=hud,
+            duration=3.0,
+            inputs=[midi_in],
+            reloader=HotReload(songset, poll_s=0.0),
+        )
         try:
             show.step()
             text = (show_root / "set.toml").read_text(encoding="utf-8")

@@ -65,8 +65,14 @@ def test_cues_and_transport_arrive_in_order(controls, client):
     got: list[Action] = []
     wait_for(lambda: got.extend(controls.drain()) or len(got) >= 8)
     assert got == [
-        Action("cue", 2.0), Action("next"), Action("prev"), Action("freeze"), Action("blackout", 1.0),
-        Action("flash"), Action("play_pause"), Action("seek", 12.5),
+        Action("cue", 2.0),
+        Action("next"),
+        Action("prev"),
+        Action("freeze"),
+        Action("blackout", 1.0),
+        Action("flash"),
+        Action("play_pause"),
+        Action("seek", 12.5),
     ]
 
 

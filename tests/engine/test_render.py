@@ -41,12 +41,15 @@ def _song(path: Path) -> None:
 def _write_set(root: Path, *, walk: str = "", output_size: int = 64) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     _song(root / "song.wav")
-    (root / "song.lrc").write_text("[00:00.00]first line\n[00:02.00]second line\n", encoding="utf-8")
+    (root / "song.lrc").write_text(
+        "[00:00.00]first line\n[00:02.00]second line\n", encoding="utf-8"
+    )
     models = root / "models"
     for i in (1, 2):
         G = random_generator(32, channel_base=256, channel_max=32, mapping_layers=2, seed=i)
         save_model(models / f"line-{i:02d}.safetensors", G)
-    (root / "set.toml").write_text(f"""
+    (root / "set.toml").write_text(
+        f"""
 [song]
 title = "test"
 audio = "song.wav"
@@ -67,14 +70,17 @@ model = "models/line-01.safetensors"
 [[line]]
 text = "second line"
 model = "models/line-02.safetensors"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return root
 
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory) -> Path:
-    return _write_set(tmp_path_factory.mktemp("set") / "tiny",
-                      walk="pulse = 2.0\nmotion = 0.0\nband_depth = 0.0")
+    return _write_set(
+        tmp_path_factory.mktemp("set") / "tiny", walk="pulse = 2.0\nmotion = 0.0\nband_depth = 0.0"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +110,9 @@ def test_audio_track_is_the_song_length_within_one_aac_frame(rendered):
 
 def test_loud_onset_makes_the_picture_jump_on_its_frame(rendered):
     _, frames = rendered
-    diffs = [np.abs(frames[k].astype(np.int16) - frames[k - 1]).mean() for k in range(1, len(frames))]
+    diffs = [
+        np.abs(frames[k].astype(np.int16) - frames[k - 1]).mean() for k in range(1, len(frames))
+    ]
     # diffs[k - 1] is the change into frame k; ignore the line boundary's crossfade at 2 s.
     boundary = round(2.0 * FPS)
     candidates = {k: d for k, d in enumerate(diffs, start=1) if abs(k - boundary) > 1}
@@ -122,8 +130,11 @@ def test_frames_of_the_two_lines_differ(rendered):
 
 def test_start_end_render_matching_span_of_audio(tiny_set: Path, tmp_path: Path):
     out = tmp_path / "part.mp4"
-    render(load_set(tiny_set), out, options=RenderOptions(start_s=1.0, end_s=2.5, progress=False,
-                                                          device="cpu"))
+    render(
+        load_set(tiny_set),
+        out,
+        options=RenderOptions(start_s=1.0, end_s=2.5, progress=False, device="cpu"),
+    )
     with av.open(str(out)) as c:
         n = sum(1 for _ in c.decode(video=0))
     with av.open(str(out)) as c:
@@ -140,8 +151,13 @@ def test_loop_closes_and_moves_smoothly(tiny_set: Path, tmp_path: Path):
     n = loop_frame_count(loop_s, FPS)
     folder = tmp_path / "frames"
     # One frame past the loop, losslessly: frame n must equal frame 0.
-    render_loop(songset, 0, folder, generator=generator,
-                options=LoopOptions(seconds=loop_s + 1 / FPS, progress=False))
+    render_loop(
+        songset,
+        0,
+        folder,
+        generator=generator,
+        options=LoopOptions(seconds=loop_s + 1 / FPS, progress=False),
+    )
     from PIL import Image
 
     files = sorted(folder.glob("*.png"))
@@ -156,8 +172,11 @@ def test_missing_model_is_one_clear_error(tiny_set: Path, tmp_path: Path):
     broken = _write_set(tmp_path / "broken")
     (broken / "models" / "line-02.safetensors").unlink()
     with pytest.raises(LyriscopeError, match=r"line-02\.safetensors"):
-        render(load_set(broken, need_models=False), tmp_path / "x.mp4",
-               options=RenderOptions(progress=False))
+        render(
+            load_set(broken, need_models=False),
+            tmp_path / "x.mp4",
+            options=RenderOptions(progress=False),
+        )
     assert not (tmp_path / "x.mp4").exists()
 
 
@@ -172,8 +191,9 @@ def test_unreadable_audio_is_one_clear_error_and_leaves_no_file(tmp_path: Path):
 
 def _cli(args: list[str], **kw) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("lyriscope")
-    return subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, **kw)
+    return subprocess.Popen(
+        [str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 def test_full_disk_ends_with_one_sentence_and_no_leftover(tiny_set: Path, tmp_path: Path):
@@ -185,8 +205,10 @@ def test_full_disk_ends_with_one_sentence_and_no_leftover(tiny_set: Path, tmp_pa
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
 
-    p = _cli(["render", str(tiny_set), "-o", str(out_dir / "v.mp4"), "--no-progress",
-              "--device", "cpu"], preexec_fn=small_disk)
+    p = _cli(
+        ["render", str(tiny_set), "-o", str(out_dir / "v.mp4"), "--no-progress", "--device", "cpu"],
+        preexec_fn=small_disk,
+    )
     _, err = p.communicate(timeout=120)
     assert p.returncode == 1
     lines = [x for x in err.strip().splitlines() if x.strip()]
@@ -196,8 +218,20 @@ def test_full_disk_ends_with_one_sentence_and_no_leftover(tiny_set: Path, tmp_pa
 
 def test_ctrl_c_leaves_no_partial_file(tiny_set: Path, tmp_path: Path):
     out = tmp_path / "v.mp4"
-    p = _cli(["render", str(tiny_set), "-o", str(out), "--device", "cpu", "--batch", "1",
-              "--size", "256"])
+    p = _cli(
+        [
+            "render",
+            str(tiny_set),
+            "-o",
+            str(out),
+            "--device",
+            "cpu",
+            "--batch",
+            "1",
+            "--size",
+            "256",
+        ]
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(tmp_path.glob(".v.mp4*")):
         time.sleep(0.05)  # wait until the encoder has opened its temporary file
@@ -212,12 +246,43 @@ def test_ctrl_c_leaves_no_partial_file(tiny_set: Path, tmp_path: Path):
 def test_preview_and_loops_commands(tiny_set: Path, tmp_path: Path):
     from lyriscope.cli import main
 
-    assert main(["preview", str(tiny_set), "--line", "2", "--seconds", "1", "--size", "64",
-                 "-o", str(tmp_path / "p")]) == 0
+    assert (
+        main(
+            [
+                "preview",
+                str(tiny_set),
+                "--line",
+                "2",
+                "--seconds",
+                "1",
+                "--size",
+                "64",
+                "-o",
+                str(tmp_path / "p"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "p" / "line-02.mp4").is_file()
     assert (tmp_path / "p" / "line-02-keyframes.png").is_file()
-    assert main(["loops", str(tiny_set), "--line", "1", "--size", "64", "--fps", "5",
-                 "-o", str(tmp_path / "l"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "loops",
+                str(tiny_set),
+                "--line",
+                "1",
+                "--size",
+                "64",
+                "--fps",
+                "5",
+                "-o",
+                str(tmp_path / "l"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     with av.open(str(tmp_path / "l" / "line-01.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == loop_frame_count(8.0, 5.0)
     assert main(["preview", str(tiny_set), "--line", "9"]) == 2

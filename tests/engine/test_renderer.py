@@ -92,10 +92,18 @@ def test_crossfade_blends_the_two_images(renderer_of, mix):
     assert np.abs(render(r, a, image_b=b, mix=mix) - expected).max() <= 1
 
 
-@pytest.mark.parametrize("brightness, contrast, saturation", [
-    (0.1, 1.0, 1.0), (-0.2, 1.0, 1.0), (0.0, 1.5, 1.0), (0.0, 0.5, 1.0), (0.0, 1.0, 0.0),
-    (0.0, 1.0, 1.8), (0.05, 1.2, 0.6),
-])
+@pytest.mark.parametrize(
+    "brightness, contrast, saturation",
+    [
+        (0.1, 1.0, 1.0),
+        (-0.2, 1.0, 1.0),
+        (0.0, 1.5, 1.0),
+        (0.0, 0.5, 1.0),
+        (0.0, 1.0, 0.0),
+        (0.0, 1.0, 1.8),
+        (0.05, 1.2, 0.6),
+    ],
+)
 def test_grade_matches_the_reference_formula(renderer_of, brightness, contrast, saturation):
     image = random_image(32, 5)
     post = replace(PLAIN, brightness=brightness, contrast=contrast, saturation=saturation)
@@ -147,8 +155,9 @@ def test_a_long_trail_fades_out_completely(renderer_of):
     assert out.max() == 0
 
 
-@pytest.mark.parametrize("flash, blackout, expected",
-                         [(1.0, 0.0, 255), (0.0, 1.0, 0), (0.5, 0.0, 177.5)])
+@pytest.mark.parametrize(
+    "flash, blackout, expected", [(1.0, 0.0, 255), (0.0, 1.0, 0), (0.5, 0.0, 177.5)]
+)
 def test_flash_and_blackout(renderer_of, flash, blackout, expected):
     image = np.full((16, 16, 3), 100, np.uint8)
     r = renderer_of(16, post=PLAIN)
@@ -176,8 +185,12 @@ def test_text_image_wraps_long_lines_inside_the_frame():
     assert np.ptp(np.nonzero(rgba[..., 3].any(axis=1))[0]) > 128 // 16 * 2  # two or more rows
 
 
-PIL_FILTERS = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BICUBIC,
-               "bilinear": Image.Resampling.BILINEAR, "nearest": Image.Resampling.NEAREST}
+PIL_FILTERS = {
+    "lanczos": Image.Resampling.LANCZOS,
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+}
 
 
 @pytest.mark.parametrize("upscale", ["lanczos", "bicubic", "bilinear"])
@@ -247,12 +260,15 @@ def test_without_gl_the_error_says_what_to_install(tmp_path):
         (tmp_path / name).write_bytes(b"")
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["LD_LIBRARY_PATH"] = str(tmp_path)
-    code = ("from lyriscope.engine.renderer import Renderer\n"
-            "from lyriscope.errors import DeviceError\n"
-            "try:\n    Renderer.offscreen(16)\n"
-            "except DeviceError as exc:\n    print('DeviceError:', exc)\n")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            timeout=60)
+    code = (
+        "from lyriscope.engine.renderer import Renderer\n"
+        "from lyriscope.errors import DeviceError\n"
+        "try:\n    Renderer.offscreen(16)\n"
+        "except DeviceError as exc:\n    print('DeviceError:', exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
     assert "DeviceError: no OpenGL 3.3 context" in result.stdout, result.stderr
     assert "libegl1 libegl-mesa0 libgl1-mesa-dri" in result.stdout
 

@@ -49,11 +49,15 @@ def features(n: int, *, rms=None, onsets=(), bands=None) -> Features:
     onset_flags = np.zeros(n, dtype=bool)
     onset_flags[list(onsets)] = True
     return Features(
-        fps=FPS, sr=22050,
+        fps=FPS,
+        sr=22050,
         rms=np.zeros(n, np.float32) if rms is None else np.asarray(rms, np.float32),
-        onset=onset_flags.astype(np.float32), onsets=onset_flags,
+        onset=onset_flags.astype(np.float32),
+        onsets=onset_flags,
         bands=np.zeros((n, 3), np.float32) if bands is None else np.asarray(bands, np.float32),
-        chroma=np.zeros((n, 12), np.float32), beats=np.zeros(0, np.int64), tempo=0.0,
+        chroma=np.zeros((n, 12), np.float32),
+        beats=np.zeros(0, np.int64),
+        tempo=0.0,
     )
 
 
@@ -104,6 +108,7 @@ def change(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 # --- the plain loop ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("space", ["z", "w"])
 @pytest.mark.parametrize("audio", ["none", "silent"])
 def test_loop_closes_without_audio(walk, space, audio):
@@ -123,7 +128,9 @@ def test_passes_through_each_seed_with_truncation(mapping, w_avg, walk, space):
     times = np.arange(len(SEEDS)) * params.loop_seconds / len(SEEDS)
     got = walk.w_batch(times, params=params)
     # Independent reference: NVlabs' z of each seed, mapped and truncated.
-    z = torch.from_numpy(np.stack([np.random.RandomState(s).randn(Z_DIM) for s in SEEDS]).astype(np.float32))
+    z = torch.from_numpy(
+        np.stack([np.random.RandomState(s).randn(Z_DIM) for s in SEEDS]).astype(np.float32)
+    )
     expected = w_avg + 0.6 * (mapping(z) - w_avg)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(walk.keyframe_times(params.loop_seconds), times)
@@ -164,6 +171,7 @@ def test_w_space_loop_does_not_stop_at_keyframes(walk):
 
 # --- audio ---------------------------------------------------------------------------------
 
+
 def test_onset_pushes_along_the_pulse_direction_and_decays(walk):
     params = replace(QUIET, pulse=0.5)
     n = 240
@@ -180,15 +188,22 @@ def test_onset_pushes_along_the_pulse_direction_and_decays(walk):
         assert cos > 0.999
     after = size[60:90]
     assert torch.all(after[1:] < after[:-1] + 1e-6)  # falls off frame by frame
-    assert size[60 + int(walk.pulse_decay_s * FPS) + 1:150].max() < 1e-5  # and is gone
+    assert size[60 + int(walk.pulse_decay_s * FPS) + 1 : 150].max() < 1e-5  # and is gone
     # All layers move together for a pulse.
-    torch.testing.assert_close((pushed - plain)[60], delta[60].expand(NUM_WS, -1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        (pushed - plain)[60], delta[60].expand(NUM_WS, -1), atol=1e-5, rtol=0
+    )
 
 
 def test_stronger_pulse_param_pushes_further(walk):
     feats = features(120, onsets=[30])
-    sizes = [change(frames_of(walk, replace(QUIET, pulse=p), [30], features=feats),
-                    frames_of(walk, QUIET, [30])).max() for p in (0.2, 0.6)]
+    sizes = [
+        change(
+            frames_of(walk, replace(QUIET, pulse=p), [30], features=feats),
+            frames_of(walk, QUIET, [30]),
+        ).max()
+        for p in (0.2, 0.6)
+    ]
     assert sizes[1] > 2.5 * sizes[0] > 0
 
 
@@ -197,10 +212,17 @@ def test_constant_loudness_keeps_the_period(walk):
     n = int(3 * params.loop_seconds * FPS) + 1
     frames = np.arange(0, n, 7)
     feats = features(n, rms=np.full(n, 0.6))
-    np.testing.assert_allclose(walk.phases(frames / FPS, params=params, features=feats, frames=frames),
-                               frames / FPS / params.loop_seconds, atol=1e-9)
-    torch.testing.assert_close(frames_of(walk, params, frames, features=feats),
-                               frames_of(walk, params, frames), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        walk.phases(frames / FPS, params=params, features=feats, frames=frames),
+        frames / FPS / params.loop_seconds,
+        atol=1e-9,
+    )
+    torch.testing.assert_close(
+        frames_of(walk, params, frames, features=feats),
+        frames_of(walk, params, frames),
+        atol=1e-5,
+        rtol=0,
+    )
 
 
 def test_louder_sections_travel_faster(walk):
@@ -215,7 +237,9 @@ def test_louder_sections_travel_faster(walk):
     assert quiet_step < plain_step < loud_step
     # The picture is the plain loop's at the phase reached.
     ws = frames_of(walk, params, frames, features=feats)
-    torch.testing.assert_close(ws, walk.w_batch(ph * params.loop_seconds, params=QUIET), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        ws, walk.w_batch(ph * params.loop_seconds, params=QUIET), atol=1e-5, rtol=0
+    )
 
 
 def test_motion_keeps_the_period_on_average(walk):
@@ -230,24 +254,32 @@ def test_motion_keeps_the_period_on_average(walk):
     assert abs(phase_end - periods) < 0.02
     # Halfway through a loud stretch it is clearly off the plain clock, so the check above bites.
     k = int(0.25 / 0.7 * FPS)
-    assert abs(walk.phases([k / FPS], params=params, features=feats, frames=[k])[0] - k / FPS / 3.0) > 0.005
+    assert (
+        abs(walk.phases([k / FPS], params=params, features=feats, frames=[k])[0] - k / FPS / 3.0)
+        > 0.005
+    )
 
 
-@pytest.mark.parametrize(("band", "bands", "moved"), [
-    (0, Bands(), "coarse"),
-    (1, Bands(), "middle"),
-    (2, Bands(), "fine"),
-    (0, Bands(low="fine"), "fine"),
-    (2, Bands(high="none"), "none"),
-])
+@pytest.mark.parametrize(
+    ("band", "bands", "moved"),
+    [
+        (0, Bands(), "coarse"),
+        (1, Bands(), "middle"),
+        (2, Bands(), "fine"),
+        (0, Bands(low="fine"), "fine"),
+        (2, Bands(high="none"), "none"),
+    ],
+)
 def test_band_energy_moves_only_its_layer_group(walk, band, bands, moved):
     params = replace(QUIET, band_depth=0.5, bands=bands)
     n = 60
     energy = np.zeros((n, 3))
     energy[:, band] = 0.8
     frames = np.arange(0, n, 5)
-    diff = change(frames_of(walk, params, frames, features=features(n, bands=energy)),
-                  frames_of(walk, params, frames))  # [T, num_ws]
+    diff = change(
+        frames_of(walk, params, frames, features=features(n, bands=energy)),
+        frames_of(walk, params, frames),
+    )  # [T, num_ws]
     layers = list(layer_groups(NUM_WS)[moved])
     others = [i for i in range(NUM_WS) if i not in layers]
     assert diff[:, others].max() < 1e-5
@@ -267,7 +299,9 @@ def test_truncation_follows_amplitude_when_configured(walk, w_avg):
     params = replace(QUIET, truncation=0.5)
     seg_frames = int(params.loop_seconds / len(SEEDS) * FPS)
     n = 3 * seg_frames + 1
-    frames = np.array([0, seg_frames, 2 * seg_frames])  # keyframes: distance from w_avg is psi-scaled
+    frames = np.array(
+        [0, seg_frames, 2 * seg_frames]
+    )  # keyframes: distance from w_avg is psi-scaled
     loud = features(n, rms=np.where(np.arange(n) >= seg_frames, 1.0, 0.0))
     plain = frames_of(walk, params, frames)
     ignored = frames_of(walk, params, frames, features=loud)
@@ -275,16 +309,23 @@ def test_truncation_follows_amplitude_when_configured(walk, w_avg):
     torch.testing.assert_close(ignored, plain, atol=1e-6, rtol=0)
     ratio = change(followed, w_avg) / change(plain, w_avg)  # [3, num_ws]
     np.testing.assert_allclose(ratio[0].numpy(), 1.0, rtol=1e-4)  # silent frame
-    np.testing.assert_allclose(ratio[1:].numpy(), 0.8 / 0.5, rtol=1e-4)  # psi 0.5 + 0.3 at full loudness
+    np.testing.assert_allclose(
+        ratio[1:].numpy(), 0.8 / 0.5, rtol=1e-4
+    )  # psi 0.5 + 0.3 at full loudness
 
 
 # --- purity, determinism, batching ---------------------------------------------------------
 
+
 def test_same_seeds_give_the_same_walk(mapping, w_avg, walk):
     again = Walk(mapping, w_avg=w_avg, num_ws=NUM_WS, z_dim=Z_DIM, seeds=SEEDS, fps=FPS)
     other = Walk(mapping, w_avg=w_avg, num_ws=NUM_WS, z_dim=Z_DIM, seeds=(1, 2, 3), fps=FPS)
-    feats = features(200, rms=np.linspace(0, 1, 200), onsets=[20, 90],
-                     bands=np.random.default_rng(0).random((200, 3)))
+    feats = features(
+        200,
+        rms=np.linspace(0, 1, 200),
+        onsets=[20, 90],
+        bands=np.random.default_rng(0).random((200, 3)),
+    )
     params = WalkParams(loop_seconds=3.0)
     frames = np.arange(0, 200, 9)
     a = frames_of(walk, params, frames, features=feats)
@@ -295,15 +336,21 @@ def test_same_seeds_give_the_same_walk(mapping, w_avg, walk):
 
 @pytest.mark.parametrize("space", ["z", "w"])
 def test_batch_equals_frame_by_frame(walk, space):
-    params = replace(WalkParams(loop_seconds=2.0, pulse=0.5, motion=0.7, band_depth=0.4), space=space)
+    params = replace(
+        WalkParams(loop_seconds=2.0, pulse=0.5, motion=0.7, band_depth=0.4), space=space
+    )
     n, start = 200, 37  # the line begins at video frame 37
     rng = np.random.default_rng(1)
     feats = features(n, rms=rng.random(n), onsets=[40, 41, 90, 150], bands=rng.random((n, 3)))
     frames = np.arange(start, n + 5)  # a few frames past the analysed audio too
     ts = (frames - start) / FPS
     batch = walk.w_batch(ts, params=params, features=feats, frames=frames, truncation_follow=0.2)
-    single = torch.stack([walk.w(float(t), params=params, features=feats, frame=int(f), truncation_follow=0.2)
-                          for t, f in zip(ts, frames, strict=True)])
+    single = torch.stack(
+        [
+            walk.w(float(t), params=params, features=feats, frame=int(f), truncation_follow=0.2)
+            for t, f in zip(ts, frames, strict=True)
+        ]
+    )
     torch.testing.assert_close(batch, single, atol=1e-5, rtol=1e-5)
 
 
@@ -312,16 +359,35 @@ def test_a_streaming_block_reads_the_same_rows_as_the_whole_song(walk):
     n, first = 300, 100
     bands = np.random.default_rng(4).random((n, 3))
     song = features(n, rms=np.full(n, 0.4), onsets=[130, 200], bands=bands)
-    block = replace(song, rms=song.rms[first:], onset=song.onset[first:], onsets=song.onsets[first:],
-                    bands=song.bands[first:], chroma=song.chroma[first:], first_frame=first)
+    block = replace(
+        song,
+        rms=song.rms[first:],
+        onset=song.onset[first:],
+        onsets=song.onsets[first:],
+        bands=song.bands[first:],
+        chroma=song.chroma[first:],
+        first_frame=first,
+    )
     frames = np.arange(110, 260, 2)  # a line that began at frame 105
     ts = (frames - 105) / FPS
-    torch.testing.assert_close(walk.w_batch(ts, params=params, features=block, frames=frames),
-                               walk.w_batch(ts, params=params, features=song, frames=frames), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        walk.w_batch(ts, params=params, features=block, frames=frames),
+        walk.w_batch(ts, params=params, features=song, frames=frames),
+        atol=1e-6,
+        rtol=0,
+    )
     # and the rows are read at their frames, not from row 0: the onset at 130 shows at 130 only
     plain = walk.w_batch(ts, params=params, frames=frames)
-    pushed = change(walk.w_batch(ts, params=params, features=replace(block, bands=0 * block.bands),
-                                 frames=frames), plain).max(dim=1).values
+    pushed = (
+        change(
+            walk.w_batch(
+                ts, params=params, features=replace(block, bands=0 * block.bands), frames=frames
+            ),
+            plain,
+        )
+        .max(dim=1)
+        .values
+    )
     assert pushed[frames < 130].max() < 1e-6 < pushed[frames == 130].min()
 
 
@@ -329,16 +395,25 @@ def test_params_changed_between_calls_take_effect(walk):
     feats = features(120, rms=np.full(120, 0.5), onsets=[60])
     base = WalkParams(loop_seconds=3.0)
     first = walk.w(1.1, params=base, features=feats, frame=60)  # between keyframes
-    for changed in (replace(base, truncation=0.9), replace(base, pulse=0.0),
-                    replace(base, loop_seconds=5.0), replace(base, space="w")):
-        assert change(walk.w(1.1, params=changed, features=feats, frame=60)[None], first[None]).max() > 1e-3
+    for changed in (
+        replace(base, truncation=0.9),
+        replace(base, pulse=0.0),
+        replace(base, loop_seconds=5.0),
+        replace(base, space="w"),
+    ):
+        assert (
+            change(walk.w(1.1, params=changed, features=feats, frame=60)[None], first[None]).max()
+            > 1e-3
+        )
     assert torch.equal(walk.w(1.1, params=base, features=feats, frame=60), first)
 
 
 def test_for_model_reads_what_a_loaded_model_offers(mapping, w_avg, walk):
     from types import SimpleNamespace
 
-    model = SimpleNamespace(mapping=mapping, w_avg=w_avg, num_ws=NUM_WS, z_dim=Z_DIM)  # as LineModel
+    model = SimpleNamespace(
+        mapping=mapping, w_avg=w_avg, num_ws=NUM_WS, z_dim=Z_DIM
+    )  # as LineModel
     from_model = Walk.for_model(model, seeds=SEEDS, fps=FPS)
     assert torch.equal(from_model.w(0.7, params=QUIET), walk.w(0.7, params=QUIET))
 
@@ -352,6 +427,7 @@ def test_w_space_needs_no_mapping_per_frame(mapping, w_avg):
 
 
 # --- bad input -----------------------------------------------------------------------------
+
 
 def test_bad_input_is_named(mapping, w_avg, walk):
     with pytest.raises(SetError, match="space: expected 'z' or 'w'"):
@@ -367,6 +443,7 @@ def test_bad_input_is_named(mapping, w_avg, walk):
 
 
 # --- interpolation maths -------------------------------------------------------------------
+
 
 def test_slerp_stays_on_the_sphere_and_hits_its_ends():
     rng = np.random.default_rng(2)

@@ -37,8 +37,10 @@ def shapes_zip(path: Path, *, count: int, res: int, seed: int = 0) -> Path:
     return path
 
 
-def batches_from(dataset: ImageDataset, config) -> Callable[[int], Iterator[tuple[torch.Tensor,
-                                                                                  torch.Tensor]]]:
+def batches_from(
+    dataset: ImageDataset, config
+) -> Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
     """train()'s `batches`: start -> endless batches of config.batch_gpu in the seeded order."""
-    return lambda start: make_loader(dataset, batch=config.batch_gpu, seed=config.seed,
-                                     workers=0, start=start)
+    return lambda start: make_loader(
+        dataset, batch=config.batch_gpu, seed=config.seed, workers=0, start=start
+    )

@@ -76,7 +76,7 @@ class BiasActKernel:
         gs = _memory_order(grad) if mode else None
         channels = x.shape[dim] if b.numel() else 0
         if x.is_contiguous():
-            inner = int(np.prod(x.shape[dim + 1:], dtype=np.int64))
+            inner = int(np.prod(x.shape[dim + 1 :], dtype=np.int64))
         else:
             inner = 1  # channels_last, dim 1
         out = np.empty_like(xs)

@@ -23,9 +23,15 @@ from lyriscope.trainers.checkpoint import (
 )
 from lyriscope.trainers.networks import Generator
 
-SMALL = dict(z_dim=16, c_dim=0, w_dim=24, img_resolution=16, img_channels=3,
-             mapping_kwargs={"num_layers": 2},
-             synthesis_kwargs={"channel_base": 64, "channel_max": 16})
+SMALL = dict(
+    z_dim=16,
+    c_dim=0,
+    w_dim=24,
+    img_resolution=16,
+    img_channels=3,
+    mapping_kwargs={"num_layers": 2},
+    synthesis_kwargs={"channel_base": 64, "channel_max": 16},
+)
 
 
 def small_generator(seed: int = 0, **overrides) -> torch.nn.Module:
@@ -69,9 +75,16 @@ def test_config_comes_from_the_header(saved):
 
     config = read_model_config(path)
 
-    assert {k: config[k] for k in ("img_resolution", "z_dim", "c_dim", "w_dim", "num_ws", "kimg")} \
-        == {"img_resolution": 16, "z_dim": 16, "c_dim": 0, "w_dim": 24, "num_ws": G.num_ws,
-            "kimg": 1234.5}
+    assert {
+        k: config[k] for k in ("img_resolution", "z_dim", "c_dim", "w_dim", "num_ws", "kimg")
+    } == {
+        "img_resolution": 16,
+        "z_dim": 16,
+        "c_dim": 0,
+        "w_dim": 24,
+        "num_ws": G.num_ws,
+        "kimg": 1234.5,
+    }
     assert config["dataset_fingerprint"] == "sha256:abc"
     assert config["extra"] == {"line": 1}
     assert build_generator(config).init_kwargs == G.init_kwargs
@@ -111,8 +124,11 @@ def _rewrite(path: Path, change) -> None:
 def test_tensor_of_wrong_shape_is_named(saved):
     _, path = saved
     _rewrite(path, lambda t, m: t.update({"mapping.fc1.weight": torch.zeros(24, 5)}))
-    with pytest.raises(CheckpointError, match=r"line-01\.safetensors: tensor mapping\.fc1\.weight "
-                                              r"has shape \[24, 5\], but the architecture needs \[24, 24\]"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"line-01\.safetensors: tensor mapping\.fc1\.weight "
+        r"has shape \[24, 5\], but the architecture needs \[24, 24\]",
+    ):
         load_model(path)
 
 
@@ -136,14 +152,21 @@ def test_missing_tensor_is_named(saved):
         load_model(path)
 
 
-@pytest.mark.parametrize(("make", "match"), [
-    (lambda p, good: p.write_text("just some text, certainly not a model\n"), "not a safetensors model file"),
-    (lambda p, good: p.write_bytes(good[: len(good) // 2]), "truncated"),
-    (lambda p, good: p.write_bytes(good[:20]), "truncated"),
-    (lambda p, good: p.write_bytes(b""), "not a safetensors model file"),
-    (lambda p, good: save_file({"x": torch.zeros(2)}, str(p)), "not a lyriscope model"),
-    (lambda p, good: torch.save({"x": torch.zeros(2)}, p), "not a safetensors model file"),
-], ids=["text", "half", "cut-header", "empty", "foreign-safetensors", "torch-save"])
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (
+            lambda p, good: p.write_text("just some text, certainly not a model\n"),
+            "not a safetensors model file",
+        ),
+        (lambda p, good: p.write_bytes(good[: len(good) // 2]), "truncated"),
+        (lambda p, good: p.write_bytes(good[:20]), "truncated"),
+        (lambda p, good: p.write_bytes(b""), "not a safetensors model file"),
+        (lambda p, good: save_file({"x": torch.zeros(2)}, str(p)), "not a lyriscope model"),
+        (lambda p, good: torch.save({"x": torch.zeros(2)}, p), "not a safetensors model file"),
+    ],
+    ids=["text", "half", "cut-header", "empty", "foreign-safetensors", "torch-save"],
+)
 def test_unusable_file_gives_one_clear_error(saved, tmp_path, make, match):
     _, good_path = saved
     path = tmp_path / "bad.safetensors"
@@ -167,6 +190,7 @@ def test_save_needs_constructor_kwargs(tmp_path):
 
 # -- training state -----------------------------------------------------------------------------
 
+
 def test_training_state_round_trips_with_rng_states(tmp_path):
     torch.manual_seed(3)
     numpy_rng = np.random.RandomState(5)
@@ -180,24 +204,35 @@ def test_training_state_round_trips_with_rng_states(tmp_path):
         "G_opt": optimizer.state_dict(),
         "augment": {"p": 0.125, "stats": torch.tensor([0.6, 12.0])},
         "cur_nimg": 123_456,
-        "config": {"name": "line-01", "batch": 8, "gamma": 0.8, "betas": (0.0, 0.99),
-                   "resolutions": [4, 8, 16], "resume": None},
-        "rng": {"torch": torch.get_rng_state(), "numpy": numpy_rng.get_state(),
-                "python": python_rng.getstate()},
+        "config": {
+            "name": "line-01",
+            "batch": 8,
+            "gamma": 0.8,
+            "betas": (0.0, 0.99),
+            "resolutions": [4, 8, 16],
+            "resume": None,
+        },
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": numpy_rng.get_state(),
+            "python": python_rng.getstate(),
+        },
     }
     path = tmp_path / "training-state.pt"
 
     save_training_state(path, state)
     loaded = load_training_state(path)
 
-    assert {k: torch.equal(v, state["G"][k]) for k, v in loaded["G"].items()} \
-        == {k: True for k in state["G"]}
+    assert {k: torch.equal(v, state["G"][k]) for k, v in loaded["G"].items()} == {
+        k: True for k in state["G"]
+    }
     assert loaded["cur_nimg"] == 123_456 and loaded["augment"]["p"] == 0.125
     assert loaded["config"] == state["config"]
     resumed = torch.optim.Adam(small_generator().parameters(), lr=0.002)
     resumed.load_state_dict(loaded["G_opt"])
-    assert torch.equal(resumed.state_dict()["state"][0]["exp_avg"],
-                       optimizer.state_dict()["state"][0]["exp_avg"])
+    assert torch.equal(
+        resumed.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"]
+    )
     # Each RNG continues exactly where the saved one was.
     expected = (torch.rand(4), numpy_rng.randn(4), python_rng.random())
     torch.set_rng_state(loaded["rng"]["torch"])

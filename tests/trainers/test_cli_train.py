@@ -24,8 +24,24 @@ from lyriscope.trainers.cli_train import main
 from lyriscope.trainers.training_loop import read_stats
 
 RES = 16
-TINY = ["--batch", "4", "--cbase", "256", "--cmax", "16", "--map-depth", "2", "--workers", "0",
-        "--metrics", "none", "--tick-kimg", "0.004", "--snap", "1"]
+TINY = [
+    "--batch",
+    "4",
+    "--cbase",
+    "256",
+    "--cmax",
+    "16",
+    "--map-depth",
+    "2",
+    "--workers",
+    "0",
+    "--metrics",
+    "none",
+    "--tick-kimg",
+    "0.004",
+    "--snap",
+    "1",
+]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -37,7 +53,7 @@ def _dataset_zip(path: Path, *, res: int, count: int = 8) -> None:
         for i in range(count):
             img = np.zeros([res, res, 3], dtype=np.uint8)
             x, y = rng.randint(0, res // 2, size=2)
-            img[y:y + res // 2, x:x + res // 2] = rng.randint(60, 256, size=3)
+            img[y : y + res // 2, x : x + res // 2] = rng.randint(60, 256, size=3)
             buf = io.BytesIO()
             Image.fromarray(img).save(buf, format="PNG")
             zf.writestr(f"00000/img{i:08d}.png", buf.getvalue())
@@ -49,9 +65,11 @@ def song_set(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sets") / "tiny"
     root.mkdir()
     sf.write(root / "song.wav", np.zeros(22050, dtype=np.float32), 22050)
-    (root / "song.lrc").write_text("[00:00.00]first line\n[00:00.50]second line\n",
-                                   encoding="utf-8")
-    (root / "set.toml").write_text("""
+    (root / "song.lrc").write_text(
+        "[00:00.00]first line\n[00:00.50]second line\n", encoding="utf-8"
+    )
+    (root / "set.toml").write_text(
+        """
 [song]
 title = "tiny"
 audio = "song.wav"
@@ -61,39 +79,58 @@ text = "first line"
 model = "models/line-01.safetensors"
 [[line]]
 text = "second line"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     _dataset_zip(root / "data" / "line-01.zip", res=RES)
     _dataset_zip(root / "data" / "line-02.zip", res=RES)
     return root
 
 
 def test_help_imports_nothing_heavy():
-    code = ("import sys, lyriscope.trainers.cli_train as m, argparse; "
-            "m.configure(argparse.ArgumentParser()); "
-            "heavy = [n for n in ('torch', 'numpy', 'PIL') if n in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import sys, lyriscope.trainers.cli_train as m, argparse; "
+        "m.configure(argparse.ArgumentParser()); "
+        "heavy = [n for n in ('torch', 'numpy', 'PIL') if n in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-@pytest.mark.parametrize(("argv", "match"), [
-    ([], "--line N"),
-    (["--line", "3"], "has lines 1 to 2"),
-    (["--line", "1", "--metrics", "is"], "not a metric"),
-    (["--all", "--data", "x.zip"], "--data names one dataset"),
-    (["--line", "1", "--aug", "fixed"], "needs --p"),
-])
-def test_bad_input_is_one_sentence_and_exit_2(song_set: Path, argv: list[str], match: str,
-                                               capsys, tmp_path: Path):
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        ([], "--line N"),
+        (["--line", "3"], "has lines 1 to 2"),
+        (["--line", "1", "--metrics", "is"], "not a metric"),
+        (["--all", "--data", "x.zip"], "--data names one dataset"),
+        (["--line", "1", "--aug", "fixed"], "needs --p"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_2(
+    song_set: Path, argv: list[str], match: str, capsys, tmp_path: Path
+):
     assert main([str(song_set), "--outdir", str(tmp_path), *TINY, *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert match in err and len(err.splitlines()) == 1
 
 
 def test_from_a_model_of_another_resolution_is_refused(song_set: Path, tmp_path: Path, capsys):
-    save_model(tmp_path / "base32.safetensors", random_generator(32, channel_base=256,
-                                                                 channel_max=16))
-    code = main([str(song_set), "--line", "1", "--from", str(tmp_path / "base32.safetensors"),
-                 "--outdir", str(tmp_path), *TINY])
+    save_model(
+        tmp_path / "base32.safetensors", random_generator(32, channel_base=256, channel_max=16)
+    )
+    code = main(
+        [
+            str(song_set),
+            "--line",
+            "1",
+            "--from",
+            str(tmp_path / "base32.safetensors"),
+            "--outdir",
+            str(tmp_path),
+            *TINY,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "32² images but the dataset is 16²" in err
 
@@ -101,10 +138,28 @@ def test_from_a_model_of_another_resolution_is_refused(song_set: Path, tmp_path:
 def test_train_a_line_from_a_base_model(song_set: Path, tmp_path: Path):
     base = random_generator(RES, channel_base=256, channel_max=16, mapping_layers=2, seed=5)
     save_model(tmp_path / "base.safetensors", base)
-    code = main([str(song_set), "--line", "1", "--kimg", "0.008", "--from",
-                 str(tmp_path / "base.safetensors"), "--freezed", "2", "--outdir",
-                 str(tmp_path / "runs"), *TINY, "--metrics", "kid", "--metrics-gen", "32",
-                 "--ops", "ref"])
+    code = main(
+        [
+            str(song_set),
+            "--line",
+            "1",
+            "--kimg",
+            "0.008",
+            "--from",
+            str(tmp_path / "base.safetensors"),
+            "--freezed",
+            "2",
+            "--outdir",
+            str(tmp_path / "runs"),
+            *TINY,
+            "--metrics",
+            "kid",
+            "--metrics-gen",
+            "32",
+            "--ops",
+            "ref",
+        ]
+    )
     assert code == 0
     G = load_model(song_set / "models" / "line-01.safetensors")
     shapes = {n: t.shape for n, t in base.state_dict().items()}
@@ -118,14 +173,16 @@ def test_train_a_line_from_a_base_model(song_set: Path, tmp_path: Path):
     assert moved
 
 
-def test_sigterm_saves_a_checkpoint_exits_143_and_resume_continues(song_set: Path,
-                                                                     tmp_path: Path):
+def test_sigterm_saves_a_checkpoint_exits_143_and_resume_continues(song_set: Path, tmp_path: Path):
     runs = tmp_path / "runs"
     state_path = runs / "line-02" / "training-state.pt"
     argv = [str(song_set), "--line", "2", "--outdir", str(runs), *TINY]
-    proc = subprocess.Popen([sys.executable, "-m", "lyriscope.trainers.cli_train", *argv,
-                             "--kimg", "100"], env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lyriscope.trainers.cli_train", *argv, "--kimg", "100"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while not state_path.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -146,8 +203,22 @@ def test_sigterm_saves_a_checkpoint_exits_143_and_resume_continues(song_set: Pat
 
 def test_slurm_writes_a_job_array_that_resumes(song_set: Path, tmp_path: Path, capsys):
     outdir = tmp_path / "runs"
-    assert main([str(song_set), "--all", "--slurm", "--gpus", "4", "--kimg", "5000",
-                 "--outdir", str(outdir)]) == 0
+    assert (
+        main(
+            [
+                str(song_set),
+                "--all",
+                "--slurm",
+                "--gpus",
+                "4",
+                "--kimg",
+                "5000",
+                "--outdir",
+                str(outdir),
+            ]
+        )
+        == 0
+    )
     script = outdir / "train.sbatch"
     text = script.read_text()
     assert "#SBATCH --array=1-2" in text and "#SBATCH --gres=gpu:4" in text
@@ -185,8 +256,7 @@ def test_from_an_nvlabs_pickle_takes_its_g_ema_and_d(tmp_path: Path):
         assert torch.equal(trainer.D.state_dict()[name], value), name
 
 
-def test_resume_with_data_of_another_resolution_is_refused(song_set: Path, tmp_path: Path,
-                                                           capsys):
+def test_resume_with_data_of_another_resolution_is_refused(song_set: Path, tmp_path: Path, capsys):
     argv = [str(song_set), "--line", "2", "--outdir", str(tmp_path), *TINY, "--kimg", "0.004"]
     assert main(argv) == 0
     _dataset_zip(tmp_path / "big.zip", res=32)

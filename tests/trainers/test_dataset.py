@@ -107,7 +107,9 @@ def test_folder_with_grey_and_rgba_images_becomes_rgb(tmp_path: Path) -> None:
 
 def test_grey_dataset_keeps_one_channel(tmp_path: Path) -> None:
     greys = [random_pixels(i, channels=1) for i in range(3)]
-    path = write_zip(tmp_path / "grey.zip", {f"{i}.png": png_bytes(g, "L") for i, g in enumerate(greys)})
+    path = write_zip(
+        tmp_path / "grey.zip", {f"{i}.png": png_bytes(g, "L") for i, g in enumerate(greys)}
+    )
     data = ImageDataset(path, mirror=True)
     assert data.num_channels == 1
     image, _ = data[4]
@@ -149,21 +151,49 @@ def labels_json(names: list[str], values: list[object]) -> bytes:
 GOOD = [nvlabs_name(i) for i in range(3)]
 
 
-@pytest.mark.parametrize("case, extra, match", [
-    ("non-square", {"00000/img00000003.png": png_bytes(random_pixels(3)[:, :4])},
-     r"00000/img00000003\.png: is 4x8.*square"),
-    ("mixed sizes", {"00000/img00000003.png": png_bytes(random_pixels(3, size=16))},
-     r"00000/img00000003\.png: is 16x16 but .*img00000000\.png is 8x8"),
-    ("corrupt header", {"00000/img00000003.png": b"\x89PNG\r\n\x1a\nnot really"},
-     r"00000/img00000003\.png: not a readable image"),
-    ("labels missing", {"dataset.json": labels_json(GOOD[:2], [0, 1])},
-     r"dataset\.json: has 2 labels for 3 images; no label for '00000/img00000002\.png'"),
-    ("labels extra", {"dataset.json": labels_json(GOOD + ["gone.png"], [0, 1, 0, 1])},
-     r"dataset\.json: has 4 labels but names 'gone\.png'"),
-    ("negative label", {"dataset.json": labels_json(GOOD, [0, -1, 1])}, r"label -1 is negative"),
-    ("bad labels", {"dataset.json": b'{"labels": {"a": 1}}'}, r'dataset\.json: "labels" must be'),
-])
-def test_bad_zip_names_the_file(tmp_path: Path, case: str, extra: dict[str, bytes], match: str) -> None:
+@pytest.mark.parametrize(
+    "case, extra, match",
+    [
+        (
+            "non-square",
+            {"00000/img00000003.png": png_bytes(random_pixels(3)[:, :4])},
+            r"00000/img00000003\.png: is 4x8.*square",
+        ),
+        (
+            "mixed sizes",
+            {"00000/img00000003.png": png_bytes(random_pixels(3, size=16))},
+            r"00000/img00000003\.png: is 16x16 but .*img00000000\.png is 8x8",
+        ),
+        (
+            "corrupt header",
+            {"00000/img00000003.png": b"\x89PNG\r\n\x1a\nnot really"},
+            r"00000/img00000003\.png: not a readable image",
+        ),
+        (
+            "labels missing",
+            {"dataset.json": labels_json(GOOD[:2], [0, 1])},
+            r"dataset\.json: has 2 labels for 3 images; no label for '00000/img00000002\.png'",
+        ),
+        (
+            "labels extra",
+            {"dataset.json": labels_json(GOOD + ["gone.png"], [0, 1, 0, 1])},
+            r"dataset\.json: has 4 labels but names 'gone\.png'",
+        ),
+        (
+            "negative label",
+            {"dataset.json": labels_json(GOOD, [0, -1, 1])},
+            r"label -1 is negative",
+        ),
+        (
+            "bad labels",
+            {"dataset.json": b'{"labels": {"a": 1}}'},
+            r'dataset\.json: "labels" must be',
+        ),
+    ],
+)
+def test_bad_zip_names_the_file(
+    tmp_path: Path, case: str, extra: dict[str, bytes], match: str
+) -> None:
     files = {name: png_bytes(random_pixels(i)) for i, name in enumerate(GOOD)}
     files.update(extra)
     with pytest.raises(DatasetError, match=match):
@@ -172,7 +202,9 @@ def test_bad_zip_names_the_file(tmp_path: Path, case: str, extra: dict[str, byte
 
 def test_non_power_of_two_and_empty_and_missing(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"a\.png: is 12x12; the side must be a power of two"):
-        ImageDataset(write_zip(tmp_path / "odd.zip", {"a.png": png_bytes(random_pixels(0, size=12))}))
+        ImageDataset(
+            write_zip(tmp_path / "odd.zip", {"a.png": png_bytes(random_pixels(0, size=12))})
+        )
     with pytest.raises(DatasetError, match=r"empty\.zip: the dataset holds no images"):
         ImageDataset(write_zip(tmp_path / "empty.zip", {"dataset.json": b'{"labels": null}'}))
     with pytest.raises(DatasetError, match=r"nowhere\.zip: no such dataset"):
@@ -206,11 +238,11 @@ def test_sampler_passes_are_permutations_and_seeded(size: int) -> None:
     items = list(range(size))
     drawn = draw(InfiniteSampler(items, seed=3), 4 * size)
     for k in range(4):
-        assert sorted(drawn[k * size:(k + 1) * size]) == items
+        assert sorted(drawn[k * size : (k + 1) * size]) == items
     assert draw(InfiniteSampler(items, seed=3), 4 * size) == drawn
     if size > 5:
         assert draw(InfiniteSampler(items, seed=4), 4 * size) != drawn
-        assert drawn[:size] != drawn[size:2 * size]  # the order keeps changing
+        assert drawn[:size] != drawn[size : 2 * size]  # the order keeps changing
 
 
 def test_sampler_without_shuffle_counts_up() -> None:
@@ -242,7 +274,9 @@ RESUME_CASES = [
 
 @pytest.mark.parametrize("num_replicas, rank, k", RESUME_CASES)
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_sampler_resumes_where_it_stopped(num_replicas: int, rank: int, k: int, shuffle: bool) -> None:
+def test_sampler_resumes_where_it_stopped(
+    num_replicas: int, rank: int, k: int, shuffle: bool
+) -> None:
     items = range(23)
     options = {"seed": 9, "rank": rank, "num_replicas": num_replicas, "shuffle": shuffle}
     full = draw(InfiniteSampler(items, **options), k + 50)  # 50 more: across two boundaries

@@ -43,10 +43,25 @@ def _config(gpus: int):
     # What differs per process (noise maps, augmentation, style-mixing draws, path-length
     # batches) is off; R1 stays on. The minibatch-stddev group is the per-process batch:
     # the sampler deals items round-robin, so one process's group {0, 2} is rank 0's batch.
-    return auto_config(RES, gpus=gpus, batch=BATCH, mbstd_group=BATCH // 2, channel_base=256,
-                       channel_max=16, z_dim=16, w_dim=16, use_noise=False, aug="none",
-                       style_mixing=0.0, pl_weight=0.0, r1_interval=2,
-                       total_kimg=STEPS * BATCH / 1000, tick_kimg=1.0, workers=0, metrics=())
+    return auto_config(
+        RES,
+        gpus=gpus,
+        batch=BATCH,
+        mbstd_group=BATCH // 2,
+        channel_base=256,
+        channel_max=16,
+        z_dim=16,
+        w_dim=16,
+        use_noise=False,
+        aug="none",
+        style_mixing=0.0,
+        pl_weight=0.0,
+        r1_interval=2,
+        total_kimg=STEPS * BATCH / 1000,
+        tick_kimg=1.0,
+        workers=0,
+        metrics=(),
+    )
 
 
 def _train(config, data: Path, run_dir: Path, dist: DistInfo) -> None:
@@ -54,16 +69,33 @@ def _train(config, data: Path, run_dir: Path, dist: DistInfo) -> None:
     dataset = ImageDataset(data)
 
     def batches(start: int):
-        return make_loader(dataset, batch=config.batch_gpu, rank=dist.rank,
-                           num_replicas=dist.world_size, seed=config.seed, workers=0, start=start)
+        return make_loader(
+            dataset,
+            batch=config.batch_gpu,
+            rank=dist.rank,
+            num_replicas=dist.world_size,
+            seed=config.seed,
+            workers=0,
+            start=start,
+        )
 
-    train(config, batches=batches, paths=RunPaths(run_dir, run_dir / "model.safetensors"),
-          dist=dist, progress=False)
+    train(
+        config,
+        batches=batches,
+        paths=RunPaths(run_dir, run_dir / "model.safetensors"),
+        dist=dist,
+        progress=False,
+    )
 
 
 def _worker(rank: int, world_size: int, port: int, data: str, run_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank),
+    )
     dist = DistInfo(rank=rank, world_size=world_size, local_rank=rank)
     init_process_group(dist, device=torch.device("cpu"))
     try:
@@ -75,8 +107,7 @@ def _worker(rank: int, world_size: int, port: int, data: str, run_dir: str) -> N
 def test_two_gloo_processes_equal_one_process(tmp_path: Path):
     data = _dataset_zip(tmp_path / "data.zip")
     _train(_config(1), data, tmp_path / "one", DistInfo())
-    mp.spawn(_worker, args=(2, free_port(), str(data), str(tmp_path / "two")), nprocs=2,
-             join=True)
+    mp.spawn(_worker, args=(2, free_port(), str(data), str(tmp_path / "two")), nprocs=2, join=True)
     one = load_training_state(tmp_path / "one" / "training-state.pt")
     two = load_training_state(tmp_path / "two" / "training-state.pt")
     assert one["batch_idx"] == two["batch_idx"] == STEPS
@@ -109,13 +140,37 @@ def test_cli_gpus_2_starts_torchrun_with_two_processes(tmp_path: Path):
     (root / "data").mkdir(parents=True)
     sf.write(root / "song.wav", np.zeros(22050, dtype=np.float32), 22050)
     (root / "song.lrc").write_text("[00:00.00]only line\n", encoding="utf-8")
-    (root / "set.toml").write_text('[song]\ntitle = "t"\naudio = "song.wav"\n'
-                                   'lyrics = "song.lrc"\n[[line]]\ntext = "only line"\n',
-                                   encoding="utf-8")
+    (root / "set.toml").write_text(
+        '[song]\ntitle = "t"\naudio = "song.wav"\n'
+        'lyrics = "song.lrc"\n[[line]]\ntext = "only line"\n',
+        encoding="utf-8",
+    )
     _dataset_zip(root / "data" / "line-01.zip")
-    code = main([str(root), "--line", "1", "--gpus", "2", "--device", "cpu", "--kimg", "0.008",
-                 "--batch", "4", "--cbase", "256", "--cmax", "16", "--workers", "0",
-                 "--metrics", "none", "--aug", "none"])
+    code = main(
+        [
+            str(root),
+            "--line",
+            "1",
+            "--gpus",
+            "2",
+            "--device",
+            "cpu",
+            "--kimg",
+            "0.008",
+            "--batch",
+            "4",
+            "--cbase",
+            "256",
+            "--cmax",
+            "16",
+            "--workers",
+            "0",
+            "--metrics",
+            "none",
+            "--aug",
+            "none",
+        ]
+    )
     assert code == 0
     state = load_training_state(root / "runs" / "line-01" / "training-state.pt")
     assert state["world_size"] == 2 and state["batch_idx"] == 2

@@ -33,9 +33,11 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 def test_activation_codes_match_the_kernel_enum():
     source = (Path(bias_act_module.__file__).parent / "bias_act.cu").read_text()
     start = source.index("enum Activation")
-    enum = source[start:source.index("};", start)]
-    codes = {re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower(): int(code)
-             for name, code in re.findall(r"k(\w+) = (\d+),", enum)}
+    enum = source[start : source.index("};", start)]
+    codes = {
+        re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower(): int(code)
+        for name, code in re.findall(r"k(\w+) = (\d+),", enum)
+    }
     assert codes == bias_act_module.ACTIVATION_CODES
     assert set(codes) == set(ACTIVATIONS)
 
@@ -106,8 +108,10 @@ def test_fused_upfirdn2d_gradients_equal_the_reference(kwargs):
 
     def fused(x):  # noqa: ANN001, ANN202
         return upfirdn2d_module._upfirdn2d_cuda(
-            kernel, x, f, **{"up": 1, "down": 1, "padding": 0, "flip_filter": False,
-                             "gain": 1, **kwargs}
+            kernel,
+            x,
+            f,
+            **{"up": 1, "down": 1, "padding": 0, "flip_filter": False, "gain": 1, **kwargs},
         )
 
     torch.autograd.gradcheck(fused, (x,))
@@ -121,10 +125,12 @@ def test_fused_upfirdn2d_gradients_equal_the_reference(kwargs):
 
 
 def test_a_plugin_that_disagrees_is_refused_with_one_warning(monkeypatch):
-    monkeypatch.setattr(custom_ops, "load_plugin", lambda name, sources: UpFirDn2dKernel(
-        off_by_one=True))
+    monkeypatch.setattr(
+        custom_ops, "load_plugin", lambda name, sources: UpFirDn2dKernel(off_by_one=True)
+    )
     custom_ops.load_checked_plugin.cache_clear()
     try:
+
         def cpu_check(plugin):  # noqa: ANN001, ANN202
             return upfirdn2d_module._check_plugin(plugin, device="cpu")
 
@@ -176,6 +182,7 @@ def test_networks_on_the_fused_route_equal_the_reference_route(monkeypatch):
         def plugin():  # noqa: ANN202
             used.add(name)
             return kernels[name]
+
         return plugin
 
     monkeypatch.setattr(custom_ops, "wants_fused", lambda impl, x: impl == "cuda")
@@ -187,8 +194,9 @@ def test_networks_on_the_fused_route_equal_the_reference_route(monkeypatch):
     fused = _g_and_r1(G, D, "cuda", "cpu")
     assert used == set(kernels)
     reference = _g_and_r1(G, D, "ref", "cpu")
-    for what, f, r in zip(("images", "logits", "R1 grads", "R1 weight grad"), fused, reference,
-                          strict=True):
+    for what, f, r in zip(
+        ("images", "logits", "R1 grads", "R1 weight grad"), fused, reference, strict=True
+    ):
         torch.testing.assert_close(f, r, rtol=1e-4, atol=1e-5, msg=what)
 
 
@@ -202,7 +210,8 @@ def test_a_first_use_under_no_grad_still_checks_and_takes_the_plugin(monkeypatch
         with warnings.catch_warnings(), mode():
             warnings.simplefilter("error")
             plugin = custom_ops.load_checked_plugin(
-                "good", ("x.cu",), lambda p: upfirdn2d_module._check_plugin(p, device="cpu"))
+                "good", ("x.cu",), lambda p: upfirdn2d_module._check_plugin(p, device="cpu")
+            )
         assert plugin is kernel
     finally:
         custom_ops.load_checked_plugin.cache_clear()
@@ -265,8 +274,9 @@ def test_cuda_bias_act_equals_reference(act, dtype):
         y = bias_act(xi, bi, act=act, clamp=clamp, impl=impl)
         gx, gb = torch.autograd.grad(y.float().square().sum(), [xi, bi])
         outs.append([y, gx, gb])
-    tol = {torch.float16: 2e-2, torch.bfloat16: 5e-2, torch.float32: 1e-4,
-           torch.float64: 1e-10}[dtype]
+    tol = {torch.float16: 2e-2, torch.bfloat16: 5e-2, torch.float32: 1e-4, torch.float64: 1e-10}[
+        dtype
+    ]
     for fused_t, ref_t in zip(outs[1], outs[0], strict=True):
         torch.testing.assert_close(fused_t.float(), ref_t.float(), rtol=tol, atol=tol)
 
@@ -281,12 +291,15 @@ def test_cuda_ops_pass_gradgradcheck_in_float64(no_tf32):
     b = torch.randn([3], device="cuda", generator=gen, dtype=torch.float64)
     f = setup_filter([1, 3, 3, 1]).to("cuda", torch.float64)
     for act in ("lrelu", "swish", "tanh"):
+
         def fn(x, b, act=act):  # noqa: ANN001, ANN202
             return bias_act(x, b, act=act, clamp=1.0, impl="cuda")
+
         torch.autograd.gradgradcheck(fn, (x.requires_grad_(), b.requires_grad_()))
     for kwargs in (dict(up=2, padding=[2, 1, 2, 1], gain=4), dict(down=2, padding=1)):
         torch.autograd.gradgradcheck(
-            lambda x, kw=kwargs: upfirdn2d(x, f, impl="cuda", **kw), (x.requires_grad_(),))
+            lambda x, kw=kwargs: upfirdn2d(x, f, impl="cuda", **kw), (x.requires_grad_(),)
+        )
 
 
 @pytest.mark.gpu
@@ -301,8 +314,12 @@ def test_cuda_upfirdn2d_equals_reference_at_network_sizes(dtype, channels_last, 
         x = x.contiguous(memory_format=torch.channels_last)
     f = setup_filter([1, 3, 3, 1]).cuda()
     tol = {torch.float16: 2e-2, torch.bfloat16: 5e-2, torch.float32: 1e-5}[dtype]
-    for kwargs in (dict(up=2, padding=[2, 1, 2, 1], gain=4), dict(down=2, padding=1),
-                   dict(padding=[1, 2, 1, 2]), dict(up=2, down=2, padding=[1, 2, 1, 2])):
+    for kwargs in (
+        dict(up=2, padding=[2, 1, 2, 1], gain=4),
+        dict(down=2, padding=1),
+        dict(padding=[1, 2, 1, 2]),
+        dict(up=2, down=2, padding=[1, 2, 1, 2]),
+    ):
         ref = upfirdn2d(x, f, impl="ref", **kwargs)
         fused = upfirdn2d(x, f, impl="cuda", **kwargs)
         torch.testing.assert_close(fused.float(), ref.float(), rtol=tol, atol=tol)

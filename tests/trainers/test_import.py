@@ -26,12 +26,19 @@ from lyriscope.trainers.checkpoint import load_model, read_model_config
 from lyriscope.trainers.networks import Generator
 from lyriscope.trainers.nvlabs_pickle import import_generator
 
-SMALL = dict(z_dim=32, c_dim=0, w_dim=32, img_resolution=32, img_channels=3,
-             mapping_kwargs={"num_layers": 2},
-             synthesis_kwargs={"channel_base": 128, "channel_max": 32})
+SMALL = dict(
+    z_dim=32,
+    c_dim=0,
+    w_dim=32,
+    img_resolution=32,
+    img_channels=3,
+    mapping_kwargs={"num_layers": 2},
+    synthesis_kwargs={"channel_base": 128, "channel_max": 32},
+)
 
 
 # -- writers of NVlabs-layout pickles -----------------------------------------------------------
+
 
 def _never_called(*args):  # only its (renamed) global is written; unpickling it is our job
     raise AssertionError("stand-in called")
@@ -64,8 +71,15 @@ class _TFNetwork:
 class NVlabsPickler(pickle._Pickler):
     """Writes chosen objects under other global names (the modules NVlabs' pickles refer to)."""
 
-    def __init__(self, file, protocol: int, *, numpy_major: int, storage: str,
-                 extra_names: dict | None = None) -> None:
+    def __init__(
+        self,
+        file,
+        protocol: int,
+        *,
+        numpy_major: int,
+        storage: str,
+        extra_names: dict | None = None,
+    ) -> None:
         super().__init__(file, protocol)
         self.names = {
             id(_never_called): ("torch_utils.persistence", "_reconstruct_persistent_obj"),
@@ -103,22 +117,32 @@ class NVlabsPickler(pickle._Pickler):
     dispatch = {**pickle._Pickler.dispatch, types.FunctionType: save_global}
 
 
-def dump(obj, path: Path, *, protocol: int = 3, numpy_major: int = 1, storage: str = "legacy",
-         extra_names: dict | None = None) -> Path:
+def dump(
+    obj,
+    path: Path,
+    *,
+    protocol: int = 3,
+    numpy_major: int = 1,
+    storage: str = "legacy",
+    extra_names: dict | None = None,
+) -> Path:
     with open(path, "wb") as f:
-        NVlabsPickler(f, protocol, numpy_major=numpy_major, storage=storage,
-                      extra_names=extra_names).dump(obj)
+        NVlabsPickler(
+            f, protocol, numpy_major=numpy_major, storage=storage, extra_names=extra_names
+        ).dump(obj)
     return path
 
 
 MODULE_SRC_MARKER = "module_src_ran.txt"
 
 
-def persistent(module: torch.nn.Module, *, module_src: str, init_kwargs: dict | None = None
-               ) -> _Persistent:
+def persistent(
+    module: torch.nn.Module, *, module_src: str, init_kwargs: dict | None = None
+) -> _Persistent:
     """What torch_utils.persistence pickles for `module`: class name, source, instance __dict__."""
     state = {
-        key: value for key, value in module.__dict__.items()
+        key: value
+        for key, value in module.__dict__.items()
         if isinstance(value, bool | int | float | str | type(None) | set | OrderedDict)
     }
     state["_parameters"] = OrderedDict(
@@ -132,8 +156,15 @@ def persistent(module: torch.nn.Module, *, module_src: str, init_kwargs: dict | 
     state["weight_gain_np"] = np.float32(0.25)  # a numpy scalar among the plain attributes
     state["_init_args"] = ()
     state["_init_kwargs"] = _EasyDict(init_kwargs or {})
-    return _Persistent(dict(type="class", version=6, module_src=module_src,
-                            class_name=type(module).__name__, state=state))
+    return _Persistent(
+        dict(
+            type="class",
+            version=6,
+            module_src=module_src,
+            class_name=type(module).__name__,
+            state=state,
+        )
+    )
 
 
 def _as_easydicts(kwargs: dict) -> _EasyDict:
@@ -142,8 +173,10 @@ def _as_easydicts(kwargs: dict) -> _EasyDict:
 
 def snapshot(G: torch.nn.Module, G_ema: torch.nn.Module, tmp_path: Path) -> dict:
     """An NVlabs network-snapshot dict: networks as persistent objects, kwargs as EasyDicts."""
-    module_src = (f"import pathlib\npathlib.Path({str(tmp_path / MODULE_SRC_MARKER)!r})"
-                  f".write_text('executed')\nclass Generator: pass\n")
+    module_src = (
+        f"import pathlib\npathlib.Path({str(tmp_path / MODULE_SRC_MARKER)!r})"
+        f".write_text('executed')\nclass Generator: pass\n"
+    )
     kwargs = _as_easydicts(G.init_kwargs)
     kwargs["img_resolution"] = np.int64(kwargs["img_resolution"])  # numpy ints do occur
     return {
@@ -151,9 +184,13 @@ def snapshot(G: torch.nn.Module, G_ema: torch.nn.Module, tmp_path: Path) -> dict
         "D": None,
         "G_ema": persistent(G_ema, module_src=module_src, init_kwargs=kwargs),
         "augment_pipe": None,
-        "training_set_kwargs": _EasyDict(class_name="training.dataset.ImageFolderDataset",
-                                         path="~/datasets/line-01.zip", resolution=np.int64(32),
-                                         use_labels=False, max_size=np.int64(120)),
+        "training_set_kwargs": _EasyDict(
+            class_name="training.dataset.ImageFolderDataset",
+            path="~/datasets/line-01.zip",
+            resolution=np.int64(32),
+            use_labels=False,
+            max_size=np.int64(120),
+        ),
     }
 
 
@@ -165,7 +202,9 @@ def random_generator(seed: int, **overrides) -> torch.nn.Module:
     with torch.no_grad():
         for name, tensor in G.state_dict().items():
             if not name.endswith("resample_filter"):
-                tensor.copy_(torch.randn_like(tensor) * 0.5 + (1.0 if "affine.bias" in name else 0.0))
+                tensor.copy_(
+                    torch.randn_like(tensor) * 0.5 + (1.0 if "affine.bias" in name else 0.0)
+                )
     return G.eval().requires_grad_(False)
 
 
@@ -184,19 +223,31 @@ def generators() -> tuple[torch.nn.Module, torch.nn.Module]:
 
 # -- PyTorch-era pickles ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("protocol", "numpy_major", "storage"), [
-    (3, 1, "legacy"),   # torch 1.7-1.x under Python 3.7 and numpy 1.x
-    (4, 2, "legacy"),   # torch 2.x under Python 3.8+ and numpy 2.x
-    (4, 1, "zipfile"),  # storages in the zipfile layout
-])
-def test_imported_generator_draws_the_same_images(generators, tmp_path, protocol, numpy_major,
-                                                  storage):
+
+@pytest.mark.parametrize(
+    ("protocol", "numpy_major", "storage"),
+    [
+        (3, 1, "legacy"),  # torch 1.7-1.x under Python 3.7 and numpy 1.x
+        (4, 2, "legacy"),  # torch 2.x under Python 3.8+ and numpy 2.x
+        (4, 1, "zipfile"),  # storages in the zipfile layout
+    ],
+)
+def test_imported_generator_draws_the_same_images(
+    generators, tmp_path, protocol, numpy_major, storage
+):
     G, G_ema = generators
-    path = dump(snapshot(G, G_ema, tmp_path), tmp_path / "network-snapshot-000120.pkl",
-                protocol=protocol, numpy_major=numpy_major, storage=storage)
+    path = dump(
+        snapshot(G, G_ema, tmp_path),
+        tmp_path / "network-snapshot-000120.pkl",
+        protocol=protocol,
+        numpy_major=numpy_major,
+        storage=storage,
+    )
     raw = path.read_bytes()
-    assert (b"numpy.core.multiarray" in raw, b"numpy._core.multiarray" in raw) \
-        == (numpy_major == 1, numpy_major == 2)
+    assert (b"numpy.core.multiarray" in raw, b"numpy._core.multiarray" in raw) == (
+        numpy_major == 1,
+        numpy_major == 2,
+    )
     assert (b"PK\x03\x04" in raw) == (storage == "zipfile")
     assert b"torch_utils.persistence" in raw and b"dnnlib.util" in raw
 
@@ -273,12 +324,13 @@ def test_sample_reads_a_pickle_directly(generators, tmp_path):
     assert main(["sample", str(pkl), "--seeds", "5", "--device", "cpu", "-o", str(tmp_path)]) == 0
 
     z = torch.from_numpy(np.random.RandomState(5).randn(1, G_ema.z_dim)).float()
-    want = (G_ema(z, torch.zeros(1, 0), noise_mode="const").permute(0, 2, 3, 1) * 127.5 + 128)
+    want = G_ema(z, torch.zeros(1, 0), noise_mode="const").permute(0, 2, 3, 1) * 127.5 + 128
     want = want.clamp(0, 255).to(torch.uint8)[0].numpy()
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "seed0005.png")), want)
 
 
 # -- refusals -----------------------------------------------------------------------------------
+
 
 class _Call:
     """Pickles as a call of `func(*args)`: what a malicious pickle does."""
@@ -290,12 +342,16 @@ class _Call:
         return (self.func, self.args)
 
 
-@pytest.mark.parametrize("make_call", [
-    lambda marker: _Call(os.system, f"echo pwned > {marker}"),
-    lambda marker: _Call(eval, f"open({str(marker)!r}, 'w').write('pwned')"),
-    lambda marker: _Call(__import__("subprocess").Popen, ["touch", str(marker)]),
-    lambda marker: _Call(getattr, __import__("pathlib").Path(marker), "touch"),
-], ids=["os.system", "builtins.eval", "subprocess.Popen", "builtins.getattr"])
+@pytest.mark.parametrize(
+    "make_call",
+    [
+        lambda marker: _Call(os.system, f"echo pwned > {marker}"),
+        lambda marker: _Call(eval, f"open({str(marker)!r}, 'w').write('pwned')"),
+        lambda marker: _Call(__import__("subprocess").Popen, ["touch", str(marker)]),
+        lambda marker: _Call(getattr, __import__("pathlib").Path(marker), "touch"),
+    ],
+    ids=["os.system", "builtins.eval", "subprocess.Popen", "builtins.getattr"],
+)
 def test_pickle_that_runs_code_is_refused_without_effect(generators, tmp_path, make_call):
     marker = tmp_path / "pwned.txt"
     data = snapshot(*generators, tmp_path)
@@ -310,10 +366,13 @@ def test_pickle_that_runs_code_is_refused_without_effect(generators, tmp_path, m
 def test_storage_bytes_that_hold_code_are_refused(generators, tmp_path):
     marker = tmp_path / "pwned.txt"
     evil_storage = io.BytesIO()
-    torch.save(_Call(os.system, f"touch {marker}"), evil_storage, _use_new_zipfile_serialization=False)
+    torch.save(
+        _Call(os.system, f"touch {marker}"), evil_storage, _use_new_zipfile_serialization=False
+    )
     data = snapshot(*generators, tmp_path)
-    data["training_set_kwargs"]["path"] = _Call(torch.storage._load_from_bytes,
-                                                evil_storage.getvalue())
+    data["training_set_kwargs"]["path"] = _Call(
+        torch.storage._load_from_bytes, evil_storage.getvalue()
+    )
     path = dump(data, tmp_path / "evil.pkl")
 
     with pytest.raises(CheckpointError, match=r"evil\.pkl: a tensor storage is not plain data"):
@@ -333,11 +392,14 @@ def test_cli_reports_a_refused_pickle_in_one_line(tmp_path, capsys):
     assert not marker.exists() and not (tmp_path / "m.safetensors").exists()
 
 
-@pytest.mark.parametrize(("content", "match"), [
-    (b"", "not a readable network pickle"),
-    (b"\x80\x03}q\x00(X\x01\x00\x00", "not a readable network pickle"),
-    (b"hello, I am not a pickle", "not a readable network pickle"),
-])
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "not a readable network pickle"),
+        (b"\x80\x03}q\x00(X\x01\x00\x00", "not a readable network pickle"),
+        (b"hello, I am not a pickle", "not a readable network pickle"),
+    ],
+)
 def test_damaged_pickle_gives_one_clear_error(tmp_path, content, match):
     path = tmp_path / "broken.pkl"
     path.write_bytes(content)
@@ -377,6 +439,7 @@ def test_tensor_of_wrong_shape_is_named(generators, tmp_path):
 
 # -- TensorFlow-era pickles ---------------------------------------------------------------------
 
+
 def _tf_conv(w: torch.Tensor, *, up: bool = False) -> np.ndarray:
     a = w.numpy().transpose(2, 3, 1, 0)  # [out, in, kh, kw] -> [kh, kw, in, out]
     return np.ascontiguousarray(a[::-1, ::-1] if up else a)
@@ -387,11 +450,13 @@ def tf_networks(G: torch.nn.Module) -> _TFNetwork:
     sd = {k: v.detach().clone() for k, v in G.state_dict().items()}
     mapping, synthesis = [], []
     for i in range(G.init_kwargs["mapping_kwargs"]["num_layers"]):
-        mapping += [(f"Dense{i}/weight", sd[f"mapping.fc{i}.weight"].numpy().T.copy()),
-                    (f"Dense{i}/bias", sd[f"mapping.fc{i}.bias"].numpy())]
+        mapping += [
+            (f"Dense{i}/weight", sd[f"mapping.fc{i}.weight"].numpy().T.copy()),
+            (f"Dense{i}/bias", sd[f"mapping.fc{i}.bias"].numpy()),
+        ]
     synthesis.append(("4x4/Const/const", sd["synthesis.b4.const"].numpy()[None]))
     noise = 0
-    for res in [2 ** k for k in range(2, int(math.log2(G.img_resolution)) + 1)]:
+    for res in [2**k for k in range(2, int(math.log2(G.img_resolution)) + 1)]:
         layers = [("conv1", "Conv")] if res == 4 else [("conv0", "Conv0_up"), ("conv1", "Conv1")]
         for ours, theirs in [*layers, ("torgb", "ToRGB")]:
             p = f"synthesis.b{res}.{ours}."
@@ -409,8 +474,11 @@ def tf_networks(G: torch.nn.Module) -> _TFNetwork:
                 noise += 1
     kwargs = G.init_kwargs
     static_kwargs = dict(
-        num_channels=3, resolution=kwargs["img_resolution"], label_size=0,
-        latent_size=kwargs["z_dim"], dlatent_size=kwargs["w_dim"],
+        num_channels=3,
+        resolution=kwargs["img_resolution"],
+        label_size=0,
+        latent_size=kwargs["z_dim"],
+        dlatent_size=kwargs["w_dim"],
         mapping_layers=kwargs["mapping_kwargs"]["num_layers"],
         fmap_base=kwargs["synthesis_kwargs"]["channel_base"] // 2,
         fmap_max=kwargs["synthesis_kwargs"]["channel_max"],
@@ -418,20 +486,34 @@ def tf_networks(G: torch.nn.Module) -> _TFNetwork:
     )
 
     def net(name, variables, components=None):
-        return _TFNetwork(dict(version=4, name=name, static_kwargs=static_kwargs,
-                               components=components or {}, build_module_src="import os\n",
-                               build_func_name=name, variables=variables))
+        return _TFNetwork(
+            dict(
+                version=4,
+                name=name,
+                static_kwargs=static_kwargs,
+                components=components or {},
+                build_module_src="import os\n",
+                build_func_name=name,
+                variables=variables,
+            )
+        )
 
-    return net("G", [("dlatent_avg", sd["mapping.w_avg"].numpy()), ("lod", np.float32(0))],
-               {"mapping": net("G_mapping", mapping), "synthesis": net("G_synthesis", synthesis)})
+    return net(
+        "G",
+        [("dlatent_avg", sd["mapping.w_avg"].numpy()), ("lod", np.float32(0))],
+        {"mapping": net("G_mapping", mapping), "synthesis": net("G_synthesis", synthesis)},
+    )
 
 
 @pytest.mark.parametrize("layout", ["G, D, Gs", "Gs"])
 def test_tensorflow_pickle_imports_with_the_same_images(tmp_path, layout):
     G = random_generator(4)
     Gs = tf_networks(G)
-    data = (tf_networks(random_generator(5)), _TFNetwork(dict(version=4, name="D")), Gs) \
-        if layout == "G, D, Gs" else Gs
+    data = (
+        (tf_networks(random_generator(5)), _TFNetwork(dict(version=4, name="D")), Gs)
+        if layout == "G, D, Gs"
+        else Gs
+    )
     path = dump(data, tmp_path / "stylegan2-tf.pkl", protocol=3, numpy_major=1)
 
     imported = import_generator(path)
@@ -454,5 +536,7 @@ def test_tensorflow_pickle_missing_a_variable_names_it(tmp_path):
     synthesis = Gs._state["components"]["synthesis"]
     synthesis._state["variables"] = [v for v in synthesis._state["variables"] if v[0] != "noise3"]
     path = dump(Gs, tmp_path / "tf.pkl")
-    with pytest.raises(CheckpointError, match=r"no variable synthesis/noise3 .*b16\.conv0\.noise_const"):
+    with pytest.raises(
+        CheckpointError, match=r"no variable synthesis/noise3 .*b16\.conv0\.noise_const"
+    ):
         import_generator(path)

@@ -33,7 +33,9 @@ from lyriscope.trainers.networks import Generator
 
 
 def gaussian(seed: int, num: int, dim: int, shift: float = 0.0) -> FeatureStats:
-    return FeatureStats.from_features(np.random.default_rng(seed).standard_normal((num, dim)) + shift)
+    return FeatureStats.from_features(
+        np.random.default_rng(seed).standard_normal((num, dim)) + shift
+    )
 
 
 def test_fid_of_a_set_with_itself_is_zero() -> None:
@@ -87,7 +89,8 @@ def test_kid_on_whole_sets_equals_the_reference_mmd(shift: float) -> None:
     a, b = gaussian(4, 40, 5), gaussian(5, 40, 5, shift)
     # One subset of every item is the whole set reordered: MMD² does not depend on the order.
     assert kid(a, b, num_subsets=1, max_subset_size=40) == pytest.approx(
-        reference_mmd2(a.features, b.features), rel=1e-9, abs=1e-12)
+        reference_mmd2(a.features, b.features), rel=1e-9, abs=1e-12
+    )
 
 
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_shifted() -> None:
@@ -96,7 +99,9 @@ def test_kid_is_near_zero_for_one_distribution_and_positive_for_shifted() -> Non
     far = kid(a, shifted, num_subsets=10, max_subset_size=300)
     assert abs(near) < 0.01
     assert far > 0.1 and far > 20 * abs(near)
-    assert kid(a, shifted, num_subsets=10, max_subset_size=300, seed=3) == pytest.approx(far, rel=0.2)
+    assert kid(a, shifted, num_subsets=10, max_subset_size=300, seed=3) == pytest.approx(
+        far, rel=0.2
+    )
 
 
 def test_feature_stats_survive_a_save(tmp_path: Path) -> None:
@@ -146,7 +151,9 @@ def test_builtin_net_is_deterministic_and_tells_image_sets_apart() -> None:
     stripes_a = FeatureStats.from_features(net(stripes(1, 60)))
     stripes_b = FeatureStats.from_features(net(stripes(2, 60)))
     blobs_a = FeatureStats.from_features(net(blobs(3, 60)))
-    assert kid(stripes_a, blobs_a, num_subsets=10) > 20 * abs(kid(stripes_a, stripes_b, num_subsets=10))
+    assert kid(stripes_a, blobs_a, num_subsets=10) > 20 * abs(
+        kid(stripes_a, stripes_b, num_subsets=10)
+    )
     assert fid(stripes_a, blobs_a) > 5 * fid(stripes_a, stripes_b)
 
 
@@ -182,9 +189,15 @@ def test_dataset_stats_are_cached_by_fingerprint_and_net(tmp_path: Path, stripes
 
 def tiny_generator(seed: int = 0, *, c_dim: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return Generator(z_dim=16, c_dim=c_dim, w_dim=16, img_resolution=16, img_channels=3,
-                     mapping_kwargs={"num_layers": 2},
-                     synthesis_kwargs={"channel_base": 128, "channel_max": 16}).eval()
+    return Generator(
+        z_dim=16,
+        c_dim=c_dim,
+        w_dim=16,
+        img_resolution=16,
+        img_channels=3,
+        mapping_kwargs={"num_layers": 2},
+        synthesis_kwargs={"channel_base": 128, "channel_max": 16},
+    ).eval()
 
 
 def test_generator_stats_are_seeded() -> None:
@@ -199,8 +212,7 @@ def test_generator_stats_are_seeded() -> None:
 
 def test_conditional_generator_draws_labels() -> None:
     G = tiny_generator(c_dim=3)
-    stats = generator_stats(G, feature_net(None), num=6, batch=3,
-                            labels=torch.eye(3)[[2]], seed=0)
+    stats = generator_stats(G, feature_net(None), num=6, batch=3, labels=torch.eye(3)[[2]], seed=0)
     assert stats.num == 6
 
 
@@ -255,7 +267,9 @@ def test_inception_files_that_are_not_state_dicts_are_refused(tmp_path: Path) ->
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fid_variant, suffix", [(True, ".pth"), (False, ".safetensors")])
-def test_inception_loads_from_a_state_dict_file(tmp_path: Path, fid_variant: bool, suffix: str) -> None:
+def test_inception_loads_from_a_state_dict_file(
+    tmp_path: Path, fid_variant: bool, suffix: str
+) -> None:
     torch.manual_seed(0)
     model = InceptionV3(fid=fid_variant).eval()
     with torch.no_grad():  # non-trivial batch-norm statistics, as trained weights have
@@ -268,14 +282,16 @@ def test_inception_loads_from_a_state_dict_file(tmp_path: Path, fid_variant: boo
     path = tmp_path / f"inception{suffix}"
     if suffix == ".safetensors":
         from safetensors.torch import save_file
+
         save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     else:
         torch.save(state, path)
     net = feature_net(path)
     assert (net.dim, net.comparable) == (2048, fid_variant)
     images = stripes(0, 2, size=64)
-    x = torch.nn.functional.interpolate(images.float() / 127.5 - 1, size=(299, 299),
-                                        mode="bilinear", align_corners=False)
+    x = torch.nn.functional.interpolate(
+        images.float() / 127.5 - 1, size=(299, 299), mode="bilinear", align_corners=False
+    )
     with torch.no_grad():
         expected = model.pool_features(x)
     assert torch.allclose(net(images), expected, atol=1e-5)

@@ -28,15 +28,30 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> ImageDataset:
-    return ImageDataset(shapes_zip(tmp_path_factory.mktemp("data") / "shapes.zip",
-                                   count=12, res=RES))
+    return ImageDataset(
+        shapes_zip(tmp_path_factory.mktemp("data") / "shapes.zip", count=12, res=RES)
+    )
 
 
 def _config(steps: int, **overrides):
-    values = dict(batch=BATCH, channel_base=256, channel_max=16, z_dim=16, w_dim=16,
-                  r1_interval=2, pl_interval=3, aug="ada", augment_p=0.5, ada_interval=2,
-                  ada_kimg=1, total_kimg=steps * BATCH / 1000, tick_kimg=2 * BATCH / 1000,
-                  snap=1, workers=0, metrics=())
+    values = dict(
+        batch=BATCH,
+        channel_base=256,
+        channel_max=16,
+        z_dim=16,
+        w_dim=16,
+        r1_interval=2,
+        pl_interval=3,
+        aug="ada",
+        augment_p=0.5,
+        ada_interval=2,
+        ada_kimg=1,
+        total_kimg=steps * BATCH / 1000,
+        tick_kimg=2 * BATCH / 1000,
+        snap=1,
+        workers=0,
+        metrics=(),
+    )
     values.update(overrides)
     return auto_config(RES, **values)
 
@@ -44,15 +59,25 @@ def _config(steps: int, **overrides):
 def _augmentation(config) -> Augmentation:
     pipe = AugmentPipe()
     pipe.p.fill_(config.augment_p)
-    ada = AdaController(target=config.ada_target, ada_kimg=config.ada_kimg,
-                        interval=config.ada_interval, batch=config.batch)
+    ada = AdaController(
+        target=config.ada_target,
+        ada_kimg=config.ada_kimg,
+        interval=config.ada_interval,
+        batch=config.batch,
+    )
     return Augmentation(pipe=pipe, ada=ada)
 
 
 def _run(dataset, run_dir: Path, config, **kw):
-    return train(config, batches=batches_from(dataset, config), augmentation=_augmentation(config),
-                 paths=RunPaths(run_dir, run_dir / "model.safetensors"), progress=False,
-                 fingerprint=dataset.fingerprint(), **kw)
+    return train(
+        config,
+        batches=batches_from(dataset, config),
+        augmentation=_augmentation(config),
+        paths=RunPaths(run_dir, run_dir / "model.safetensors"),
+        progress=False,
+        fingerprint=dataset.fingerprint(),
+        **kw,
+    )
 
 
 def _assert_same_networks(a: dict, b: dict) -> None:
@@ -91,8 +116,13 @@ def test_stop_request_saves_a_checkpoint_at_the_step_boundary(dataset, tmp_path:
                 stop.request(signal.SIGTERM)
             yield batch
 
-    result = train(config, batches=batches, paths=RunPaths(tmp_path, tmp_path / "m.safetensors"),
-                   stop=stop, progress=False)
+    result = train(
+        config,
+        batches=batches,
+        paths=RunPaths(tmp_path, tmp_path / "m.safetensors"),
+        stop=stop,
+        progress=False,
+    )
     assert result.stopped_by == signal.SIGTERM
     state = load_training_state(tmp_path / "training-state.pt")
     assert state["batch_idx"] == 3 and state["cur_nimg"] == 3 * BATCH
@@ -123,18 +153,24 @@ def _state_changed(path: Path, before: int | None):
 
 
 @pytest.mark.parametrize("kills", [2, pytest.param(6, marks=pytest.mark.slow)])
-def test_kill_during_snapshots_never_loses_the_last_good_checkpoint(dataset, tmp_path: Path,
-                                                                     kills: int):
+def test_kill_during_snapshots_never_loses_the_last_good_checkpoint(
+    dataset, tmp_path: Path, kills: int
+):
     run = tmp_path / "run"
     state_path = run / "training-state.pt"
-    script = _TRAIN_SCRIPT.format(here=str(Path(__file__).parent), data=str(dataset.path),
-                                  run=str(run), tick=BATCH / 1000)  # a snapshot every step
+    script = _TRAIN_SCRIPT.format(
+        here=str(Path(__file__).parent), data=str(dataset.path), run=str(run), tick=BATCH / 1000
+    )  # a snapshot every step
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     rng = random.Random(kills)
     progress = []
     for _ in range(kills):
-        proc = subprocess.Popen([sys.executable, "-c", script], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             before = state_path.stat().st_mtime_ns if state_path.exists() else None
             if not _wait_for(_state_changed(state_path, before), 60):

@@ -14,24 +14,30 @@ from lyriscope.trainers.cli_init_model import random_generator
 from lyriscope.trainers.seeds import class_labels, parse_seeds, seeds_to_z, to_uint8
 
 
-@pytest.mark.parametrize(("text", "seeds"), [
-    ("0,1,7", [0, 1, 7]),
-    ("0-3", [0, 1, 2, 3]),
-    ("5, 2-4 ,9", [5, 2, 3, 4, 9]),
-    ("42", [42]),
-    ("3-3", [3]),
-])
+@pytest.mark.parametrize(
+    ("text", "seeds"),
+    [
+        ("0,1,7", [0, 1, 7]),
+        ("0-3", [0, 1, 2, 3]),
+        ("5, 2-4 ,9", [5, 2, 3, 4, 9]),
+        ("42", [42]),
+        ("3-3", [3]),
+    ],
+)
 def test_seed_lists_and_ranges(text, seeds):
     assert parse_seeds(text) == seeds
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    ("a,b", "'a' is not a seed"),
-    ("4-1", "runs backwards; write it as 1-4"),
-    ("", "names no seed"),
-    ("-3", "'-3' is not a seed"),
-    ("4294967296", "too large"),
-])
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("a,b", "'a' is not a seed"),
+        ("4-1", "runs backwards; write it as 1-4"),
+        ("", "names no seed"),
+        ("-3", "'-3' is not a seed"),
+        ("4294967296", "too large"),
+    ],
+)
 def test_bad_seed_lists_say_what_to_write(text, match):
     with pytest.raises(LyriscopeError, match=match):
         parse_seeds(text)
@@ -77,8 +83,9 @@ def model(tmp_path_factory):
     return path
 
 
-def reference_pixels(G: torch.nn.Module, seed: int, *, psi: float, c: torch.Tensor | None = None
-                     ) -> np.ndarray:
+def reference_pixels(
+    G: torch.nn.Module, seed: int, *, psi: float, c: torch.Tensor | None = None
+) -> np.ndarray:
     """generate.py's recipe written out: RandomState z, G(z, c, psi, const), then its rounding."""
     z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
     c = torch.zeros(1, G.c_dim) if c is None else c
@@ -89,18 +96,38 @@ def reference_pixels(G: torch.nn.Module, seed: int, *, psi: float, c: torch.Tens
 def test_sample_writes_one_png_per_seed(model, tmp_path):
     out = tmp_path / "samples"
 
-    assert main(["sample", str(model), "--seeds", "0-2,7", "--trunc", "0.7", "--device", "cpu",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(model),
+                "--seeds",
+                "0-2,7",
+                "--trunc",
+                "0.7",
+                "--device",
+                "cpu",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
 
-    assert sorted(p.name for p in out.iterdir()) == \
-        ["seed0000.png", "seed0001.png", "seed0002.png", "seed0007.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "seed0000.png",
+        "seed0001.png",
+        "seed0002.png",
+        "seed0007.png",
+    ]
     G = load_model(model)
     for seed in (0, 7):
         png = np.asarray(Image.open(out / f"seed{seed:04d}.png"))
         assert png.shape == (16, 16, 3)
         np.testing.assert_array_equal(png, reference_pixels(G, seed, psi=0.7))
-    assert not np.array_equal(np.asarray(Image.open(out / "seed0000.png")),
-                              np.asarray(Image.open(out / "seed0001.png")))
+    assert not np.array_equal(
+        np.asarray(Image.open(out / "seed0000.png")), np.asarray(Image.open(out / "seed0001.png"))
+    )
 
 
 def test_sample_of_a_conditional_model_needs_a_class(tmp_path, capsys):
@@ -109,19 +136,49 @@ def test_sample_of_a_conditional_model_needs_a_class(tmp_path, capsys):
     cond = type(G)(**{**G.init_kwargs, "c_dim": 3}).eval()
     save_model(tmp_path / "cond.safetensors", cond)
 
-    assert main(["sample", str(tmp_path / "cond.safetensors"), "--seeds", "1", "-o",
-                 str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                "sample",
+                str(tmp_path / "cond.safetensors"),
+                "--seeds",
+                "1",
+                "-o",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     assert "--class 0..2" in capsys.readouterr().err
 
-    assert main(["sample", str(tmp_path / "cond.safetensors"), "--seeds", "1", "--class", "2",
-                 "--device", "cpu", "-o", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(tmp_path / "cond.safetensors"),
+                "--seeds",
+                "1",
+                "--class",
+                "2",
+                "--device",
+                "cpu",
+                "-o",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     png = np.asarray(Image.open(tmp_path / "out" / "seed0001.png"))
-    np.testing.assert_array_equal(png, reference_pixels(cond, 1, psi=1.0, c=torch.tensor([[0., 0, 1]])))
+    np.testing.assert_array_equal(
+        png, reference_pixels(cond, 1, psi=1.0, c=torch.tensor([[0.0, 0, 1]]))
+    )
 
 
 def test_sample_with_bad_seeds_fails_before_loading(tmp_path, capsys):
-    assert main(["sample", str(tmp_path / "missing.safetensors"), "--seeds", "x", "-o",
-                 str(tmp_path)]) == 2
+    assert (
+        main(["sample", str(tmp_path / "missing.safetensors"), "--seeds", "x", "-o", str(tmp_path)])
+        == 2
+    )
     assert "'x' is not a seed" in capsys.readouterr().err
 
 
@@ -136,16 +193,22 @@ def test_init_model_is_reproducible_per_seed(model, tmp_path):
     assert torch.equal(first.state_dict()[weights], second.state_dict()[weights])
     assert not torch.equal(first.state_dict()[weights], third.state_dict()[weights])
     config = read_model_config(model)
-    assert (config["img_resolution"], config["mapping_kwargs"]["num_layers"], config["kimg"]) \
-        == (16, 2, 0.0)
+    assert (config["img_resolution"], config["mapping_kwargs"]["num_layers"], config["kimg"]) == (
+        16,
+        2,
+        0.0,
+    )
     assert config["synthesis_kwargs"] == {"channel_base": 64, "channel_max": 16}
 
 
-@pytest.mark.parametrize(("args", "match"), [
-    (["--size", "48"], "power of two"),
-    (["--size", "2"], "power of two"),
-    (["--size", "16", "--channel-base", "0"], "--channel-base 0: must be a positive number"),
-])
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--size", "48"], "power of two"),
+        (["--size", "2"], "power of two"),
+        (["--size", "16", "--channel-base", "0"], "--channel-base 0: must be a positive number"),
+    ],
+)
 def test_init_model_rejects_impossible_sizes(tmp_path, capsys, args, match):
     out = tmp_path / "m.safetensors"
     assert main(["init-model", *args, "-o", str(out)]) == 2

@@ -30,8 +30,19 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tiny(res: int, **overrides) -> TrainConfig:
-    values = dict(batch=4, channel_base=256, channel_max=16, z_dim=16, w_dim=16, aug="none",
-                  total_kimg=0.008, tick_kimg=0.004, snap=1, workers=0, metrics=())
+    values = dict(
+        batch=4,
+        channel_base=256,
+        channel_max=16,
+        z_dim=16,
+        w_dim=16,
+        aug="none",
+        total_kimg=0.008,
+        tick_kimg=0.004,
+        snap=1,
+        workers=0,
+        metrics=(),
+    )
     values.update(overrides)
     return auto_config(res, **values)
 
@@ -55,18 +66,26 @@ def test_auto_config_follows_the_published_formulas(res: int, gpus: int):
     c = auto_config(res, gpus=gpus)
     assert (c.batch, c.mbstd_group, c.channel_base, c.lr) == (mb, mbstd, cbase, lr)
     assert c.r1_gamma == pytest.approx(gamma) and c.ema_kimg == pytest.approx(ema)
-    assert (c.mapping_layers, c.channel_max, c.num_fp16_res, c.conv_clamp, c.ema_rampup) == \
-        (2, 512, 4, 256, 0.05)
+    assert (c.mapping_layers, c.channel_max, c.num_fp16_res, c.conv_clamp, c.ema_rampup) == (
+        2,
+        512,
+        4,
+        256,
+        0.05,
+    )
     assert (c.r1_interval, c.pl_interval, c.pl_weight, c.style_mixing) == (16, 4, 2.0, 0.9)
     assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(res=48), "power of two"),
-    (dict(res=64, gpus=3, batch=16), "multiple"),
-    (dict(res=64, aug="always"), "--aug"),
-    (dict(res=64, metrics=("is",)), "--metrics"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(res=48), "power of two"),
+        (dict(res=64, gpus=3, batch=16), "multiple"),
+        (dict(res=64, aug="always"), "--aug"),
+        (dict(res=64, metrics=("is",)), "--metrics"),
+    ],
+)
 def test_bad_settings_are_one_clear_error(kwargs: dict, match: str):
     res = kwargs.pop("res")
     with pytest.raises(LyriscopeError, match=match):
@@ -74,6 +93,7 @@ def test_bad_settings_are_one_clear_error(kwargs: dict, match: str):
 
 
 # -- losses -------------------------------------------------------------------------------
+
 
 class LinearD(torch.nn.Module):
     """D(x) = <w, x>: its R1 penalty is |w|² for every image, so d(penalty)/dw = 2w."""
@@ -92,14 +112,16 @@ def test_lazy_r1_gradient_is_gamma_times_interval_times_w():
     D = LinearD(8)
     loss = StyleGAN2Loss(trainer.G, D, r1_gamma=0.5)
     real = torch.rand(4, 3, 8, 8) * 2 - 1
-    loss.accumulate_gradients("Dreg", real, torch.zeros(4, 0), torch.randn(4, 16),
-                              torch.zeros(4, 0), gain=16)
+    loss.accumulate_gradients(
+        "Dreg", real, torch.zeros(4, 0), torch.randn(4, 16), torch.zeros(4, 0), gain=16
+    )
     torch.testing.assert_close(D.w.grad, 0.5 * 16 * D.w.detach())
 
 
 def test_lazy_regularization_scales_adam_and_keeps_both_phases():
-    trainer = Trainer(_tiny(8, pl_interval=4, r1_interval=16),
-                      paths=RunPaths(Path("."), Path("m")), device="cpu")
+    trainer = Trainer(
+        _tiny(8, pl_interval=4, r1_interval=16), paths=RunPaths(Path("."), Path("m")), device="cpu"
+    )
     by_name = {p.name: p for p in trainer.phases}
     assert list(by_name) == ["Gmain", "Greg", "Dmain", "Dreg"]
     for net, interval in (("G", 4), ("D", 16)):
@@ -112,6 +134,7 @@ def test_lazy_regularization_scales_adam_and_keeps_both_phases():
 
 # -- a short run ----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def shapes16(tmp_path_factory) -> ImageDataset:
     return ImageDataset(shapes_zip(tmp_path_factory.mktemp("d") / "s16.zip", count=8, res=16))
@@ -120,8 +143,13 @@ def shapes16(tmp_path_factory) -> ImageDataset:
 def test_a_run_writes_state_model_samples_and_stats(shapes16: ImageDataset, tmp_path: Path):
     config = _tiny(16, r1_interval=2, pl_interval=2, total_kimg=0.016, tick_kimg=0.008)
     paths = RunPaths(tmp_path / "run", tmp_path / "models" / "line-01.safetensors")
-    result = train(config, batches=batches_from(shapes16, config), paths=paths, progress=False,
-                   fingerprint=shapes16.fingerprint())
+    result = train(
+        config,
+        batches=batches_from(shapes16, config),
+        paths=paths,
+        progress=False,
+        fingerprint=shapes16.fingerprint(),
+    )
     assert result.kimg == pytest.approx(0.016) and result.stopped_by is None
     rows = read_stats(paths.stats_path)
     assert [r["kimg"] for r in rows] == pytest.approx([0.008, 0.016])
@@ -154,8 +182,9 @@ def test_frozen_discriminator_layers_do_not_move(shapes16: ImageDataset, tmp_pat
 
 def test_transfer_starts_from_the_base_generator(tmp_path: Path):
     config = _tiny(16)
-    base = Trainer(replace_seed(config, 7), paths=RunPaths(tmp_path, tmp_path / "m"),
-                   device="cpu").G
+    base = Trainer(
+        replace_seed(config, 7), paths=RunPaths(tmp_path, tmp_path / "m"), device="cpu"
+    ).G
     save_model(tmp_path / "base.safetensors", base)
     loaded = load_model(tmp_path / "base.safetensors")
     trainer = Trainer(config, paths=RunPaths(tmp_path, tmp_path / "m"), device="cpu")
@@ -174,6 +203,7 @@ def replace_seed(config: TrainConfig, seed: int) -> TrainConfig:
 
 # -- learning (slow) --------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_training_lowers_kid_against_the_dataset(tmp_path: Path):
@@ -181,9 +211,21 @@ def test_training_lowers_kid_against_the_dataset(tmp_path: Path):
     from lyriscope.trainers.metrics import evaluate
 
     dataset = ImageDataset(shapes_zip(tmp_path / "s32.zip", count=200, res=32), mirror=True)
-    config = auto_config(32, batch=8, channel_base=1024, channel_max=32, z_dim=32, w_dim=32,
-                         aug="none", total_kimg=2, tick_kimg=0.5, snap=100, workers=0,
-                         metrics=(), ema_kimg=0.25)
+    config = auto_config(
+        32,
+        batch=8,
+        channel_base=1024,
+        channel_max=32,
+        z_dim=32,
+        w_dim=32,
+        aug="none",
+        total_kimg=2,
+        tick_kimg=0.5,
+        snap=100,
+        workers=0,
+        metrics=(),
+        ema_kimg=0.25,
+    )
     net = feature_net(None, device="cpu")
     untrained = Trainer(config, paths=RunPaths(tmp_path, tmp_path / "m"), device="cpu").G_ema
 
@@ -202,13 +244,30 @@ def test_training_lowers_kid_against_the_dataset(tmp_path: Path):
 def test_ada_raises_p_when_d_overfits_eight_images(tmp_path: Path):
     dataset = ImageDataset(shapes_zip(tmp_path / "s8.zip", count=8, res=16))
     # p may move by 0.16 per adjustment (every 4 minibatches of 4): ADA reacts within the run.
-    config = _tiny(16, aug="ada", ada_interval=4, ada_kimg=0.1, total_kimg=0.4, tick_kimg=0.05,
-                   snap=100, pl_weight=0.0)
+    config = _tiny(
+        16,
+        aug="ada",
+        ada_interval=4,
+        ada_kimg=0.1,
+        total_kimg=0.4,
+        tick_kimg=0.05,
+        snap=100,
+        pl_weight=0.0,
+    )
     pipe = AugmentPipe()
-    ada = AdaController(target=config.ada_target, ada_kimg=config.ada_kimg,
-                        interval=config.ada_interval, batch=config.batch)
-    train(config, batches=batches_from(dataset, config), augmentation=Augmentation(pipe, ada),
-          paths=RunPaths(tmp_path / "run", tmp_path / "m.safetensors"), progress=False)
+    ada = AdaController(
+        target=config.ada_target,
+        ada_kimg=config.ada_kimg,
+        interval=config.ada_interval,
+        batch=config.batch,
+    )
+    train(
+        config,
+        batches=batches_from(dataset, config),
+        augmentation=Augmentation(pipe, ada),
+        paths=RunPaths(tmp_path / "run", tmp_path / "m.safetensors"),
+        progress=False,
+    )
     rows = read_stats(tmp_path / "run" / "stats.jsonl")
     # D tells the 8 real images apart (E[sign D(real)] above the 0.6 target), so p goes up.
     assert np.mean([r["real_sign"] for r in rows]) > config.ada_target

@@ -40,8 +40,17 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 # The kernel's activation codes: the enum Activation in bias_act.cu (a test compares them).
-ACTIVATION_CODES = {"linear": 0, "relu": 1, "lrelu": 2, "tanh": 3, "sigmoid": 4, "elu": 5,
-                    "selu": 6, "softplus": 7, "swish": 8}
+ACTIVATION_CODES = {
+    "linear": 0,
+    "relu": 1,
+    "lrelu": 2,
+    "tanh": 3,
+    "sigmoid": 4,
+    "elu": 5,
+    "selu": 6,
+    "softplus": 7,
+    "swish": 8,
+}
 _CUDA_SOURCES = ("bias_act.cpp", "bias_act.cu")
 
 
@@ -237,8 +246,7 @@ def _check_plugin(plugin: ModuleType, device: str = "cuda") -> str | None:
             gx, gb = torch.autograd.grad(y.square().sum(), [xi, bi], create_graph=True)
             (ggx,) = torch.autograd.grad(gx.float().square().sum() + gb.float().sum(), [xi])
             outputs.append([y, gx, gb, ggx])
-        problem = custom_ops.first_difference(("y", "dy/dx", "dy/db", "d2y/dx2"), *outputs,
-                                              tol=tol)
+        problem = custom_ops.first_difference(("y", "dy/dx", "dy/db", "d2y/dx2"), *outputs, tol=tol)
         if problem is not None:
             return f"{act} {dtype} {problem}"
     return None

@@ -106,7 +106,12 @@ def conv2d_resample_generic(
             pad = [pad[0] + (fw - down + 1) // 2, pad[1] + (fw - down) // 2,
                    pad[2] + (fh - down + 1) // 2, pad[3] + (fh - down) // 2]  # fmt: skip
     x = upfirdn2d.upfirdn2d(
-        x, f if up > 1 else None, up=up, padding=pad, gain=up**2, flip_filter=flip_filter,
+        x,
+        f if up > 1 else None,
+        up=up,
+        padding=pad,
+        gain=up**2,
+        flip_filter=flip_filter,
         impl=impl,
     )
     x = _conv2d(x, w, groups=groups, flip_weight=flip_weight)

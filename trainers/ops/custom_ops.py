@@ -43,9 +43,7 @@ def wants_fused(impl: str, x: torch.Tensor) -> bool:
 
 
 @functools.cache
-def load_checked_plugin(
-    name: str, sources: tuple[str, ...], check: SelfCheck
-) -> ModuleType | None:
+def load_checked_plugin(name: str, sources: tuple[str, ...], check: SelfCheck) -> ModuleType | None:
     """load_plugin(), then `check`: a kernel that builds but computes wrong is not used."""
     plugin = load_plugin(name, sources)
     if plugin is None:
@@ -115,8 +113,12 @@ def load_plugin(name: str, sources: tuple[str, ...]) -> ModuleType | None:
             from torch.utils import cpp_extension
 
             # The first build takes a minute or two: say so rather than seem to hang.
-            print(f"fused CUDA op {name}: building or loading from the cache...", end=" ",
-                  file=sys.stderr, flush=True)
+            print(
+                f"fused CUDA op {name}: building or loading from the cache...",
+                end=" ",
+                file=sys.stderr,
+                flush=True,
+            )
             start = time.monotonic()
             module = cpp_extension.load(
                 name=name,

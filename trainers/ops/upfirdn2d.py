@@ -303,8 +303,13 @@ def _check_plugin(plugin: ModuleType, device: str = "cuda") -> str | None:
     cases = [  # (shape, filter, kwargs, dtype, channels_last)
         ([2, 3, 7, 5], binomial, dict(up=2, padding=[2, 1, 2, 1], gain=4), torch.float32, False),
         ([2, 3, 8, 9], binomial, dict(down=2, padding=1), torch.float32, False),
-        ([1, 2, 9, 6], long_taps, dict(up=[1, 2], down=[3, 1], padding=[-1, 4, 3, -2],
-                                       flip_filter=True), torch.float32, False),
+        (
+            [1, 2, 9, 6],
+            long_taps,
+            dict(up=[1, 2], down=[3, 1], padding=[-1, 4, 3, -2], flip_filter=True),
+            torch.float32,
+            False,
+        ),
         ([2, 8, 6, 6], binomial, dict(up=2, padding=[2, 1, 2, 1], gain=4), torch.float16, True),
     ]
     for shape, f, kwargs, dtype, channels_last in cases:
@@ -316,8 +321,11 @@ def _check_plugin(plugin: ModuleType, device: str = "cuda") -> str | None:
         outputs = []
         for run in (_upfirdn2d_ref, lambda *a, **k: _upfirdn2d_cuda(plugin, *a, **k)):
             xi = x.detach().requires_grad_(True)
-            y = run(xi, f, **{"up": 1, "down": 1, "padding": 0, "flip_filter": False,
-                              "gain": 1, **kwargs})
+            y = run(
+                xi,
+                f,
+                **{"up": 1, "down": 1, "padding": 0, "flip_filter": False, "gain": 1, **kwargs},
+            )
             w = torch.linspace(-1, 1, y.numel(), device=device).reshape(y.shape).to(dtype)
             (gx,) = torch.autograd.grad((y * w).sum(), [xi])
             outputs.append([y, gx])
