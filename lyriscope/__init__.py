@@ -13,9 +13,9 @@ __version__ = "0.1.0"
 
 # Public names served from the engine on first access (PEP 562), never at import time.
 _LAZY = {
-    "render": "lyriscope.engine.render",
-    "Walk": "lyriscope.engine.walk",
-    "Generator": "lyriscope.engine.runtime",
+    "render": "lyriscope.engine.offline.render",
+    "Walk": "lyriscope.engine.synth.walk",
+    "Generator": "lyriscope.engine.synth.runtime",
 }
 
 __all__ = ["LyriscopeError", "SongSet", "load_set", "__version__", *_LAZY]

@@ -32,21 +32,33 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("new", "lyriscope.commands.new", "create sets/NAME from an audio file and an LRC"),
     Command("check", "lyriscope.commands.check", "validate a set: files, audio, lyrics, models"),
-    Command("queries", "lyriscope.dataset_tools.cli_queries", "fill each line's image queries"),
-    Command("collect", "lyriscope.dataset_tools.cli_collect", "download images for each line"),
-    Command("cluster", "lyriscope.dataset_tools.cli_cluster", "cluster a line's images (K-means)"),
-    Command("curate", "lyriscope.dataset_tools.cli_curate", "keep or drop clusters in a web page"),
-    Command("prepare", "lyriscope.dataset_tools.cli_prepare", "write training-ready dataset zips"),
-    Command("train", "lyriscope.trainers.cli_train", "train one StyleGAN2-ADA model per line"),
-    Command("import", "lyriscope.trainers.cli_import", "convert an NVlabs pickle to .safetensors"),
-    Command("sample", "lyriscope.trainers.cli_sample", "write one PNG per seed from a model"),
-    Command("init-model", "lyriscope.trainers.cli_init_model", "write a random-weight model"),
-    Command("render", "lyriscope.engine.cli_render", "render a set to MP4 with its audio"),
-    Command("preview", "lyriscope.engine.cli_preview", "render a line's loop while editing"),
-    Command("loops", "lyriscope.engine.cli_loops", "write one seamless loop video per line"),
-    Command("live", "lyriscope.engine.cli_live", "play a set live in a window"),
-    Command("devices", "lyriscope.engine.cli_devices", "list audio and MIDI ports"),
-    Command("bench", "lyriscope.engine.cli_bench", "measure synthesis, live and render speed"),
+    Command(
+        "queries", "lyriscope.dataset_tools.commands.queries", "fill each line's image queries"
+    ),
+    Command("collect", "lyriscope.dataset_tools.commands.collect", "download images for each line"),
+    Command(
+        "cluster", "lyriscope.dataset_tools.commands.cluster", "cluster a line's images (K-means)"
+    ),
+    Command(
+        "curate", "lyriscope.dataset_tools.commands.curate", "keep or drop clusters in a web page"
+    ),
+    Command(
+        "prepare", "lyriscope.dataset_tools.commands.prepare", "write training-ready dataset zips"
+    ),
+    Command("train", "lyriscope.trainers.commands.train", "train one StyleGAN2-ADA model per line"),
+    Command(
+        "import",
+        "lyriscope.trainers.commands.import_pickle",
+        "convert an NVlabs pickle to .safetensors",
+    ),
+    Command("sample", "lyriscope.trainers.commands.sample", "write one PNG per seed from a model"),
+    Command("init-model", "lyriscope.trainers.commands.init_model", "write a random-weight model"),
+    Command("render", "lyriscope.engine.commands.render", "render a set to MP4 with its audio"),
+    Command("preview", "lyriscope.engine.commands.preview", "render a line's loop while editing"),
+    Command("loops", "lyriscope.engine.commands.loops", "write one seamless loop video per line"),
+    Command("live", "lyriscope.engine.commands.live", "play a set live in a window"),
+    Command("devices", "lyriscope.engine.commands.devices", "list audio and MIDI ports"),
+    Command("bench", "lyriscope.engine.commands.bench", "measure synthesis, live and render speed"),
 )
 
 

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from lyriscope.engine.render import RenderOptions, render
+from lyriscope.engine.offline.render import RenderOptions, render
 from lyriscope.setmodel import load_set
 
 DEMO = Path(__file__).resolve().parent.parent / "sets" / "demo"

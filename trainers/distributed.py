@@ -5,7 +5,7 @@ gradients are averaged with one all_reduce of the flattened gradients (as the pu
 training loop does), so every process holds the same weights. NCCL on GPUs, gloo on CPU.
 
 Example:
-    torchrun --nproc_per_node 4 -m lyriscope.trainers.cli_train sets/song --line 3
+    torchrun --nproc_per_node 4 -m lyriscope.trainers.commands.train sets/song --line 3
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def free_port() -> int:
 def torchrun_command(
     module_args: Sequence[str], *, nproc: int, python: str | None = None
 ) -> list[str]:
-    """The command that runs `python -m lyriscope.trainers.cli_train ARGS` in `nproc` processes."""
+    """The command that runs `python -m lyriscope.trainers.commands.train ARGS` in `nproc` processes."""
     return [
         python or sys.executable,
         "-m",
@@ -163,13 +163,13 @@ def torchrun_command(
         "--standalone",
         f"--nproc_per_node={nproc}",
         "-m",
-        "lyriscope.trainers.cli_train",
+        "lyriscope.trainers.commands.train",
         *module_args,
     ]
 
 
 def launch_torchrun(module_args: Sequence[str], *, nproc: int) -> int:
-    """Run cli_train under torchrun with `nproc` processes on this machine; its exit code."""
+    """Run `lyriscope train` under torchrun with `nproc` processes on this machine; its exit code."""
     if nproc > 1 and torch.cuda.is_available() and torch.cuda.device_count() < nproc:
         raise DeviceError(
             f"--gpus {nproc}: this machine has {torch.cuda.device_count()} CUDA device(s)"

@@ -71,7 +71,7 @@ def sbatch_script(
         "--standalone",
         f"--nproc_per_node={options.gpus}",
         "-m",
-        "lyriscope.trainers.cli_train",
+        "lyriscope.trainers.commands.train",
         str(Path(set_path).resolve()),
         "--line",
         "$SLURM_ARRAY_TASK_ID",

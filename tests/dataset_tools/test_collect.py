@@ -11,7 +11,7 @@ import pytest
 from conftest import MAX_BYTES, SLOW_TIMEOUT_S, TROUBLE, good_path, write_set
 from fake_apis import Served
 
-from lyriscope.dataset_tools.cli_collect import collect
+from lyriscope.dataset_tools.commands.collect import collect
 from lyriscope.dataset_tools.download import DownloadOptions
 from lyriscope.dataset_tools.manifest import FIELDS, read_jsonl
 from lyriscope.dataset_tools.sources.registry import make_source
@@ -245,7 +245,7 @@ def test_collect_help_works_and_the_command_modules_import_nothing_heavy():
     done = _run_cli(["collect", "--help"], dict(os.environ))
     assert done.returncode == 0 and "--per-query" in done.stdout
     probe = (
-        "import sys, lyriscope.dataset_tools.cli_collect, lyriscope.dataset_tools.cli_queries;"
+        "import sys, lyriscope.dataset_tools.commands.collect, lyriscope.dataset_tools.commands.queries;"
         "print(sorted(m for m in ('requests', 'PIL', 'tomlkit', 'tqdm') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

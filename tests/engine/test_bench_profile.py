@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from lyriscope.cli import main
-from lyriscope.engine.bench_profile import (
+from lyriscope.engine.bench.profiling import (
     CATEGORIES,
     format_profile,
     init_profiler_for_graphs,
     profile_frames,
 )
-from lyriscope.engine.fastpath import FastSynthesis, probe_ws, reference_images, to_uint8
-from lyriscope.trainers.cli_init_model import random_generator
+from lyriscope.engine.synth.fastpath import FastSynthesis, probe_ws, reference_images, to_uint8
+from lyriscope.trainers.commands.init_model import random_generator
 
 # One torch thread: on a busy 2-core machine more threads spin and run far slower.
 pytestmark = pytest.mark.usefixtures("one_thread")

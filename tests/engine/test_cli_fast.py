@@ -16,10 +16,10 @@ import torch
 from xvfb_server import private_display
 
 from lyriscope.cli import main
-from lyriscope.engine import fastpath
-from lyriscope.engine.runtime import RuntimeOptions, runtime_options
+from lyriscope.engine.synth import fastpath
+from lyriscope.engine.synth.runtime import RuntimeOptions, runtime_options
 from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.cli_init_model import random_generator
+from lyriscope.trainers.commands.init_model import random_generator
 
 SR = 16000
 FPS = 10.0
@@ -155,7 +155,7 @@ def test_fast_render_matches_the_reference(
 def test_random_noise_line_renders_on_the_reference_path(
     fast_set: Path, tmp_path: Path, fast_calls: list[int], caplog
 ):
-    caplog.set_level(logging.WARNING, logger="lyriscope.engine.runtime")
+    caplog.set_level(logging.WARNING, logger="lyriscope.engine.synth.runtime")
     frames = _render(fast_set / "random-noise.toml", tmp_path / "noise.mp4", "--fast")
     assert len(frames) == round(DURATION_S * FPS)
     warnings = [r.getMessage() for r in caplog.records if "noise_mode 'random'" in r.getMessage()]
@@ -191,7 +191,9 @@ def test_preview_and_loops_draw_through_the_fast_path(
 def test_live_draws_through_the_fast_path(
     fast_set: Path, tmp_path: Path, fast_calls: list[int], monkeypatch
 ):
-    pytest.importorskip("lyriscope.engine.clock", reason="engine/clock.py has not landed yet")
+    pytest.importorskip(
+        "lyriscope.engine.show.clock", reason="engine/show/clock.py has not landed yet"
+    )
     with private_display(monkeypatch, screen="640x480x24"):
         code = main(
             [
@@ -217,7 +219,7 @@ def test_live_draws_through_the_fast_path(
 
 @pytest.mark.parametrize("command", ["render", "preview", "loops", "live"])
 def test_every_synthesizing_command_takes_fast(command: str):
-    module = importlib.import_module(f"lyriscope.engine.cli_{command}")
+    module = importlib.import_module(f"lyriscope.engine.commands.{command}")
     parser = argparse.ArgumentParser()
     module.configure(parser)
     extra = ["--line", "1"] if command == "preview" else []

@@ -21,7 +21,7 @@ import pytest
 import soundfile as sf
 from jack_server import start_jack
 
-from lyriscope.engine.clock import Clock, SystemClock, fill_block, open_clock
+from lyriscope.engine.show.clock import Clock, SystemClock, fill_block, open_clock
 from lyriscope.setmodel import load_set
 
 SR = 48000  # the dummy JACK server's rate: the song plays without resampling
@@ -203,7 +203,7 @@ def test_open_clock_without_any_device_runs_silent_and_says_why(click_set):
         "JACK_NO_START_SERVER": "1",
     }
     script = """
-from lyriscope.engine.audio_devices import list_audio_devices
+from lyriscope.engine.audio.devices import list_audio_devices
 if list_audio_devices():
     finish({"skip": True})
 else:
@@ -226,7 +226,7 @@ _PRELUDE = """
 import json, os, sys, time
 import numpy as np
 from lyriscope.setmodel import load_set
-from lyriscope.engine.clock import AudioClock, open_clock
+from lyriscope.engine.show.clock import AudioClock, open_clock
 from lyriscope.errors import DeviceError
 songset = load_set(sys.argv[1])
 def finish(result):
@@ -299,7 +299,7 @@ finish({"status_before": status_before, "status": clock.status, "messages": mess
 
 _LIVE_INPUT = """
 import subprocess
-from lyriscope.engine.clock import LiveInput
+from lyriscope.engine.audio.live_input import LiveInput
 clock = open_clock(songset, duration=6.0, audio_out="JACK Audio")
 live = LiveInput("JACK Audio", fps=30)
 time.sleep(0.4)

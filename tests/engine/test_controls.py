@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lyriscope.engine.controls import RANGES, Action, LiveControls, note_action
-from lyriscope.engine.tempo import MidiClock, TapTempo, fit_loop_seconds
+from lyriscope.engine.show.controls import RANGES, Action, LiveControls, note_action
+from lyriscope.engine.show.tempo import MidiClock, TapTempo, fit_loop_seconds
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import CONTROLLABLE, Post, load_set
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from jack_server import start_jack
 
-from lyriscope.engine.audio_devices import AudioDevice, choose_device
-from lyriscope.engine.cli_devices import audio_lines, midi_lines
+from lyriscope.engine.audio.devices import AudioDevice, choose_device
+from lyriscope.engine.commands.devices import audio_lines, midi_lines
 from lyriscope.errors import DeviceError
 
 

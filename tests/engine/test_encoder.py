@@ -13,7 +13,12 @@ import pytest
 import soundfile
 from PIL import Image
 
-from lyriscope.engine.encoder import PngSequenceWriter, VideoWriter, fps_fraction, open_writer
+from lyriscope.engine.offline.encoder import (
+    PngSequenceWriter,
+    VideoWriter,
+    fps_fraction,
+    open_writer,
+)
 from lyriscope.errors import LyriscopeError
 
 SR = 44100
@@ -138,7 +143,7 @@ def test_a_full_disk_is_an_oserror_naming_the_video_and_leaves_nothing(tmp_path)
     script = textwrap.dedent(f"""
         import resource, signal
         import numpy as np
-        from lyriscope.engine.encoder import VideoWriter
+        from lyriscope.engine.offline.encoder import VideoWriter
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
         noise = np.random.default_rng(0).integers(0, 256, (300, 64, 64, 3), dtype=np.uint8)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lyriscope.engine.fastpath import (
+from lyriscope.engine.synth.fastpath import (
     FastOptions,
     FastPathWarning,
     FastSynthesis,
@@ -18,9 +18,9 @@ from lyriscope.engine.fastpath import (
     reference_images,
     to_uint8,
 )
-from lyriscope.engine.runtime import Generator, RuntimeOptions
+from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.trainers.checkpoint import build_generator, save_model
-from lyriscope.trainers.cli_init_model import random_generator
+from lyriscope.trainers.commands.init_model import random_generator
 
 CPU = torch.device("cpu")
 FLOAT_TOLERANCE = 1e-4  # fp32 plan vs reference on [-1, 1] pixels: rounding order only

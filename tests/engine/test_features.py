@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from lyriscope.engine.features import (
+from lyriscope.engine.audio.features import (
     Features,
     NormStats,
     StreamingAnalyser,

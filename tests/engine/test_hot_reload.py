@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lyriscope.engine.controls import LiveControls
-from lyriscope.engine.hot_reload import FileWatcher, HotReload, incompatible
-from lyriscope.engine.hud import HudOverlay
-from lyriscope.engine.live import LiveShow
-from lyriscope.engine.renderer import DEFAULT_CHAIN, Renderer, copy_shaders
-from lyriscope.engine.runtime import Generator
+from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer, copy_shaders
+from lyriscope.engine.show.controls import LiveControls
+from lyriscope.engine.show.hot_reload import FileWatcher, HotReload, incompatible
+from lyriscope.engine.show.hud import HudOverlay
+from lyriscope.engine.show.live import LiveShow
+from lyriscope.engine.synth.runtime import Generator
 from lyriscope.setmodel import load_set
 from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.cli_init_model import random_generator
+from lyriscope.trainers.commands.init_model import random_generator
 
 SR = 22050
 DURATION_S = 2.0

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from lyriscope.engine.hud import PANEL_ALPHA, hud_panel
-from lyriscope.engine.renderer import text_font
+from lyriscope.engine.gl.renderer import text_font
+from lyriscope.engine.show.hud import PANEL_ALPHA, hud_panel
 
 ROWS = ["0:12.50  playing", "line 2/5 (song) 'ray of light'", "error: grade.frag.glsl breaks"]
 

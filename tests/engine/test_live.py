@@ -15,18 +15,18 @@ import pytest
 import soundfile as sf
 from xvfb_server import private_display
 
-from lyriscope.engine.controls import Action, LiveControls
-from lyriscope.engine.hud import HudInfo, HudOverlay, hud_lines
-from lyriscope.engine.live import Director, LiveOptions, LiveShow, Mailbox
-from lyriscope.engine.render import FrameSource
-from lyriscope.engine.renderer import DEFAULT_CHAIN, Renderer
-from lyriscope.engine.runtime import Generator
+from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer
+from lyriscope.engine.offline.render import FrameSource
 from lyriscope.engine.shots import shot_at
+from lyriscope.engine.show.controls import Action, LiveControls
+from lyriscope.engine.show.hud import HudInfo, HudOverlay, hud_lines
+from lyriscope.engine.show.live import Director, LiveOptions, LiveShow, Mailbox
+from lyriscope.engine.synth.runtime import Generator
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import load_set
 from lyriscope.timeline import Timeline
 from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.cli_init_model import random_generator
+from lyriscope.trainers.commands.init_model import random_generator
 
 SR = 22050
 FPS = 10.0
@@ -73,7 +73,7 @@ model = "models/line-02.safetensors"
 
 
 class ManualClock:
-    """A Clock whose time the test sets (the real clocks live in engine/clock.py)."""
+    """A Clock whose time the test sets (the real clocks live in engine/show/clock.py)."""
 
     def __init__(self, t: float = 0.0, *, playing: bool = True) -> None:
         self.t = t
@@ -542,7 +542,9 @@ def test_window_shows_picture_and_hud_and_x_keys_change_the_line(
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed")
 def test_cli_live_runs_for_seconds_and_saves_a_screenshot(xvfb_display, live_set, tmp_path):
-    pytest.importorskip("lyriscope.engine.clock", reason="engine/clock.py has not landed yet")
+    pytest.importorskip(
+        "lyriscope.engine.show.clock", reason="engine/show/clock.py has not landed yet"
+    )
     shot = tmp_path / "cli.png"
     env = {**os.environ, "DISPLAY": xvfb_display}
     result = subprocess.run(
@@ -581,10 +583,10 @@ def test_worker_on_its_cuda_stream_draws_what_the_generator_draws(live_set):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
-    from lyriscope.engine.live import FrameRequest, SynthesisWorker
-    from lyriscope.engine.runtime import RuntimeOptions
     from lyriscope.engine.shots import Shot
-    from lyriscope.engine.walk import Walk
+    from lyriscope.engine.show.live import FrameRequest, SynthesisWorker
+    from lyriscope.engine.synth.runtime import RuntimeOptions
+    from lyriscope.engine.synth.walk import Walk
 
     songset = load_set(live_set)
     gen = Generator.from_set(songset, options=RuntimeOptions(device="cuda"))

@@ -13,10 +13,10 @@ import pytest
 import torch
 from test_controls import write_set
 
-from lyriscope.engine.controls import Action, LiveControls
-from lyriscope.engine.features import Features
-from lyriscope.engine.midi import MidiInput, list_midi_ports, save_midi_map
-from lyriscope.engine.walk import Walk
+from lyriscope.engine.audio.features import Features
+from lyriscope.engine.show.controls import Action, LiveControls
+from lyriscope.engine.show.midi import MidiInput, list_midi_ports, save_midi_map
+from lyriscope.engine.synth.walk import Walk
 from lyriscope.errors import SetError
 from lyriscope.setmodel import Midi, load_set
 

@@ -10,13 +10,13 @@ import pytest
 from test_live import ManualClock, write_set
 from test_midi import Controller, wait_for
 
-from lyriscope.engine.controls import LiveControls
-from lyriscope.engine.hot_reload import HotReload
-from lyriscope.engine.hud import HudOverlay
-from lyriscope.engine.live import LiveShow
-from lyriscope.engine.midi import MidiInput
-from lyriscope.engine.renderer import DEFAULT_CHAIN, Renderer
-from lyriscope.engine.runtime import Generator
+from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer
+from lyriscope.engine.show.controls import LiveControls
+from lyriscope.engine.show.hot_reload import HotReload
+from lyriscope.engine.show.hud import HudOverlay
+from lyriscope.engine.show.live import LiveShow
+from lyriscope.engine.show.midi import MidiInput
+from lyriscope.engine.synth.runtime import Generator
 from lyriscope.setmodel import Midi, load_set
 
 rtmidi = pytest.importorskip("rtmidi")

@@ -10,8 +10,8 @@ import pytest
 from pythonosc.udp_client import SimpleUDPClient
 from test_controls import write_set
 
-from lyriscope.engine.controls import Action, LiveControls
-from lyriscope.engine.osc import OscServer
+from lyriscope.engine.show.controls import Action, LiveControls
+from lyriscope.engine.show.osc import OscServer
 from lyriscope.errors import DeviceError
 from lyriscope.setmodel import load_set
 

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lyriscope.engine.loops import LoopOptions, loop_frame_count, render_loop
-from lyriscope.engine.render import RenderOptions, render
-from lyriscope.engine.runtime import Generator
+from lyriscope.engine.offline.loops import LoopOptions, loop_frame_count, render_loop
+from lyriscope.engine.offline.render import RenderOptions, render
+from lyriscope.engine.synth.runtime import Generator
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import load_set
 from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.cli_init_model import random_generator
+from lyriscope.trainers.commands.init_model import random_generator
 
 SR = 22050
 FPS = 10.0

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from xvfb_server import private_display
 
-from lyriscope.engine.renderer import Renderer, ShaderError, copy_shaders, text_image
+from lyriscope.engine.gl.renderer import Renderer, ShaderError, copy_shaders, text_image
 from lyriscope.errors import DeviceError
 from lyriscope.setmodel import Post
 
@@ -261,7 +261,7 @@ def test_without_gl_the_error_says_what_to_install(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["LD_LIBRARY_PATH"] = str(tmp_path)
     code = (
-        "from lyriscope.engine.renderer import Renderer\n"
+        "from lyriscope.engine.gl.renderer import Renderer\n"
         "from lyriscope.errors import DeviceError\n"
         "try:\n    Renderer.offscreen(16)\n"
         "except DeviceError as exc:\n    print('DeviceError:', exc)\n"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from lyriscope.engine.runtime import Generator, RuntimeOptions
+from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.trainers.checkpoint import load_model, save_model
-from lyriscope.trainers.cli_init_model import random_generator
+from lyriscope.trainers.commands.init_model import random_generator
 
 
 @pytest.fixture(scope="module")

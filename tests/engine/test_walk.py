@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lyriscope.engine.interp import catmull_rom_loop, slerp
-from lyriscope.engine.walk import Walk, layer_groups
+from lyriscope.engine.synth.interp import catmull_rom_loop, slerp
+from lyriscope.engine.synth.walk import Walk, layer_groups
 from lyriscope.errors import CheckpointError, SetError
 from lyriscope.setmodel import Bands, WalkParams
 
@@ -39,7 +39,7 @@ class StandInFeatures:
 
 
 try:
-    from lyriscope.engine.features import Features
+    from lyriscope.engine.audio.features import Features
 except ImportError:  # the audio module is written in parallel; the contract is the same
     Features = StandInFeatures
 

@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from lyriscope.trainers.checkpoint import load_model, load_training_state, save_model
-from lyriscope.trainers.cli_init_model import random_generator
-from lyriscope.trainers.cli_train import main
+from lyriscope.trainers.commands.init_model import random_generator
+from lyriscope.trainers.commands.train import main
 from lyriscope.trainers.training_loop import read_stats
 
 RES = 16
@@ -89,7 +89,7 @@ text = "second line"
 
 def test_help_imports_nothing_heavy():
     code = (
-        "import sys, lyriscope.trainers.cli_train as m, argparse; "
+        "import sys, lyriscope.trainers.commands.train as m, argparse; "
         "m.configure(argparse.ArgumentParser()); "
         "heavy = [n for n in ('torch', 'numpy', 'PIL') if n in sys.modules]; "
         "assert not heavy, heavy"
@@ -178,7 +178,7 @@ def test_sigterm_saves_a_checkpoint_exits_143_and_resume_continues(song_set: Pat
     state_path = runs / "line-02" / "training-state.pt"
     argv = [str(song_set), "--line", "2", "--outdir", str(runs), *TINY]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lyriscope.trainers.cli_train", *argv, "--kimg", "100"],
+        [sys.executable, "-m", "lyriscope.trainers.commands.train", *argv, "--kimg", "100"],
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -233,7 +233,7 @@ def test_from_an_nvlabs_pickle_takes_its_g_ema_and_d(tmp_path: Path):
     sys.path.insert(0, str(Path(__file__).parent))
     from test_import import dump, persistent, snapshot
 
-    from lyriscope.trainers.cli_train import _load_base
+    from lyriscope.trainers.commands.train import _load_base
     from lyriscope.trainers.networks import Discriminator
     from lyriscope.trainers.train_config import auto_config
     from lyriscope.trainers.training_loop import RunPaths, Trainer

@@ -134,7 +134,7 @@ def test_a_process_group_needs_torchrun_environment(monkeypatch):
 def test_cli_gpus_2_starts_torchrun_with_two_processes(tmp_path: Path):
     import soundfile as sf
 
-    from lyriscope.trainers.cli_train import main
+    from lyriscope.trainers.commands.train import main
 
     root = tmp_path / "set"
     (root / "data").mkdir(parents=True)

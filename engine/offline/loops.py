@@ -41,9 +41,9 @@ def render_loop(
     """Write line's loop (no audio) to out (.mp4 or a PNG folder); returns the frame count."""
     from tqdm import tqdm
 
-    from lyriscope.engine.encoder import open_writer
-    from lyriscope.engine.renderer import Renderer
-    from lyriscope.engine.walk import Walk
+    from lyriscope.engine.gl.renderer import Renderer
+    from lyriscope.engine.offline.encoder import open_writer
+    from lyriscope.engine.synth.walk import Walk
 
     check_line(songset, line)
     spec = songset.lines[line]
@@ -77,7 +77,7 @@ def keyframe_strip(
     """A PNG strip of the line's keyframe images (what the loop passes through), left to right."""
     from PIL import Image
 
-    from lyriscope.engine.walk import Walk
+    from lyriscope.engine.synth.walk import Walk
 
     check_line(songset, line)
     spec = songset.lines[line]

@@ -1,7 +1,7 @@
 """A per-frame profile of a render step: allocations, host syncs, copies and launches per frame.
 
 The fast path promises a per-frame loop with no allocations, no host syncs and no device
-copies beyond the ws upload (engine/fastpath.py). `profile_frames` shows it: it runs the
+copies beyond the ws upload (engine/synth/fastpath.py). `profile_frames` shows it: it runs the
 step under torch.profiler, each frame inside a `lyriscope::frame` range, and counts the
 host-side events of each category in CATEGORIES per frame, from the names torch.profiler
 gives CUDA runtime calls and aten ops. Only events inside a frame count, so the

@@ -6,7 +6,7 @@ sets/NAME/runs/line-NN/ (training-state.pt, stats.jsonl, samples-KKKKKK.png). De
 follow StyleGAN2-ADA's 'auto' configuration for the resolution and GPU count.
 
 Several GPUs: `--gpus K` starts torchrun itself; `torchrun --nproc_per_node K -m
-lyriscope.trainers.cli_train ...` works too. A cluster: `--all --slurm` writes a job array.
+lyriscope.trainers.commands.train ...` works too. A cluster: `--all --slurm` writes a job array.
 
 Exit codes: 0 done, 2 bad input, 130 stopped by Ctrl-C, 143 stopped by SIGTERM (both
 after writing a checkpoint; `--resume` continues).
@@ -511,7 +511,7 @@ def _write_slurm(songset: Any, lines: list[int], args: argparse.Namespace) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point for `python -m lyriscope.trainers.cli_train` (what torchrun starts)."""
+    """Entry point for `python -m lyriscope.trainers.commands.train` (what torchrun starts)."""
     parser = argparse.ArgumentParser(prog="lyriscope train", description=__doc__.splitlines()[0])
     configure(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0)

@@ -72,7 +72,7 @@ class LineModel:
                 noise_mode,
             )
         elif fast:
-            from lyriscope.engine.fastpath import FastOptions, FastSynthesis
+            from lyriscope.engine.synth.fastpath import FastOptions, FastSynthesis
 
             options = FastOptions(dtype="fp16" if fp16 else "fp32", noise_mode=noise_mode)
             self.fast = FastSynthesis(G, batch=batch, options=options, graph_pool=graph_pool)

@@ -84,7 +84,7 @@ class FrameSource:
     """Draws the line images of frame jobs, batched per line: (line, t, frame) -> uint8 [H, W, 3]."""
 
     def __init__(self, songset: SongSet, generator, features, *, fps: float) -> None:
-        from lyriscope.engine.walk import Walk
+        from lyriscope.engine.synth.walk import Walk
 
         self.songset = songset
         self.generator = generator
@@ -122,10 +122,10 @@ def render(
 ) -> RenderResult:
     """Render a set (or a set folder) to `out` (.mp4/.mov/.mkv, or a folder for PNG frames)."""
     from lyriscope.audiofile import audio_duration
-    from lyriscope.engine.encoder import open_writer
-    from lyriscope.engine.features import analyse_file
-    from lyriscope.engine.renderer import Renderer
-    from lyriscope.engine.runtime import Generator, RuntimeOptions
+    from lyriscope.engine.audio.features import analyse_file
+    from lyriscope.engine.gl.renderer import Renderer
+    from lyriscope.engine.offline.encoder import open_writer
+    from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
     from lyriscope.timeline import Timeline
 
     if not isinstance(songset, SongSet):

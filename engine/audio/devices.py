@@ -7,10 +7,17 @@ are seen.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
 from lyriscope.errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+# close_stream waits at most this long for PortAudio: a stream of a dead device may never close.
+CLOSE_TIMEOUT_S = 2.0
 
 Direction = Literal["input", "output"]
 
@@ -144,3 +151,24 @@ def _default_indices(sd) -> tuple[int, int]:
         except (sd.PortAudioError, ValueError, KeyError, TypeError):
             indices.append(-1)
     return indices[0], indices[1]
+
+
+def close_stream(stream, *, wait_s: float) -> None:
+    """Abort and close a sounddevice stream, waiting at most wait_s seconds for it.
+
+    PortAudio's JACK host API can wait forever on a server that died, so the closing runs
+    in a daemon thread that is left behind if it does not return in time.
+    """
+
+    def close() -> None:
+        try:
+            stream.abort(ignore_errors=True)
+            stream.close(ignore_errors=True)
+        except Exception as exc:  # noqa: BLE001 - the device is gone either way
+            log.debug("closing the audio stream failed: %s", exc)
+
+    closer = threading.Thread(target=close, name="lyriscope-audio-close", daemon=True)
+    closer.start()
+    closer.join(wait_s)
+    if wait_s > 0 and closer.is_alive():
+        log.warning("the audio device did not close within %.1f s; left behind", wait_s)

@@ -8,9 +8,6 @@ walk follow what the audience hears, latency included. Without a device (`--no-a
 sound card, a device that fails to open) a `SystemClock` counts monotonic seconds instead;
 a device lost mid-show hands over to a `SystemClock` at the same song time.
 
-`LiveInput` (`--audio-in`) analyses a live input (line-in from the mixer) with the
-streaming analyser; the lines are then cued by hand or MIDI on a system clock.
-
 The audio callback never blocks and allocates almost nothing: the song is decoded once to
 one array and the callback copies slices of it. The main thread and the callback share a
 few attributes that are only ever replaced whole (a tuple, an int), never mutated.
@@ -20,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -29,11 +25,16 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from lyriscope.engine.audio_devices import AudioDevice, find_device, import_sounddevice
+from lyriscope.engine.audio.devices import (
+    CLOSE_TIMEOUT_S,
+    AudioDevice,
+    close_stream,
+    find_device,
+    import_sounddevice,
+)
 from lyriscope.errors import DeviceError
 
 if TYPE_CHECKING:
-    from lyriscope.engine.features import Features
     from lyriscope.setmodel import SongSet
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,6 @@ MIN_LOOP_S = 0.05
 DEFAULT_STALL_S = 0.5
 # A stream gets this much more time to deliver its first callback (devices start slowly).
 START_GRACE_S = 1.5
-# close() waits at most this long for PortAudio: a stream of a dead device may never close.
-CLOSE_TIMEOUT_S = 2.0
 
 
 @runtime_checkable
@@ -598,27 +597,6 @@ def _skip_portaudio_exit_handler() -> None:
         atexit.unregister(handler)
 
 
-def close_stream(stream, *, wait_s: float) -> None:
-    """Abort and close a sounddevice stream, waiting at most wait_s seconds for it.
-
-    PortAudio's JACK host API can wait forever on a server that died, so the closing runs
-    in a daemon thread that is left behind if it does not return in time.
-    """
-
-    def close() -> None:
-        try:
-            stream.abort(ignore_errors=True)
-            stream.close(ignore_errors=True)
-        except Exception as exc:  # noqa: BLE001 - the device is gone either way
-            log.debug("closing the audio stream failed: %s", exc)
-
-    closer = threading.Thread(target=close, name="lyriscope-audio-close", daemon=True)
-    closer.start()
-    closer.join(wait_s)
-    if wait_s > 0 and closer.is_alive():
-        log.warning("the audio device did not close within %.1f s; left behind", wait_s)
-
-
 def open_clock(
     songset: SongSet,
     *,
@@ -675,144 +653,3 @@ def _song_samples(songset: SongSet, *, sr: int, channels: int) -> np.ndarray:
     elif y.shape[0] == 1:
         y = np.repeat(y, 2, axis=0)  # mono file on a stereo device: both sides
     return np.ascontiguousarray(y[:channels].T, dtype=np.float32)  # [n, channels]
-
-
-class LiveInput:
-    """`--audio-in`: a live input analysed as it arrives, features for the walk.
-
-    The PortAudio callback only queues the samples; a worker thread runs the
-    StreamingAnalyser, so the audio thread never waits on the analysis.
-    """
-
-    def __init__(
-        self,
-        device: str | int | None,  # input device index or name; None: the system default
-        *,
-        fps: float,  # video frames per second (one feature row per frame)
-        song_features: Features | None = None,  # the song's features: their levels normalise
-        latency: str | float = "low",
-    ) -> None:
-        from lyriscope.engine.features import StreamingAnalyser
-
-        sd = import_sounddevice()
-        found = find_device(device, direction="input")
-        if found is None:
-            raise DeviceError(
-                "no audio input device found for --audio-in; connect one (see `lyriscope "
-                "devices`) or play the set's song instead"
-            )
-        self.device = found
-        self.sr = int(round(found.default_samplerate))
-        self.fps = float(fps)
-        # Only the song's levels carry over: its beats are not where the live input's are.
-        norm = song_features.norm if song_features is not None else None
-        self._analyser = StreamingAnalyser(self.sr, self.fps, norm=norm)
-        self._rows = _FeatureRows(fps=self.fps, sr=self._analyser.sr)
-        self._blocks: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
-        self._overflows = 0
-        self._received = 0  # samples per channel that arrived
-        self._worker = threading.Thread(
-            target=self._analyse, name="lyriscope-audio-in", daemon=True
-        )
-        self._worker.start()
-        try:
-            self._stream = sd.InputStream(
-                device=found.index,
-                samplerate=self.sr,
-                channels=min(found.max_input_channels, 2),
-                dtype="float32",
-                latency=latency,
-                callback=self._callback,
-            )
-            self._stream.start()
-        except (sd.PortAudioError, ValueError) as exc:
-            self._blocks.put(None)
-            raise DeviceError(
-                f"cannot record from audio device {found.label()}: {exc}; pick another with "
-                f"--audio-in (see `lyriscope devices`)"
-            ) from exc
-
-    def _callback(self, indata, frames, time_info, status) -> None:
-        if status.input_overflow:
-            self._overflows += 1
-        self._received += frames
-        self._blocks.put(indata.mean(axis=1, dtype=np.float32))  # [frames] mono
-
-    def _analyse(self) -> None:
-        while True:
-            block = self._blocks.get()
-            if block is None:
-                return
-            self._rows.append(self._analyser.process(block))
-
-    def features(self) -> Features:
-        """All feature rows so far (first_frame 0); a snapshot that later rows do not change."""
-        return self._rows.snapshot()
-
-    @property
-    def received_s(self) -> float:
-        """Seconds of input that arrived so far (dropouts of the device not counted)."""
-        return self._received / self.sr
-
-    @property
-    def status(self) -> str:
-        """One line for the HUD."""
-        return f"audio in: {self.device.name}, {self._rows.n_frames} frames analysed"
-
-    def close(self) -> None:
-        stream, self._stream = getattr(self, "_stream", None), None
-        if stream is not None:
-            close_stream(stream, wait_s=CLOSE_TIMEOUT_S)
-        self._blocks.put(None)
-        self._worker.join(CLOSE_TIMEOUT_S)
-
-
-class _FeatureRows:
-    """Feature rows appended by one thread and read as snapshots by another.
-
-    Rows live in arrays that grow by doubling; a snapshot is views of the first n rows,
-    which are never written again, so it needs no copy.
-    """
-
-    def __init__(self, *, fps: float, sr: int) -> None:
-        from lyriscope.engine.features import Features
-
-        self._lock = threading.Lock()
-        self._empty = Features.silent(0, fps=fps, sr=sr)
-        self._arrays = {
-            "rms": np.zeros(0, np.float32),
-            "onset": np.zeros(0, np.float32),
-            "onsets": np.zeros(0, bool),
-            "bands": np.zeros((0, 3), np.float32),
-            "chroma": np.zeros((0, 12), np.float32),
-        }
-        self._beats: list[np.ndarray] = []
-        self._tempo = 0.0
-        self._norm = None
-        self.n_frames = 0
-
-    def append(self, rows: Features) -> None:
-        k = rows.n_frames
-        with self._lock:
-            n = self.n_frames
-            for name, array in self._arrays.items():
-                if n + k > array.shape[0]:
-                    bigger = np.zeros(
-                        (max(2 * array.shape[0], n + k, 256), *array.shape[1:]), array.dtype
-                    )
-                    bigger[:n] = array[:n]
-                    self._arrays[name] = array = bigger
-                array[n : n + k] = getattr(rows, name)
-            if rows.beats.size:
-                self._beats.append(rows.beats)
-            self._tempo, self._norm = rows.tempo, rows.norm
-            self.n_frames = n + k
-
-    def snapshot(self) -> Features:
-        from dataclasses import replace
-
-        with self._lock:
-            n = self.n_frames
-            views = {name: array[:n] for name, array in self._arrays.items()}
-            beats = np.concatenate(self._beats) if self._beats else np.zeros(0, np.int64)
-            return replace(self._empty, **views, beats=beats, tempo=self._tempo, norm=self._norm)

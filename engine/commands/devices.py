@@ -92,7 +92,7 @@ def midi_lines(ports: dict[str, list[str]], *, problem: str | None = None) -> li
 
 
 def _audio_devices() -> tuple[list, str | None]:
-    from lyriscope.engine.audio_devices import list_audio_devices
+    from lyriscope.engine.audio.devices import list_audio_devices
 
     try:
         return list_audio_devices(), None
@@ -104,7 +104,7 @@ def _midi_ports() -> tuple[dict[str, list[str]], str | None]:
     try:
         import rtmidi  # noqa: F401 - only to say why MIDI is missing
 
-        from lyriscope.engine import midi
+        from lyriscope.engine.show import midi
     except ImportError as exc:  # python-rtmidi (or its native library) is not installed
         return {}, f"python-rtmidi unavailable ({exc})"
     try:

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from lyriscope.engine.controls import Action, LiveControls
+from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.errors import DeviceError
 from lyriscope.setmodel import CONTROLLABLE
 

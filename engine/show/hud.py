@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from lyriscope.engine.renderer import Effect, FrameParams, text_font
+from lyriscope.engine.gl.renderer import Effect, FrameParams, text_font
 
 HUD_SHADER = "hud"
 # The renderer binds its own samplers from unit 0 up, and moderngl writes textures through

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 
-from lyriscope.engine.tempo import TapTempo, fit_loop_seconds
+from lyriscope.engine.show.tempo import TapTempo, fit_loop_seconds
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import CONTROLLABLE, NOTE_ACTION, Post, SongSet, WalkParams
 

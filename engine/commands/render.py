@@ -60,7 +60,7 @@ def add_fast_option(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyriscope.engine.render import RenderOptions, render
+    from lyriscope.engine.offline.render import RenderOptions, render
     from lyriscope.setmodel import load_set
 
     songset = load_set(args.set, need_models=True)

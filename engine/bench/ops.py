@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lyriscope.engine.bench_timing import device_sync, interleaved_times
+from lyriscope.engine.bench.timing import device_sync, interleaved_times
 from lyriscope.trainers.ops import bias_act as bias_act_module
 from lyriscope.trainers.ops import upfirdn2d as upfirdn2d_module
 from lyriscope.trainers.ops.bias_act import bias_act

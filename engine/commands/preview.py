@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from lyriscope.engine.cli_render import add_fast_option
+from lyriscope.engine.commands.render import add_fast_option
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyriscope.engine.loops import watch
+    from lyriscope.engine.offline.loops import watch
     from lyriscope.errors import LyriscopeError
     from lyriscope.setmodel import load_set
 
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> None:
-    from lyriscope.engine.loops import LoopOptions, check_line, keyframe_strip, render_loop
-    from lyriscope.engine.runtime import Generator, runtime_options
+    from lyriscope.engine.offline.loops import LoopOptions, check_line, keyframe_strip, render_loop
+    from lyriscope.engine.synth.runtime import Generator, runtime_options
     from lyriscope.setmodel import load_set
 
     songset = load_set(args.set, need_models=True)

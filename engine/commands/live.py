@@ -7,7 +7,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from lyriscope.engine.cli_render import add_fast_option
+from lyriscope.engine.commands.render import add_fast_option
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +95,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lyriscope.audiofile import audio_duration
-    from lyriscope.engine.controls import LiveControls
-    from lyriscope.engine.hot_reload import HotReload
-    from lyriscope.engine.hud import HudOverlay
-    from lyriscope.engine.live import LiveOptions, LiveShow
-    from lyriscope.engine.renderer import DEFAULT_CHAIN, Renderer
-    from lyriscope.engine.runtime import Generator, runtime_options
+    from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer
+    from lyriscope.engine.show.controls import LiveControls
+    from lyriscope.engine.show.hot_reload import HotReload
+    from lyriscope.engine.show.hud import HudOverlay
+    from lyriscope.engine.show.live import LiveOptions, LiveShow
+    from lyriscope.engine.synth.runtime import Generator, runtime_options
     from lyriscope.errors import LyriscopeError
     from lyriscope.setmodel import load_set
 
@@ -118,15 +118,16 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         features, live_input = None, None
         if args.audio_in is not None:
-            from lyriscope.engine.clock import LiveInput, SystemClock
+            from lyriscope.engine.audio.live_input import LiveInput
+            from lyriscope.engine.show.clock import SystemClock
 
             live_input = LiveInput(_device(args.audio_in), fps=fps)
             stack.callback(live_input.close)
             # No song clock: the walk runs on the show's time, lines are cued by hand.
             clock = SystemClock(playing=True, why="--audio-in, lines cued by hand")
         else:
-            from lyriscope.engine.clock import open_clock
-            from lyriscope.engine.features import analyse_file
+            from lyriscope.engine.audio.features import analyse_file
+            from lyriscope.engine.show.clock import open_clock
 
             log.info("analysing %s at %g fps", songset.song.audio.name, fps)
             features = analyse_file(songset.song.audio, fps=fps)
@@ -141,14 +142,14 @@ def run(args: argparse.Namespace) -> int:
         controls = LiveControls(songset)
         inputs = []
         if not args.no_midi:
-            from lyriscope.engine.midi import MidiInput
+            from lyriscope.engine.show.midi import MidiInput
 
             # Without a port it waits for one (the HUD says so); it connects when plugged in.
             midi = MidiInput(controls, songset.midi, port=args.midi, set_path=songset.path)
             stack.callback(midi.close)
             inputs.append(midi)
         if args.osc is not None:
-            from lyriscope.engine.osc import OscServer
+            from lyriscope.engine.show.osc import OscServer
 
             osc = OscServer(controls, port=args.osc)
             stack.callback(osc.close)
@@ -200,7 +201,7 @@ def shader_folder(set_root: Path, option: Path | None) -> Path | None:
         if not option.is_dir():
             raise LyriscopeError(
                 f"--shaders {option}: not a folder (copy the shipped shaders "
-                f"there with lyriscope.engine.renderer.copy_shaders)"
+                f"there with lyriscope.engine.gl.renderer.copy_shaders)"
             )
         return option
     own = set_root / "shaders"
@@ -209,7 +210,7 @@ def shader_folder(set_root: Path, option: Path | None) -> Path | None:
 
 def _shipped_shader_folder() -> Path | None:
     """The shipped shaders as a real folder (an editable install), to hot-reload them too."""
-    from lyriscope.engine.renderer import default_shader_dir
+    from lyriscope.engine.gl.renderer import default_shader_dir
 
     folder = default_shader_dir()
     return folder if isinstance(folder, Path) and folder.is_dir() else None

@@ -1,6 +1,6 @@
 """`lyriscope bench`: how fast synthesis, the live loop, the offline render and training run here.
 
-Every measurement uses the same random-weight generator (trainers.cli_init_model.
+Every measurement uses the same random-weight generator (trainers.commands.init_model.
 random_generator), so numbers from different machines compare. `run_bench()` returns one
 dict with every number (what --json writes); `format_report()` turns it into the table.
 Reference and fast synthesis are timed interleaved, frame by frame, so a busy machine slows
@@ -31,15 +31,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from lyriscope.engine.bench_ops import bench_ops, op_rows
-from lyriscope.engine.bench_profile import (
+from lyriscope.engine.bench.ops import bench_ops, op_rows
+from lyriscope.engine.bench.profiling import (
     format_profile,
     init_profiler_for_graphs,
     profile_frames,
     profile_summary,
 )
-from lyriscope.engine.bench_timing import device_sync, interleaved_times
-from lyriscope.engine.fastpath import (
+from lyriscope.engine.bench.timing import device_sync, interleaved_times
+from lyriscope.engine.synth.fastpath import (
     FastOptions,
     FastSynthesis,
     HostFrames,
@@ -83,7 +83,7 @@ class BenchOptions:
     train_steps: int = 3  # timed training steps per configuration
     seed: int = 0  # seed of the random weights
     fast: FastOptions = field(default_factory=FastOptions)
-    profile: bool = False  # also count allocations, syncs, copies per frame (bench_profile)
+    profile: bool = False  # also count allocations, syncs, copies per frame (bench.profiling)
 
 
 def section_names(options: BenchOptions) -> tuple[str, ...]:
@@ -99,8 +99,8 @@ def run_bench(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Every measurement of the bench as a JSON-serialisable dict (see format_report)."""
-    from lyriscope.engine.runtime import pick_device
-    from lyriscope.trainers.cli_init_model import random_generator
+    from lyriscope.engine.synth.runtime import pick_device
+    from lyriscope.trainers.commands.init_model import random_generator
     from lyriscope.trainers.networks import set_op_impl
 
     _check(options)
@@ -200,9 +200,9 @@ def bench_live(
     G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions, device: torch.device
 ) -> dict[str, Any]:
     """The live loop: audio block -> features -> walk -> synthesis -> upload -> post chain -> read."""
-    from lyriscope.engine.features import StreamingAnalyser
-    from lyriscope.engine.renderer import Renderer
-    from lyriscope.engine.walk import Walk
+    from lyriscope.engine.audio.features import StreamingAnalyser
+    from lyriscope.engine.gl.renderer import Renderer
+    from lyriscope.engine.synth.walk import Walk
     from lyriscope.setmodel import WalkParams
 
     fps = options.fps
@@ -258,9 +258,9 @@ def bench_offline(
     """Offline render throughput: walk -> synthesis -> post chain -> H.264 + AAC into a temp file."""
     import soundfile
 
-    from lyriscope.engine.encoder import VideoWriter
-    from lyriscope.engine.renderer import Renderer
-    from lyriscope.engine.walk import Walk
+    from lyriscope.engine.gl.renderer import Renderer
+    from lyriscope.engine.offline.encoder import VideoWriter
+    from lyriscope.engine.synth.walk import Walk
     from lyriscope.setmodel import WalkParams
 
     fps, batch = options.fps, options.batch
@@ -400,7 +400,7 @@ def bench_memory(
 def bench_profile(
     G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions, device: torch.device
 ) -> dict[str, Any]:
-    """Per-frame profile (bench_profile.profile_frames) of the fast and reference paths, same ws."""
+    """Per-frame profile (bench.profiling.profile_frames) of the fast and reference paths, same ws."""
     if device.type == "cuda":
         # The bench's graph was captured before the profiler's first use, which may leave its
         # replays untraced: profile a fresh capture instead.

@@ -36,16 +36,17 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
-from lyriscope.engine.controls import Action, LiveControls
-from lyriscope.engine.hud import HudInfo, HudOverlay, hud_lines
 from lyriscope.engine.shots import Shot, shot_at
+from lyriscope.engine.show.controls import Action, LiveControls
+from lyriscope.engine.show.hud import HudInfo, HudOverlay, hud_lines
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import SongSet, WalkParams
 
 if TYPE_CHECKING:
-    from lyriscope.engine.clock import Clock, LiveInput
-    from lyriscope.engine.features import Features
-    from lyriscope.engine.hot_reload import HotReload
+    from lyriscope.engine.audio.features import Features
+    from lyriscope.engine.audio.live_input import LiveInput
+    from lyriscope.engine.show.clock import Clock
+    from lyriscope.engine.show.hot_reload import HotReload
     from lyriscope.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -322,7 +323,7 @@ class ShowStats:
 
 
 class LiveShow:
-    """The display loop of a live show; the parts are made by the caller (see cli_live)."""
+    """The display loop of a live show; the parts are made by the caller (see engine.commands.live)."""
 
     def __init__(
         self,
@@ -692,7 +693,7 @@ class LiveShow:
         self._last_key = None  # new params: draw again even while paused
 
     def _make_walks(self, songset: SongSet) -> list[Any]:
-        from lyriscope.engine.walk import Walk
+        from lyriscope.engine.synth.walk import Walk
 
         return [
             Walk.for_model(self.generator.line(i), seeds=line.seeds, fps=self.fps)

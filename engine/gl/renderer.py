@@ -28,7 +28,7 @@ from typing import Any
 import moderngl
 import numpy as np
 
-from lyriscope.engine.gl_targets import GLTarget, OffscreenTarget, WindowTarget
+from lyriscope.engine.gl.targets import GLTarget, OffscreenTarget, WindowTarget
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import Post
 

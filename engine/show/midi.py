@@ -25,8 +25,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from lyriscope.engine.controls import LiveControls, note_action
-from lyriscope.engine.tempo import CLOCK_CONTINUE, CLOCK_START, CLOCK_STOP, CLOCK_TICK, MidiClock
+from lyriscope.engine.show.controls import LiveControls, note_action
+from lyriscope.engine.show.tempo import (
+    CLOCK_CONTINUE,
+    CLOCK_START,
+    CLOCK_STOP,
+    CLOCK_TICK,
+    MidiClock,
+)
 from lyriscope.errors import DeviceError, LyriscopeError, SetError
 from lyriscope.setmodel import CONTROLLABLE, NOTE_ACTION, Midi, set_file
 

@@ -1,0 +1,1 @@
+"""The dataset tools' CLI commands: arguments in, options out, one library call."""

@@ -1,0 +1,1 @@
+"""`lyriscope bench`: measures the engine and the trainers on this machine."""

@@ -1,0 +1,1 @@
+"""The engine's CLI commands: arguments in, options out, one library call."""

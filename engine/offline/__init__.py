@@ -1,0 +1,1 @@
+"""Offline: the frame-exact render, line loops, previews and the video encoder."""

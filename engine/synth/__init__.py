@@ -1,0 +1,1 @@
+"""Synthesis: the latent walk, the generator runtime and the fast synthesis plan."""

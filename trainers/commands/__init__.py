@@ -1,0 +1,1 @@
+"""The trainers' CLI commands: arguments in, options out, one library call."""
