@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomlkit
+
+from lyriscope.dataset_tools.wordnet import WordNet, find_wordnet
+from lyriscope.setmodel import DEFAULT_TAGS, edit_set, load_set
 
 
 def search_terms(queries: Sequence[str], tags: Sequence[str]) -> list[str]:
@@ -110,39 +114,29 @@ def fill_queries(
     Lines that already list queries are kept unless `force`. The user's comments and layout
     survive (tomlkit); the file is replaced atomically and only if the result is a valid set.
     """
-    import tomlkit
-
-    from lyriscope import atomic
-    from lyriscope.dataset_tools.wordnet import WordNet, find_wordnet
-    from lyriscope.setmodel import DEFAULT_TAGS, load_set, parse_set
-
-    song_set_before = load_set(set_path)  # validates, and names the problem if there is one
-    path = song_set_before.path
-    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    song_set = load_set(set_path)  # validates, and names the problem if there is one
     folder = find_wordnet(wordnet_dir)
     wordnet = WordNet(folder) if folder is not None else None
-    chosen = range(len(song_set_before.lines)) if lines is None else lines
+    chosen = range(len(song_set.lines)) if lines is None else lines
     filled, kept = [], []
-    for index in chosen:
-        table = doc["line"][index]
-        if "queries" in table and not force:
-            kept.append(index)
-            continue
-        queries = line_queries(str(table["text"]), wordnet=wordnet, options=options)
-        table["queries"] = _string_array(queries)
-        if "tags" not in table:
-            table["tags"] = _string_array(DEFAULT_TAGS)
-        filled.append(index)
-    text = tomlkit.dumps(doc)
-    parse_set(tomllib.loads(text), root=path.parent, source=path)  # never write a broken set
-    if filled:
-        atomic.write_text(path, text)
+
+    def change(doc: tomlkit.TOMLDocument) -> None:
+        for index in chosen:
+            table = doc["line"][index]
+            if "queries" in table and not force:
+                kept.append(index)
+                continue
+            queries = line_queries(str(table["text"]), wordnet=wordnet, options=options)
+            table["queries"] = _string_array(queries)
+            if "tags" not in table:
+                table["tags"] = _string_array(DEFAULT_TAGS)
+            filled.append(index)
+
+    edit_set(song_set.path, change)  # never writes a broken set
     return FillResult(filled=tuple(filled), kept=tuple(kept), synonyms=wordnet is not None)
 
 
-def _string_array(items: Sequence[str]):
-    import tomlkit
-
+def _string_array(items: Sequence[str]) -> tomlkit.items.Array:
     array = tomlkit.array()
     array.extend(items)
     return array.multiline(len(items) > 3)  # one query a line: easier to edit

@@ -19,7 +19,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+
+from lyriscope.atomic import write_text
 from lyriscope.errors import SetError
+from lyriscope.params import CONTROLLABLE, OUTPUT_PARAMS, POST_PARAMS, WALK_PARAMS, Param
 
 SET_FILE = "set.toml"
 DEFAULT_TAGS: tuple[str, ...] = ("photography", "art", "painting")
@@ -121,23 +125,6 @@ class SongSet:
         return self.root.name
 
 
-# Parameters a MIDI CC or OSC message may drive: the walk's and the post chain's numbers.
-CONTROLLABLE: tuple[str, ...] = (
-    "pulse",
-    "motion",
-    "truncation",
-    "truncation_follow",
-    "band_depth",
-    "loop_seconds",
-    "crossfade_s",
-    "brightness",
-    "contrast",
-    "saturation",
-    "vignette",
-    "trail",
-)
-
-
 def set_file(path: str | Path) -> Path:
     """The set.toml of a set folder (or the file itself)."""
     p = Path(path)
@@ -189,11 +176,35 @@ def parse_set(
     _no_unknown(out_t, {"size", "fps", "crf", "gap"}, src, "[output] ")
     gap = _get(out_t, "gap", int, src, "[output] ", default=None)
     output = Output(
-        size=_get(out_t, "size", int, src, "[output] ", default=Output.size, check=_at_least(16)),
-        fps=float(
-            _get(out_t, "fps", float, src, "[output] ", default=Output.fps, check=_in(1, 1000))
+        size=_get(
+            out_t,
+            "size",
+            int,
+            src,
+            "[output] ",
+            default=Output.size,
+            check=_ranged(OUTPUT_PARAMS["size"]),
         ),
-        crf=_get(out_t, "crf", int, src, "[output] ", default=Output.crf, check=_in(0, 51)),
+        fps=float(
+            _get(
+                out_t,
+                "fps",
+                float,
+                src,
+                "[output] ",
+                default=Output.fps,
+                check=_ranged(OUTPUT_PARAMS["fps"]),
+            )
+        ),
+        crf=_get(
+            out_t,
+            "crf",
+            int,
+            src,
+            "[output] ",
+            default=Output.crf,
+            check=_ranged(OUTPUT_PARAMS["crf"]),
+        ),
         gap=None if gap is None else gap - 1,
     )
 
@@ -232,6 +243,27 @@ def parse_set(
     )
 
 
+def edit_set(path: str | Path, change: Callable[[tomlkit.TOMLDocument], None]) -> SongSet:
+    """Edit a set.toml in place, keeping the user's comments and layout; returns the new set.
+
+    change(doc) edits the parsed document (tomlkit). The result is written atomically, only
+    when it differs and still loads as a set; otherwise SetError names what broke and the
+    file is left as it was. Every write to set.toml goes through here.
+
+    Example:
+        >>> edit_set("sets/demo", lambda doc: doc["walk"].update(pulse=0.8))
+    """
+    toml_path = load_set(path).path  # the file must be a valid set before we touch it
+    before = toml_path.read_text(encoding="utf-8")
+    doc = tomlkit.parse(before)
+    change(doc)
+    after = tomlkit.dumps(doc)
+    edited = parse_set(tomllib.loads(after), root=toml_path.parent, source=toml_path)
+    if after != before:
+        write_text(toml_path, after)
+    return edited
+
+
 def default_seeds(line_index: int, count: int) -> tuple[int, ...]:
     """Seeds of a line that lists none: distinct per line, stable across runs."""
     return tuple(line_index * 1000 + k for k in range(count))
@@ -240,6 +272,8 @@ def default_seeds(line_index: int, count: int) -> tuple[int, ...]:
 # --- parts ---------------------------------------------------------------------------------
 
 _WALK_KEYS = {f.name for f in fields(WalkParams)}
+# The walk's numbers: the parameters a knob can drive live.
+_WALK_NUMBERS = tuple(k for k, p in WALK_PARAMS.items() if p.knob is not None)
 _LINE_KEYS = {"text", "queries", "tags", "model", "at"} | _WALK_KEYS
 
 
@@ -255,21 +289,11 @@ def _parse_walk(
     if extra is None:
         _no_unknown(t, _WALK_KEYS, src, where)
     changes: dict[str, Any] = {}
-    positive = _above(0)
-    non_negative = _at_least(0)
-    for key, check in (
-        ("loop_seconds", positive),
-        ("truncation", _in(-2, 2)),
-        ("truncation_follow", non_negative),
-        ("pulse", non_negative),
-        ("motion", non_negative),
-        ("band_depth", non_negative),
-        ("crossfade_s", non_negative),
-    ):
+    for key in _WALK_NUMBERS:
         if key in t:
-            changes[key] = float(_get(t, key, float, src, where, check=check))
+            changes[key] = float(_get(t, key, float, src, where, check=_ranged(WALK_PARAMS[key])))
     if "seeds" in t and not (allow_seed_list and isinstance(t["seeds"], list)):
-        changes["seeds"] = _get(t, "seeds", int, src, where, check=_at_least(2))
+        changes["seeds"] = _get(t, "seeds", int, src, where, check=_ranged(WALK_PARAMS["seeds"]))
     if "space" in t:
         changes["space"] = _get(t, "space", str, src, where, check=_one_of(("z", "w")))
     if "noise" in t:
@@ -306,14 +330,54 @@ def _parse_post(t: Mapping[str, Any], src: str) -> Post:
     d = Post()
     return Post(
         brightness=float(
-            _get(t, "brightness", float, src, where, default=d.brightness, check=_in(-1, 1))
+            _get(
+                t,
+                "brightness",
+                float,
+                src,
+                where,
+                default=d.brightness,
+                check=_ranged(POST_PARAMS["brightness"]),
+            )
         ),
-        contrast=float(_get(t, "contrast", float, src, where, default=d.contrast, check=_in(0, 4))),
+        contrast=float(
+            _get(
+                t,
+                "contrast",
+                float,
+                src,
+                where,
+                default=d.contrast,
+                check=_ranged(POST_PARAMS["contrast"]),
+            )
+        ),
         saturation=float(
-            _get(t, "saturation", float, src, where, default=d.saturation, check=_in(0, 4))
+            _get(
+                t,
+                "saturation",
+                float,
+                src,
+                where,
+                default=d.saturation,
+                check=_ranged(POST_PARAMS["saturation"]),
+            )
         ),
-        vignette=float(_get(t, "vignette", float, src, where, default=d.vignette, check=_in(0, 1))),
-        trail=float(_get(t, "trail", float, src, where, default=d.trail, check=_in(0, 0.99))),
+        vignette=float(
+            _get(
+                t,
+                "vignette",
+                float,
+                src,
+                where,
+                default=d.vignette,
+                check=_ranged(POST_PARAMS["vignette"]),
+            )
+        ),
+        trail=float(
+            _get(
+                t, "trail", float, src, where, default=d.trail, check=_ranged(POST_PARAMS["trail"])
+            )
+        ),
         text=_get(t, "text", bool, src, where, default=d.text),
         upscale=_get(
             t,
@@ -493,12 +557,12 @@ def _in(lo: float, hi: float) -> Callable[[Any], str | None]:
     return lambda v: None if lo <= v <= hi else f"a value in {lo}..{hi}"
 
 
+def _ranged(param: Param) -> Callable[[Any], str | None]:
+    return param.problem
+
+
 def _at_least(lo: float) -> Callable[[Any], str | None]:
     return lambda v: None if v >= lo else f"a value of at least {lo}"
-
-
-def _above(lo: float) -> Callable[[Any], str | None]:
-    return lambda v: None if v > lo else f"a value above {lo}"
 
 
 def _one_of(options: tuple[str, ...]) -> Callable[[Any], str | None]:

@@ -33,9 +33,10 @@ import math
 import os
 from collections import deque
 from dataclasses import dataclass, replace
-from fractions import Fraction
 
 import numpy as np
+
+from lyriscope.timebase import analysis_rate
 
 # Full-scale levels below these are treated as silence when normalising: a song with no
 # highs must not scale its noise floor up to 1.
@@ -167,21 +168,6 @@ class Features:
             chroma=self.chroma[:n_frames],
             beats=self.beats[self.beats < end],
         )
-
-
-def analysis_rate(fps: float, *, target_sr: int = 22050) -> tuple[int, int]:
-    """(sr, hop): the analysis rate nearest target_sr at which one video frame is hop samples.
-
-    fps may be fractional (30000/1001 is recognised); sr = hop * fps exactly.
-    """
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, not {fps}")
-    rate = Fraction(fps).limit_denominator(1001)
-    # hop must be a multiple of rate's denominator for sr = hop * rate to be whole.
-    step = rate.denominator
-    units = max(1, round(target_sr / (rate * step)))
-    hop = units * step
-    return int(hop * rate), hop
 
 
 def frame_count(n_samples: int, sr: int, *, fps: float) -> int:
@@ -549,6 +535,5 @@ __all__ = [
     "StreamingAnalyser",
     "analyse",
     "analyse_file",
-    "analysis_rate",
     "frame_count",
 ]

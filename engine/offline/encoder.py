@@ -34,6 +34,7 @@ import numpy as np
 
 from lyriscope.atomic import atomic_path
 from lyriscope.errors import LyriscopeError
+from lyriscope.timebase import fps_fraction
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +53,6 @@ X264_PRESETS: tuple[str, ...] = (
 )
 AAC_BIT_RATE = 192_000  # bits per second for the song's track
 _STOP = object()  # queue sentinel: no more frames
-
-
-def fps_fraction(fps: float | Fraction | int) -> Fraction:
-    """fps as an exact fraction; 29.97002997... becomes 30000/1001."""
-    if isinstance(fps, Fraction):
-        result = fps
-    else:
-        result = Fraction(fps).limit_denominator(1001)
-    if result <= 0:
-        raise LyriscopeError(f"fps must be positive, got {fps}")
-    return result
 
 
 class _QueuedWriter:

@@ -18,11 +18,11 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass, fields, replace
-from types import MappingProxyType
 
 from lyriscope.engine.show.tempo import TapTempo, fit_loop_seconds
 from lyriscope.errors import LyriscopeError
-from lyriscope.setmodel import CONTROLLABLE, NOTE_ACTION, Post, SongSet, WalkParams
+from lyriscope.params import CONTROLLABLE, LIVE_PARAMS, Param
+from lyriscope.setmodel import NOTE_ACTION, Post, SongSet, WalkParams
 
 ACTION_KINDS: tuple[str, ...] = (
     "cue",
@@ -49,55 +49,17 @@ class Action:
     value: float | None = None
 
 
-@dataclass(frozen=True)
-class ParamRange:
-    """How a parameter is driven: `knob_min..knob_max` for a 0..1 knob, `lo..hi` for any value."""
-
-    knob_min: float
-    knob_max: float
-    lo: float = -math.inf  # absolute values are clamped to lo..hi (what set.toml allows)
-    hi: float = math.inf
-
-    def from_normalised(self, x: float) -> float:
-        x = min(max(float(x), 0.0), 1.0)
-        return self.knob_min + x * (self.knob_max - self.knob_min)
-
-    def to_normalised(self, value: float) -> float:
-        span = self.knob_max - self.knob_min
-        return min(max((value - self.knob_min) / span, 0.0), 1.0)
-
-    def clamp(self, value: float) -> float:
-        return min(max(float(value), self.lo), self.hi)
-
-
-RANGES: MappingProxyType[str, ParamRange] = MappingProxyType(
-    {
-        "pulse": ParamRange(0.0, 2.0, lo=0.0),
-        "motion": ParamRange(0.0, 2.0, lo=0.0),
-        "truncation": ParamRange(0.0, 1.2, lo=-2.0, hi=2.0),
-        "truncation_follow": ParamRange(0.0, 1.0, lo=0.0),
-        "band_depth": ParamRange(0.0, 1.0, lo=0.0),
-        "loop_seconds": ParamRange(2.0, 60.0, lo=0.1),
-        "crossfade_s": ParamRange(0.0, 5.0, lo=0.0),
-        "brightness": ParamRange(-1.0, 1.0, lo=-1.0, hi=1.0),
-        "contrast": ParamRange(0.0, 2.0, lo=0.0, hi=4.0),
-        "saturation": ParamRange(0.0, 2.0, lo=0.0, hi=4.0),
-        "vignette": ParamRange(0.0, 1.0, lo=0.0, hi=1.0),
-        "trail": ParamRange(0.0, 0.95, lo=0.0, hi=0.99),
-    }
-)
-
 _WALK_FIELDS = frozenset(f.name for f in fields(WalkParams))
 _POST_FIELDS = frozenset(f.name for f in fields(Post))
 
 
-def check_parameter(name: str) -> ParamRange:
+def check_parameter(name: str) -> Param:
     """The range of a controllable parameter; LyriscopeError naming the valid ones otherwise."""
-    if name not in RANGES:
+    if name not in LIVE_PARAMS:
         raise LyriscopeError(
             f"unknown live parameter {name!r}; expected one of " + ", ".join(CONTROLLABLE)
         )
-    return RANGES[name]
+    return LIVE_PARAMS[name]
 
 
 def note_action(action: str) -> Action:
@@ -162,7 +124,7 @@ class LiveControls:
             for name, target in self._target.items():
                 cur = self._current[name]
                 nxt = cur + alpha * (target - cur)
-                r = RANGES[name]
+                r = LIVE_PARAMS[name]
                 # Snap the last invisible bit so values() settles on the exact target.
                 if abs(target - nxt) <= 1e-6 * (r.knob_max - r.knob_min):
                     nxt = target

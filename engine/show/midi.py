@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+
 from lyriscope.engine.show.controls import LiveControls, note_action
 from lyriscope.engine.show.tempo import (
     CLOCK_CONTINUE,
@@ -34,7 +36,8 @@ from lyriscope.engine.show.tempo import (
     MidiClock,
 )
 from lyriscope.errors import DeviceError, LyriscopeError, SetError
-from lyriscope.setmodel import CONTROLLABLE, NOTE_ACTION, Midi, set_file
+from lyriscope.params import CONTROLLABLE
+from lyriscope.setmodel import NOTE_ACTION, Midi, edit_set, set_file
 
 APIS: tuple[str, ...] = ("auto", "alsa", "jack")
 _CLIENT_NAME = "lyriscope"
@@ -102,11 +105,6 @@ def save_midi_map(set_path: str | Path, cc: Mapping[int, str], notes: Mapping[in
 
     The file is written atomically and only if the result still loads as a set (SetError otherwise).
     """
-    import tomlkit
-
-    from lyriscope.atomic import write_text
-    from lyriscope.setmodel import parse_set
-
     path = set_file(set_path).resolve()
     for number, name in cc.items():
         if not 0 <= number <= 127 or name not in CONTROLLABLE:
@@ -121,21 +119,18 @@ def save_midi_map(set_path: str | Path, cc: Mapping[int, str], notes: Mapping[in
                 f"{path}: [midi] notes.{number}: expected a note 0..127 mapped to line:next, "
                 f"line:prev, line:N, freeze, blackout or flash, got {action!r}"
             )
-    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
-    if "midi" not in doc:
-        doc.add("midi", tomlkit.table())
-    midi_t = doc["midi"]
-    _update_table(midi_t, "cc", cc)
-    _update_table(midi_t, "notes", notes)
-    text = tomlkit.dumps(doc)
-    parse_set(tomlkit.parse(text).unwrap(), root=path.parent, source=path)  # raises SetError
-    write_text(path, text)
+
+    def change(doc: tomlkit.TOMLDocument) -> None:
+        if "midi" not in doc:
+            doc.add("midi", tomlkit.table())
+        _update_table(doc["midi"], "cc", cc)
+        _update_table(doc["midi"], "notes", notes)
+
+    edit_set(path, change)
 
 
 def _update_table(parent: Any, key: str, mapping: Mapping[int, str]) -> None:
     """Set parent[key] to `mapping` as an inline table, keeping the comment after the old one."""
-    import tomlkit
-
     table = tomlkit.inline_table()
     table.update({str(k): v for k, v in sorted(mapping.items())})
     old = parent.get(key)

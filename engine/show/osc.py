@@ -27,7 +27,7 @@ from typing import Any
 
 from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.errors import DeviceError
-from lyriscope.setmodel import CONTROLLABLE
+from lyriscope.params import CONTROLLABLE
 
 PREFIX = "/lyriscope"
 _TOGGLES = ("freeze", "blackout", "flash")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 
 from lyriscope.atomic import atomic_path, write_text
 from lyriscope.errors import LyriscopeError, SetError
 from lyriscope.lrc import Lyrics, format_time, read_lrc
+from lyriscope.params import OUTPUT_PARAMS, POST_PARAMS, WALK_PARAMS, Param
 from lyriscope.setmodel import (
     DEFAULT_TAGS,
     SET_FILE,
@@ -30,36 +32,6 @@ from lyriscope.setmodel import (
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MODEL_PATH = "models/line-{number:02d}.safetensors"  # number is 1-based
-
-# What each default means, written beside it in set.toml (the values come from setmodel;
-# a field added there is still written out, without a note, until one is added here).
-_OUTPUT_NOTES = {
-    "size": "frame side in pixels (square); models smaller than this are upscaled",
-    "fps": "video frames per second; frame k is at t = k / fps",
-    "crf": "H.264 quality: 0 lossless .. 51 worst",
-}
-_WALK_NOTES = {
-    "loop_seconds": "one closed loop through the line's seeds, in seconds",
-    "seeds": "keyframes per loop when a line lists no seeds",
-    "truncation": "psi: 0 average image .. 1 full variety",
-    "truncation_follow": "psi added at full loudness",
-    "pulse": "onset -> push along the pulse direction",
-    "motion": "loudness -> walk speed",
-    "bands": "frequency band -> layers of w it pushes (coarse, middle, fine, none)",
-    "band_depth": "how far a band's energy pushes its layers",
-    "crossfade_s": "blend time into a line at its start, in seconds",
-    "space": '"z": slerp between the seeds\' z; "w": lerp between their w',
-    "noise": '"const" fixed grain, "random" flickers, "none" smooth (young models look cleaner)',
-}
-_POST_NOTES = {
-    "brightness": "added, -1 .. 1",
-    "contrast": "multiplier around mid grey",
-    "saturation": "0 grey .. 1 as is .. >1 vivid",
-    "vignette": "0 none .. 1 strong",
-    "trail": "feedback trail, 0 none .. 0.99",
-    "text": "draw the active lyric line",
-    "upscale": "lanczos, bicubic, bilinear or nearest",
-}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -169,7 +141,7 @@ def set_toml(
     ]
     output = Output()
     out += [
-        _keyed(f.name, getattr(output, f.name), _OUTPUT_NOTES.get(f.name))
+        _keyed(f.name, getattr(output, f.name), _help(OUTPUT_PARAMS, f.name))
         for f in fields(Output)
         if f.name != "gap"
     ]
@@ -180,12 +152,14 @@ def set_toml(
     ]
     walk = WalkParams()
     out += [
-        _keyed(f.name, getattr(walk, f.name), _WALK_NOTES.get(f.name)) for f in fields(WalkParams)
+        _keyed(f.name, getattr(walk, f.name), _help(WALK_PARAMS, f.name))
+        for f in fields(WalkParams)
     ]
     post = Post()
     out += ["", "# [post]  # the renderer's post chain; uncomment to change"]
     out += [
-        "# " + _keyed(f.name, getattr(post, f.name), _POST_NOTES.get(f.name)) for f in fields(Post)
+        "# " + _keyed(f.name, getattr(post, f.name), _help(POST_PARAMS, f.name))
+        for f in fields(Post)
     ]
     for i, line in enumerate(lyrics.lyric_lines):
         out += [
@@ -209,6 +183,12 @@ def set_toml(
         "",
     ]
     return "\n".join(out)
+
+
+def _help(params: Mapping[str, Param], key: str) -> str | None:
+    """What a key means (lyriscope.params), written beside its default."""
+    param = params.get(key)
+    return None if param is None else param.help
 
 
 def _keyed(key: str, value: object, note: str | None) -> str:

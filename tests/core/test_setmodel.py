@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 
 from lyriscope.errors import SetError
+from lyriscope.params import OUTPUT_PARAMS, POST_PARAMS, WALK_PARAMS
 from lyriscope.setmodel import (
     Bands,
     Output,
     WalkParams,
     default_seeds,
+    edit_set,
     load_set,
     set_file,
 )
@@ -212,3 +214,37 @@ def test_need_models_names_the_line_and_how_to_train_it(tmp_path):
         r"\"models/line-02\.safetensors\"",
     ):
         load_set(root, need_models=True)
+
+
+def test_edit_set_keeps_comments_and_writes_only_a_valid_set(tmp_path):
+    text = SONG + "[walk]\npulse = 0.4  # the kick pushes\n" + TWO_LINES
+    root = write_set(tmp_path / "s", text)
+    edited = edit_set(root, lambda doc: doc["walk"].update(pulse=0.9))
+    assert edited.walk.pulse == 0.9 == load_set(root).walk.pulse
+    assert "pulse = 0.9  # the kick pushes" in (root / "set.toml").read_text(encoding="utf-8")
+
+    def break_it(doc):
+        doc["walk"]["pulse"] = -1.0
+
+    with pytest.raises(SetError, match=r"\[walk\] pulse: expected a value of at least 0"):
+        edit_set(root, break_it)
+    assert load_set(root).walk.pulse == 0.9  # the file is as it was
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "value", "expected"),
+    [
+        ("walk", "loop_seconds", 0, "a value above 0"),
+        ("walk", "truncation", 3, "a value in -2..2"),
+        ("walk", "seeds", 1, "a value of at least 2"),
+        ("post", "trail", 1.0, "a value in 0..0.99"),
+        ("output", "fps", 0, "a value in 1..1000"),
+        ("output", "crf", 52, "a value in 0..51"),
+    ],
+)
+def test_ranges_come_from_one_table(tmp_path, table, key, value, expected):
+    params = {"walk": WALK_PARAMS, "post": POST_PARAMS, "output": OUTPUT_PARAMS}[table]
+    assert params[key].problem(value) == expected
+    root = write_set(tmp_path / "s", SONG + f"[{table}]\n{key} = {value}\n" + TWO_LINES)
+    with pytest.raises(SetError, match=rf"\[{table}\] {key}: expected {expected}"):
+        load_set(root)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from lyriscope.engine.show.controls import RANGES, Action, LiveControls, note_action
+from lyriscope.engine.show.controls import Action, LiveControls, note_action
 from lyriscope.engine.show.tempo import MidiClock, TapTempo, fit_loop_seconds
 from lyriscope.errors import LyriscopeError
-from lyriscope.setmodel import CONTROLLABLE, Post, load_set
+from lyriscope.params import CONTROLLABLE, LIVE_PARAMS
+from lyriscope.setmodel import Post, load_set
 
 FRAME = 1 / 60
 
@@ -57,8 +58,8 @@ def settle(controls: LiveControls, seconds: float = 1.0) -> None:
 
 
 def test_every_controllable_parameter_has_a_range():
-    assert set(RANGES) == set(CONTROLLABLE)
-    for name, r in RANGES.items():
+    assert set(LIVE_PARAMS) == set(CONTROLLABLE)
+    for name, r in LIVE_PARAMS.items():
         assert r.knob_min < r.knob_max, name
         assert r.lo <= r.knob_min and r.knob_max <= r.hi, name
 

@@ -16,7 +16,6 @@ from PIL import Image
 from lyriscope.engine.offline.encoder import (
     PngSequenceWriter,
     VideoWriter,
-    fps_fraction,
     open_writer,
 )
 from lyriscope.errors import LyriscopeError
@@ -187,13 +186,6 @@ def test_bad_options_are_refused(tmp_path):
             writer.write(np.zeros((32, 32, 3), np.float32))
         writer.write(np.zeros((32, 32, 3), np.uint8))
     assert list(tmp_path.iterdir()) == [tmp_path / "v.mp4"]
-
-
-def test_fps_fractions():
-    assert fps_fraction(60) == 60
-    assert fps_fraction(30000 / 1001) == Fraction(30000, 1001)
-    assert fps_fraction(Fraction(24000, 1001)) == Fraction(24000, 1001)
-    assert fps_fraction(23.976) == Fraction(2997, 125)
 
 
 def test_png_sequence_writes_numbered_frames_and_the_cut_audio(tmp_path, song):

@@ -12,7 +12,6 @@ from lyriscope.engine.audio.features import (
     StreamingAnalyser,
     analyse,
     analyse_file,
-    analysis_rate,
     frame_count,
 )
 from lyriscope.errors import AudioError
@@ -50,13 +49,6 @@ def song() -> tuple[np.ndarray, np.ndarray]:
 def offline(song) -> Features:
     """The offline analysis of `song` at 60 fps, beats included (librosa's numba compile once)."""
     return analyse(song[0], SR, fps=FPS)
-
-
-@pytest.mark.parametrize("fps", [24, 25, 30, 50, 60, 30000 / 1001])
-def test_analysis_rate_makes_a_frame_a_whole_number_of_samples(fps):
-    sr, hop = analysis_rate(fps)
-    assert sr == pytest.approx(hop * fps, abs=1e-6)
-    assert 16000 <= sr <= 32000
 
 
 @pytest.mark.parametrize("fps", [24, 25, 30, 60, 30000 / 1001])
