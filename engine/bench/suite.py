@@ -1,6 +1,6 @@
 """`lyriscope bench`: how fast synthesis, the live loop, the offline render and training run here.
 
-Every measurement uses the same random-weight generator (trainers.commands.init_model.
+Every measurement uses the same random-weight generator (trainers.random_model.
 random_generator), so numbers from different machines compare. `run_bench()` returns one
 dict with every number (what --json writes); `format_report()` turns it into the table.
 Reference and fast synthesis are timed interleaved, frame by frame, so a busy machine slows
@@ -100,8 +100,8 @@ def run_bench(
 ) -> dict[str, Any]:
     """Every measurement of the bench as a JSON-serialisable dict (see format_report)."""
     from lyriscope.engine.synth.runtime import pick_device
-    from lyriscope.trainers.commands.init_model import random_generator
     from lyriscope.trainers.networks import set_op_impl
+    from lyriscope.trainers.random_model import random_generator
 
     _check(options)
     device = pick_device(options.device)

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from lyriscope.engine.bench.suite import BenchOptions, format_report, run_bench, section_names
     from lyriscope.engine.synth.fastpath import FastOptions
     from lyriscope.engine.synth.runtime import pick_device
-    from lyriscope.trainers.commands.init_model import MAX_SIZE, MIN_SIZE
+    from lyriscope.trainers.random_model import MAX_SIZE, MIN_SIZE
 
     if not MIN_SIZE <= args.size <= MAX_SIZE or args.size & (args.size - 1):
         raise LyriscopeError(

@@ -17,7 +17,7 @@ from lyriscope.engine.bench.profiling import (
     profile_frames,
 )
 from lyriscope.engine.synth.fastpath import FastSynthesis, probe_ws, reference_images, to_uint8
-from lyriscope.trainers.commands.init_model import random_generator
+from lyriscope.trainers.random_model import random_generator
 
 # One torch thread: on a busy 2-core machine more threads spin and run far slower.
 pytestmark = pytest.mark.usefixtures("one_thread")

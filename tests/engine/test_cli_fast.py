@@ -19,7 +19,7 @@ from lyriscope.cli import main
 from lyriscope.engine.synth import fastpath
 from lyriscope.engine.synth.runtime import RuntimeOptions, runtime_options
 from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.commands.init_model import random_generator
+from lyriscope.trainers.random_model import random_generator
 
 SR = 16000
 FPS = 10.0

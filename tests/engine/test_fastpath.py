@@ -20,7 +20,7 @@ from lyriscope.engine.synth.fastpath import (
 )
 from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.trainers.checkpoint import build_generator, save_model
-from lyriscope.trainers.commands.init_model import random_generator
+from lyriscope.trainers.random_model import random_generator
 
 CPU = torch.device("cpu")
 FLOAT_TOLERANCE = 1e-4  # fp32 plan vs reference on [-1, 1] pixels: rounding order only

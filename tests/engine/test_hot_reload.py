@@ -19,7 +19,7 @@ from lyriscope.engine.show.live import LiveShow
 from lyriscope.engine.synth.runtime import Generator
 from lyriscope.setmodel import load_set
 from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.commands.init_model import random_generator
+from lyriscope.trainers.random_model import random_generator
 
 SR = 22050
 DURATION_S = 2.0

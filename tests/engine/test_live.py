@@ -26,7 +26,7 @@ from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import load_set
 from lyriscope.timeline import Timeline
 from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.commands.init_model import random_generator
+from lyriscope.trainers.random_model import random_generator
 
 SR = 22050
 FPS = 10.0

@@ -20,7 +20,7 @@ from lyriscope.engine.synth.runtime import Generator
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import load_set
 from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.commands.init_model import random_generator
+from lyriscope.trainers.random_model import random_generator
 
 SR = 22050
 FPS = 10.0

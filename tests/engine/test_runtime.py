@@ -10,7 +10,7 @@ import torch
 
 from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.trainers.checkpoint import load_model, save_model
-from lyriscope.trainers.commands.init_model import random_generator
+from lyriscope.trainers.random_model import random_generator
 
 
 @pytest.fixture(scope="module")

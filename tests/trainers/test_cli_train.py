@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from lyriscope.trainers.checkpoint import load_model, load_training_state, save_model
-from lyriscope.trainers.commands.init_model import random_generator
 from lyriscope.trainers.commands.train import main
+from lyriscope.trainers.random_model import random_generator
 from lyriscope.trainers.training_loop import read_stats
 
 RES = 16

@@ -10,7 +10,7 @@ from PIL import Image
 from lyriscope.cli import main
 from lyriscope.errors import LyriscopeError
 from lyriscope.trainers.checkpoint import load_model, read_model_config, save_model
-from lyriscope.trainers.commands.init_model import random_generator
+from lyriscope.trainers.random_model import random_generator
 from lyriscope.trainers.seeds import class_labels, parse_seeds, seeds_to_z, to_uint8
 
 

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lyriscope.errors import LyriscopeError
-
-if TYPE_CHECKING:
-    import torch
-
-MIN_SIZE = 4
-MAX_SIZE = 4096
+from lyriscope.trainers.checkpoint import save_model
+from lyriscope.trainers.random_model import random_generator
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -47,49 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def random_generator(
-    size: int,
-    *,
-    channel_base: int = 32768,
-    channel_max: int = 512,
-    mapping_layers: int = 8,
-    seed: int = 0,
-) -> torch.nn.Module:
-    """A Generator of `size`² with weights drawn from `seed` (the global torch RNG is left alone)."""
-    import torch
-
-    from lyriscope.trainers.checkpoint import build_generator
-
-    if not MIN_SIZE <= size <= MAX_SIZE or size & (size - 1):
-        raise LyriscopeError(
-            f"--size {size}: the image side must be a power of two from "
-            f"{MIN_SIZE} to {MAX_SIZE} (e.g. 256, 512, 1024)"
-        )
-    for option, value in (
-        ("--channel-base", channel_base),
-        ("--channel-max", channel_max),
-        ("--mapping-layers", mapping_layers),
-    ):
-        if value < 1:
-            raise LyriscopeError(f"{option} {value}: must be a positive number")
-    config = {
-        "z_dim": 512,
-        "c_dim": 0,
-        "w_dim": 512,
-        "img_resolution": size,
-        "img_channels": 3,
-        "mapping_kwargs": {"num_layers": mapping_layers},
-        "synthesis_kwargs": {"channel_base": channel_base, "channel_max": channel_max},
-    }
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        G = build_generator(config)
-    return G.eval().requires_grad_(False)
-
-
 def run(args: argparse.Namespace) -> int:
-    from lyriscope.trainers.checkpoint import save_model
-
     if args.output.suffix != ".safetensors":
         raise LyriscopeError(
             f"-o {args.output}: lyriscope models are .safetensors files; "
