@@ -19,8 +19,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-
 from lyriscope.atomic import write_text
 from lyriscope.errors import SetError
 from lyriscope.params import CONTROLLABLE, OUTPUT_PARAMS, POST_PARAMS, WALK_PARAMS, Param
@@ -243,16 +241,19 @@ def parse_set(
     )
 
 
-def edit_set(path: str | Path, change: Callable[[tomlkit.TOMLDocument], None]) -> SongSet:
+def edit_set(path: str | Path, change: Callable[[Any], None]) -> SongSet:
     """Edit a set.toml in place, keeping the user's comments and layout; returns the new set.
 
-    change(doc) edits the parsed document (tomlkit). The result is written atomically, only
+    change(doc) edits the parsed document (a tomlkit TOMLDocument). The result is written atomically, only
     when it differs and still loads as a set; otherwise SetError names what broke and the
     file is left as it was. Every write to set.toml goes through here.
 
     Example:
         >>> edit_set("sets/demo", lambda doc: doc["walk"].update(pulse=0.8))
     """
+    # Imported here: `import lyriscope` (every CLI start) loads this module, few runs write.
+    import tomlkit
+
     toml_path = load_set(path).path  # the file must be a valid set before we touch it
     before = toml_path.read_text(encoding="utf-8")
     doc = tomlkit.parse(before)

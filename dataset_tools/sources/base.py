@@ -82,8 +82,9 @@ class WebSource(Source):
     """A source behind a JSON web API: its root URL, its key if it needs one, a paced client.
 
     A subclass names its API in the class attributes, may add client options (headers that
-    carry the key) in `client_options`, and writes `candidates`, which pages through the API
-    lazily; `search` stops it after `limit` candidates, so no page beyond them is requested.
+    carry the key) in `client_options`, and says how to fetch a page, read its items, find
+    the next page and turn an item into a candidate; `candidates` pages through the API
+    lazily and `search` stops it after `limit` candidates, so no page beyond them is requested.
     An API whose images all come under one licence names it too, for `licensed_candidate`.
     """
 
@@ -126,9 +127,33 @@ class WebSource(Source):
         """Extra ApiClient options (headers, cache_ignore) for this API; `key` is None if keyless."""
         return {}
 
-    @abc.abstractmethod
+    first_page: Any = 1  # the cursor of the first page: a page number, or an offset
+
     def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        """Every candidate the API has for `query`, page by page (`limit` may size the pages)."""
+        """Every candidate the API has for `query`, page by page, until a page says it is last."""
+        page = self.first_page
+        while page is not None:
+            data = self.fetch_page(query, page, limit=limit)
+            items = self.page_items(data)
+            # None: nothing usable to fetch (no image URL, not a raster image)
+            yield from filter(None, (self.item_candidate(item, query) for item in items))
+            page = self.next_page(data, page, count=len(items), limit=limit) if items else None
+
+    @abc.abstractmethod
+    def fetch_page(self, query: str, page: Any, *, limit: int) -> dict:
+        """One page of results for `query` at cursor `page` (`limit` may size the pages)."""
+
+    @abc.abstractmethod
+    def page_items(self, data: dict) -> list[dict]:
+        """The result items of one page, in the API's order."""
+
+    @abc.abstractmethod
+    def next_page(self, data: dict, page: Any, *, count: int, limit: int) -> Any | None:
+        """The cursor after `page` (which held `count` items), or None when it was the last."""
+
+    @abc.abstractmethod
+    def item_candidate(self, item: dict, query: str) -> Candidate | None:
+        """The candidate of one result item; None when it has nothing usable to fetch."""
 
     def search(self, query: str, *, limit: int) -> Iterator[Candidate]:
         return itertools.islice(self.candidates(query, limit=limit), max(0, limit))

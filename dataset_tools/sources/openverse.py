@@ -13,8 +13,6 @@ API facts used (api.openverse.org, docs.openverse.org):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from lyriscope.dataset_tools.sources.base import Candidate, WebSource
 
 PAGE_SIZE = 20  # anonymous maximum
@@ -41,20 +39,20 @@ class OpenverseSource(WebSource):
     default_root = "https://api.openverse.org"
     default_interval_s = 3.0  # 20 requests per minute
 
-    def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        for page in range(1, MAX_PAGES + 1):
-            data = self.client.get_json(
-                f"{self.root}/v1/images/", {"q": query, "page": page, "page_size": PAGE_SIZE}
-            )
-            results = data.get("results") or []
-            for item in results:
-                if not item.get("url"):
-                    continue
-                yield self._candidate(item, query)
-            if len(results) < PAGE_SIZE or page >= int(data.get("page_count") or MAX_PAGES):
-                return
+    def fetch_page(self, query: str, page: int, *, limit: int) -> dict:
+        params = {"q": query, "page": page, "page_size": PAGE_SIZE}
+        return self.client.get_json(f"{self.root}/v1/images/", params)
 
-    def _candidate(self, item: dict, query: str) -> Candidate:
+    def page_items(self, data: dict) -> list[dict]:
+        return data.get("results") or []
+
+    def next_page(self, data: dict, page: int, *, count: int, limit: int) -> int | None:
+        last = count < PAGE_SIZE or page >= int(data.get("page_count") or MAX_PAGES)
+        return None if last or page >= MAX_PAGES else page + 1
+
+    def item_candidate(self, item: dict, query: str) -> Candidate | None:
+        if not item.get("url"):
+            return None
         license_ = license_name(item.get("license", ""), item.get("license_version", ""))
         creator = item.get("creator") or ""
         attribution = item.get("attribution") or _credit(item.get("title") or "", creator, license_)

@@ -12,7 +12,6 @@ API facts used (pexels.com/api/documentation, help.pexels.com):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from lyriscope.dataset_tools.sources.base import Candidate, WebSource
@@ -36,26 +35,26 @@ class PexelsSource(WebSource):
     def client_options(self, key: str | None) -> dict[str, Any]:
         return {"headers": {"Authorization": key}}
 
-    def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        page = 1
-        while True:
-            data = self.client.get_json(
-                f"{self.root}/v1/search", {"query": query, "page": page, "per_page": PAGE_SIZE}
-            )
-            photos = data.get("photos") or []
-            for photo in photos:
-                src = photo.get("src") or {}
-                image_url = src.get("large2x") or src.get("original") or ""
-                if not image_url:
-                    continue
-                yield self.licensed_candidate(
-                    query,
-                    image_url=image_url,
-                    page_url=photo.get("url", ""),
-                    creator=photo.get("photographer") or "",
-                    width=photo.get("width"),
-                    height=photo.get("height"),
-                )
-            if not data.get("next_page") or not photos:
-                return
-            page += 1
+    def fetch_page(self, query: str, page: int, *, limit: int) -> dict:
+        params = {"query": query, "page": page, "per_page": PAGE_SIZE}
+        return self.client.get_json(f"{self.root}/v1/search", params)
+
+    def page_items(self, data: dict) -> list[dict]:
+        return data.get("photos") or []
+
+    def next_page(self, data: dict, page: int, *, count: int, limit: int) -> int | None:
+        return page + 1 if data.get("next_page") else None
+
+    def item_candidate(self, photo: dict, query: str) -> Candidate | None:
+        src = photo.get("src") or {}
+        image_url = src.get("large2x") or src.get("original") or ""
+        if not image_url:
+            return None
+        return self.licensed_candidate(
+            query,
+            image_url=image_url,
+            page_url=photo.get("url", ""),
+            creator=photo.get("photographer") or "",
+            width=photo.get("width"),
+            height=photo.get("height"),
+        )

@@ -13,13 +13,17 @@ The key travels in the query string, so it never appears in messages or cache ke
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from lyriscope.dataset_tools.sources.base import Candidate, WebSource
 
 PAGE_SIZE = 200  # per_page maximum
 MAX_QUERY_CHARS = 100
+
+
+def per_page(limit: int) -> int:
+    """Results per page: no more than asked for, within the API's 3..200."""
+    return max(3, min(PAGE_SIZE, limit))
 
 
 class PixabaySource(WebSource):
@@ -38,33 +42,33 @@ class PixabaySource(WebSource):
     def client_options(self, key: str | None) -> dict[str, Any]:
         return {"cache_ignore": ("key",)}  # the key travels in the query, never in cache names
 
-    def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        page = 1
-        per_page = max(3, min(PAGE_SIZE, limit))
-        while True:
-            data = self.client.get_json(
-                f"{self.root}/api/",
-                {
-                    "key": self._key,
-                    "q": query[:MAX_QUERY_CHARS],
-                    "image_type": "photo",
-                    "page": page,
-                    "per_page": per_page,
-                },
-            )
-            hits = data.get("hits") or []
-            for hit in hits:
-                image_url = hit.get("largeImageURL") or hit.get("webformatURL") or ""
-                if not image_url:
-                    continue
-                yield self.licensed_candidate(
-                    query,
-                    image_url=image_url,
-                    page_url=hit.get("pageURL", ""),
-                    creator=hit.get("user") or "",
-                    width=hit.get("imageWidth"),
-                    height=hit.get("imageHeight"),
-                )
-            if len(hits) < per_page or page * per_page >= int(data.get("totalHits") or 0):
-                return
-            page += 1
+    def fetch_page(self, query: str, page: int, *, limit: int) -> dict:
+        params = {
+            "key": self._key,
+            "q": query[:MAX_QUERY_CHARS],
+            "image_type": "photo",
+            "page": page,
+            "per_page": per_page(limit),
+        }
+        return self.client.get_json(f"{self.root}/api/", params)
+
+    def page_items(self, data: dict) -> list[dict]:
+        return data.get("hits") or []
+
+    def next_page(self, data: dict, page: int, *, count: int, limit: int) -> int | None:
+        size = per_page(limit)
+        last = count < size or page * size >= int(data.get("totalHits") or 0)
+        return None if last else page + 1
+
+    def item_candidate(self, hit: dict, query: str) -> Candidate | None:
+        image_url = hit.get("largeImageURL") or hit.get("webformatURL") or ""
+        if not image_url:
+            return None
+        return self.licensed_candidate(
+            query,
+            image_url=image_url,
+            page_url=hit.get("pageURL", ""),
+            creator=hit.get("user") or "",
+            width=hit.get("imageWidth"),
+            height=hit.get("imageHeight"),
+        )

@@ -15,7 +15,6 @@ API facts used (unsplash.com/documentation and its API guidelines):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from lyriscope.dataset_tools.sources.base import Candidate, SourceError, WebSource, same_host
@@ -46,18 +45,16 @@ class UnsplashSource(WebSource):
     def client_options(self, key: str | None) -> dict[str, Any]:
         return {"headers": {"Authorization": f"Client-ID {key}", "Accept-Version": "v1"}}
 
-    def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        page = 1
-        while True:
-            data = self.client.get_json(
-                f"{self.root}/search/photos", {"query": query, "page": page, "per_page": PAGE_SIZE}
-            )
-            results = data.get("results") or []
-            # None: nothing usable to fetch (no image URL)
-            yield from filter(None, (self._candidate(photo, query) for photo in results))
-            if len(results) < PAGE_SIZE or page >= int(data.get("total_pages") or 0):
-                return
-            page += 1
+    def fetch_page(self, query: str, page: int, *, limit: int) -> dict:
+        params = {"query": query, "page": page, "per_page": PAGE_SIZE}
+        return self.client.get_json(f"{self.root}/search/photos", params)
+
+    def page_items(self, data: dict) -> list[dict]:
+        return data.get("results") or []
+
+    def next_page(self, data: dict, page: int, *, count: int, limit: int) -> int | None:
+        last = count < PAGE_SIZE or page >= int(data.get("total_pages") or 0)
+        return None if last else page + 1
 
     def on_downloaded(self, candidate: Candidate) -> None:
         if not candidate.track_url:
@@ -73,7 +70,7 @@ class UnsplashSource(WebSource):
         except SourceError as exc:  # tracking must not stop the collect
             log.warning("%s", exc)
 
-    def _candidate(self, photo: dict, query: str) -> Candidate | None:
+    def item_candidate(self, photo: dict, query: str) -> Candidate | None:
         urls = photo.get("urls") or {}
         image_url = urls.get("full") or urls.get("regular") or ""
         if not image_url:

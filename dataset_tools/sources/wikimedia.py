@@ -19,7 +19,6 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Iterator
 
 from lyriscope.dataset_tools.sources.base import Candidate, SourceError, WebSource
 
@@ -47,19 +46,18 @@ class WikimediaSource(WebSource):
     default_root = "https://commons.wikimedia.org"
     default_interval_s = 1.0
 
-    def candidates(self, query: str, *, limit: int) -> Iterator[Candidate]:
-        offset = 0
-        while True:
-            data = self._query(query, offset)
-            pages = sorted(
-                (data.get("query") or {}).get("pages") or [], key=lambda p: p.get("index", 0)
-            )
-            # None: nothing usable to fetch (not a raster image)
-            yield from filter(None, (self._candidate(page, query) for page in pages))
-            next_offset = (data.get("continue") or {}).get("gsroffset")
-            if next_offset is None or not pages:
-                return
-            offset = int(next_offset)
+    first_page = 0  # gsroffset: Commons pages by offset
+
+    def fetch_page(self, query: str, page: int, *, limit: int) -> dict:
+        return self._query(query, page)
+
+    def page_items(self, data: dict) -> list[dict]:
+        pages = (data.get("query") or {}).get("pages") or []
+        return sorted(pages, key=lambda p: p.get("index", 0))
+
+    def next_page(self, data: dict, page: int, *, count: int, limit: int) -> int | None:
+        offset = (data.get("continue") or {}).get("gsroffset")
+        return None if offset is None else int(offset)
 
     def _query(self, query: str, offset: int) -> dict:
         params = {
@@ -89,7 +87,7 @@ class WikimediaSource(WebSource):
             time.sleep(min(self.client.max_wait_s, MAXLAG_WAIT_S))
         raise SourceError(f"{self.name}: the servers stay lagged (maxlag); try again later")
 
-    def _candidate(self, page: dict, query: str) -> Candidate | None:
+    def item_candidate(self, page: dict, query: str) -> Candidate | None:
         infos = page.get("imageinfo") or []
         if not infos:
             return None
