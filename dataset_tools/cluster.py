@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sklearn.cluster import KMeans
 
 from lyriscope import atomic
 from lyriscope.dataset_tools.contact_sheet import SheetLayout, write_contact_sheet
@@ -77,7 +78,6 @@ def unique_slugs(queries: list[str]) -> list[str]:
 
 def kmeans(features: np.ndarray, *, k: int = DEFAULT_K, seed: int = 0) -> Clustering:
     """Deterministic K-means of features [N, D] into min(k, N) clusters, numbered by size."""
-    from sklearn.cluster import KMeans
 
     n = len(features)
     if n == 0:

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from lyriscope.dataset_tools.sources.base import Candidate, public_url, retry_after_s
+import requests
+from PIL import Image
+from requests.adapters import HTTPAdapter
+
+from lyriscope.dataset_tools.sources.base import Candidate, public_url, retry_after_s, user_agent
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +99,6 @@ class Downloader:
     """Thread-safe image fetcher with one pooled requests Session; `stop` aborts downloads."""
 
     def __init__(self, options: DownloadOptions = DownloadOptions()) -> None:
-        import requests
-        from requests.adapters import HTTPAdapter
-
-        from lyriscope.dataset_tools.sources.base import user_agent
-
         self.options = options
         self.stop = threading.Event()  # set it to make every fetch give up soon
         self._session = requests.Session()
@@ -141,8 +140,6 @@ class Downloader:
             yield from self._chunks(response)
 
     def _chunks(self, response):
-        import requests
-
         try:
             for chunk in response.iter_content(CHUNK_BYTES):
                 if self.stop.is_set():
@@ -184,8 +181,6 @@ class Downloader:
         raise _Refused("http_error", "too many redirects", permanent=True)
 
     def _get(self, url: str):
-        import requests
-
         opts = self.options
         for attempt in range(opts.retries + 1):
             backoff = min(opts.max_wait_s, opts.backoff_s * 2**attempt)
@@ -257,7 +252,6 @@ class Downloader:
 
 def header_size(path: Path) -> tuple[int | None, int | None]:
     """(width, height) from an image's header without decoding pixels; (None, None) if refused."""
-    from PIL import Image
 
     try:
         with warnings.catch_warnings():

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+from tqdm import tqdm
 
 from lyriscope import atomic
 from lyriscope.dataset_tools.cluster import images_dir, read_clusters
@@ -110,7 +111,6 @@ def prepare_line(
     progress: bool = False,
 ) -> dict:
     """Write line `line`'s (0-based) dataset zip; returns its summary {"line", "images", "size", "dropped"}."""
-    from tqdm import tqdm
 
     files, dropped = kept_images(set_root, line)
     folder = images_dir(set_root, line)

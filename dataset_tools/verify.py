@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm import tqdm
 
 from lyriscope import atomic
 from lyriscope.errors import DatasetError
@@ -207,7 +208,6 @@ def verify_line(
     line_dir: str | Path, *, options: VerifyOptions = VerifyOptions(), progress: bool = False
 ) -> VerifyReport:
     """Check every image of a line folder and write its verified.jsonl; return the report."""
-    from tqdm import tqdm
 
     line_dir = Path(line_dir)
     if not line_dir.is_dir():

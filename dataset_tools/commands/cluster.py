@@ -10,7 +10,17 @@ import argparse
 import logging
 from pathlib import Path
 
-from lyriscope.dataset_tools.features import DEFAULT_CLIP_MODEL, FEATURE_KINDS
+from lyriscope.dataset_tools.cluster import cluster_line, images_dir, select_lines
+from lyriscope.dataset_tools.curation import load_curation
+from lyriscope.dataset_tools.features import (
+    DEFAULT_CLIP_MODEL,
+    FEATURE_KINDS,
+    FeatureOptions,
+    load_clip_from,
+)
+from lyriscope.dataset_tools.verify import VerifyOptions
+from lyriscope.errors import DatasetError
+from lyriscope.setmodel import load_set
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +87,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int | None:
-    from lyriscope.dataset_tools.cluster import cluster_line, images_dir, select_lines
-    from lyriscope.dataset_tools.curation import load_curation
-    from lyriscope.dataset_tools.features import FeatureOptions, load_clip_from
-    from lyriscope.dataset_tools.verify import VerifyOptions
-    from lyriscope.errors import DatasetError
-    from lyriscope.setmodel import load_set
-
     if args.k < 1:
         raise DatasetError(f"--k {args.k}: expected at least 1 cluster")
     if args.min_side < 1 or not 0 <= args.near_bits <= 64:

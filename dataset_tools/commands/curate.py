@@ -9,7 +9,14 @@ those decisions and exits, for scripts.
 from __future__ import annotations
 
 import argparse
+import webbrowser
 from pathlib import Path
+
+from lyriscope.dataset_tools import curation as cur
+from lyriscope.dataset_tools.cluster import MERGED, read_clusters, select_lines
+from lyriscope.dataset_tools.curate_server import CurationSession, make_server, page_url
+from lyriscope.errors import DatasetError
+from lyriscope.setmodel import load_set
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -59,11 +66,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int | None:
-    from lyriscope.dataset_tools import curation as cur
-    from lyriscope.dataset_tools.cluster import MERGED, read_clusters
-    from lyriscope.errors import DatasetError
-    from lyriscope.setmodel import load_set
-
     song_set = load_set(args.set)
     root = song_set.root
     count = len(song_set.lines)
@@ -120,12 +122,6 @@ def run(args: argparse.Namespace) -> int | None:
 
 
 def _serve(song_set, args: argparse.Namespace) -> int:
-    import webbrowser
-
-    from lyriscope.dataset_tools.cluster import read_clusters, select_lines
-    from lyriscope.dataset_tools.curate_server import CurationSession, make_server, page_url
-    from lyriscope.errors import DatasetError
-
     wanted = select_lines(len(song_set.lines), args.line, source=str(song_set.path))
     lines = [i for i in wanted if read_clusters(song_set.root, i) is not None]
     if not lines:

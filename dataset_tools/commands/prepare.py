@@ -10,6 +10,11 @@ import json
 import logging
 from pathlib import Path
 
+from lyriscope.dataset_tools.cluster import images_dir, select_lines
+from lyriscope.dataset_tools.prepare import PrepareOptions, prepare_line
+from lyriscope.errors import DatasetError
+from lyriscope.setmodel import load_set
+
 log = logging.getLogger(__name__)
 
 
@@ -39,11 +44,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int | None:
-    from lyriscope.dataset_tools.cluster import images_dir, select_lines
-    from lyriscope.dataset_tools.prepare import PrepareOptions, prepare_line
-    from lyriscope.errors import DatasetError
-    from lyriscope.setmodel import load_set
-
     song_set = load_set(args.set)
     size = song_set.output.size if args.size is None else args.size
     if not 16 <= size <= 8192:

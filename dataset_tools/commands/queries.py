@@ -7,6 +7,11 @@ your comments and layout are kept.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from lyriscope.dataset_tools.queries import QueryOptions, fill_queries
+from lyriscope.errors import LyriscopeError
+from lyriscope.setmodel import load_set
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,12 +42,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from lyriscope.dataset_tools.queries import QueryOptions, fill_queries
-    from lyriscope.errors import LyriscopeError
-    from lyriscope.setmodel import load_set
-
     song_set = load_set(args.set)
     if args.max_queries < 1:
         raise LyriscopeError(f"--max-queries: expected at least 1, got {args.max_queries}")

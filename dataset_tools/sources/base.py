@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
+
 from lyriscope import __version__ as _version
+from lyriscope import atomic
 from lyriscope.errors import LyriscopeError
 
 log = logging.getLogger(__name__)
@@ -290,8 +293,6 @@ class ApiClient:
         cache_max_age_s: float = 24 * 3600.0,  # how long a cached response is used
         cache_ignore: Sequence[str] = (),  # query parameters left out of the cache key
     ) -> None:
-        import requests
-
         self.name = name
         self.min_interval_s = min_interval_s
         self.retries = retries
@@ -354,8 +355,6 @@ class ApiClient:
             return self._send(url, {}, auth=auth, want_ok=False).status_code
 
     def _send(self, url: str, params: dict, *, auth: bool, want_ok: bool = True):
-        import requests
-
         headers = None if auth else {"Authorization": None}  # None removes a session header
         for attempt in range(self.retries + 1):
             wait = self._next_at - time.monotonic()
@@ -425,6 +424,5 @@ class ApiClient:
         path = self._cache_path(url, params)
         if path is None:
             return
-        from lyriscope import atomic
 
         atomic.write_text(path, self.redact(json.dumps(data)))

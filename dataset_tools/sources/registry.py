@@ -5,15 +5,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lyriscope.dataset_tools.sources.base import Source, SourceError
+from lyriscope.dataset_tools.sources.base import Source, SourceError, WebSource
+from lyriscope.dataset_tools.sources.folder import FolderSource
+from lyriscope.dataset_tools.sources.openverse import OpenverseSource
+from lyriscope.dataset_tools.sources.pexels import PexelsSource
+from lyriscope.dataset_tools.sources.pixabay import PixabaySource
+from lyriscope.dataset_tools.sources.unsplash import UnsplashSource
+from lyriscope.dataset_tools.sources.urls import UrlListSource
+from lyriscope.dataset_tools.sources.wikimedia import WikimediaSource
 
-KEYLESS: tuple[str, ...] = ("openverse", "wikimedia")
-KEYED: dict[str, str] = {  # source -> environment variable holding its key
-    "unsplash": "UNSPLASH_ACCESS_KEY",
-    "pexels": "PEXELS_API_KEY",
-    "pixabay": "PIXABAY_API_KEY",
+# The web APIs by name, keyless ones first (the default order of a collect).
+WEB_SOURCE_CLASSES: dict[str, type[WebSource]] = {
+    cls.name: cls
+    for cls in (OpenverseSource, WikimediaSource, UnsplashSource, PexelsSource, PixabaySource)
 }
-WEB_SOURCES: tuple[str, ...] = KEYLESS + tuple(KEYED)
+KEYLESS: tuple[str, ...] = tuple(n for n, cls in WEB_SOURCE_CLASSES.items() if not cls.key_env)
+KEYED: dict[str, str] = {  # source -> environment variable holding its key
+    n: cls.key_env for n, cls in WEB_SOURCE_CLASSES.items() if cls.key_env
+}
+WEB_SOURCES: tuple[str, ...] = tuple(WEB_SOURCE_CLASSES)
 
 
 def default_source_names() -> list[str]:
@@ -35,12 +45,8 @@ def make_source(
     kind, _, arg = spec.partition(":")
     kind = kind.strip().lower()
     if kind == "folder" and arg:
-        from lyriscope.dataset_tools.sources.folder import FolderSource
-
         return FolderSource(arg)
     if kind == "urls" and arg:
-        from lyriscope.dataset_tools.sources.urls import UrlListSource
-
         return UrlListSource(arg)
     if kind not in WEB_SOURCES or arg:
         raise SourceError(
@@ -48,22 +54,4 @@ def make_source(
             f"folder:DIR or urls:FILE"
         )
     options = {"cache_dir": cache_dir, "max_wait_s": max_wait_s, "min_interval_s": min_interval_s}
-    if kind == "openverse":
-        from lyriscope.dataset_tools.sources.openverse import OpenverseSource
-
-        return OpenverseSource(**options)
-    if kind == "wikimedia":
-        from lyriscope.dataset_tools.sources.wikimedia import WikimediaSource
-
-        return WikimediaSource(**options)
-    if kind == "unsplash":
-        from lyriscope.dataset_tools.sources.unsplash import UnsplashSource
-
-        return UnsplashSource(**options)
-    if kind == "pexels":
-        from lyriscope.dataset_tools.sources.pexels import PexelsSource
-
-        return PexelsSource(**options)
-    from lyriscope.dataset_tools.sources.pixabay import PixabaySource
-
-    return PixabaySource(**options)
+    return WEB_SOURCE_CLASSES[kind](**options)
