@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lyriscope.audiofile import audio_duration
 from lyriscope.errors import AudioError, CheckpointError, LyriscopeError, SetError
 from lyriscope.lrc import Lyrics, format_time, read_lrc
 from lyriscope.setmodel import SongSet, load_set
 from lyriscope.timeline import Timeline, line_starts_override
-
-MODEL_NOT_CHECKED = "model format not checked (lyriscope.trainers.checkpoint is not available)"
-AUDIO_NOT_CHECKED = "audio not decoded (lyriscope.audiofile is not available)"
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class ModelStatus:
 class SetReport:
     songset: SongSet
     lyrics: Lyrics
-    duration: float | None  # seconds of audio; None if it could not be decoded here
+    duration: float  # seconds of audio
     line_starts: tuple[float, ...]  # seconds, by 0-based line
     models: tuple[ModelStatus, ...]
     warnings: tuple[str, ...]
@@ -45,8 +44,6 @@ class SetReport:
         title = s.song.title + (f" - {s.song.artist}" if s.song.artist else "")
         audio = (
             f"{_rel(s.song.audio, s.root)}, {format_time(self.duration)} ({self.duration:.3f} s)"
-            if self.duration is not None
-            else f"{_rel(s.song.audio, s.root)}, not decoded"
         )
         out = [
             f"set       {s.root}",
@@ -92,18 +89,13 @@ def check_set(path: str | Path, *, need_models: bool = False) -> SetReport:
     songset = load_set(path)
     lyrics = read_lrc(songset.song.lyrics)
     warnings: list[str] = []
-    duration = _audio_duration(songset.song.audio, warnings)
+    duration = _audio_duration(songset.song.audio)
     overrides = line_starts_override(songset, lyrics)
-    # Without the audio's length the mapping is still checked, against a song just long enough.
-    known = [ln.start for ln in lyrics.lines] + list(overrides.values())
-    timeline = Timeline.from_set(
-        songset, lyrics=lyrics, duration=duration if duration is not None else max(known) + 1.0
-    )
+    timeline = Timeline.from_set(songset, lyrics=lyrics, duration=duration)
     starts = timeline.line_starts()
     warnings += _text_warnings(songset, lyrics, overrides)
     warnings += _order_warnings(starts)
-    if duration is not None:
-        warnings += _short_line_warnings(songset, timeline)
+    warnings += _short_line_warnings(songset, timeline)
     models = _check_models(songset, warnings, need_models=need_models)
     return SetReport(
         songset=songset,
@@ -118,12 +110,7 @@ def check_set(path: str | Path, *, need_models: bool = False) -> SetReport:
 # --- parts ---------------------------------------------------------------------------------
 
 
-def _audio_duration(path: Path, warnings: list[str]) -> float | None:
-    try:
-        from lyriscope.audiofile import audio_duration
-    except ImportError:
-        warnings.append(AUDIO_NOT_CHECKED)
-        return None
+def _audio_duration(path: Path) -> float:
     try:
         duration = float(audio_duration(path))
     except LyriscopeError:
@@ -143,8 +130,6 @@ def _check_models(
 ) -> tuple[ModelStatus, ...]:
     any_found = any(line.model is not None and line.model.is_file() for line in songset.lines)
     read_model_config = _model_reader() if any_found else None  # imports torch: only if needed
-    if any_found and read_model_config is None:
-        warnings.append(MODEL_NOT_CHECKED)
     statuses: list[ModelStatus] = []
     missing: list[str] = []
     for line in songset.lines:
@@ -176,11 +161,11 @@ def _check_models(
     return tuple(statuses)
 
 
-def _model_reader():
-    try:
-        from lyriscope.trainers.checkpoint import read_model_config
-    except ImportError:
-        return None
+def _model_reader() -> Callable[[Path], dict]:
+    # Imported here: the core imports no package at module level (dependencies point from
+    # trainers to the core), and torch loads only when there is a model to read.
+    from lyriscope.trainers.checkpoint import read_model_config
+
     return read_model_config
 
 

@@ -15,7 +15,7 @@ import pytest
 import soundfile
 
 from lyriscope.cli import main
-from lyriscope.commands.check import MODEL_NOT_CHECKED, check_set
+from lyriscope.commands.check import check_set
 from lyriscope.commands.new import create_set, set_toml
 from lyriscope.errors import AudioError
 from lyriscope.lrc import LrcLine, Lyrics
@@ -297,23 +297,6 @@ def test_check_model_of_the_wrong_shape_is_exit_2(made_set, monkeypatch, capsys,
     assert re.search(message, capsys.readouterr().err)
 
 
-def test_check_without_the_checkpoint_module_says_model_format_not_checked(made_set, monkeypatch):
-    monkeypatch.setitem(sys.modules, "lyriscope.trainers.checkpoint", None)  # import fails
-    (made_set / "models").mkdir()
-    (made_set / "models" / "line-01.safetensors").write_bytes(b"?")
-    report = check_set(made_set)
-    assert MODEL_NOT_CHECKED in report.warnings
-    assert "model format not checked" in report.text()
-    assert report.models[0].found and report.models[0].resolution is None
-
-
-def test_check_without_the_audio_module_still_checks_the_lyrics(made_set, monkeypatch):
-    monkeypatch.setitem(sys.modules, "lyriscope.audiofile", None)
-    report = check_set(made_set)
-    assert report.duration is None and "not decoded" in report.text()
-    assert report.line_starts == (0.5, 1.5, 3.0)
-
-
 def test_check_warns_when_set_text_and_lrc_text_differ(made_set):
     toml = made_set / "set.toml"
     toml.write_text(
@@ -363,5 +346,4 @@ def test_check_reads_a_real_model_written_by_init_model(made_set, capsys):
     )
     report = check_set(made_set)
     assert report.models[0].found and report.models[0].resolution == 32
-    assert MODEL_NOT_CHECKED not in report.warnings
     assert "1 of 3 found" in report.text()
