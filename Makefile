@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Each sets up what it needs
-# (Debian packages, a venv in .venv with the CPU torch first) when missing, then runs.
+# (Debian packages, a venv in .venv with the CPU torch first) when missing, then runs;
+# `make test` runs ruff (check and format) before pytest.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-all system-deps setup
+.PHONY: demo test test-all lint system-deps setup
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -22,10 +23,15 @@ $(STAMP): pyproject.toml
 
 setup: system-deps $(STAMP)
 
-test: setup
+# The style checks run before the tests: CI runs `make test` and fails on either.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(PY) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
 
-test-all: setup
+test-all: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup
