@@ -39,7 +39,9 @@ def write_set(
     post: Table = None,
     midi: Table = None,
     models: bool | int = False,  # True: a random 32² model per line; an int: that resolution
+    title: str = "test",
     comment: str = "# a test set",
+    toml: str | None = None,  # set.toml exactly as given (parsing tests); tables above unused
 ) -> Path:
     """A set folder at root whose set.toml loads (models written when asked); returns root."""
     root.mkdir(parents=True, exist_ok=True)
@@ -57,7 +59,11 @@ def write_set(
         for i, table in enumerate(tables):
             table.setdefault("model", f"models/line-{i + 1:02d}.safetensors")
             write_model(root / table["model"], size=size, seed=i + 1)
-    parts = [comment, '[song]\ntitle = "test"\naudio = "song.wav"\nlyrics = "song.lrc"']
+    if toml is not None:
+        (root / "set.toml").write_text(toml, encoding="utf-8")
+        return root
+    song_table = f'[song]\ntitle = {_toml(title)}\naudio = "song.wav"\nlyrics = "song.lrc"'
+    parts = [comment, song_table]
     if song:
         parts.append(_body(song))
     for name, table in (("output", output), ("walk", walk), ("post", post)):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from setfiles import write_set
 
 from lyriscope.errors import SetError
 from lyriscope.params import OUTPUT_PARAMS, POST_PARAMS, WALK_PARAMS
@@ -22,16 +21,8 @@ SONG = '[song]\ntitle = "T"\naudio = "song.wav"\nlyrics = "song.lrc"\n'
 TWO_LINES = '[[line]]\ntext = "A"\n\n[[line]]\ntext = "B"\n'
 
 
-def write_set(root: Path, text: str) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "song.wav").write_bytes(b"RIFF")
-    (root / "song.lrc").write_text("[00:01.00]A\n[00:02.00]B\n", encoding="utf-8")
-    (root / "set.toml").write_text(text, encoding="utf-8")
-    return root
-
-
 def test_minimal_set_takes_the_defaults(tmp_path):
-    s = load_set(write_set(tmp_path / "demo", SONG + TWO_LINES))
+    s = load_set(write_set(tmp_path / "demo", toml=SONG + TWO_LINES))
     assert s.name == "demo"
     assert s.path == tmp_path / "demo" / "set.toml"
     assert s.song.audio == (tmp_path / "demo" / "song.wav").resolve()
@@ -52,7 +43,7 @@ def test_line_overrides_walk_defaults_and_keeps_the_rest(tmp_path):
         '[[line]]\ntext = "A"\nmotion = 0.1\nseeds = [5, 6, 7]\nmodel = "models/a.safetensors"\nat = 1.5\n'
         '[[line]]\ntext = "B"\nbands = { high = "none" }\n'
     )
-    s = load_set(write_set(tmp_path / "s", text))
+    s = load_set(write_set(tmp_path / "s", toml=text))
     a, b = s.lines
     assert s.output.gap == 1 and s.output.fps == 30.0  # gap is 1-based in the file
     assert a.walk.pulse == 0.9 and a.walk.motion == 0.1 and a.walk.seeds == 3
@@ -169,7 +160,7 @@ def test_set_file_accepts_the_folder_or_the_file(tmp_path):
     ],
 )
 def test_errors_name_the_file_and_the_key(tmp_path, text, message):
-    root = write_set(tmp_path / "bad", text)
+    root = write_set(tmp_path / "bad", toml=text)
     with pytest.raises(SetError, match=rf"bad/set\.toml: .*{message}"):
         load_set(root)
 
@@ -197,7 +188,8 @@ def test_unreadable_toml_names_the_file(tmp_path, raw, message):
 def test_need_models_names_the_line_and_how_to_train_it(tmp_path):
     root = write_set(
         tmp_path / "s",
-        SONG + '[[line]]\ntext = "A"\nmodel = "models/line-01.safetensors"\n[[line]]\ntext = "B"\n',
+        toml=SONG
+        + '[[line]]\ntext = "A"\nmodel = "models/line-01.safetensors"\n[[line]]\ntext = "B"\n',
     )
     load_set(root)  # without need_models a set may lack models
     with pytest.raises(
@@ -218,7 +210,7 @@ def test_need_models_names_the_line_and_how_to_train_it(tmp_path):
 
 def test_edit_set_keeps_comments_and_writes_only_a_valid_set(tmp_path):
     text = SONG + "[walk]\npulse = 0.4  # the kick pushes\n" + TWO_LINES
-    root = write_set(tmp_path / "s", text)
+    root = write_set(tmp_path / "s", toml=text)
     edited = edit_set(root, lambda doc: doc["walk"].update(pulse=0.9))
     assert edited.walk.pulse == 0.9 == load_set(root).walk.pulse
     assert "pulse = 0.9  # the kick pushes" in (root / "set.toml").read_text(encoding="utf-8")
@@ -245,6 +237,6 @@ def test_edit_set_keeps_comments_and_writes_only_a_valid_set(tmp_path):
 def test_ranges_come_from_one_table(tmp_path, table, key, value, expected):
     params = {"walk": WALK_PARAMS, "post": POST_PARAMS, "output": OUTPUT_PARAMS}[table]
     assert params[key].problem(value) == expected
-    root = write_set(tmp_path / "s", SONG + f"[{table}]\n{key} = {value}\n" + TWO_LINES)
+    root = write_set(tmp_path / "s", toml=SONG + f"[{table}]\n{key} = {value}\n" + TWO_LINES)
     with pytest.raises(SetError, match=rf"\[{table}\] {key}: expected {expected}"):
         load_set(root)

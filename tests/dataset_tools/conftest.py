@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -84,20 +83,3 @@ def point_sources_at(monkeypatch):
             monkeypatch.setenv(f"LYRISCOPE_{name}_URL", server.url)
 
     return point
-
-
-def write_set(root: Path, lines: list[dict]) -> Path:
-    """A minimal set folder (placeholder audio and lyrics files) with the given [[line]] tables."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "song.wav").write_bytes(b"RIFF")
-    (root / "song.lrc").write_text("[00:00.00]x\n", encoding="utf-8")
-    text = '# my song\n[song]\ntitle = "Test song"\naudio = "song.wav"\nlyrics = "song.lrc"\n'
-    for line in lines:
-        text += "\n[[line]]\n"
-        for key, value in line.items():
-            if isinstance(value, list):
-                text += f"{key} = [{', '.join(repr(v).replace(chr(39), chr(34)) for v in value)}]\n"
-            else:
-                text += f'{key} = "{value}"\n'
-    (root / "set.toml").write_text(text, encoding="utf-8")
-    return root

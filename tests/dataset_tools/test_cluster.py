@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from setfiles import write_set
 
 from lyriscope.cli import main
 from lyriscope.dataset_tools.cluster import (
@@ -53,20 +54,12 @@ def write_line_images(
     return names
 
 
-def write_set_toml(set_root: Path, lines: int = 2) -> None:
-    (set_root / "song.wav").write_bytes(b"")
-    (set_root / "song.lrc").write_text("")
-    body = '[song]\ntitle = "t"\naudio = "song.wav"\nlyrics = "song.lrc"\n[output]\nsize = 64\n'
-    body += "".join(f'[[line]]\ntext = "line {i + 1}"\n' for i in range(lines))
-    (set_root / "set.toml").write_text(body)
-
-
 @pytest.fixture
 def colour_set(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A set whose line 1 has 4 red, 4 green and 4 blue pictures from two queries."""
     root = tmp_path / "song"
     root.mkdir()
-    write_set_toml(root)
+    write_set(root, lines=["line 1", "line 2"], output={"size": 64})
     images, colours = [], []
     for ci, (colour, tint) in enumerate(COLOURS.items()):
         for s in range(4):

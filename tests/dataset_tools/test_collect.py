@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MAX_BYTES, SLOW_TIMEOUT_S, TROUBLE, good_path, write_set
+from conftest import MAX_BYTES, SLOW_TIMEOUT_S, TROUBLE, good_path
 from fake_apis import Served
+from setfiles import write_set
 
 from lyriscope.dataset_tools.collect import collect
 from lyriscope.dataset_tools.download import DownloadOptions
@@ -46,10 +47,11 @@ def song_set(tmp_path, fake, point_sources_at):
     point_sources_at(fake)
     root = write_set(
         tmp_path / "sets" / "demo",
-        [
+        lines=[
             {"text": "I'm the first ray of light", "queries": ["Ray of light"], "tags": ["art"]},
             {"text": "Second line", "queries": ["night"], "tags": []},
         ],
+        title="Test song",
     )
     return load_set(root)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_set
+from setfiles import write_set
 
 from lyriscope.cli import main
 from lyriscope.dataset_tools.queries import (
@@ -149,7 +149,7 @@ SET_LINES = [
 
 
 def test_fill_queries_keeps_comments_and_existing_queries(tmp_path, tiny_wordnet):
-    root = write_set(tmp_path / "demo", SET_LINES)
+    root = write_set(tmp_path / "demo", lines=SET_LINES, comment="# my song")
     toml = root / "set.toml"
     toml.write_text(toml.read_text().replace("[song]", "# keep me\n[song]  # and me"))
     result = fill_queries(root, wordnet_dir=tiny_wordnet)
@@ -167,14 +167,14 @@ def test_fill_queries_keeps_comments_and_existing_queries(tmp_path, tiny_wordnet
 
 
 def test_fill_queries_without_wordnet_still_fills(tmp_path):
-    root = write_set(tmp_path / "demo", SET_LINES)
+    root = write_set(tmp_path / "demo", lines=SET_LINES, comment="# my song")
     result = fill_queries(root, wordnet_dir=tmp_path / "none")
     assert not result.synonyms
     assert load_set(root).lines[0].queries == ("I'm the first ray of light", "first ray light")
 
 
 def test_cli_queries_prints_the_queries_and_refuses_bad_lines(tmp_path, tiny_wordnet, capsys):
-    root = write_set(tmp_path / "demo", SET_LINES)
+    root = write_set(tmp_path / "demo", lines=SET_LINES, comment="# my song")
     assert main(["queries", str(root), "--wordnet", str(tiny_wordnet)]) == 0
     out = capsys.readouterr().out
     assert "line 1: I'm the first ray of light | first ray light" in out
