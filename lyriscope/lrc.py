@@ -6,6 +6,7 @@ Accepted, one statement per physical line:
     [key:value]          metadata (ar, ti, al, au, length, by, re, ve, ...); kept in `meta`
     [offset:+500]        ms; a positive offset makes every line appear that much sooner
     [t] <t1>w1 <t2>w2    enhanced word times: kept as `words`, removed from the text
+    [t] w0 <t1>w1        words before the first word time start at the line's own time
     [t]                  no text: an instrumental gap (no lyric line is active)
     (blank)              ignored
 Anything else (text without a stamp, a stamp that does not parse, a negative time, two lines
@@ -35,6 +36,7 @@ _TAG = re.compile(r"\[([A-Za-z#][A-Za-z0-9_#-]*)[ \t]*:(.*)\][ \t]*")
 _WORD = re.compile(r"<(\s*[+-]?\d[^<>]*)>")  # <...> starting with a digit: a word time
 _OPEN_WORD = re.compile(r"<\s*[+-]?\d{1,6}:\d")  # looks like a word time but never closes
 _OFFSET = re.compile(r"[+-]?\d{1,9}")
+LINE_START = -1  # a word's time (ms) while it is "the line's own stamp"
 
 
 @dataclass(frozen=True)
@@ -236,15 +238,13 @@ def _words(rest: str, where: str) -> tuple[tuple[int, str], ...]:
                 f"{where}: word time {_clip(rest[opened.start() :])!r} has no closing '>'"
             )
         return ()
-    if parts[0].strip():
-        raise LyricsError(
-            f"{where}: text {_clip(parts[0].strip())!r} comes before the first "
-            f"word time; put a <mm:ss.xx> before every word"
-        )
-    words: list[tuple[int, str]] = []
+    # Words before the first word time are sung from the line's own stamp (players agree);
+    # LINE_START stands for that stamp until the line's time is known.
+    lead = " ".join(parts[0].split())
+    words: list[tuple[int, str]] = [(LINE_START, lead)] if lead else []
     for stamp, text in zip(parts[1::2], parts[2::2], strict=True):
         ms = _parse_time(stamp.strip(), where, "<")
-        if words and ms < words[-1][0]:
+        if words and words[-1][0] != LINE_START and ms < words[-1][0]:
             raise LyricsError(
                 f"{where}: word time <{stamp}> is earlier than the word before it; "
                 f"word times must not go back"
@@ -285,10 +285,13 @@ def _timed_lines(
                 f"{source}: line {number}: starts at {format_time(ms / 1000)}{clamp}, "
                 f"the same time as line {other}; give each line its own time"
             )
-        if words and words[0][0] < first_ms[number]:
+        words = tuple((first_ms[number] if w_ms == LINE_START else w_ms, w) for w_ms, w in words)
+        early = next((w_ms for w_ms, _ in words if w_ms < first_ms[number]), None)
+        if early is not None:
+            which = "first word time" if early == words[0][0] else "word time"
             raise LyricsError(
-                f"{source}: line {number}: first word time "
-                f"<{format_time(words[0][0] / 1000)}> is before the line's time "
+                f"{source}: line {number}: {which} "
+                f"<{format_time(early / 1000)}> is before the line's time "
                 f"[{format_time(first_ms[number] / 1000)}]"
             )
         shift = raw_ms - first_ms[number] - offset_ms

@@ -14,6 +14,12 @@ Both are SetErrors, and so are two lines starting at the same time, a line start
 same time as a gap, and a line starting at or after the song's end. Gaps at or after the end
 (a closing stamp) are dropped: nothing would be shown after them.
 
+The words on screen follow what is sung, not the pictures: a line's text is shown from its
+stamp to the next stamp (a line's or a gap's), never in the intro, the gaps or the outro.
+The last line, which no stamp ends, ends with its closing word stamp when the LRC has one,
+else after as long as a typical line of the song (the median of the others) and at least
+one second past its last word; `sung_at(t)` says which text is on screen.
+
 Pure: a Timeline is an immutable table; `at(t)` and `at_frames(fps)` only look it up.
 """
 
@@ -27,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lyriscope.errors import LyricsError, SetError
-from lyriscope.lrc import Lyrics, format_time, read_lrc
+from lyriscope.lrc import Lyrics, Word, format_time, read_lrc
 
 if TYPE_CHECKING:
     from lyriscope.setmodel import SongSet
@@ -46,12 +52,33 @@ class Cue:
 
 
 @dataclass(frozen=True)
+class SungLine:
+    """A lyric line while it is sung: its text belongs on screen from start to end."""
+
+    line: int  # 0-based lyric line
+    start: float  # seconds: its stamp
+    end: float  # seconds: the next stamp, or where the last line's singing ends
+    words: tuple[Word, ...] = ()  # enhanced LRC word times (absolute seconds); () without
+
+    def word_index(self, t: float) -> int:
+        """How many words have started by t (0 before the first one); -1 without word times."""
+        if not self.words:
+            return -1
+        return sum(1 for w in self.words if w.start <= t)
+
+
+DEFAULT_LINE_S = 5.0  # how long the last line is sung when the song has no other line to go by
+MIN_TAIL_S = 1.0  # the last line stays at least this long after its last word starts
+
+
+@dataclass(frozen=True)
 class Timeline:
     """Segments of the song: boundaries[k]..boundaries[k+1] shows segment_lines[k] (-1: none)."""
 
     boundaries: tuple[float, ...]  # seconds, strictly increasing; first 0.0, last the duration
     segment_lines: tuple[int, ...]  # one per segment (len(boundaries) - 1); -1 for no line
     n_lines: int  # lyric lines (= the set's [[line]] entries)
+    sung: tuple[SungLine, ...] = ()  # when each line's text is on screen, by start
 
     def __post_init__(self) -> None:
         if len(self.segment_lines) != len(self.boundaries) - 1:
@@ -132,7 +159,17 @@ class Timeline:
             boundaries.append(start)
             segment_lines.append(line)
         boundaries.append(float(duration))
-        return cls(boundaries=tuple(boundaries), segment_lines=tuple(segment_lines), n_lines=n)
+        words = {
+            i: _words_at(lyric[i].words, lyric[i].start, start)
+            for start, i, _ in events
+            if 0 <= i < len(lyric)
+        }
+        return cls(
+            boundaries=tuple(boundaries),
+            segment_lines=tuple(segment_lines),
+            n_lines=n,
+            sung=_sung_lines(boundaries, segment_lines, words),
+        )
 
     @classmethod
     def from_set(
@@ -170,6 +207,13 @@ class Timeline:
             previous_line=None if previous < 0 else previous,
         )
 
+    def sung_at(self, t: float) -> SungLine | None:
+        """The line whose text is on screen at t (seconds), None when nobody sings."""
+        for sung in self.sung:
+            if sung.start <= t < sung.end:
+                return sung
+        return None
+
     def lines_at(self, t: np.ndarray) -> np.ndarray:
         """Active line at each time. t: [N] seconds (clamped to the song) -> [N] int, -1: none."""
         t = np.clip(np.asarray(t, dtype=np.float64), 0.0, self.duration)
@@ -201,6 +245,36 @@ class Timeline:
         # The last boundary is the song's end, which belongs to the last segment.
         k = int(np.searchsorted(np.asarray(self.boundaries[1:-1]), t, side="right"))
         return k
+
+
+def _words_at(words: tuple[Word, ...], lrc_start: float, start: float) -> tuple[Word, ...]:
+    """A line's LRC word times moved with the line when set.toml gives it another start."""
+    shift = start - lrc_start
+    return tuple(Word(start=w.start + shift, text=w.text) for w in words) if shift else words
+
+
+def _sung_lines(
+    boundaries: list[float], segment_lines: list[int], words: Mapping[int, tuple[Word, ...]]
+) -> tuple[SungLine, ...]:
+    """Each line's text span: its segment, the last line's cut to where its singing ends."""
+    spans = [
+        (line, boundaries[k], boundaries[k + 1])
+        for k, line in enumerate(segment_lines)
+        if line >= 0
+    ]
+    if not spans:
+        return ()
+    line, start, end = spans[-1]
+    if end == boundaries[-1]:  # no stamp ends the last line: the song's end is the outro's
+        others = [e - s for _, s, e in spans[:-1]]
+        typical = float(np.median(others)) if others else DEFAULT_LINE_S
+        own = words.get(line, ())
+        if own and not own[-1].text:  # a closing word stamp says when singing ends
+            sung_end = own[-1].start
+        else:
+            sung_end = max(start + typical, (own[-1].start if own else start) + MIN_TAIL_S)
+        spans[-1] = (line, start, min(end, max(sung_end, start + 1e-3)))
+    return tuple(SungLine(line, s, e, words.get(line, ())) for line, s, e in spans)
 
 
 def line_starts_override(songset: SongSet, lyrics: Lyrics) -> dict[int, float]:

@@ -74,6 +74,17 @@ def test_enhanced_word_times_are_words_not_text():
     assert [w.start for w in line.words] == pytest.approx([12.0, 12.5, 13.0, 13.2, 14.0])
 
 
+def test_words_before_the_first_word_time_start_with_the_line():
+    lyrics = parse_lrc(
+        "[offset:+100]\n[00:06.10]A tide of <00:06.90>quiet glass\n[00:20.00][00:09.00]x <00:09.50>y"
+    )
+    tide = lyrics.lines[0]
+    assert tide.text == "A tide of quiet glass"
+    assert [w.text for w in tide.words] == ["A tide of", "quiet glass"]
+    assert [w.start for w in tide.words] == pytest.approx([6.0, 6.8])  # offset applied to both
+    assert [w.start for w in lyrics.lines[2].words] == pytest.approx([19.9, 20.4])  # the repeat
+
+
 def test_repeated_enhanced_line_moves_its_words_along():
     lyrics = parse_lrc("[00:10.00][00:30.00]<00:10.00>la <00:11.00>la")
     assert [w.start for w in lyrics.lines[1].words] == pytest.approx([30.0, 31.0])
@@ -125,7 +136,7 @@ def test_bom_crlf_and_lone_cr_are_read(tmp_path):
         ("[offset:+1000]\n[00:00.10]a\n[00:00.20]b", 3, "same time"),
         ("[00:05.00]<00:04.00>early", 1, "before the line's time"),
         ("[00:05.00]<00:06.00>a <00:05.50>b", 1, "must not go back"),
-        ("[00:05.00]x <00:06.00>y", 1, "before the first word time"),
+        ("[00:05.00]x <00:04.00>y", 1, "word time <00:04.00> is before the line's time"),
         ("[00:05.00]<00:06.00 unclosed", 1, "closing"),
         ("[00:01.00]ok\n\x00\x01binary", 2, "binary data"),
     ],

@@ -173,3 +173,41 @@ def test_from_set_names_set_toml_when_a_line_falls_after_the_end(tmp_path):
 def test_lines_at_is_vectorised(timeline):
     t = np.array([-1.0, 4.0, 10.0, 11.9, 12.0, 31.0])
     assert timeline.lines_at(t).tolist() == [-1, 0, -1, -1, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("t", "line"),
+    [
+        (0.0, None),  # intro: pictures, no words
+        (4.0, 0),
+        (9.99, 0),
+        (10.5, None),  # the gap's stamp ends line 0's text
+        (12.0, 1),
+        (20.0, 2),
+        (26.99, 2),  # the last line lasts a typical line: the median of 6 s and 8 s
+        (27.0, None),  # outro: nobody sings
+        (29.9, None),
+    ],
+)
+def test_text_is_on_screen_only_while_sung(timeline, t, line):
+    sung = timeline.sung_at(t)
+    assert (None if sung is None else sung.line) == line
+
+
+def test_the_last_line_ends_with_its_closing_word_stamp_or_after_its_last_word():
+    closing = "[00:01.00]A\n[00:05.00]<00:05.00>B <00:06.00>C <00:06.50>\n"
+    tl = Timeline.from_lyrics(parse_lrc(closing), duration=60.0)
+    assert tl.sung[-1].end == pytest.approx(6.5)
+    late_words = "[00:01.00]A\n[00:03.00]<00:03.00>slow <00:09.00>words\n"
+    tl = Timeline.from_lyrics(parse_lrc(late_words), duration=60.0)
+    assert tl.sung[-1].end == pytest.approx(10.0)  # one second past its last word, not 2 s
+    one = Timeline.from_lyrics(parse_lrc("[00:01.00]alone\n"), duration=3.0)
+    assert (one.sung[0].start, one.sung[0].end) == (1.0, 3.0)  # no later than the song's end
+
+
+def test_word_times_move_with_a_line_whose_start_set_toml_gives():
+    lyrics = parse_lrc("[00:01.00]<00:01.00>a <00:01.50>b\n[00:04.00]c\n")
+    tl = Timeline.from_lyrics(lyrics, duration=10.0, line_starts_override={0: 2.0})
+    assert [w.start for w in tl.sung[0].words] == pytest.approx([2.0, 2.5])
+    assert tl.sung[0].word_index(2.4) == 1 and tl.sung[0].word_index(1.9) == 0
+    assert tl.sung[1].word_index(5.0) == -1  # no word times: the line is shown whole
