@@ -114,6 +114,13 @@ WALK_PARAMS = _table(
     ),
     Param("seeds", "walk", "keyframes per loop when a line lists no seeds", lo=2),
     Param("bands", "walk", "frequency band -> layers of w it pushes (coarse, middle, fine, none)"),
+    Param(
+        "word_pulse",
+        "walk",
+        "a sung word (enhanced LRC) pushes the walk this much",
+        lo=0,
+        knob=(0.0, 1.0),
+    ),
     Param("space", "walk", '"z": slerp between the seeds\' z; "w": lerp between their w'),
     Param(
         "noise",
@@ -130,6 +137,29 @@ POST_PARAMS = _table(
     Param("trail", "post", "feedback trail, 0 none .. 0.99", lo=0, hi=0.99, knob=(0.0, 0.95)),
     Param("text", "post", "draw the active lyric line"),
     Param("upscale", "post", "lanczos, bicubic, bilinear or nearest"),
+)
+
+# The lyric's look: [post] text_* keys, each overridable per [[line]] (as text_<name>).
+TEXT_PARAMS = _table(
+    Param("font", "text", 'a .ttf/.otf file (path in the set); "" the bundled DejaVu Sans Bold'),
+    Param("size", "text", "letter height, a fraction of the frame side", lo=0.005, hi=0.5),
+    Param("position", "text", '"bottom", "center" or "top"'),
+    Param("margin", "text", "space to the frame's edge, a fraction of the side", lo=0, hi=0.45),
+    Param("max_width", "text", "wrap lines wider than this fraction of the side", lo=0.1, hi=1),
+    Param("color", "text", 'the words, "#rrggbb"'),
+    Param("sung_color", "text", 'words already sung (enhanced LRC), "#rrggbb"'),
+    Param(
+        "karaoke",
+        "text",
+        '"fill" sweeps sung_color through each word as it is sung, "words" lights whole '
+        'words, "off" shows the line in one colour',
+    ),
+    Param("outline", "text", "outline width, a fraction of the letter height", lo=0, hi=0.5),
+    Param("outline_color", "text", 'the outline, "#rrggbb"'),
+    Param("shadow", "text", "drop shadow opacity, 0 none .. 1", lo=0, hi=1),
+    Param(
+        "fade_s", "text", "fade in at the line's stamp and out at its end, in seconds", lo=0, hi=10
+    ),
 )
 
 # Parameters a MIDI CC or OSC message may drive: every walk and post number with a knob.

@@ -21,13 +21,23 @@ from typing import Any
 
 from lyriscope.atomic import write_text
 from lyriscope.errors import SetError
-from lyriscope.params import CONTROLLABLE, OUTPUT_PARAMS, POST_PARAMS, WALK_PARAMS, Param
+from lyriscope.params import (
+    CONTROLLABLE,
+    OUTPUT_PARAMS,
+    POST_PARAMS,
+    TEXT_PARAMS,
+    WALK_PARAMS,
+    Param,
+)
 
 SET_FILE = "set.toml"
 DEFAULT_TAGS: tuple[str, ...] = ("photography", "art", "painting")
 BAND_NAMES: tuple[str, ...] = ("low", "mid", "high")
 LAYER_GROUPS: tuple[str, ...] = ("coarse", "middle", "fine", "none")
 NOISE_MODES: tuple[str, ...] = ("const", "random", "none")  # as NVlabs' noise_mode
+TEXT_POSITIONS: tuple[str, ...] = ("bottom", "center", "top")
+KARAOKE_MODES: tuple[str, ...] = ("fill", "words", "off")
+_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 NOTE_ACTION = re.compile(
     r"^(line:(next|prev|[1-9]\d*)|freeze|blackout|flash)$"
 )  # line:N is 1-based
@@ -72,6 +82,28 @@ class WalkParams:
     crossfade_s: float = 1.0  # blend time into this line at its boundary
     space: str = "z"  # "z": slerp between seeds' z; "w": lerp between their w
     noise: str = "const"  # per-pixel noise inputs: "const", "random" (flickers) or "none" (smooth)
+    word_pulse: float = 0.0  # a sung word (enhanced LRC word time) pushes the walk this much
+
+
+@dataclass(frozen=True)
+class TextStyle:
+    """How the lyric is drawn: [post] text_<name> keys, each overridable per [[line]].
+
+    Sizes are fractions of the frame side, so a style looks the same at 256² and 1024².
+    """
+
+    font: Path | None = None  # a .ttf/.otf file (absolute); None: the bundled DejaVu Sans Bold
+    size: float = 0.055  # letter height
+    position: str = "bottom"  # "bottom", "center" or "top"
+    margin: float = 0.07  # space to the frame's edge
+    max_width: float = 0.86  # lines wider than this wrap
+    color: str = "#ffffff"
+    sung_color: str = "#ffd166"  # words already sung (enhanced LRC)
+    karaoke: str = "fill"  # "fill": colour sweeps through each word; "words"; "off"
+    outline: float = 0.08  # outline width, a fraction of the letter height
+    outline_color: str = "#000000"
+    shadow: float = 0.5  # drop shadow opacity
+    fade_s: float = 0.25  # fade in at the stamp, out at the line's end
 
 
 @dataclass(frozen=True)
@@ -85,6 +117,7 @@ class Post:
     trail: float = 0.0  # feedback trail amount, 0 none .. <1
     text: bool = False  # draw the active lyric line
     upscale: str = "lanczos"  # filter when the model is smaller than the output
+    style: TextStyle = field(default_factory=TextStyle)  # the lyric's look (text_* keys)
 
 
 @dataclass(frozen=True)
@@ -97,6 +130,7 @@ class Line:
     seeds: tuple[int, ...]  # keyframe seeds of the loop
     walk: WalkParams
     at: float | None = None  # start time (s) overriding the LRC's
+    style: TextStyle = field(default_factory=TextStyle)  # [post]'s text style + this line's
 
 
 @dataclass(frozen=True)
@@ -209,7 +243,7 @@ def parse_set(
     walk = _parse_walk(
         _table(data, "walk", src), WalkParams(), src, "[walk] ", allow_seed_list=False
     )
-    post = _parse_post(_table(data, "post", src), src)
+    post = _parse_post(_table(data, "post", src), root, src)
 
     raw_lines = data.get("line", [])
     if not isinstance(raw_lines, list) or not all(isinstance(x, dict) for x in raw_lines):
@@ -217,7 +251,8 @@ def parse_set(
     if not raw_lines:
         raise SetError(f"{src}: no [[line]] entries; a set needs at least one lyric line")
     lines = tuple(
-        _parse_line(i, t, walk, root, src, need_models=need_models) for i, t in enumerate(raw_lines)
+        _parse_line(i, t, walk, post.style, root, src, need_models=need_models)
+        for i, t in enumerate(raw_lines)
     )
     if output.gap is not None and not 0 <= output.gap < len(lines):
         raise SetError(f"{src}: [output] gap: expected a line number 1..{len(lines)}, got {gap}")
@@ -275,7 +310,9 @@ def default_seeds(line_index: int, count: int) -> tuple[int, ...]:
 _WALK_KEYS = {f.name for f in fields(WalkParams)}
 # The walk's numbers: the parameters a knob can drive live.
 _WALK_NUMBERS = tuple(k for k, p in WALK_PARAMS.items() if p.knob is not None)
-_LINE_KEYS = {"text", "queries", "tags", "model", "at"} | _WALK_KEYS
+_POST_KEYS = {f.name for f in fields(Post)} - {"style"}
+_TEXT_KEYS = {f"text_{f.name}" for f in fields(TextStyle)}
+_LINE_KEYS = {"text", "queries", "tags", "model", "at"} | _WALK_KEYS | _TEXT_KEYS
 
 
 def _parse_walk(
@@ -325,9 +362,9 @@ def _parse_walk(
     return replace(base, **changes)
 
 
-def _parse_post(t: Mapping[str, Any], src: str) -> Post:
+def _parse_post(t: Mapping[str, Any], root: Path, src: str) -> Post:
     where = "[post] "
-    _no_unknown(t, {f.name for f in fields(Post)}, src, where)
+    _no_unknown(t, _POST_KEYS | _TEXT_KEYS, src, where)
     d = Post()
     return Post(
         brightness=float(
@@ -389,11 +426,42 @@ def _parse_post(t: Mapping[str, Any], src: str) -> Post:
             default=d.upscale,
             check=_one_of(("lanczos", "bicubic", "bilinear", "nearest")),
         ),
+        style=_parse_text_style(t, TextStyle(), root, src, where),
     )
 
 
+def _parse_text_style(
+    t: Mapping[str, Any], base: TextStyle, root: Path, src: str, where: str
+) -> TextStyle:
+    """base with the text_<name> keys of table t applied."""
+    changes: dict[str, Any] = {}
+    for f in fields(TextStyle):
+        key = f"text_{f.name}"
+        if key not in t:
+            continue
+        if f.name == "font":
+            rel = _get(t, key, str, src, where)
+            changes["font"] = _file(root, rel, src, f"{where}{key}") if rel else None
+        elif f.name in ("position", "karaoke"):
+            options = TEXT_POSITIONS if f.name == "position" else KARAOKE_MODES
+            changes[f.name] = _get(t, key, str, src, where, check=_one_of(options))
+        elif f.name.endswith("color"):
+            changes[f.name] = _get(t, key, str, src, where, check=_color).lower()
+        else:
+            check = _ranged(TEXT_PARAMS[f.name])
+            changes[f.name] = float(_get(t, key, float, src, where, check=check))
+    return replace(base, **changes)
+
+
 def _parse_line(
-    i: int, t: Mapping[str, Any], walk: WalkParams, root: Path, src: str, *, need_models: bool
+    i: int,
+    t: Mapping[str, Any],
+    walk: WalkParams,
+    style: TextStyle,
+    root: Path,
+    src: str,
+    *,
+    need_models: bool,
 ) -> Line:
     text_preview = t.get("text")
     where = (
@@ -444,6 +512,7 @@ def _parse_line(
         seeds=seeds_t,
         walk=line_walk,
         at=at,
+        style=_parse_text_style(t, style, root, src, where),
     )
 
 
@@ -564,6 +633,10 @@ def _ranged(param: Param) -> Callable[[Any], str | None]:
 
 def _at_least(lo: float) -> Callable[[Any], str | None]:
     return lambda v: None if v >= lo else f"a value of at least {lo}"
+
+
+def _color(value: str) -> str | None:
+    return None if _COLOR.fullmatch(value) else 'a colour written "#rrggbb", e.g. "#ffd166"'
 
 
 def _one_of(options: tuple[str, ...]) -> Callable[[Any], str | None]:

@@ -18,12 +18,13 @@ from pathlib import Path
 from lyriscope.atomic import atomic_path, write_text
 from lyriscope.errors import LyriscopeError, SetError
 from lyriscope.lrc import Lyrics, format_time, read_lrc
-from lyriscope.params import OUTPUT_PARAMS, POST_PARAMS, WALK_PARAMS, Param
+from lyriscope.params import OUTPUT_PARAMS, POST_PARAMS, TEXT_PARAMS, WALK_PARAMS, Param
 from lyriscope.setmodel import (
     DEFAULT_TAGS,
     SET_FILE,
     Output,
     Post,
+    TextStyle,
     WalkParams,
     default_seeds,
     load_set,
@@ -156,10 +157,18 @@ def set_toml(
         for f in fields(WalkParams)
     ]
     post = Post()
-    out += ["", "# [post]  # the renderer's post chain; uncomment to change"]
+    out += ["", "[post]  # the renderer's post chain; uncomment a key to change it"]
+    out += [_keyed("text", True, "draw the lyric while it is sung")]
     out += [
         "# " + _keyed(f.name, getattr(post, f.name), _help(POST_PARAMS, f.name))
         for f in fields(Post)
+        if f.name not in ("text", "style")
+    ]
+    out += ["# the lyric's look; any [[line]] may override these too"]
+    out += [
+        "# "
+        + _keyed(f"text_{f.name}", _style_value(post.style, f.name), _help(TEXT_PARAMS, f.name))
+        for f in fields(TextStyle)
     ]
     for i, line in enumerate(lyrics.lyric_lines):
         out += [
@@ -189,6 +198,11 @@ def _help(params: Mapping[str, Param], key: str) -> str | None:
     """What a key means (lyriscope.params), written beside its default."""
     param = params.get(key)
     return None if param is None else param.help
+
+
+def _style_value(style: TextStyle, name: str) -> object:
+    value = getattr(style, name)
+    return "" if value is None else value  # font: "" is the bundled one
 
 
 def _keyed(key: str, value: object, note: str | None) -> str:

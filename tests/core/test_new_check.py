@@ -19,7 +19,7 @@ from lyriscope.commands.check import check_set
 from lyriscope.commands.new import create_set, set_toml
 from lyriscope.errors import AudioError
 from lyriscope.lrc import LrcLine, Lyrics
-from lyriscope.setmodel import Midi, Output, Post, WalkParams, load_set
+from lyriscope.setmodel import Midi, Output, Post, TextStyle, WalkParams, load_set
 
 LRC = """[ti:First Light]
 [ar:Tester]
@@ -128,7 +128,10 @@ def test_new_writes_every_default_out_with_a_comment(tmp_path, sources):
         for line in text.splitlines()
         if line.startswith("# ") and " = " in line
     }
-    assert commented >= set(Post.__dataclass_fields__)  # [post] shown, commented out
+    post_keys = set(Post.__dataclass_fields__) - {"text", "style"}
+    style_keys = {f"text_{name}" for name in TextStyle.__dataclass_fields__}
+    assert commented >= post_keys | style_keys  # the post chain's keys shown, commented out
+    assert data["post"] == {"text": True}  # a lyric video's first render has its lyrics
 
 
 def test_set_toml_escapes_what_toml_must_escape():

@@ -240,3 +240,41 @@ def test_ranges_come_from_one_table(tmp_path, table, key, value, expected):
     root = write_set(tmp_path / "s", toml=SONG + f"[{table}]\n{key} = {value}\n" + TWO_LINES)
     with pytest.raises(SetError, match=rf"\[{table}\] {key}: expected {expected}"):
         load_set(root)
+
+
+def test_text_style_from_post_with_a_line_overriding_it(tmp_path):
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "big.ttf").write_bytes(b"\0\1\0\0")
+    text = SONG + (
+        '[post]\ntext = true\ntext_size = 0.08\ntext_color = "#FFEEDD"\ntext_position = "top"\n'
+        '[[line]]\ntext = "A"\ntext_karaoke = "words"\ntext_font = "big.ttf"\n'
+        '[[line]]\ntext = "B"\n'
+    )
+    s = load_set(write_set(root, toml=text))
+    a, b = s.lines
+    assert s.post.style.size == 0.08 and s.post.style.color == "#ffeedd"
+    assert a.style.karaoke == "words" and a.style.position == "top" and a.style.size == 0.08
+    assert a.style.font == (root / "big.ttf").resolve()
+    assert b.style == s.post.style and b.style.font is None  # the bundled font
+
+
+@pytest.mark.parametrize(
+    ("where", "key_value", "message"),
+    [
+        ("[post]", 'text_color = "white"', r"\[post\] text_color: expected a colour written"),
+        ("[post]", 'text_position = "left"', r"text_position: expected one of 'bottom'"),
+        ("[post]", "text_size = 0", r"text_size: expected a value in 0.005..0.5"),
+        ("[post]", 'text_karaoke = "bounce"', r"text_karaoke: expected one of 'fill'"),
+        ("[post]", 'text_font = "none.ttf"', r"\[post\] text_font: file .*none.ttf does not exist"),
+        ("[post]", "text_fade = 1", r"\[post\] text_fade: unknown key"),
+        ("line", "text_outline = 2", r"\[\[line\]\] 1 \('A'\) text_outline: expected a value in"),
+    ],
+)
+def test_text_style_errors_name_the_key(tmp_path, where, key_value, message):
+    if where == "line":
+        text = SONG + f'[[line]]\ntext = "A"\n{key_value}\n'
+    else:
+        text = SONG + f"{where}\n{key_value}\n" + TWO_LINES
+    with pytest.raises(SetError, match=message):
+        load_set(write_set(tmp_path / "s", toml=text))
