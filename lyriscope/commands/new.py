@@ -16,8 +16,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from lyriscope.atomic import atomic_path, write_text
+from lyriscope.audiofile import audio_duration
 from lyriscope.errors import LyriscopeError, SetError
-from lyriscope.lrc import Lyrics, format_time, read_lrc
+from lyriscope.lrc import Lyrics, format_time, parse_lrc, read_lrc
+from lyriscope.lrclib import find_synced_lyrics
 from lyriscope.params import OUTPUT_PARAMS, POST_PARAMS, TEXT_PARAMS, WALK_PARAMS, Param
 from lyriscope.setmodel import (
     DEFAULT_TAGS,
@@ -44,8 +46,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the song: " + ", ".join(s[1:] for s in AUDIO_SUFFIXES),
     )
-    parser.add_argument(
-        "--lyrics", required=True, type=Path, metavar="FILE.lrc", help="the timed lyrics (LRC)"
+    lyrics = parser.add_mutually_exclusive_group(required=True)
+    lyrics.add_argument("--lyrics", type=Path, metavar="FILE.lrc", help="the timed lyrics (LRC)")
+    lyrics.add_argument(
+        "--lrclib",
+        metavar='"ARTIST - TITLE"',
+        help="fetch the synced lyrics from LRCLIB (lrclib.net), matched to the audio's length",
     )
     parser.add_argument(
         "--sets-dir",
@@ -63,30 +69,55 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     root = create_set(
-        args.name, audio=args.audio, lyrics=args.lyrics, sets_dir=args.sets_dir, force=args.force
+        args.name,
+        audio=args.audio,
+        lyrics=args.lyrics,
+        lrclib=args.lrclib,
+        sets_dir=args.sets_dir,
+        force=args.force,
     )
     print(f"created {root / 'set.toml'}; next: `lyriscope check {root}`")
     return 0
 
 
 def create_set(
-    name: str, *, audio: Path, lyrics: Path, sets_dir: Path = Path("sets"), force: bool = False
+    name: str,
+    *,
+    audio: Path,
+    lyrics: Path | None = None,  # an LRC file
+    lrclib: str | None = None,  # or "Artist - Title" to fetch from LRCLIB
+    sets_dir: Path = Path("sets"),
+    force: bool = False,
 ) -> Path:
-    """Make sets_dir/name with copies of `audio` and `lyrics` and a set.toml; returns the folder."""
+    """Make sets_dir/name with copies of `audio` and the lyrics and a set.toml; returns the folder.
+
+    Everything is checked (and LRCLIB asked) before anything is written.
+    """
     if not SET_NAME.fullmatch(name):
         raise LyriscopeError(
             f"set name {name!r}: expected letters, digits, '.', '_' or '-', "
             f"starting with a letter or digit (it becomes a folder name)"
         )
-    audio, lyrics = Path(audio), Path(lyrics)
+    audio = Path(audio)
     if not audio.is_file():
         raise LyriscopeError(f"--audio {audio}: no such file")
     if audio.suffix.lower() not in AUDIO_SUFFIXES:
         raise LyriscopeError(f"--audio {audio}: expected a {', '.join(AUDIO_SUFFIXES)} file")
-    parsed = read_lrc(lyrics)
+    if (lyrics is None) == (lrclib is None):
+        raise LyriscopeError('give the lyrics as --lyrics FILE.lrc or --lrclib "Artist - Title"')
+    fetched = None
+    if lyrics is not None:
+        lyrics = Path(lyrics)
+        parsed = read_lrc(lyrics)
+        title, artist = parsed.meta.get("ti") or name, parsed.meta.get("ar", "")
+    else:
+        match = find_synced_lyrics(lrclib, duration=audio_duration(audio))
+        parsed = parse_lrc(match.synced, source=match.label)
+        lyrics, fetched = Path(audio.stem + ".lrc"), match.synced
+        title, artist = match.title or name, match.artist
     if not parsed.lyric_lines:
         raise LyriscopeError(
-            f"--lyrics {lyrics}: has no lyric lines (only tags or gaps); a set "
+            f"{parsed.source}: has no lyric lines (only tags or gaps); a set "
             f"needs at least one timed line of text"
         )
     root = Path(sets_dir) / name
@@ -104,20 +135,22 @@ def create_set(
         )
 
     root.mkdir(parents=True, exist_ok=True)
-    for src in (audio, lyrics):
+    for src in (audio, lyrics) if fetched is None else (audio,):
         dst = root / src.name
         if dst.exists() and dst.samefile(src):
             continue  # already in the set folder
         with atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)
+    if fetched is not None:
+        write_text(root / lyrics.name, fetched)
     write_text(
         root / SET_FILE,
         set_toml(
             parsed,
             audio_name=audio.name,
             lyrics_name=lyrics.name,
-            title=parsed.meta.get("ti") or name,
-            artist=parsed.meta.get("ar", ""),
+            title=title,
+            artist=artist,
         ),
     )
     load_set(root)  # what we wrote must load; a failure here is a bug, not bad input
