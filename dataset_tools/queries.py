@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 
@@ -111,7 +112,8 @@ def fill_queries(
 ) -> FillResult:
     """Write queries (and the default tags where a line has none) into a set's set.toml.
 
-    Lines that already list queries are kept unless `force`. The user's comments and layout
+    Lines that already list queries of their own are kept unless `force`; a line whose only
+    query is its own text (what `lyriscope new` writes) is filled. The user's comments and layout
     survive (tomlkit); the file is replaced atomically and only if the result is a valid set.
     """
     song_set = load_set(set_path)  # validates, and names the problem if there is one
@@ -123,7 +125,7 @@ def fill_queries(
     def change(doc: tomlkit.TOMLDocument) -> None:
         for index in chosen:
             table = doc["line"][index]
-            if "queries" in table and not force:
+            if not force and _has_own_queries(table):
                 kept.append(index)
                 continue
             queries = line_queries(str(table["text"]), wordnet=wordnet, options=options)
@@ -134,6 +136,12 @@ def fill_queries(
 
     edit_set(song_set.path, change)  # never writes a broken set
     return FillResult(filled=tuple(filled), kept=tuple(kept), synonyms=wordnet is not None)
+
+
+def _has_own_queries(table: Mapping[str, Any]) -> bool:
+    """A line lists queries beyond its own text (which `new` writes, and the default is)."""
+    queries = [str(q) for q in table.get("queries", ())]
+    return bool(queries) and queries != [str(table["text"])]
 
 
 def _string_array(items: Sequence[str]) -> tomlkit.items.Array:

@@ -71,10 +71,14 @@ def run(args: argparse.Namespace) -> int:
     after = load_set(song_set.path)
     for index in result.filled:
         print(f"line {index + 1}: " + " | ".join(after.lines[index].queries))
-    if result.kept:
+    kept = ", ".join(str(i + 1) for i in result.kept)
+    if result.filled:
+        if kept:
+            print(f"kept the queries of line(s) {kept} (use --force to replace them)")
+        print(f"wrote {song_set.path}")
+    else:
         print(
-            f"kept the queries of line(s) {', '.join(str(i + 1) for i in result.kept)} "
-            f"(use --force to replace them)"
+            f"line(s) {kept} already have queries of their own, so nothing changed; "
+            f"`lyriscope queries {song_set.root} --force` makes them again"
         )
-    print(f"wrote {song_set.path}" if result.filled else "nothing to change")
     return 0

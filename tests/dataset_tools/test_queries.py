@@ -181,3 +181,18 @@ def test_cli_queries_prints_the_queries_and_refuses_bad_lines(tmp_path, tiny_wor
     assert "kept the queries of line(s) 2" in out
     assert main(["queries", str(root), "--line", "3"]) == 2
     assert "--line 3: the set has lines 1..2" in capsys.readouterr().err
+
+
+def test_queries_after_new_fills_them_and_a_second_run_says_how_to_redo(
+    tmp_path, tiny_wordnet, capsys
+):
+    lines = [{"text": "I'm the first ray of light", "queries": ["I'm the first ray of light"]}]
+    root = write_set(tmp_path / "demo", lines=lines)  # what `lyriscope new` writes
+    assert main(["queries", str(root), "--wordnet", str(tiny_wordnet)]) == 0
+    assert "line 1: I'm the first ray of light | first ray light" in capsys.readouterr().out
+    assert main(["queries", str(root), "--wordnet", str(tiny_wordnet)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [
+        f"line(s) 1 already have queries of their own, so nothing changed; "
+        f"`lyriscope queries {root} --force` makes them again"
+    ]
