@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +39,7 @@ class CollectReport:
     skipped: int = 0  # candidates already stored or refused by an earlier run
     refused: Counter = field(default_factory=Counter)  # reason -> count
     notes: list[str] = field(default_factory=list)  # sources that stopped, and why
+    empty_lines: list[int] = field(default_factory=list)  # 0-based lines left with no image
 
     def summary(self) -> str:
         reasons = list(SHOWN_REASONS) + sorted(set(self.refused) - set(SHOWN_REASONS))
@@ -54,6 +55,7 @@ def collect(
     sources: Sequence[Source],
     *,
     lines: Sequence[int] | None = None,  # 0-based line indices; None = every line
+    line_sources: Mapping[int, Sequence[Source]] | None = None,  # a line's own, replacing sources
     per_query: int = DEFAULT_PER_QUERY,  # candidates asked of each source per search term
     options: DownloadOptions | None = None,  # None = defaults
     progress: bool = False,  # show a tqdm bar per line
@@ -68,15 +70,16 @@ def collect(
     images_dir = song_set.root / "images"
     report = CollectReport()
     downloader = Downloader(options)
-    disabled: set[str] = set()
+    disabled: set[int] = set()  # id() of the sources that failed: skipped from then on
     try:
         for index in range(len(song_set.lines)) if lines is None else lines:
             line = song_set.lines[index]
             terms = search_terms(line.queries, line.tags)
+            folder = line_folder(images_dir, index)
             _collect_line(
-                line_folder(images_dir, index),
+                folder,
                 terms,
-                sources,
+                (line_sources or {}).get(index, sources),
                 downloader,
                 per_query=per_query,
                 report=report,
@@ -84,6 +87,8 @@ def collect(
                 progress=progress,
                 on_image=on_image,
             )
+            if not LineManifest(folder).records:
+                report.empty_lines.append(index)
     finally:
         downloader.close()
         if images_dir.is_dir():
@@ -99,7 +104,7 @@ def _collect_line(
     *,
     per_query: int,
     report: CollectReport,
-    disabled: set[str],
+    disabled: set[int],
     progress: bool,
     on_image: Callable[[dict], None] | None,
 ) -> None:
@@ -163,11 +168,11 @@ def _candidates(
     sources: Sequence[Source],
     per_query: int,
     report: CollectReport,
-    disabled: set[str],
+    disabled: set[int],
 ) -> Iterator[Candidate]:
     for source in sources:
         for term in terms if source.uses_queries else [""]:
-            if source.name in disabled:
+            if id(source) in disabled:
                 break
             limit = per_query if source.uses_queries else 10**9
             try:
@@ -182,7 +187,7 @@ def _candidates(
                 )
             else:
                 continue
-            disabled.add(source.name)
+            disabled.add(id(source))
             report.notes.append(f"{problem} (skipped {source.name} for the rest of this run)")
             log.warning("%s", problem)
 

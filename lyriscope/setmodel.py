@@ -130,6 +130,9 @@ class Line:
     seeds: tuple[int, ...]  # keyframe seeds of the loop
     walk: WalkParams
     at: float | None = None  # start time (s) overriding the LRC's
+    # Where `collect` looks for this line's images: source names, "folder:DIR" or "urls:FILE"
+    # (paths made absolute); () takes the command's sources.
+    sources: tuple[str, ...] = ()
     style: TextStyle = field(default_factory=TextStyle)  # [post]'s text style + this line's
 
 
@@ -312,7 +315,7 @@ _WALK_KEYS = {f.name for f in fields(WalkParams)}
 _WALK_NUMBERS = tuple(k for k, p in WALK_PARAMS.items() if p.knob is not None)
 _POST_KEYS = {f.name for f in fields(Post)} - {"style"}
 _TEXT_KEYS = {f"text_{f.name}" for f in fields(TextStyle)}
-_LINE_KEYS = {"text", "queries", "tags", "model", "at"} | _WALK_KEYS | _TEXT_KEYS
+_LINE_KEYS = {"text", "queries", "tags", "model", "at", "sources"} | _WALK_KEYS | _TEXT_KEYS
 
 
 def _parse_walk(
@@ -430,6 +433,20 @@ def _parse_post(t: Mapping[str, Any], root: Path, src: str) -> Post:
     )
 
 
+def _line_sources(t: Mapping[str, Any], root: Path, src: str, where: str) -> tuple[str, ...]:
+    """A line's `sources`, its folder: and urls: paths made absolute against the set folder."""
+    out = []
+    for spec in _str_list(t, "sources", src, where, default=()):
+        kind, sep, arg = spec.partition(":")
+        if not spec.strip() or (sep and kind in ("folder", "urls") and not arg.strip()):
+            raise SetError(
+                f"{src}: {where}sources: {spec!r} is not a source; expected a name such as "
+                f'"openverse", "folder:DIR" or "urls:FILE"'
+            )
+        out.append(f"{kind}:{(root / arg).resolve()}" if kind in ("folder", "urls") else spec)
+    return tuple(out)
+
+
 def _parse_text_style(
     t: Mapping[str, Any], base: TextStyle, root: Path, src: str, where: str
 ) -> TextStyle:
@@ -512,6 +529,7 @@ def _parse_line(
         seeds=seeds_t,
         walk=line_walk,
         at=at,
+        sources=_line_sources(t, root, src, where),
         style=_parse_text_style(t, style, root, src, where),
     )
 

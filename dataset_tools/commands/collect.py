@@ -13,12 +13,14 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lyriscope.dataset_tools.collect import DEFAULT_PER_QUERY, collect, hide_secrets_in_logs
 from lyriscope.dataset_tools.download import DownloadOptions
+from lyriscope.dataset_tools.sources.base import Source, SourceError
 from lyriscope.dataset_tools.sources.registry import KEYED, default_source_names, make_source
-from lyriscope.errors import LyriscopeError
-from lyriscope.setmodel import load_set
+from lyriscope.errors import LyriscopeError, SetError
+from lyriscope.setmodel import SongSet, load_set
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -40,9 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sources",
         metavar="LIST",
-        help="comma-separated sources: openverse, wikimedia, unsplash, pexels, "
-        "pixabay, folder:DIR, urls:FILE (default: the keyless ones plus "
-        "those whose key is set: UNSPLASH_ACCESS_KEY, PEXELS_API_KEY, "
+        help="comma-separated sources for every line: openverse, wikimedia, unsplash, pexels, "
+        "pixabay, folder:DIR, urls:FILE (default: a line's own `sources` in set.toml, else "
+        "the keyless ones plus those whose key is set: UNSPLASH_ACCESS_KEY, PEXELS_API_KEY, "
         "PIXABAY_API_KEY)",
     )
     parser.add_argument(
@@ -75,27 +77,45 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise LyriscopeError(f"--workers: expected at least 1, got {args.workers}")
     lines = _line_indices(args.line, len(song_set.lines))
-    names = (
-        [s.strip() for s in args.sources.split(",") if s.strip()]
-        if args.sources
-        else default_source_names()
-    )
-    names += [f"folder:{d}" for d in args.folder]
-    if not names:
-        raise LyriscopeError("--sources: no source given; name at least one, e.g. openverse")
     if args.max_mb <= 0 or args.timeout <= 0:
         raise LyriscopeError(
             f"--max-mb and --timeout: expected positive numbers, got "
             f"{args.max_mb} and {args.timeout}"
         )
+    given = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources else None
+    if given is not None and not given:
+        raise LyriscopeError("--sources: no source given; name at least one, e.g. openverse")
+    folders = [f"folder:{d}" for d in args.folder]
+    # --sources on the command line beats a line's own `sources`, which beat the defaults.
+    default = (given or default_source_names()) + folders
+    chosen = range(len(song_set.lines)) if lines is None else lines
+    specs = {
+        i: default
+        if given or not song_set.lines[i].sources
+        else [*song_set.lines[i].sources, *folders]
+        for i in chosen
+    }
+    if not any(specs.values()):
+        raise LyriscopeError("--sources: no source given; name at least one, e.g. openverse")
     cache_dir = song_set.root / "images" / ".cache"
-    sources = [make_source(n, cache_dir=cache_dir) for n in names]  # SourceError: exit 2
+    made: dict[str, Source] = {}  # one source object per spec: an API keeps one pace
+    for i, names in specs.items():
+        for name in names:
+            if name not in made:
+                made[name] = _make(name, song_set, i, given=given, cache_dir=cache_dir)
     options = DownloadOptions(
         workers=args.workers, max_bytes=int(args.max_mb * 2**20), read_timeout_s=args.timeout
     )
+    line_sources = {i: [made[n] for n in names] for i, names in specs.items()}
     try:
         report = collect(
-            song_set, sources, lines=lines, per_query=args.per_query, options=options, progress=True
+            song_set,
+            (),  # every chosen line has its sources in line_sources
+            lines=lines,
+            line_sources=line_sources,
+            per_query=args.per_query,
+            options=options,
+            progress=True,
         )
     except KeyboardInterrupt:
         print(
@@ -107,7 +127,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(report.summary())
     print(f"credits: {song_set.root / 'images' / 'ATTRIBUTION.md'}")
+    if report.empty_lines:
+        numbers = ", ".join(str(i + 1) for i in report.empty_lines)
+        which = f"lines {numbers} have" if len(report.empty_lines) > 1 else f"line {numbers} has"
+        raise LyriscopeError(
+            f"{which} no images: no source gave any; give a line its own "
+            f'folder (sources = ["folder:DIR"] in its [[line]], or --sources folder:DIR), '
+            f"a URL list (urls:FILE), or an API key ({', '.join(KEYED.values())})"
+        )
     return 0
+
+
+def _make(
+    name: str, song_set: SongSet, line: int, *, given: list[str] | None, cache_dir: Path
+) -> Source:
+    """The source of a spec; a bad spec is blamed on --sources or on the line's set.toml key."""
+    try:
+        return make_source(name, cache_dir=cache_dir)
+    except SourceError as exc:
+        if given is not None or name not in song_set.lines[line].sources:
+            raise
+        raise SetError(f"{song_set.path}: [[line]] {line + 1} sources: {exc}") from None
 
 
 def _line_indices(numbers: Sequence[int] | None, count: int) -> list[int] | None:

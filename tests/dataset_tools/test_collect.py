@@ -6,12 +6,15 @@ import hashlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import MAX_BYTES, SLOW_TIMEOUT_S, TROUBLE, good_path
 from fake_apis import Served
+from PIL import Image
 from setfiles import write_set
 
+from lyriscope.cli import main
 from lyriscope.dataset_tools.collect import collect
 from lyriscope.dataset_tools.download import DownloadOptions
 from lyriscope.dataset_tools.manifest import FIELDS, read_jsonl
@@ -320,3 +323,46 @@ def test_ctrl_c_on_the_cli_keeps_what_was_stored_and_the_rerun_finishes(fake, so
     assert sorted(r["image_url"] for r in records) == sorted(fake.url + p for p in paths)
     for record in kept:
         assert fake.hits(record["image_url"].removeprefix(fake.url)) == 1
+
+
+def _pictures(folder: Path, n: int, colour: tuple[int, int, int]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (40 + i, 40), colour).save(folder / f"p{i}.png")
+    return folder
+
+
+def test_each_line_collects_from_its_own_sources_and_an_empty_line_fails_last(tmp_path, capsys):
+    root = tmp_path / "song"
+    _pictures(root / "img" / "one", 3, (200, 0, 0))
+    _pictures(root / "img" / "two", 2, (0, 0, 200))
+    (root / "img" / "none").mkdir()
+    lines = [
+        {"text": "red", "sources": ["folder:img/one"]},
+        {"text": "blue", "sources": ["folder:img/two"]},
+        {"text": "nothing", "sources": ["folder:img/none"]},
+    ]
+    write_set(root, lines=lines)
+    assert main(["collect", str(root)]) == 2  # no network needed: every line has its own
+    out, err = capsys.readouterr()
+    assert "stored 5 new images" in out
+    assert [len(read_jsonl(root / "images" / f"line-0{n}" / "manifest.jsonl")) for n in (1, 2)] == [
+        3,
+        2,
+    ]
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith(
+            "lyriscope collect: line 3 has no images: no source gave any; give a line its own "
+            'folder (sources = ["folder:DIR"] in its [[line]], or --sources folder:DIR)'
+        )
+    )
+    assert main(["collect", str(root), "--line", "1"]) == 0  # a line with images is fine again
+
+
+def test_a_line_source_that_is_not_one_names_the_set_key(tmp_path, capsys):
+    root = write_set(tmp_path / "song", lines=[{"text": "a", "sources": ["flickr"]}])
+    assert main(["collect", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "set.toml: [[line]] 1 sources: unknown source 'flickr'" in err
