@@ -29,7 +29,12 @@ from lyriscope.dataset_tools.features import (
     load_clip_from,
     rank_by_text,
 )
-from lyriscope.dataset_tools.verify import VerifyOptions, load_rgb, verify_line
+from lyriscope.dataset_tools.verify import (
+    VerifyOptions,
+    load_rgb,
+    rejections_in_words,
+    verify_line,
+)
 from lyriscope.errors import DatasetError
 
 MERGED = "_all"  # the group of all a line's queries together (a query slug never starts with _)
@@ -142,10 +147,13 @@ def cluster_line(
     report = verify_line(images_dir(set_root, line), options=verify, progress=progress)
     accepted = report.accepted
     if not accepted:
-        raise DatasetError(
-            f"{report.line_dir}: no usable images for line {line + 1} "
-            f"(rejected: {dict(report.rejected) or 'none found'})"
+        found = (
+            f"of {len(report.records)} images, "
+            + rejections_in_words(report.rejected, min_side=verify.min_side)
+            if report.records
+            else "the folder has no images; run `lyriscope collect` first"
         )
+        raise DatasetError(f"{report.line_dir}: no usable images for line {line + 1} ({found})")
     images = [
         _working_copy(load_rgb(report.line_dir / r["file"], background=verify.background))
         for r in accepted

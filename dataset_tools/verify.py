@@ -17,7 +17,7 @@ import json
 import logging
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,15 @@ REJECT_REASONS: tuple[str, ...] = (
     "near_duplicate",  # perceptual hash within near_bits of an accepted image
 )
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
+# Each reason in words, for people; {min_side} is the size limit in force.
+REASON_WORDS: dict[str, str] = {
+    "unreadable": "not images",
+    "corrupt": "broken images",
+    "bomb": "too many pixels to open",
+    "too_small": "smaller than {min_side} px on the short side (--min-side lowers the limit)",
+    "duplicate": "exact copies",
+    "near_duplicate": "near-copies of another image",
+}
 
 log = logging.getLogger(__name__)
 
@@ -276,3 +285,13 @@ def count_reasons(records: Iterable[dict]) -> dict[str, int]:
     """Rejected images per reason, in REJECT_REASONS order, zeros left out."""
     counts = Counter(r["reason"] for r in records if r["reason"] is not None)
     return {reason: counts[reason] for reason in REJECT_REASONS if counts[reason]}
+
+
+def rejections_in_words(counts: Mapping[str, int], *, min_side: int) -> str:
+    """Rejected images per reason as a phrase: "40 smaller than 256 px ..., 2 broken images"."""
+    parts = [
+        f"{n} {REASON_WORDS.get(reason, reason).format(min_side=min_side)}"
+        for reason, n in counts.items()
+        if n
+    ]
+    return ", ".join(parts) or "none"

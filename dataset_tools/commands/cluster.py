@@ -18,7 +18,7 @@ from lyriscope.dataset_tools.features import (
     FeatureOptions,
     load_clip_from,
 )
-from lyriscope.dataset_tools.verify import VerifyOptions
+from lyriscope.dataset_tools.verify import VerifyOptions, rejections_in_words
 from lyriscope.errors import DatasetError
 from lyriscope.setmodel import load_set
 
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int | None:
         )
         merged = doc["groups"][0]
         kept = sum(c["count"] for c in merged["clusters"])
-        rejected = ", ".join(f"{r} {n}" for r, n in doc["rejected"].items()) or "none"
+        rejected = rejections_in_words(doc["rejected"], min_side=verify.min_side)
         print(
             f"line {line + 1}: {kept} images in {len(merged['clusters'])} clusters "
             f"({len(doc['groups']) - 1 or 1} queries); rejected: {rejected}"

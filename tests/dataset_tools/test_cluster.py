@@ -155,6 +155,17 @@ def test_cluster_cli(colour_set, capsys) -> None:
     assert "run `lyriscope collect` first" in capsys.readouterr().err
 
 
+def test_images_under_the_size_limit_are_refused_in_words_naming_min_side(colour_set, capsys):
+    root, _ = colour_set  # 12 pictures of 256 px
+    assert main(["cluster", str(root), "--line", "1", "--k", "3", "--min-side", "300"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "no usable images for line 1 (of 12 images, 12 smaller than 300 px on the short side "
+        "(--min-side lowers the limit))" in err
+    )
+    assert "{" not in err  # no Python dict for people
+
+
 def test_reclustering_removes_stale_sheets(colour_set) -> None:
     root, _ = colour_set
     cluster_line(root, 0, k=3)
