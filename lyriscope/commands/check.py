@@ -147,18 +147,28 @@ def _check_models(
         resolution = None
         if read_model_config is not None:
             resolution = _model_resolution(read_model_config, line.model, line.index)
-            if resolution < songset.output.size:
-                warnings.append(
-                    f"line {line.index + 1}: its model is {resolution}x{resolution}, "
-                    f"upscaled to the output's {songset.output.size}"
-                )
         statuses.append(ModelStatus(line.index, line.model, found=True, resolution=resolution))
+    warnings += _upscale_warnings(statuses, size=songset.output.size)
     if missing:
         warnings.append(
             f"no model yet for line{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)}; train with `lyriscope train {songset.root}`"
         )
     return tuple(statuses)
+
+
+def _upscale_warnings(statuses: list[ModelStatus], *, size: int) -> list[str]:
+    """One warning per model size smaller than the output, naming all its lines."""
+    by_resolution: dict[int, list[str]] = {}
+    for s in statuses:
+        if s.resolution is not None and s.resolution < size:
+            by_resolution.setdefault(s.resolution, []).append(str(s.line + 1))
+    return [
+        f"line{'s' if len(lines) > 1 else ''} {', '.join(lines)}: "
+        f"{'their models are' if len(lines) > 1 else 'its model is'} {res}x{res}, "
+        f"upscaled to the output's {size}"
+        for res, lines in sorted(by_resolution.items())
+    ]
 
 
 def _model_reader() -> Callable[[Path], dict]:

@@ -275,7 +275,8 @@ def test_check_reads_model_resolution_and_warns_on_upscaling(made_set, monkeypat
     report = check_set(made_set)
     assert [m.resolution for m in report.models] == [64, 64, 64]
     assert "3 of 3 found" in report.text() and "64x64" in report.text()
-    assert any("upscaled to the output's 1024" in w for w in report.warnings)
+    upscaled = [w for w in report.warnings if "upscaled" in w]
+    assert upscaled == ["lines 1, 2, 3: their models are 64x64, upscaled to the output's 1024"]
     assert not any("no model yet" in w for w in report.warnings)
 
 
