@@ -26,7 +26,7 @@ from PIL import Image
 
 from lyriscope.dataset_tools import curation as cur
 from lyriscope.dataset_tools.cluster import clusters_dir, images_dir, read_clusters
-from lyriscope.dataset_tools.contact_sheet import square_thumbnail
+from lyriscope.dataset_tools.contact_sheet import SheetLayout, sheet_size, square_thumbnail
 from lyriscope.dataset_tools.verify import RejectedImage, load_rgb
 from lyriscope.errors import DatasetError
 
@@ -58,8 +58,20 @@ class CurationSession:
         doc = cur.load_curation(self.set_root)
         return {
             "set": self.set_root.name,
+            "sheet_row_width": self._widest_sheet(),  # px: this sheet fills a card
             "lines": [self._line_state(doc, line) for line in self.lines],
         }
+
+    def _widest_sheet(self) -> int:
+        """Natural width of the widest contact sheet on the page (they share its scale)."""
+        layout = SheetLayout()
+        counts = [
+            cluster["count"]
+            for doc in self._clusters.values()
+            for group in doc["groups"]
+            for cluster in group["clusters"]
+        ]
+        return max(sheet_size(min(n, layout.columns), layout)[0] for n in counts or [1])
 
     def _line_state(self, doc: dict, line: int) -> dict:
         clusters = self._clusters[line]
@@ -242,7 +254,7 @@ PAGE = """<!doctype html>
  .card { background: #202020; border: 2px solid #3a3; border-radius: 6px; padding: 6px; outline: none; }
  .card.drop { border-color: #a33; opacity: .55; }
  .card:focus { box-shadow: 0 0 0 3px #58f; }
- .card img.sheet { width: 100%; display: block; cursor: pointer; }
+ .card img.sheet { max-width: 100%; display: block; cursor: pointer; }
  .card .bar { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: center; gap: 4px; margin-top: 4px; }
  .card .bar span { white-space: nowrap; }
  .badge { font-weight: bold; color: #6c6; }
@@ -353,7 +365,7 @@ function card(line, group, c) {
   });
   box.append(
     el("img", {class: "sheet", alt: `cluster ${c.id}`, title: "click: keep or drop this cluster",
-      src: "/sheet?" + q({line: line.line, sheet: c.sheet}), onclick: flip}),
+      src: "/sheet?" + q({line: line.line, sheet: c.sheet}), onclick: flip, onload: fitSheet}),
     el("div", {class: "bar"},
       el("span", {}, `cluster ${c.id} · ${c.count} images ` +
         (c.text_score === undefined ? "" : `· matches ${c.text_score.toFixed(2)} `),
@@ -364,6 +376,13 @@ function card(line, group, c) {
         el("button", {class: "images", onclick: toggleThumbs}, "images"))),
     thumbs);
   return box;
+}
+
+// Every sheet at one scale, the widest one filling its card, so a cluster of 1 image and a
+// cluster of 8 show their thumbnails at the same size.
+function fitSheet(e) {
+  const sheet = e.target;
+  sheet.style.width = Math.min(100, 100 * sheet.naturalWidth / state.sheet_row_width) + "%";
 }
 
 function thumb(line, img) {

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64decode
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import pytest
 from PIL import Image
 
 from lyriscope.dataset_tools.cluster import MERGED, cluster_line
+from lyriscope.dataset_tools.contact_sheet import sheet_size
 from lyriscope.dataset_tools.curate_server import CurationSession, make_server, page_url
 
 TINTS = [(1.0, 0.1, 0.1), (0.1, 1.0, 0.15), (0.1, 0.15, 1.0)]
@@ -34,25 +36,38 @@ def tinted(seed: int, tint) -> Image.Image:
     )
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A clustered set (line 1: 3 colours x 3 images) behind a running curation server."""
-    root = tmp_path_factory.mktemp("curate") / "song"
+def clustered_set(root: Path, counts: list[int], *, k: int) -> Path:
+    """A set whose line 1 has counts[c] pictures in colour c, clustered into k groups."""
     folder = root / "images" / "line-01"
     folder.mkdir(parents=True)
-    for c, tint in enumerate(TINTS):
-        for s in range(3):
+    for c, count in enumerate(counts):
+        for s in range(count):
             path = folder / "tmp.png"
-            tinted(c * 10 + s, tint).save(path)
+            tinted(c * 10 + s, TINTS[c]).save(path)
             path.rename(folder / f"{hashlib.sha256(path.read_bytes()).hexdigest()}.png")
-    cluster_line(root, 0, k=3)
+    cluster_line(root, 0, k=k)
+    return root
+
+
+@contextmanager
+def serving(root: Path):
     session = CurationSession(root, [0], titles={0: "I'm the first ray of light"})
     server = make_server(session)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield root, session, page_url(server, session)
-    server.shutdown()
-    server.server_close()
+    try:
+        yield session, page_url(server, session)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A clustered set (line 1: 3 colours x 3 images) behind a running curation server."""
+    root = clustered_set(tmp_path_factory.mktemp("curate") / "song", [3, 3, 3], k=3)
+    with serving(root) as (session, url):
+        yield root, session, url
 
 
 def fetch(url: str, body: dict | None = None) -> tuple[int, bytes]:
@@ -292,3 +307,28 @@ def test_clicks_and_keys_in_chromium_save_decisions(served, tmp_path: Path) -> N
         pixels = np.asarray(img.convert("RGB"), dtype=float)
     assert pixels.std() > 10  # a page with sheets on it, not a blank window
     assert curation(root)["lines"]["1"]["clusters"][MERGED] == {"1": "drop", "2": "drop"}
+
+
+def test_every_contact_sheet_shows_its_thumbnails_at_one_size(tmp_path: Path) -> None:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    root = clustered_set(tmp_path / "song", [1, 5], k=2)  # a cluster of 1 and one of 5
+    with serving(root) as (_, url):
+        browser = Chromium(binary, tmp_path / "profile", url)
+        try:
+            browser.wait_for(
+                "document.body.dataset.ready === '1' && "
+                "[...document.images].every(i => i.complete && i.naturalWidth > 0)"
+            )
+            sheets = browser.evaluate(
+                "[...document.querySelectorAll('.card img.sheet')].map(i => "
+                "[i.naturalWidth, i.clientWidth, i.parentElement.clientWidth - 12])"
+            )
+        finally:
+            browser.close()
+    assert sorted(natural for natural, _, _ in sheets) == [sheet_size(1)[0], sheet_size(5)[0]]
+    # One scale for all, the widest sheet filling its card (12 px: the card's padding).
+    scales = [shown / natural for natural, shown, _ in sheets]
+    assert scales[0] == pytest.approx(scales[1], rel=0.02)
+    assert max(shown for _, shown, _ in sheets) == pytest.approx(sheets[0][2], abs=2)
