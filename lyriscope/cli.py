@@ -20,6 +20,7 @@ import traceback
 from dataclasses import dataclass
 
 from lyriscope.errors import LyriscopeError
+from lyriscope.numba_cache import use_private_numba_cache
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def _command_parser(command: Command) -> tuple[argparse.ArgumentParser, object]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    use_private_numba_cache()  # before any command imports librosa
     commands = available_commands()
     by_name = {c.name: c for c in commands}
     # Global options may come before the command name: `lyriscope -v render ...`.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import pytest
 
 from lyriscope import cli
 from lyriscope.errors import SetError
+from lyriscope.numba_cache import use_private_numba_cache
 
 HEAVY = ("torch", "librosa", "moderngl", "numba", "av", "sklearn")
 
@@ -171,3 +173,26 @@ def test_console_script_help_is_fast_and_errors_exit_2(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "no such set file" in done.stderr
+
+
+def test_numba_caches_in_the_users_cache_folder_unless_told_otherwise(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    use_private_numba_cache(env)
+    assert env["NUMBA_CACHE_DIR"] == str(tmp_path / "cache" / "lyriscope" / "numba")
+    mine = {"NUMBA_CACHE_DIR": "/srv/numba"}
+    use_private_numba_cache(mine)
+    assert mine["NUMBA_CACHE_DIR"] == "/srv/numba"
+    # A command sees it: librosa, imported by the command, compiles into that folder.
+    probe = (
+        "import os, lyriscope.cli\n"
+        "try:\n    lyriscope.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(os.environ['NUMBA_CACHE_DIR'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env, "NUMBA_CACHE_DIR": ""},
+    )
+    assert done.stdout.strip().splitlines()[-1] == env["NUMBA_CACHE_DIR"]
