@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -443,7 +444,9 @@ def _line_sources(t: Mapping[str, Any], root: Path, src: str, where: str) -> tup
                 f"{src}: {where}sources: {spec!r} is not a source; expected a name such as "
                 f'"openverse", "folder:DIR" or "urls:FILE"'
             )
-        out.append(f"{kind}:{(root / arg).resolve()}" if kind in ("folder", "urls") else spec)
+        if kind in ("folder", "urls"):
+            spec = f"{kind}:{_in_set(root, arg, src, f'{where}sources')}"
+        out.append(spec)
     return tuple(out)
 
 
@@ -507,7 +510,7 @@ def _parse_line(
     model = None
     if "model" in t:
         rel = _get(t, "model", str, src, where)
-        model = (root / rel).resolve()
+        model = _in_set(root, rel, src, f"{where}model")
         if need_models and not model.is_file():
             raise SetError(
                 f"{src}: {where}model: file {model} does not exist; train it with "
@@ -634,8 +637,23 @@ def _no_unknown(t: Mapping[str, Any], allowed: set[str], src: str, where: str) -
         )
 
 
+def _in_set(root: Path, rel: str, src: str, where: str) -> Path:
+    """root / rel, refused when it leaves the set folder (absolute, or .. past the folder).
+
+    A set.toml may come from someone else: the paths it names are read and written by
+    collect, train and render, so they stay inside the set. Symlinks the user made inside
+    the folder are followed (the check is on the path as written).
+    """
+    if not Path(os.path.normpath(root / rel)).is_relative_to(root):
+        raise SetError(
+            f"{src}: {where}: {rel!r} is outside the set folder; paths in set.toml stay "
+            f"inside {root} (copy the file in)"
+        )
+    return (root / rel).resolve()
+
+
 def _file(root: Path, rel: str, src: str, where: str) -> Path:
-    p = (root / rel).resolve()
+    p = _in_set(root, rel, src, where)
     if not p.is_file():
         raise SetError(f"{src}: {where}: file {p} does not exist")
     return p

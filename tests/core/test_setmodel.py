@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from setfiles import write_set
 
+from lyriscope.cli import main
 from lyriscope.errors import SetError
 from lyriscope.params import OUTPUT_PARAMS, POST_PARAMS, WALK_PARAMS
 from lyriscope.setmodel import (
@@ -278,3 +279,46 @@ def test_text_style_errors_name_the_key(tmp_path, where, key_value, message):
         text = SONG + f"{where}\n{key_value}\n" + TWO_LINES
     with pytest.raises(SetError, match=message):
         load_set(write_set(tmp_path / "s", toml=text))
+
+
+@pytest.mark.parametrize(
+    ("line_key", "song_audio", "where"),
+    [
+        ('model = "../victim/notes.txt"', "song.wav", r"\[\[line\]\] 1 \('A'\) model"),
+        ('model = "models/../../victim/notes.txt"', "song.wav", r"model"),
+        ('sources = ["folder:/home"]', "song.wav", r"sources"),
+        ('text_font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"', "song.wav", "text_font"),
+        ("", "/etc/hostname", r"\[song\] audio"),
+    ],
+)
+def test_paths_in_set_toml_stay_inside_the_set(tmp_path, line_key, song_audio, where):
+    victim = tmp_path / "victim" / "notes.txt"
+    victim.parent.mkdir()
+    victim.write_text("mine")
+    toml = SONG.replace('audio = "song.wav"', f'audio = "{song_audio}"')
+    toml += f'[[line]]\ntext = "A"\n{line_key}\n'
+    root = write_set(tmp_path / "s", toml=toml)
+    with pytest.raises(SetError, match=rf"{where}: '.*' is outside the set folder"):
+        load_set(root)
+
+
+def test_a_symlink_the_user_made_inside_the_set_is_followed(tmp_path):
+    elsewhere = tmp_path / "big-disk" / "models"
+    elsewhere.mkdir(parents=True)
+    root = write_set(
+        tmp_path / "s", toml=SONG + '[[line]]\ntext = "A"\nmodel = "models/a.safetensors"\n'
+    )
+    (root / "models").symlink_to(elsewhere)
+    assert load_set(root).lines[0].model == elsewhere / "a.safetensors"
+
+
+@pytest.mark.parametrize("command", [["check"], ["train", "--line", "1", "--kimg", "0.01"]])
+def test_a_set_naming_a_file_outside_it_is_refused_by_every_command(tmp_path, capsys, command):
+    victim = tmp_path / "victim" / "notes.txt"
+    victim.parent.mkdir()
+    victim.write_text("mine")
+    toml = SONG + '[[line]]\ntext = "A"\nmodel = "../victim/notes.txt"\n'
+    root = write_set(tmp_path / "s", toml=toml)
+    assert main([command[0], str(root), *command[1:]]) == 2
+    assert "is outside the set folder" in capsys.readouterr().err
+    assert victim.read_text() == "mine"
