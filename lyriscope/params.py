@@ -81,8 +81,9 @@ OUTPUT_PARAMS = _table(
     Param(
         "size",
         "output",
-        "frame side in pixels (square); models smaller than this are upscaled",
+        "frame side in pixels (square, even for H.264); smaller models are upscaled",
         lo=16,
+        hi=8192,
     ),
     Param("fps", "output", "video frames per second; frame k is at t = k / fps", lo=1, hi=1000),
     Param("crf", "output", "H.264 quality: 0 lossless .. 51 worst", lo=0, hi=51),
@@ -112,7 +113,7 @@ WALK_PARAMS = _table(
         lo=0,
         knob=(0.0, 5.0),
     ),
-    Param("seeds", "walk", "keyframes per loop when a line lists no seeds", lo=2),
+    Param("seeds", "walk", "keyframes per loop when a line lists no seeds", lo=2, hi=1000),
     Param("bands", "walk", "frequency band -> layers of w it pushes (coarse, middle, fine, none)"),
     Param(
         "word_pulse",

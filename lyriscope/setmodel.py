@@ -219,7 +219,7 @@ def parse_set(
             src,
             "[output] ",
             default=Output.size,
-            check=_ranged(OUTPUT_PARAMS["size"]),
+            check=_even_size,
         ),
         fps=float(
             _get(
@@ -496,12 +496,13 @@ def _parse_line(
     line_walk = _parse_walk(t, walk, src, where, allow_seed_list=True, extra=_LINE_KEYS)
     if isinstance(t.get("seeds"), list):
         seeds = t["seeds"]
-        if len(seeds) < 2 or not all(
+        most = int(WALK_PARAMS["seeds"].hi)
+        if not 2 <= len(seeds) <= most or not all(
             isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds
         ):
             raise SetError(
-                f"{src}: {where}seeds: expected a list of at least 2 integer seeds "
-                f"in 0..4294967295, got {seeds!r}"
+                f"{src}: {where}seeds: expected a list of at least 2 (at most {most}) integer "
+                f"seeds in 0..4294967295, got {_clip(repr(seeds))}"
             )
         seeds_t = tuple(seeds)
         line_walk = replace(line_walk, seeds=len(seeds_t))
@@ -661,6 +662,15 @@ def _file(root: Path, rel: str, src: str, where: str) -> Path:
 
 def _in(lo: float, hi: float) -> Callable[[Any], str | None]:
     return lambda v: None if lo <= v <= hi else f"a value in {lo}..{hi}"
+
+
+def _even_size(value: int) -> str | None:
+    problem = OUTPUT_PARAMS["size"].problem(value)
+    return problem or (None if value % 2 == 0 else "an even number of pixels (H.264 needs one)")
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _ranged(param: Param) -> Callable[[Any], str | None]:

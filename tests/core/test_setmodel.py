@@ -229,7 +229,9 @@ def test_edit_set_keeps_comments_and_writes_only_a_valid_set(tmp_path):
     [
         ("walk", "loop_seconds", 0, "a value above 0"),
         ("walk", "truncation", 3, "a value in -2..2"),
-        ("walk", "seeds", 1, "a value of at least 2"),
+        ("walk", "seeds", 1, "a value in 2..1000"),
+        ("walk", "seeds", 100000000, "a value in 2..1000"),
+        ("output", "size", 10000000, "a value in 16..8192"),
         ("post", "trail", 1.0, "a value in 0..0.99"),
         ("output", "fps", 0, "a value in 1..1000"),
         ("output", "crf", 52, "a value in 0..51"),
@@ -322,3 +324,9 @@ def test_a_set_naming_a_file_outside_it_is_refused_by_every_command(tmp_path, ca
     assert main([command[0], str(root), *command[1:]]) == 2
     assert "is outside the set folder" in capsys.readouterr().err
     assert victim.read_text() == "mine"
+
+
+def test_an_odd_frame_size_is_refused_with_why(tmp_path):
+    root = write_set(tmp_path / "s", toml=SONG + "[output]\nsize = 1001\n" + TWO_LINES)
+    with pytest.raises(SetError, match=r"\[output\] size: expected an even number of pixels"):
+        load_set(root)
