@@ -29,3 +29,8 @@ class DatasetError(LyriscopeError):
 
 class DeviceError(LyriscopeError):
     """A GPU, GL context, audio or MIDI device is missing or failed."""
+
+
+def quoted(text: str, limit: int = 60) -> str:
+    """text as a message quotes it: repr, cut after `limit` characters (a lyric may be long)."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")

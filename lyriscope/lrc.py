@@ -153,6 +153,8 @@ def parse_lrc(text: str, *, source: str = "<string>") -> Lyrics:
 
 
 def _decode(data: bytes, source: str) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_utf16(data):
+        raise LyricsError(f"{source}: is saved as UTF-16; save it as UTF-8")
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise LyricsError(
@@ -166,6 +168,13 @@ def _decode(data: bytes, source: str) -> str:
             f"{source}: line {line}: byte 0x{data[exc.start]:02x} is not UTF-8; "
             f"save the file as UTF-8"
         ) from None
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """Text saved as UTF-16 without a BOM: every other byte of its first ASCII text is NUL."""
+    head = data[:200]
+    even, odd = head[0::2], head[1::2]
+    return len(head) >= 8 and (even.count(0) > 0.4 * len(even) or odd.count(0) > 0.4 * len(odd))
 
 
 def _starts_like_time(content: str) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lyriscope.atomic import write_text
-from lyriscope.errors import SetError
+from lyriscope.errors import SetError, quoted
 from lyriscope.params import (
     CONTROLLABLE,
     OUTPUT_PARAMS,
@@ -180,6 +180,8 @@ def load_set(path: str | Path, *, need_models: bool = False) -> SongSet:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise SetError(f"{toml_path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise SetError(f"{toml_path}: its tables or arrays are nested too deeply") from None
     except UnicodeDecodeError:
         raise SetError(f"{toml_path}: not UTF-8 text") from None
     except OSError as exc:
@@ -486,7 +488,7 @@ def _parse_line(
     text_preview = t.get("text")
     where = (
         f"[[line]] {i + 1}"
-        + (f" ({text_preview!r})" if isinstance(text_preview, str) else "")
+        + (f" ({quoted(text_preview)})" if isinstance(text_preview, str) else "")
         + " "
     )
     _no_unknown(t, _LINE_KEYS, src, where)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lyriscope.errors import LyricsError, SetError
+from lyriscope.errors import LyricsError, SetError, quoted
 from lyriscope.lrc import Lyrics, Word, format_time, read_lrc
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class Timeline:
         if len(lyric) > n:
             raise LyricsError(
                 f"{lyrics.source}: has {len(lyric)} lyric lines but only {n} are "
-                f"expected; line {n + 1} is {lyric[n].text!r} (LRC line "
+                f"expected; line {n + 1} is {quoted(lyric[n].text)} (LRC line "
                 f"{lyric[n].source_line})"
             )
         for i in overrides:
@@ -290,13 +290,13 @@ def line_starts_override(songset: SongSet, lyrics: Lyrics) -> dict[int, float]:
         extra = lyric[n_set]
         raise SetError(
             f"{songset.path}: {lrc_name} has {len(lyric)} lyric lines but set.toml has "
-            f"{n_set} [[line]] entries; LRC line {extra.source_line} ({extra.text!r}) "
+            f"{n_set} [[line]] entries; LRC line {extra.source_line} ({quoted(extra.text)}) "
             f"has no [[line]]: add one per lyric line (line i of the LRC is [[line]] i)"
         )
     for line in songset.lines[len(lyric) :]:
         if line.at is None:
             raise SetError(
-                f"{songset.path}: [[line]] {line.index + 1} ({line.text!r}) has no time: "
+                f"{songset.path}: [[line]] {line.index + 1} ({quoted(line.text)}) has no time: "
                 f"{lrc_name} has only {len(lyric)} lyric lines; give it `at = <seconds>` "
                 f"or add its line to the LRC"
             )

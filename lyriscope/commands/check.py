@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lyriscope.audiofile import audio_duration
-from lyriscope.errors import AudioError, CheckpointError, LyriscopeError, SetError
+from lyriscope.errors import AudioError, CheckpointError, LyriscopeError, SetError, quoted
 from lyriscope.lrc import Lyrics, format_time, read_lrc
 from lyriscope.setmodel import SongSet, load_set
 from lyriscope.timeline import Timeline, line_starts_override
@@ -138,7 +138,7 @@ def _check_models(
             if need_models:
                 what = f"model file {line.model} does not exist" if line.model else "has no model"
                 raise SetError(
-                    f"{where} ({line.text!r}): {what}; train it with "
+                    f"{where} ({quoted(line.text)}): {what}; train it with "
                     f"`lyriscope train {songset.root} --line {line.index + 1}`"
                 )
             missing.append(str(line.index + 1))
@@ -209,8 +209,8 @@ def _text_warnings(songset: SongSet, lyrics: Lyrics, overrides: dict[int, float]
     for line, lrc in zip(songset.lines, lyrics.lyric_lines, strict=False):
         if line.index not in overrides and _normal(line.text) != _normal(lrc.text):
             out.append(
-                f"line {line.index + 1}: set.toml text {line.text!r} differs from LRC line "
-                f"{lrc.source_line} {lrc.text!r}; it still takes that line's time"
+                f"line {line.index + 1}: set.toml text {quoted(line.text)} differs from LRC line "
+                f"{lrc.source_line} {quoted(lrc.text)}; it still takes that line's time"
             )
     return out
 

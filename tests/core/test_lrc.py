@@ -201,3 +201,11 @@ def test_missing_file_or_folder_is_a_lyrics_error(tmp_path, name):
 def test_format_time_reads_back(seconds, stamp):
     assert format_time(seconds) == stamp
     assert parse_lrc(f"[{stamp}]x").lines[0].start == pytest.approx(seconds, abs=0.0051)
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_lyrics_are_named_as_such(tmp_path, codec):
+    path = tmp_path / "song.lrc"
+    path.write_bytes("[00:01.00]Último verso\n".encode(codec))
+    with pytest.raises(LyricsError, match=r"song\.lrc: is saved as UTF-16; save it as UTF-8$"):
+        read_lrc(path)

@@ -330,3 +330,17 @@ def test_an_odd_frame_size_is_refused_with_why(tmp_path):
     root = write_set(tmp_path / "s", toml=SONG + "[output]\nsize = 1001\n" + TWO_LINES)
     with pytest.raises(SetError, match=r"\[output\] size: expected an even number of pixels"):
         load_set(root)
+
+
+def test_deeply_nested_toml_is_one_sentence(tmp_path):
+    toml = SONG + "[walk]\nbands = " + "[" * 5000 + "]" * 5000 + "\n" + TWO_LINES
+    with pytest.raises(SetError, match=r"nested too deeply|not valid TOML"):
+        load_set(write_set(tmp_path / "s", toml=toml))
+
+
+def test_a_long_lyric_is_cut_in_messages(tmp_path):
+    long = "la " * 400
+    toml = SONG + f'[[line]]\ntext = "{long}"\nseeds = [1]\n'
+    with pytest.raises(SetError) as caught:
+        load_set(write_set(tmp_path / "s", toml=toml))
+    assert len(str(caught.value)) < 400 and "la la" in str(caught.value)
