@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import os
+import socket
 import tempfile
 import threading
 import warnings
@@ -21,10 +23,18 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from PIL import Image
 from requests.adapters import HTTPAdapter
 
-from lyriscope.dataset_tools.sources.base import Candidate, public_url, retry_after_s, user_agent
+from lyriscope.dataset_tools.sources.base import (
+    Candidate,
+    TooSlow,
+    public_url,
+    retry_after_s,
+    timed_chunks,
+    user_agent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,12 @@ class DownloadOptions:
     backoff_s: float = 1.0  # first wait when no Retry-After is given; doubles per try
     max_wait_s: float = 30.0  # cap on any one wait (a Retry-After of an hour is not honoured)
     max_redirects: int = 5
+    max_total_s: float = 120.0  # one image may take this long in all (a trickle is cut)
+    # Loopback, private and link-local hosts are refused (an image URL or a redirect must not
+    # reach the machine's own services), except these origins ("http://127.0.0.1:8080": the
+    # endpoints the user configured) or everything with allow_private.
+    allowed_origins: frozenset[str] = frozenset()
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,15 +157,17 @@ class Downloader:
 
     def _chunks(self, response):
         try:
-            for chunk in response.iter_content(CHUNK_BYTES):
+            for chunk in timed_chunks(response, total_s=self.options.max_total_s):
                 if self.stop.is_set():
                     raise _Refused("timeout", "stopped", permanent=False)
                 yield chunk
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except TooSlow as exc:
+            raise _Refused("timeout", str(exc), permanent=False) from None
+        except (urllib3.exceptions.TimeoutError, urllib3.exceptions.NewConnectionError) as exc:
             raise _Refused(
                 "timeout", f"body stalled ({type(exc).__name__})", permanent=False
             ) from None
-        except requests.RequestException as exc:  # cut short, bad chunking, bad encoding
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # cut short, bad chunking
             raise _Refused(
                 "http_error", f"broken body ({type(exc).__name__})", permanent=False
             ) from None
@@ -165,6 +183,7 @@ class Downloader:
                 raise _Refused(
                     "bad_url", f"scheme of {url[:40]!r} is not http/https", permanent=True
                 )
+            self._refuse_private(url)  # every hop: a redirect may point inwards
             response = self._get(url)
             if response.is_redirect:
                 location = response.headers.get("Location", "")
@@ -179,6 +198,14 @@ class Downloader:
                 )
             return response
         raise _Refused("http_error", "too many redirects", permanent=True)
+
+    def _refuse_private(self, url: str) -> None:
+        opts = self.options
+        if opts.allow_private or origin(url) in opts.allowed_origins:
+            return
+        inner = private_address(url)
+        if inner is not None:
+            raise _Refused("bad_url", f"points at the private address {inner}", permanent=True)
 
     def _get(self, url: str):
         opts = self.options
@@ -248,6 +275,38 @@ class Downloader:
             raise
         width, height = header_size(final)
         return Fetched(candidate, path=final, sha256=sha, width=width, height=height)
+
+
+def origin(url: str) -> str:
+    """scheme://host:port of a URL (the port written out), "" when it does not parse."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return ""
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
+def private_address(url: str) -> str | None:
+    """The first loopback, private, link-local or reserved address url's host resolves to.
+
+    None when every address is public, or when the name does not resolve (the request
+    then fails on its own). The check runs before each request and each redirect.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or 0
+    except ValueError:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port or None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global or address.is_multicast:
+            return str(address)
+    return None
 
 
 def header_size(path: Path) -> tuple[int | None, int | None]:

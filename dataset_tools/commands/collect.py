@@ -16,9 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lyriscope.dataset_tools.collect import DEFAULT_PER_QUERY, collect, hide_secrets_in_logs
-from lyriscope.dataset_tools.download import DownloadOptions
+from lyriscope.dataset_tools.download import DownloadOptions, origin
 from lyriscope.dataset_tools.sources.base import Source, SourceError
-from lyriscope.dataset_tools.sources.registry import KEYED, default_source_names, make_source
+from lyriscope.dataset_tools.sources.registry import (
+    KEYED,
+    configured_roots,
+    default_source_names,
+    make_source,
+)
 from lyriscope.errors import LyriscopeError, SetError
 from lyriscope.setmodel import SongSet, load_set
 
@@ -60,6 +65,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=40.0,
         help="refuse images larger than this many MiB (default 40)",
+    )
+    parser.add_argument(
+        "--allow-private-addresses",
+        action="store_true",
+        help="also fetch images from loopback and private-network hosts (a NAS on the LAN); "
+        "refused by default, except the endpoints set with LYRISCOPE_<SOURCE>_URL",
     )
     parser.add_argument(
         "--timeout",
@@ -104,7 +115,11 @@ def run(args: argparse.Namespace) -> int:
             if name not in made:
                 made[name] = _make(name, song_set, i, given=given, cache_dir=cache_dir)
     options = DownloadOptions(
-        workers=args.workers, max_bytes=int(args.max_mb * 2**20), read_timeout_s=args.timeout
+        workers=args.workers,
+        max_bytes=int(args.max_mb * 2**20),
+        read_timeout_s=args.timeout,
+        allowed_origins=frozenset(origin(root) for root in configured_roots()),
+        allow_private=args.allow_private_addresses,
     )
     line_sources = {i: [made[n] for n in names] for i, names in specs.items()}
     try:

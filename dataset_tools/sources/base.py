@@ -11,6 +11,7 @@ API's own host, and are replaced by "***" in every message this module builds.
 from __future__ import annotations
 
 import abc
+import contextlib
 import hashlib
 import itertools
 import json
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from lyriscope import __version__ as _version
 from lyriscope import atomic
@@ -188,6 +190,23 @@ class WebSource(Source):
         )
 
 
+class TooSlow(Exception):
+    """A body that took longer in all than allowed (a server trickling bytes)."""
+
+
+def timed_chunks(response: Any, *, total_s: float, chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:
+    """The body of a streamed `requests` response as it arrives; TooSlow after total_s in all.
+
+    read1 returns what has arrived, so a server that sends a byte every few seconds (never
+    silent long enough for the read timeout) still meets the deadline.
+    """
+    deadline = time.monotonic() + total_s
+    while chunk := response.raw.read1(chunk_bytes, decode_content=True):
+        if time.monotonic() > deadline:
+            raise TooSlow(f"took over {total_s:g} s")
+        yield chunk
+
+
 def user_agent() -> str:
     """Our User-Agent: name/version, purpose, and contact from LYRISCOPE_CONTACT when set.
 
@@ -289,6 +308,8 @@ class ApiClient:
         retries: int = 3,  # extra tries after a 429/5xx/timeout
         max_wait_s: float = 60.0,  # cap on one Retry-After/backoff wait, seconds
         timeout_s: tuple[float, float] = (10.0, 30.0),  # connect, read
+        total_s: float = 60.0,  # one answer may take this long in all
+        max_answer_bytes: int = 32 * 2**20,  # an API answer larger than this is refused
         cache_dir: Path | None = None,  # where to keep responses (None: no cache)
         cache_max_age_s: float = 24 * 3600.0,  # how long a cached response is used
         cache_ignore: Sequence[str] = (),  # query parameters left out of the cache key
@@ -298,6 +319,8 @@ class ApiClient:
         self.retries = retries
         self.max_wait_s = max_wait_s
         self.timeout_s = timeout_s
+        self.total_s = total_s
+        self.max_answer_bytes = max_answer_bytes
         self.cache_dir = cache_dir
         self.cache_max_age_s = cache_max_age_s
         self.cache_ignore = frozenset(cache_ignore)
@@ -339,12 +362,13 @@ class ApiClient:
                     f"collect again later to continue"
                 )
             response = self._send(url, params, auth=auth)
+            body = self._body(response, url)
         try:
-            data = response.json()
-        except ValueError:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
             raise SourceError(
                 f"{self.name}: {public_url(url)} answered HTTP "
-                f"{response.status_code} with no JSON body"
+                f"{response.status_code} with no usable JSON body"
             ) from None
         self._cache_write(url, params, data)
         return data
@@ -352,7 +376,30 @@ class ApiClient:
     def get(self, url: str, *, auth: bool = True) -> int:
         """GET `url` and drop the body (Unsplash download tracking); return the status code."""
         with self._lock:
-            return self._send(url, {}, auth=auth, want_ok=False).status_code
+            response = self._send(url, {}, auth=auth, want_ok=False)
+            response.close()
+            return response.status_code
+
+    def _body(self, response: Any, url: str) -> bytes:
+        """The whole answer, within total_s and max_answer_bytes."""
+        parts, size = [], 0
+        try:
+            with contextlib.closing(response):
+                for chunk in timed_chunks(response, total_s=self.total_s):
+                    size += len(chunk)
+                    if size > self.max_answer_bytes:
+                        raise SourceError(
+                            f"{self.name}: {public_url(url)} answered more than "
+                            f"{self.max_answer_bytes // 2**20} MiB; not the API?"
+                        )
+                    parts.append(chunk)
+        except TooSlow as exc:
+            raise SourceError(f"{self.name}: {public_url(url)} {exc}; try again later") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise SourceError(
+                f"{self.name}: the answer of {public_url(url)} broke off ({type(exc).__name__})"
+            ) from None
+        return b"".join(parts)
 
     def _send(self, url: str, params: dict, *, auth: bool, want_ok: bool = True):
         headers = None if auth else {"Authorization": None}  # None removes a session header
@@ -364,7 +411,7 @@ class ApiClient:
             self.requests_sent += 1
             try:
                 response = self._session.get(
-                    url, params=params, headers=headers, timeout=self.timeout_s
+                    url, params=params, headers=headers, timeout=self.timeout_s, stream=True
                 )
             except requests.RequestException as exc:
                 if attempt < self.retries:
@@ -378,6 +425,8 @@ class ApiClient:
             if response.headers.get(RATE_LIMIT_REMAINING, "").strip() == "0":
                 self._spent = True  # this answer still counts; the next request would not
             retryable = response.status_code == 429 or response.status_code >= 500
+            if response.status_code >= 400 or (retryable and attempt < self.retries):
+                response.close()  # a streamed answer holds its connection until closed
             if retryable and attempt < self.retries:
                 backoff = min(self.max_wait_s, 2.0**attempt)
                 delay = retry_after_s(response.headers.get("Retry-After"), default=backoff)

@@ -26,6 +26,15 @@ KEYED: dict[str, str] = {  # source -> environment variable holding its key
 WEB_SOURCES: tuple[str, ...] = tuple(WEB_SOURCE_CLASSES)
 
 
+def configured_roots() -> list[str]:
+    """The API roots the user pointed elsewhere with LYRISCOPE_<SOURCE>_URL (mirrors, tests)."""
+    return [
+        os.environ[cls.url_env]
+        for cls in WEB_SOURCE_CLASSES.values()
+        if os.environ.get(cls.url_env)
+    ]
+
+
 def default_source_names() -> list[str]:
     """The keyless web sources plus every keyed one whose key is set in the environment."""
     return list(KEYLESS) + [name for name, var in KEYED.items() if os.environ.get(var, "").strip()]

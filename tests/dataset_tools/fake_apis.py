@@ -59,7 +59,7 @@ class Served:
     body: bytes = b""
     content_type: str = "image/jpeg"
     kind: str = "ok"  # ok, 429-once, slow, redirect, stream (no Content-Length), truncated,
-    #                   declare-huge, 404
+    #                   declare-huge, 404, trickle (one byte every delay_s)
     target: str = ""  # redirect Location
     delay_s: float = 0.0  # wait before answering (a slow but working host)
 
@@ -350,7 +350,7 @@ def _make_handler(state: FakeState, fake: FakeApis):
                 return
             if served.kind == "slow":
                 state.closing.wait(fake.slow_s)
-            if served.delay_s:
+            if served.delay_s and served.kind != "trickle":
                 state.closing.wait(served.delay_s)
             if served.kind == "redirect":
                 self.send_response(302)
@@ -369,6 +369,13 @@ def _make_handler(state: FakeState, fake: FakeApis):
             elif served.kind != "stream":  # "stream": no length; the body ends when we close
                 self.send_header("Content-Length", str(len(served.body)))
             self.end_headers()
+            if served.kind == "trickle":
+                for i in range(len(served.body)):
+                    if state.closing.wait(served.delay_s):
+                        return
+                    self.wfile.write(served.body[i : i + 1])
+                    self.wfile.flush()
+                return
             for start in range(0, len(served.body), 16384):
                 self.wfile.write(served.body[start : start + 16384])
 

@@ -29,6 +29,7 @@ OPTIONS = DownloadOptions(
     retries=1,
     backoff_s=0.05,
     max_wait_s=0.2,
+    allow_private=True,  # the fake APIs and their images are on loopback
 )
 KEYS = {
     "UNSPLASH_ACCESS_KEY": "unsplash-secret-9c1d",

@@ -5,16 +5,18 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+from dataclasses import replace
 
 import pytest
 from conftest import MAX_BYTES, SLOW_TIMEOUT_S, TROUBLE, good_path
-from fake_apis import PIL_FORMATS, Served, image_bytes
+from fake_apis import PIL_FORMATS, FakeApis, Served, image_bytes
 from PIL import Image
 
 from lyriscope.dataset_tools.download import (
     Downloader,
     DownloadOptions,
     clean_parts,
+    origin,
     sniff_image_type,
 )
 from lyriscope.dataset_tools.sources.base import Candidate
@@ -27,6 +29,7 @@ OPTIONS = DownloadOptions(
     retries=1,
     backoff_s=0.05,
     max_wait_s=0.2,
+    allow_private=True,  # the image host is on loopback
 )
 
 
@@ -158,3 +161,44 @@ def test_body_cut_short_is_refused_and_tried_again_next_time(fake, tmp_path):
 def test_malformed_urls_are_refused_for_good(tmp_path, url):
     result = Downloader(OPTIONS).fetch(candidate(url), tmp_path)
     assert result.reason == "bad_url" and result.permanent
+
+
+GUARDED = DownloadOptions(
+    connect_timeout_s=2.0, read_timeout_s=5.0, retries=0, max_wait_s=0.2, max_total_s=1.0
+)
+
+
+def test_a_redirect_to_another_local_service_is_refused_and_never_reached(fake, tmp_path):
+    with FakeApis() as internal:  # another port on this machine: an internal service
+        secret = internal.add_file("/admin.png", Served(image_bytes(9, "PNG"), "image/png"))
+        hop = fake.add_file("/img/hop", Served(kind="redirect", target=secret))
+        # The configured endpoint's own origin is allowed; the redirect's target is not.
+        options = replace(GUARDED, allowed_origins=frozenset({origin(fake.url)}))
+        got = Downloader(options).fetch(candidate(hop), tmp_path)
+        assert (got.reason, got.permanent) == ("bad_url", True)
+        assert "private address 127.0.0.1" in got.detail
+        assert internal.hits("/admin.png") == 0
+        allowed = Downloader(replace(GUARDED, allow_private=True)).fetch(candidate(hop), tmp_path)
+        assert allowed.ok  # the explicit opt-in (collect --allow-private-addresses)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://169.254.169.254/latest/meta-data", "http://localhost:9/x.png", "http://10.1.2.3/"],
+)
+def test_link_local_loopback_and_private_hosts_are_refused_before_any_connection(tmp_path, url):
+    began = time.monotonic()
+    got = Downloader(GUARDED).fetch(candidate(url), tmp_path)
+    assert got.reason == "bad_url" and "private address" in got.detail
+    assert time.monotonic() - began < 0.5  # refused, not timed out
+
+
+def test_a_trickling_server_is_cut_at_the_total_time_limit(fake, tmp_path):
+    url = fake.add_file(
+        "/img/trickle.png", Served(image_bytes(1, "PNG"), "image/png", "trickle", delay_s=0.1)
+    )
+    began = time.monotonic()
+    got = Downloader(replace(GUARDED, allow_private=True)).fetch(candidate(url), tmp_path)
+    assert got.reason == "timeout" and "took over 1 s" in got.detail
+    assert time.monotonic() - began < 3.0  # each byte came well within the read timeout
+    assert not list(tmp_path.iterdir())  # no partial file left

@@ -206,6 +206,23 @@ def test_api_client_paces_its_requests(api):
     assert time.monotonic() - started >= 0.3
 
 
+@pytest.mark.parametrize(
+    ("served", "message"),
+    [
+        (Served(b'{"results": []}', "application/json", "trickle", delay_s=0.1), "took over 1 s"),
+        (Served(b"[" * 100_000 + b"]" * 100_000, "application/json"), "no usable JSON"),
+        (Served(b"x" * (3 * 2**20), "application/json"), "answered more than 2 MiB"),
+    ],
+)
+def test_a_hostile_api_answer_is_one_sentence_in_bounded_time(api, served, message):
+    api.add_file("/hostile.json", served)
+    client = ApiClient(name="test", min_interval_s=0.0, total_s=1.0, max_answer_bytes=2 * 2**20)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=message):
+        client.get_json(api.url + "/hostile.json")
+    assert time.monotonic() - started < 3.0
+
+
 def test_folder_source_offers_its_image_files(tmp_path):
     (tmp_path / "b.png").write_bytes(b"x")
     (tmp_path / "a.JPG").write_bytes(b"x")
