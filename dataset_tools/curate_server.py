@@ -100,7 +100,7 @@ class CurationSession:
             doc = cur.load_curation(self.set_root)
             if action == "cluster":
                 group = str(request.get("group", ""))
-                cluster = int(request.get("cluster", -1))
+                cluster = _whole(request.get("cluster"), "cluster")
                 if (
                     not any(
                         g["slug"] == group and cluster < len(g["clusters"])
@@ -113,13 +113,18 @@ class CurationSession:
                     )
                 doc = cur.set_cluster(doc, line, group, cluster, request.get("decision"))
             elif action == "image":
-                doc = cur.set_image(
-                    doc, line, str(request.get("sha256", "")), request.get("decision")
-                )
+                sha256 = str(request.get("sha256", ""))
+                if self._image_record(line, sha256) is None:
+                    raise DatasetError(f"line {line + 1} has no image {sha256[:16]!r}")
+                doc = cur.set_image(doc, line, sha256, request.get("decision"))
             elif action == "merge":
                 doc = cur.set_merged(doc, line, bool(request.get("merged")))
             elif action == "outlier":
                 value = request.get("threshold")
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int | float)
+                ):
+                    raise DatasetError(f"threshold: expected a number or null, got {value!r:.40}")
                 doc = cur.set_outlier(doc, line, None if value is None else float(value))
             else:
                 raise DatasetError(
@@ -136,13 +141,24 @@ class CurationSession:
 
     def image_file(self, line: int, sha256: str) -> Path | None:
         """The original image file of a clustered image (None when the line has no such image)."""
+        record = self._image_record(line, sha256)
+        return None if record is None else images_dir(self.set_root, line) / record["file"]
+
+    def _image_record(self, line: int, sha256: str) -> dict | None:
         doc = self._clusters.get(line)
         for group in (doc or {}).get("groups", []):
             for cluster in group["clusters"]:
                 for img in cluster["images"]:
                     if img["sha256"] == sha256:
-                        return images_dir(self.set_root, line) / img["file"]
+                        return img
         return None
+
+
+def _whole(value: object, name: str) -> int:
+    """A whole number from a decision, or DatasetError (the page sends ints; anyone may not)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DatasetError(f"{name}: expected a whole number, got {value!r:.40}")
+    return value
 
 
 def make_server(session: CurationSession, *, port: int = 0) -> ThreadingHTTPServer:
@@ -220,14 +236,19 @@ def make_server(session: CurationSession, *, port: int = 0) -> ThreadingHTTPServ
             if url.path != "/api/decide":
                 self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            declared = self.headers.get("Content-Length") or ""
+            length = int(declared) if declared.isdigit() else 0
             if not 0 < length <= MAX_BODY_BYTES:
                 self._json({"error": "expected a small JSON body"}, HTTPStatus.BAD_REQUEST)
                 return
             try:
                 request = json.loads(self.rfile.read(length))
+                if not isinstance(request, dict):
+                    raise DatasetError("a decision is a JSON object")
                 self._json(session.decide(request))
-            except (json.JSONDecodeError, DatasetError) as exc:
+            except (ValueError, RecursionError):
+                self._json({"error": "the body is not a decision in JSON"}, HTTPStatus.BAD_REQUEST)
+            except DatasetError as exc:
                 self._json({"error": str(exc)}, HTTPStatus.BAD_REQUEST)
 
     return ThreadingHTTPServer(("127.0.0.1", port), Handler)

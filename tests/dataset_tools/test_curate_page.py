@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from base64 import b64decode
 from contextlib import contextmanager
@@ -131,6 +133,52 @@ def test_state_images_and_decisions_over_http(served) -> None:
         {"line": 1, "action": "cluster", "group": MERGED, "cluster": 7, "decision": "drop"},
     )
     assert status == 400 and "no cluster 7" in json.loads(body)["error"]
+
+
+def post_raw(url: str, body: bytes, length: str) -> tuple[int, bytes]:
+    """A POST with the body and Content-Length header exactly as given."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.putrequest("POST", f"{parts.path}?{parts.query}")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", length)
+    conn.endheaders()
+    conn.send(body)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+@pytest.mark.parametrize(
+    ("body", "length", "error"),
+    [
+        (b'{"line": 1}', "abc", "expected a small JSON body"),
+        (
+            b'{"line": 1, "action": "cluster", "group": "_all", "cluster": "abc"}',
+            None,
+            "cluster: expected a whole number",
+        ),
+        (
+            b'{"line": 1, "action": "outlier", "threshold": "abc"}',
+            None,
+            "threshold: expected a number or null",
+        ),
+        (b"[" * 30_000 + b"]" * 30_000, None, "not a decision in JSON"),
+        (b"[1, 2]", None, "a decision is a JSON object"),
+        (
+            b'{"line": 1, "action": "image", "sha256": "f00", "decision": "drop"}',
+            None,
+            "line 1 has no image 'f00'",
+        ),
+    ],
+)
+def test_bad_decisions_get_400_and_change_nothing(served, body, length, error) -> None:
+    root, session, url = served
+    before = curation(root)
+    decide = url.split("?")[0] + f"api/decide?t={session.token}"
+    status, answer = post_raw(decide, body, str(len(body)) if length is None else length)
+    assert status == 400 and error in json.loads(answer)["error"]
+    assert curation(root) == before
+    assert fetch(url)[0] == 200  # the server goes on
 
 
 class Chromium:
