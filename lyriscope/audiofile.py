@@ -6,9 +6,12 @@ Light at import: soundfile, av and soxr are imported inside the functions, so th
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,8 +64,9 @@ def decode(
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     """Sample rate, channels and exact length of an audio file.
 
-    wav/flac/ogg are read from the header; other formats are decoded once to count their
-    samples, because compressed-stream durations are estimates and videos must match exactly.
+    wav/flac/ogg are read from the header; other formats are decoded once, frame by frame, to
+    count their samples (compressed-stream durations are estimates and videos must match
+    exactly); nothing is kept, so a two-hour MP3 needs no more memory than a short one.
     """
     source = _existing(path)
     if source.suffix.lower() in _SOUNDFILE_SUFFIXES:
@@ -80,12 +84,7 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
                     channels=int(info.channels),
                     frames=int(info.frames),
                 )
-    samples, sr = _read_with_av(source)
-    if samples.shape[0] == 0:
-        raise AudioError(f"audio file {source} holds no samples; use a file with sound in it")
-    return AudioInfo(
-        duration=samples.shape[0] / sr, sr=sr, channels=samples.shape[1], frames=samples.shape[0]
-    )
+    return _info_with_av(source)
 
 
 def audio_duration(path: str | os.PathLike[str]) -> float:
@@ -116,7 +115,45 @@ def _read(source: Path) -> tuple[np.ndarray, int]:
     return _read_with_av(source)
 
 
+def _info_with_av(source: Path) -> AudioInfo:
+    """The exact sample count of a compressed file, decoded and dropped frame by frame."""
+    frames, sr, channels = 0, 0, 0
+    with _opened_with_av(source) as (container, stream):
+        for frame in container.decode(stream):
+            frames += frame.samples
+            sr, channels = frame.sample_rate, len(frame.layout.channels)
+    if frames == 0:
+        raise AudioError(f"audio file {source} holds no samples; use a file with sound in it")
+    return AudioInfo(duration=frames / sr, sr=sr, channels=channels, frames=frames)
+
+
 def _read_with_av(source: Path) -> tuple[np.ndarray, int]:
+    import av  # light at import: see the module's docstring
+
+    chunks: list[np.ndarray] = []
+    sr = None
+    with _opened_with_av(source) as (container, stream):
+        # Planar float keeps full precision; the layout and rate stay the file's own.
+        resampler = av.AudioResampler(format="fltp")
+        for frame in container.decode(stream):
+            for converted in resampler.resample(frame):
+                chunks.append(converted.to_ndarray())  # [channels, samples]
+                sr = converted.sample_rate
+        for converted in resampler.resample(None):
+            chunks.append(converted.to_ndarray())
+            sr = converted.sample_rate
+    if not chunks or sr is None:
+        raise AudioError(
+            f"audio file {source} cannot be decoded (no audio samples found); it may be corrupt "
+            f"or empty: use a wav, flac, mp3 or ogg file with sound in it"
+        )
+    samples = np.concatenate(chunks, axis=1).T.astype(np.float32, copy=False)  # [n, channels]
+    return np.ascontiguousarray(samples), int(sr)
+
+
+@contextlib.contextmanager
+def _opened_with_av(source: Path) -> Iterator[tuple[Any, Any]]:
+    """(container, its first audio stream), with PyAV's errors as one AudioError."""
     import av
 
     try:
@@ -125,18 +162,7 @@ def _read_with_av(source: Path) -> tuple[np.ndarray, int]:
                 raise AudioError(
                     f"audio file {source} has no audio stream; give a wav/flac/mp3/ogg file"
                 )
-            stream = container.streams.audio[0]
-            # Planar float keeps full precision; the layout and rate stay the file's own.
-            resampler = av.AudioResampler(format="fltp")
-            chunks: list[np.ndarray] = []
-            sr = None
-            for frame in container.decode(stream):
-                for converted in resampler.resample(frame):
-                    chunks.append(converted.to_ndarray())  # [channels, samples]
-                    sr = converted.sample_rate
-            for converted in resampler.resample(None):
-                chunks.append(converted.to_ndarray())
-                sr = converted.sample_rate
+            yield container, container.streams.audio[0]
     except AudioError:
         raise
     except (av.FFmpegError, ValueError, EOFError) as exc:
@@ -145,10 +171,3 @@ def _read_with_av(source: Path) -> tuple[np.ndarray, int]:
             f"audio file {source} cannot be decoded ({reason}); it may be corrupt or of an "
             f"unsupported format: use wav, flac, mp3 or ogg"
         ) from exc
-    if not chunks or sr is None:
-        raise AudioError(
-            f"audio file {source} cannot be decoded (no audio samples found); it may be corrupt "
-            f"or empty: use a wav, flac, mp3 or ogg file with sound in it"
-        )
-    samples = np.concatenate(chunks, axis=1).T.astype(np.float32, copy=False)  # [n, channels]
-    return np.ascontiguousarray(samples), int(sr)

@@ -20,6 +20,7 @@ CRLF / CR line ends are read; other encodings are refused with the line of the f
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,10 @@ def read_lrc(path: str | Path) -> Lyrics:
     """Read an LRC file: UTF-8 (BOM allowed), any line ends, at most MAX_LRC_BYTES."""
     p = Path(path)
     try:
-        size = p.stat().st_size
+        info = p.stat()
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+            raise LyricsError(f"{p}: is not a regular file (a pipe or device?); give an LRC file")
+        size = info.st_size
         if size > MAX_LRC_BYTES:
             raise LyricsError(
                 f"{p}: {size / 1e6:.1f} MB is too big for an LRC file (at most "

@@ -131,3 +131,36 @@ def test_import_is_light():
     code = "import sys, lyriscope.audiofile; print(sorted({'soundfile', 'av', 'soxr'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_long_mp3_is_measured_without_holding_its_samples(tmp_path):
+    path = tmp_path / "long.mp3"
+    sr, minutes = 44100, 4
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mp3", rate=sr)
+        stream.layout = "stereo"
+        block = np.full((2, 1152 * 50), 0.01, np.float32)
+        blocks = minutes * 60 * sr // block.shape[1]
+        for _ in range(blocks):
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
+            frame.sample_rate = sr
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    # VmHWM, the process's own peak memory (ru_maxrss would carry over pytest's peak).
+    probe = (
+        "import sys\nfrom lyriscope.audiofile import audio_info\n"
+        "def peak_kb():\n"
+        "    status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
+        "    return int(status.split()[0])\n"
+        "before = peak_kb()\n"
+        "info = audio_info(sys.argv[1])\n"
+        "print(info.duration, (peak_kb() - before) // 1024)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True
+    )
+    duration, grew_mb = done.stdout.split()
+    assert float(duration) == pytest.approx(blocks * block.shape[1] / sr, abs=0.1)
+    assert int(grew_mb) < 40  # its samples as float32 take 85 MB

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import sys
 import tomllib
@@ -351,3 +352,23 @@ def test_check_reads_a_real_model_written_by_init_model(made_set, capsys):
     report = check_set(made_set)
     assert report.models[0].found and report.models[0].resolution == 32
     assert "1 of 3 found" in report.text()
+
+
+def test_new_with_a_pipe_for_lyrics_refuses_at_once_and_makes_no_folder(tmp_path, sources, capsys):
+    audio, _ = sources
+    fifo = tmp_path / "lyrics.lrc"
+    os.mkfifo(fifo)
+    code = main(
+        [
+            "new",
+            "song",
+            "--audio",
+            str(audio),
+            "--lyrics",
+            str(fifo),
+            "--sets-dir",
+            str(tmp_path / "sets"),
+        ]
+    )
+    assert code == 2 and "is not a regular file" in capsys.readouterr().err
+    assert not (tmp_path / "sets").exists()
