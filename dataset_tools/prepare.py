@@ -4,6 +4,9 @@ sets/<name>/data/line-NN.zip holds size x size RGB PNGs named 00000/img00000000.
 (as NVlabs dataset_tool.py writes them) and dataset.json {"labels": null}. The images kept
 are those curation.json keeps; a line without curation keeps every verified image.
 sets/<name>/data/summary.json counts per line what was kept and what was dropped, by reason.
+For one class-conditional model of the whole song, sets/<name>/data/song.zip holds every
+line's images with dataset.json labels = the line's index (0-based, as NVlabs' --class),
+optionally balanced so that each line weighs the same in training.
 The zip is byte-reproducible: the same images and options give the same bytes on every run
 (fixed entry dates, permissions and order), so a dataset's hash says whether it changed.
 """
@@ -34,6 +37,8 @@ from lyriscope.dataset_tools.verify import (
 from lyriscope.errors import DatasetError
 
 SQUARE_MODES = ("crop", "pad")
+BALANCE_MODES = ("none", "oversample", "undersample")  # lines as they are, or equal counts
+SONG_DATA = "song.zip"  # the conditional dataset of all lines
 SUMMARY_FILE = "summary.json"
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold: no clock in the bytes
 ZIP_FILE_MODE = stat.S_IFREG | 0o644  # a plain file readable by all, as `zip` stores one
@@ -120,27 +125,22 @@ def prepare_line(
             f"collect more or keep more clusters with `lyriscope curate`"
         )
     out = data_path(set_root, line)
-    written = 0
     with atomic.atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-        for name in tqdm(files, desc=f"prepare line {line + 1}", unit="img", disable=not progress):
-            try:
-                img = load_rgb(folder / name, background=options.background)
-            except RejectedImage as exc:  # changed on disk since it was verified
-                dropped[exc.reason] = dropped.get(exc.reason, 0) + 1
-                continue
-            square = square_image(
-                img, size=options.size, square=options.square, pad_colour=options.pad_colour
-            )
-            buf = io.BytesIO()
-            square.save(buf, format="PNG", compress_level=6)
-            zf.writestr(zip_entry(f"{written // 1000:05d}/img{written:08d}.png"), buf.getvalue())
-            written += 1
-        if written == 0:  # raising here leaves no zip behind
+        names = _write_images(
+            zf,
+            [(folder, name) for name in files],
+            options=options,
+            dropped=dropped,
+            desc=f"prepare line {line + 1}",
+            progress=progress,
+        )
+        if not names:  # raising here leaves no zip behind
             raise DatasetError(
                 f"{folder}: none of line {line + 1}'s kept images can be read any more; "
                 f"run `lyriscope cluster` again"
             )
         zf.writestr(zip_entry("dataset.json"), json.dumps({"labels": None}))
+    written = len(names)
     summary = {
         "line": line + 1,
         "images": written,
@@ -151,6 +151,112 @@ def prepare_line(
     }
     _update_summary(Path(set_root), summary)
     return summary
+
+
+def prepare_song(
+    set_root: str | Path,
+    lines: list[int],
+    *,
+    balance: str = "none",
+    options: PrepareOptions = PrepareOptions(),
+    progress: bool = False,
+) -> dict:
+    """Write data/song.zip: every line's kept images, labelled with the line (0-based).
+
+    balance "oversample" repeats a line's images until it has as many as the largest line,
+    "undersample" keeps as many of each as the smallest line has (the first in name order),
+    so that each line weighs the same in training. Returns {"zip", "size", "lines": {line
+    (1-based): {"images", "written", "dropped"}}}.
+    """
+    if balance not in BALANCE_MODES:
+        raise DatasetError(
+            f"--balance: expected one of {', '.join(BALANCE_MODES)}, not {balance!r}"
+        )
+    kept, dropped = {}, {}
+    for line in lines:
+        kept[line], dropped[line] = kept_images(set_root, line)
+    empty = [str(line + 1) for line in lines if not kept[line]]
+    if empty:
+        raise DatasetError(
+            f"{set_root}: line(s) {', '.join(empty)} keep no images; a conditional model needs "
+            f"pictures of every line (collect more, or keep more clusters with `lyriscope curate`)"
+        )
+    counts = [len(kept[line]) for line in lines]
+    target = {"none": None, "oversample": max(counts), "undersample": min(counts)}[balance]
+    out = Path(set_root) / "data" / SONG_DATA
+    labels: list[list] = []
+    report: dict[str, dict] = {}
+    with atomic.atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+        for line in lines:
+            files = kept[line] if target is None else _cycled(kept[line], target)
+            folder = images_dir(set_root, line)
+            names = _write_images(
+                zf,
+                [(folder, name) for name in files],
+                options=options,
+                dropped=dropped[line],
+                desc=f"prepare line {line + 1}",
+                progress=progress,
+                first=len(labels),
+            )
+            labels += [[name, line] for name in names]
+            report[str(line + 1)] = {
+                "images": len(kept[line]),
+                "written": len(names),
+                "dropped": dict(sorted(dropped[line].items())),
+            }
+        zf.writestr(zip_entry("dataset.json"), json.dumps({"labels": labels}))
+    return {"zip": str(out.relative_to(Path(set_root))), "size": options.size, "lines": report}
+
+
+def _cycled(files: list[str], count: int) -> list[str]:
+    """The first `count` of files repeated in order (oversampling) or cut (undersampling)."""
+    return [files[i % len(files)] for i in range(count)]
+
+
+def _write_images(
+    zf: zipfile.ZipFile,
+    images: list[tuple[Path, str]],
+    *,
+    options: PrepareOptions,
+    dropped: dict[str, int],
+    desc: str,
+    progress: bool,
+    first: int = 0,
+) -> list[str]:
+    """Square each (folder, file) into the zip as NVlabs names it; returns the entry names.
+
+    An image that cannot be read any more is counted in `dropped` and skipped (once, however
+    often oversampling names it).
+    """
+    names: list[str] = []
+    unreadable: set[tuple[Path, str]] = set()
+    for folder, file in tqdm(images, desc=desc, unit="img", disable=not progress):
+        data = None
+        if (folder, file) not in unreadable:
+            data = _square_png(folder / file, options=options, dropped=dropped)
+        if data is None:
+            unreadable.add((folder, file))
+            continue
+        index = first + len(names)
+        name = f"{index // 1000:05d}/img{index:08d}.png"
+        zf.writestr(zip_entry(name), data)
+        names.append(name)
+    return names
+
+
+def _square_png(path: Path, *, options: PrepareOptions, dropped: dict[str, int]) -> bytes | None:
+    try:
+        img = load_rgb(path, background=options.background)
+    except RejectedImage as exc:  # changed on disk since it was verified
+        dropped[exc.reason] = dropped.get(exc.reason, 0) + 1
+        return None
+    square = square_image(
+        img, size=options.size, square=options.square, pad_colour=options.pad_colour
+    )
+    buf = io.BytesIO()
+    square.save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
 
 
 def zip_entry(name: str) -> zipfile.ZipInfo:

@@ -51,14 +51,18 @@ REJECT_REASONS: tuple[str, ...] = (
     "near_duplicate",  # perceptual hash within near_bits of an accepted image
 )
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
-# Each reason in words, for people; {min_side} is the size limit in force.
+# Each reason an image was left out, in words for people; {min_side} is the size limit.
 REASON_WORDS: dict[str, str] = {
     "unreadable": "not images",
     "corrupt": "broken images",
     "bomb": "too many pixels to open",
-    "too_small": "smaller than {min_side} px on the short side (--min-side lowers the limit)",
+    "too_small": "smaller than {min_side} on the short side (--min-side lowers the limit)",
     "duplicate": "exact copies",
     "near_duplicate": "near-copies of another image",
+    # curation's decisions (prepare reports them beside verify's)
+    "cluster_dropped": "in dropped clusters",
+    "image_dropped": "dropped one by one",
+    "outlier": "outliers of their cluster",
 }
 
 log = logging.getLogger(__name__)
@@ -287,10 +291,14 @@ def count_reasons(records: Iterable[dict]) -> dict[str, int]:
     return {reason: counts[reason] for reason in REJECT_REASONS if counts[reason]}
 
 
-def rejections_in_words(counts: Mapping[str, int], *, min_side: int) -> str:
-    """Rejected images per reason as a phrase: "40 smaller than 256 px ..., 2 broken images"."""
+def rejections_in_words(counts: Mapping[str, int], *, min_side: int | None = None) -> str:
+    """Rejected images per reason as a phrase: "40 smaller than 256 px ..., 2 broken images".
+
+    min_side: the size limit the images were verified with; None when it is not known here.
+    """
+    limit = "the size limit" if min_side is None else f"{min_side} px"
     parts = [
-        f"{n} {REASON_WORDS.get(reason, reason).format(min_side=min_side)}"
+        f"{n} {REASON_WORDS.get(reason, reason).format(min_side=limit)}"
         for reason, n in counts.items()
         if n
     ]

@@ -17,7 +17,7 @@ from PIL import Image
 from lyriscope.cli import main
 from lyriscope.dataset_tools import curation as cur
 from lyriscope.dataset_tools.cluster import MERGED, cluster_line
-from lyriscope.dataset_tools.prepare import PrepareOptions, prepare_line, square_image
+from lyriscope.dataset_tools.prepare import PrepareOptions, prepare_line, prepare_song, square_image
 from lyriscope.errors import DatasetError
 from lyriscope.trainers.dataset import ImageDataset
 
@@ -108,7 +108,7 @@ def test_square_crop_and_pad() -> None:
 def test_prepare_cli_uses_set_size(song: Path, capsys) -> None:
     assert main(["prepare", str(song)]) == 0  # line 2 has no images: skipped with a warning
     out = capsys.readouterr().out
-    assert "line 1: 9 images -> data/line-01.zip; dropped: too_small 1" in out
+    assert "line 1: 9 images -> data/line-01.zip; dropped: 1 smaller than the size limit" in out
     images, _ = read_zip(song / "data" / "line-01.zip")
     assert {i.size for i in images} == {(48, 48)}
     assert not list((song / "data").glob(".*.part"))
@@ -146,3 +146,39 @@ def test_two_runs_write_the_same_bytes_that_the_trainer_reads(song: Path, monkey
     assert (dataset.num_images, dataset.resolution, dataset.num_channels) == (9, 32, 3)
     images, _ = read_zip(zip_path)
     assert np.array_equal(dataset[4][0].numpy().transpose(1, 2, 0), np.asarray(images[4]))
+
+
+def test_one_dataset_for_the_song_labels_each_image_with_its_line(song: Path, capsys) -> None:
+    second = song / "images" / "line-02"
+    second.mkdir(parents=True)
+    for s in range(2):
+        tinted(200 + s, TINTS[2], (256, 256)).save(second / f"{s}.png")
+    summary = prepare_song(song, [0, 1], options=PrepareOptions(size=32))
+    assert {n: (v["images"], v["written"]) for n, v in summary["lines"].items()} == {
+        "1": (9, 9),
+        "2": (2, 2),
+    }
+    # The trainer's reader (NVlabs' layout) sees one-hot labels of the two lines.
+    data = ImageDataset(song / "data" / "song.zip", use_labels=True)
+    assert len(data) == 11 and data.label_dim == 2
+    assert [int(data[i][1].argmax()) for i in range(len(data))] == [0] * 9 + [1] * 2
+    # Balanced by repeating line 2's pictures: each line weighs the same.
+    assert (
+        main(["prepare", str(song), "--conditional", "--balance", "oversample", "--size", "32"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "line 2: 2 images (written 9), label 1" in out
+    _, meta = read_zip(song / "data" / "song.zip")
+    assert [label for _, label in meta["labels"]] == [0] * 9 + [1] * 9
+    assert main(["prepare", str(song), "--conditional", "--balance", "undersample"]) == 0
+    _, meta = read_zip(song / "data" / "song.zip")
+    assert [label for _, label in meta["labels"]] == [0, 0, 1, 1]
+
+
+def test_a_conditional_dataset_needs_pictures_of_every_line(song: Path, capsys) -> None:
+    (song / "images" / "line-02").mkdir(parents=True)
+    assert main(["prepare", str(song), "--conditional"]) == 2
+    assert "line(s) 2 keep no images; a conditional model needs" in capsys.readouterr().err
+    assert not (song / "data" / "song.zip").exists()
+    assert main(["prepare", str(song), "--balance", "oversample"]) == 2
