@@ -51,6 +51,7 @@ class Song:
     audio: Path  # absolute; wav/flac/mp3/ogg
     lyrics: Path  # absolute; LRC
     artist: str = ""
+    model: Path | None = None  # the song's class-conditional model (c = line); None: none
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,13 @@ class Line:
     text: str
     queries: tuple[str, ...]
     tags: tuple[str, ...]
-    model: Path | None  # absolute; None until trained
+    model: Path | None  # absolute: its own model, else the song's conditional one; None: none yet
     seeds: tuple[int, ...]  # keyframe seeds of the loop
     walk: WalkParams
     at: float | None = None  # start time (s) overriding the LRC's
+    # The class of this line in the song's conditional model (0-based, as NVlabs' --class);
+    # None when the line has a model of its own.
+    label: int | None = None
     # Where `collect` looks for this line's images: source names, "folder:DIR" or "urls:FILE"
     # (paths made absolute); () takes the command's sources.
     sources: tuple[str, ...] = ()
@@ -198,7 +202,16 @@ def parse_set(
     _no_unknown(data, {"song", "output", "walk", "post", "line", "midi"}, src, "")
 
     song_t = _table(data, "song", src, required=True)
-    _no_unknown(song_t, {"title", "audio", "lyrics", "artist"}, src, "[song] ")
+    _no_unknown(song_t, {"title", "audio", "lyrics", "artist", "model"}, src, "[song] ")
+    song_model = None
+    if "model" in song_t:
+        rel = _get(song_t, "model", str, src, "[song] ")
+        song_model = _in_set(root, rel, src, "[song] model")
+        if need_models and not song_model.is_file():
+            raise SetError(
+                f"{src}: [song] model: file {song_model} does not exist; train it with "
+                f"`lyriscope train {root} --conditional`"
+            )
     song = Song(
         title=_get(song_t, "title", str, src, "[song] ", required=True),
         audio=_file(
@@ -208,6 +221,7 @@ def parse_set(
             root, _get(song_t, "lyrics", str, src, "[song] ", required=True), src, "[song] lyrics"
         ),
         artist=_get(song_t, "artist", str, src, "[song] ", default=""),
+        model=song_model,
     )
 
     out_t = _table(data, "output", src)
@@ -257,7 +271,7 @@ def parse_set(
     if not raw_lines:
         raise SetError(f"{src}: no [[line]] entries; a set needs at least one lyric line")
     lines = tuple(
-        _parse_line(i, t, walk, post.style, root, src, need_models=need_models)
+        _parse_line(i, t, walk, post.style, song.model, root, src, need_models=need_models)
         for i, t in enumerate(raw_lines)
     )
     if output.gap is not None and not 0 <= output.gap < len(lines):
@@ -318,7 +332,9 @@ _WALK_KEYS = {f.name for f in fields(WalkParams)}
 _WALK_NUMBERS = tuple(k for k, p in WALK_PARAMS.items() if p.knob is not None)
 _POST_KEYS = {f.name for f in fields(Post)} - {"style"}
 _TEXT_KEYS = {f"text_{f.name}" for f in fields(TextStyle)}
-_LINE_KEYS = {"text", "queries", "tags", "model", "at", "sources"} | _WALK_KEYS | _TEXT_KEYS
+_LINE_KEYS = (
+    {"text", "queries", "tags", "model", "class", "at", "sources"} | _WALK_KEYS | _TEXT_KEYS
+)
 
 
 def _parse_walk(
@@ -480,6 +496,7 @@ def _parse_line(
     t: Mapping[str, Any],
     walk: WalkParams,
     style: TextStyle,
+    song_model: Path | None,
     root: Path,
     src: str,
     *,
@@ -510,15 +527,28 @@ def _parse_line(
         line_walk = replace(line_walk, seeds=len(seeds_t))
     else:
         seeds_t = default_seeds(i, line_walk.seeds)
-    model = None
+    model, label = None, None
     if "model" in t:
         rel = _get(t, "model", str, src, where)
         model = _in_set(root, rel, src, f"{where}model")
+        if "class" in t:
+            raise SetError(
+                f"{src}: {where}class: only a line drawn by the song's conditional model "
+                f"([song] model) has a class; this line has its own model"
+            )
         if need_models and not model.is_file():
             raise SetError(
                 f"{src}: {where}model: file {model} does not exist; train it with "
                 f"`lyriscope train {root} --line {i + 1}`"
             )
+    elif song_model is not None:
+        model = song_model
+        label = _get(t, "class", int, src, where, default=i, check=_at_least(0))
+    elif "class" in t:
+        raise SetError(
+            f"{src}: {where}class: the set has no conditional model; add [song] model = "
+            f'"models/song.safetensors" (see `lyriscope train --conditional`)'
+        )
     elif need_models:
         raise SetError(
             f'{src}: {where}has no model; add model = "models/line-{i + 1:02d}.safetensors"'
@@ -535,6 +565,7 @@ def _parse_line(
         seeds=seeds_t,
         walk=line_walk,
         at=at,
+        label=label,
         sources=_line_sources(t, root, src, where),
         style=_parse_text_style(t, style, root, src, where),
     )

@@ -344,3 +344,41 @@ def test_a_long_lyric_is_cut_in_messages(tmp_path):
     with pytest.raises(SetError) as caught:
         load_set(write_set(tmp_path / "s", toml=toml))
     assert len(str(caught.value)) < 400 and "la la" in str(caught.value)
+
+
+def test_lines_without_a_model_of_their_own_use_the_songs_conditional_model(tmp_path):
+    song = SONG.replace(
+        'lyrics = "song.lrc"\n', 'lyrics = "song.lrc"\nmodel = "models/song.safetensors"\n'
+    )
+    toml = song + (
+        '[[line]]\ntext = "A"\nmodel = "models/a.safetensors"\n'
+        '[[line]]\ntext = "B"\n'
+        '[[line]]\ntext = "C"\nclass = 0\n'
+    )
+    s = load_set(write_set(tmp_path / "s", toml=toml))
+    root = tmp_path / "s"
+    assert s.song.model == root / "models" / "song.safetensors"
+    assert [(line.model.name, line.label) for line in s.lines] == [
+        ("a.safetensors", None),  # a model of its own
+        ("song.safetensors", 1),  # the song's, class = its position
+        ("song.safetensors", 0),  # the song's, the class set.toml gives
+    ]
+
+
+@pytest.mark.parametrize(
+    ("song_model", "line", "message"),
+    [
+        (True, 'model = "models/a.safetensors"\nclass = 1', "only a line drawn by the song's"),
+        (False, "class = 1", r"the set has no conditional model; add \[song\] model"),
+        (True, "class = -1", "class: expected a value of at least 0"),
+    ],
+)
+def test_class_keys_that_cannot_apply_are_refused(tmp_path, song_model, line, message):
+    song = SONG
+    if song_model:
+        song = SONG.replace(
+            'lyrics = "song.lrc"\n', 'lyrics = "song.lrc"\nmodel = "m.safetensors"\n'
+        )
+    root = write_set(tmp_path / "s", toml=song + f'[[line]]\ntext = "A"\n{line}\n')
+    with pytest.raises(SetError, match=message):
+        load_set(root)
