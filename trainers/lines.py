@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from lyriscope.trainers.dataset import ImageDataset, make_loader
 from lyriscope.trainers.devices import pick_device
 from lyriscope.trainers.distributed import DistInfo
 from lyriscope.trainers.feature_nets import FeatureNet, feature_net
-from lyriscope.trainers.lines_config import TrainLinesConfig
+from lyriscope.trainers.lines_config import TrainLinesConfig, train_arguments
 from lyriscope.trainers.slurm import SlurmOptions, sbatch_script, write_sbatch
 from lyriscope.trainers.train_config import TrainConfig, auto_config
 from lyriscope.trainers.training_loop import (
@@ -44,14 +43,15 @@ from lyriscope.trainers.training_loop import (
 from lyriscope.trainers.transfer import load_base
 
 
-def train_lines(config: TrainLinesConfig, *, argv: Sequence[str] = ()) -> int:
+def train_lines(config: TrainLinesConfig, *, verbose: int = 0) -> int:
     """Train the chosen lines one after another; the exit code (0, or 128 + a stopping signal).
 
-    With gpus > 1 outside torchrun this starts torchrun with `argv` (the command's own
-    arguments) and returns its exit code; each of its processes comes back here.
+    With gpus > 1 outside torchrun this starts torchrun with `config` as arguments (and
+    `verbose` times -v) and returns its exit code; each of its processes comes back here.
     """
     songset, lines = _set_and_lines(config)
     if config.gpus > 1 and "WORLD_SIZE" not in os.environ:
+        argv = [*train_arguments(config), *["-v"] * verbose]
         return distributed.launch_torchrun(argv, nproc=config.gpus)
     dist = distributed.env_dist_info()
     if dist.world_size != config.gpus and config.gpus != 1:
@@ -167,50 +167,13 @@ def train_line(
 
 
 def write_slurm_array(
-    config: TrainLinesConfig, *, time: str, python: str
+    config: TrainLinesConfig, *, options: SlurmOptions
 ) -> tuple[Path, tuple[int, ...]]:
     """Write runs/train.sbatch, a job array training the chosen lines; (its path, the 1-based lines)."""
     songset, lines = _set_and_lines(config)
     numbers = tuple(line + 1 for line in lines)
-    passed = []
-    for flag, value in (
-        ("--kimg", config.kimg),
-        ("--batch", config.batch),
-        ("--gamma", config.gamma),
-        ("--target", config.target),
-        ("--p", config.p),
-        ("--snap", config.snap),
-        ("--tick-kimg", config.tick_kimg),
-        ("--seed", config.seed),
-        ("--workers", config.workers),
-        ("--metrics", ",".join(config.metrics) or "none"),
-        ("--metrics-gen", config.metrics_gen),
-        ("--inception", config.inception),
-        ("--freezed", config.freezed),
-        ("--from", config.base),
-        ("--outdir", config.outdir),
-        ("--cbase", config.cbase),
-        ("--cmax", config.cmax),
-        ("--map-depth", config.map_depth),
-    ):
-        if value is not None:
-            passed += [flag, str(value)]
-    passed += ["--aug", config.aug, "--gpus", str(config.gpus)]
-    if config.mirror:
-        passed.append("--mirror")
     runs = _runs_dir(config, songset)
-    text = sbatch_script(
-        songset.root,
-        lines=numbers,
-        train_args=passed,
-        options=SlurmOptions(
-            gpus=config.gpus,
-            cpus_per_task=max(config.workers + 1, 2),
-            time=time,
-            python=python,
-        ),
-        log_dir=runs,
-    )
+    text = sbatch_script(config, lines=numbers, options=options, log_dir=runs)
     return write_sbatch(runs / "train.sbatch", text), numbers
 
 

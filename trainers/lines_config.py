@@ -1,18 +1,24 @@
-"""What `lyriscope train` is asked to do, as one frozen config.
+"""What `lyriscope train` is asked to do, as one frozen config, and that config as arguments again.
 
 TrainLinesConfig holds every option of `lyriscope train` except the ones about where the
-work runs instead of training (--slurm, --time). Each field is the option of its name
-with dashes (tick_kimg is --tick-kimg), except set_path (the positional set), all_lines
-(--all) and base (--from, a Python keyword).
+work runs instead of training (--slurm, --time). train_arguments() turns a config back into
+the command's arguments; the processes torchrun starts and the tasks of a Slurm job array
+get their options from it, so an option added here reaches them without a second list.
+
+Each field is the option of its name with dashes (tick_kimg is --tick-kimg), except
+set_path (the positional set), all_lines (--all) and base (--from, a Python keyword).
 
 This module stays light (no torch): `lyriscope train --help` imports it.
 
 Example:
     >>> config = TrainLinesConfig(set_path=Path("sets/song"), line=3, kimg=2000, mirror=True)
+    >>> train_arguments(config)[:5]
+    ['sets/song', '--line', '3', '--kimg', '2000']
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +26,10 @@ from lyriscope.errors import LyriscopeError
 from lyriscope.trainers.train_config import AUG_MODES, METRIC_NAMES
 
 OPS_CHOICES = ("cuda", "ref")  # fused CUDA kernels where they build, or pure PyTorch
+# Fields whose option is not "--" + the field name with dashes.
+_FLAG_OF_FIELD = (("all_lines", "--all"), ("base", "--from"))
+# Fields that are no "--name VALUE" option: the positional set and the line choice.
+_NOT_OPTIONS = ("set_path", "line", "all_lines")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,7 +82,7 @@ class TrainLinesConfig:
 
 
 def metrics_from_text(text: str) -> tuple[str, ...]:
-    """--metrics as given ("kid", "kid,fid", "none") -> the metric names."""
+    """--metrics as given ("kid", "kid,fid", "none") -> the metric names; the inverse of train_arguments."""
     if text.strip().lower() == "none":
         return ()
     names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
@@ -82,3 +92,35 @@ def metrics_from_text(text: str) -> tuple[str, ...]:
                 f"--metrics {text!r}: {name!r} is not a metric; use kid, fid, kid,fid or none"
             )
     return names
+
+
+def train_arguments(config: TrainLinesConfig) -> list[str]:
+    """`lyriscope train` arguments that parse back to `config`: the set, the line choice, options."""
+    choice = ["--all"] if config.all_lines else []
+    if config.line is not None:
+        choice = ["--line", str(config.line)]
+    return [str(config.set_path), *choice, *option_arguments(config)]
+
+
+def option_arguments(config: TrainLinesConfig) -> list[str]:
+    """Every option of `config` as `lyriscope train` arguments, without the set and line choice.
+
+    Options at their defaults are written too, so a process started from these arguments
+    trains the same way even where its lyriscope's defaults differ.
+    """
+    flags = dict(_FLAG_OF_FIELD)
+    args: list[str] = []
+    for field in dataclasses.fields(config):
+        if field.name in _NOT_OPTIONS:
+            continue
+        flag = flags.get(field.name, "--" + field.name.replace("_", "-"))
+        value = getattr(config, field.name)
+        if value is None or value is False:
+            continue  # the option's absence says it
+        if value is True:
+            args.append(flag)
+        elif isinstance(value, tuple):
+            args += [flag, ",".join(value) or "none"]
+        else:
+            args += [flag, str(value)]
+    return args

@@ -1,7 +1,8 @@
-"""Orchestration of a set's lines: which lines a config chooses."""
+"""Orchestration of a set's lines: which lines, and the arguments torchrun's processes get."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
@@ -9,8 +10,29 @@ import pytest
 from setfiles import write_set
 
 from lyriscope.errors import LyriscopeError, SetError
+from lyriscope.trainers import distributed
+from lyriscope.trainers.commands.train import config_from_args, configure
 from lyriscope.trainers.lines import train_lines
 from lyriscope.trainers.lines_config import TrainLinesConfig
+
+
+def test_gpus_k_starts_torchrun_with_every_option(tmp_path: Path, monkeypatch):
+    root = write_set(tmp_path / "set")
+    started: list[tuple[list[str], int]] = []
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(
+        distributed, "launch_torchrun", lambda argv, *, nproc: started.append((argv, nproc)) or 7
+    )
+    config = TrainLinesConfig(
+        set_path=root, line=2, gpus=3, ops="ref", metrics=(), kimg=12, mirror=True
+    )
+    assert train_lines(config, verbose=2) == 7  # torchrun's exit code
+    (argv, nproc), *others = started
+    assert nproc == 3 and not others
+    assert argv[-2:] == ["-v", "-v"]
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    assert config_from_args(parser.parse_args(argv[:-2])) == config
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ from lyriscope.trainers.lines_config import (
     TrainLinesConfig,
     metrics_from_text,
 )
+from lyriscope.trainers.slurm import SlurmOptions
 from lyriscope.trainers.train_config import AUG_MODES
 
 
@@ -115,7 +116,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--time",
-        default="2-00:00:00",
+        default=SlurmOptions.time,
         help="Slurm time limit per line (with --slurm; default %(default)s)",
     )
     parser.add_argument(
@@ -170,8 +171,10 @@ def run(args: argparse.Namespace) -> int:
     from lyriscope.trainers import lines
 
     if not args.slurm:
-        return lines.train_lines(config, argv=getattr(args, "argv", None) or _train_argv())
-    path, numbers = lines.write_slurm_array(config, time=args.time, python=sys.executable)
+        return lines.train_lines(config, verbose=getattr(args, "verbose", 0))
+    path, numbers = lines.write_slurm_array(
+        config, options=SlurmOptions(time=args.time, python=sys.executable)
+    )
     print(
         f"wrote {path}: a job array of {len(numbers)} line(s), {config.gpus} GPU(s) each; "
         f"submit it with\n  sbatch {path}"
@@ -180,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainLinesConfig:
-    """The options of `lyriscope train` as a TrainLinesConfig."""
+    """The options of `lyriscope train` as a TrainLinesConfig (train_arguments is the inverse)."""
     return TrainLinesConfig(
         set_path=args.set,
         line=args.line,
@@ -213,19 +216,12 @@ def config_from_args(args: argparse.Namespace) -> TrainLinesConfig:
     )
 
 
-def _train_argv() -> list[str]:
-    """This command's own arguments, to hand to torchrun."""
-    argv = sys.argv[1:]
-    return argv[argv.index("train") + 1 :] if "train" in argv else argv
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point for `python -m lyriscope.trainers.commands.train` (what torchrun starts)."""
     parser = argparse.ArgumentParser(prog="lyriscope train", description=__doc__.splitlines()[0])
     configure(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0)
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # what torchrun gets for --gpus K
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s: %(message)s",
