@@ -14,7 +14,7 @@ import torch
 
 from lyriscope.errors import CheckpointError
 from lyriscope.trainers import nvlabs_pickle
-from lyriscope.trainers.checkpoint import load_model_or_pickle
+from lyriscope.trainers.model_or_pickle import load_model_or_pickle
 from lyriscope.trainers.training_loop import BaseNetworks
 
 log = logging.getLogger(__name__)
