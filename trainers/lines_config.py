@@ -27,7 +27,7 @@ from lyriscope.trainers.train_config import AUG_MODES, METRIC_NAMES
 
 OPS_CHOICES = ("cuda", "ref")  # fused CUDA kernels where they build, or pure PyTorch
 # Fields whose option is not "--" + the field name with dashes.
-_FLAG_OF_FIELD = (("all_lines", "--all"), ("base", "--from"))
+_FLAG_OF_FIELD = (("base", "--from"),)
 # Fields that are no "--name VALUE" option: the positional set and the line choice.
 _NOT_OPTIONS = ("set_path", "line", "all_lines")
 
