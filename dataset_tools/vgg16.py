@@ -19,6 +19,7 @@ from PIL import Image
 from torch import nn
 
 from lyriscope.errors import CheckpointError
+from lyriscope.state_dicts import load_checked, read_state_dict
 
 # "M" is a 2x2 max pool; numbers are the output channels of a 3x3 convolution (config "D").
 VGG16_LAYOUT: tuple[int | str, ...] = (
@@ -123,7 +124,7 @@ def load_vgg16(path: str | Path, *, published: bool = True) -> VGG16:
             f"{path}: no such VGG16 weight file; pass --vgg16 PATH or set "
             f"LYRISCOPE_VGG16 to torchvision's vgg16-397923af.pth"
         )
-    state = _read_state_dict(path)
+    state = read_state_dict(path, net="VGG16", example="torchvision's vgg16-397923af.pth")
     if published:
         model = VGG16()
     else:
@@ -132,48 +133,8 @@ def load_vgg16(path: str | Path, *, published: bool = True) -> VGG16:
             fc_width=_shape(state, "classifier.3.weight", path)[0],
             num_classes=_shape(state, "classifier.6.weight", path)[0],
         )
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    if missing:
-        raise CheckpointError(
-            f"{path}: not a torchvision VGG16 state dict: key {missing[0]!r} "
-            f"is missing ({len(missing)} missing in all)"
-        )
-    unexpected = [k for k in state if k not in expected]
-    if unexpected:
-        raise CheckpointError(
-            f"{path}: unexpected key {unexpected[0]!r} for VGG16; expected only "
-            f"features.N.* and classifier.{{0,3,6}}.* keys"
-        )
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise CheckpointError(
-                f"{path}: {key} has shape {list(state[key].shape)}, expected "
-                f"{list(tensor.shape)} for VGG16"
-            )
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    load_checked(model, state, path=path, net="VGG16")
     return model.eval()
-
-
-def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any reader failure means "not a usable file"
-        raise CheckpointError(
-            f"{path}: cannot read VGG16 weights ({type(exc).__name__}: {exc})"
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(
-            f"{path}: expected a state dict of tensors (torchvision's vgg16-397923af.pth layout)"
-        )
-    return state
 
 
 def _shape(state: Mapping[str, torch.Tensor], key: str, path: Path) -> tuple[int, ...]:

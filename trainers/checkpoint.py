@@ -28,9 +28,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 from lyriscope.atomic import atomic_path
 from lyriscope.errors import CheckpointError
+from lyriscope.trainers.networks import Generator
 
 FORMAT = "lyriscope.generator"
 FORMAT_VERSION = 1
@@ -50,8 +52,6 @@ def save_model(
     extra: dict | None = None,
 ) -> None:
     """Write G's weights and constructor kwargs to `path` (.safetensors), atomically."""
-    from safetensors.torch import save_file
-
     init_kwargs = getattr(G, "init_kwargs", None)
     if not isinstance(init_kwargs, Mapping):
         raise CheckpointError(
@@ -98,8 +98,6 @@ def build_generator(
     config: Mapping[str, Any], *, source: str | os.PathLike[str] | None = None
 ) -> torch.nn.Module:
     """A Generator with fresh weights from constructor kwargs (read_model_config's dict works too)."""
-    from lyriscope.trainers.networks import Generator
-
     where = f"{source}: " if source is not None else ""
     kwargs = {k: v for k, v in config.items() if k not in INFO_KEYS}
     missing = [k for k in REQUIRED_KEYS if k not in kwargs]
@@ -147,8 +145,6 @@ def load_model(
     path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
 ) -> torch.nn.Module:
     """The Generator saved in `path`, on `device`, in eval mode with requires_grad False."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     config = read_model_config(path)  # checks the header, the format and the file length
     G = build_generator(config, source=path)
@@ -158,19 +154,6 @@ def load_model(
         raise CheckpointError(f"{path}: cannot read the tensors ({exc})") from None
     load_state_checked(G, state, source=path)
     return G.to(device).eval().requires_grad_(False)
-
-
-def load_model_or_pickle(
-    path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
-) -> torch.nn.Module:
-    """load_model for our .safetensors; an NVlabs .pkl is imported on the fly (its G_ema)."""
-    path = Path(path)
-    if path.suffix.lower() == ".pkl" or _starts_like_pickle(path):
-        from lyriscope.trainers.nvlabs_pickle import import_generator
-
-        G = import_generator(path).G
-        return G.to(device).eval().requires_grad_(False)
-    return load_model(path, device=device)
 
 
 def save_training_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
@@ -204,21 +187,6 @@ def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _more(names: list[str]) -> str:
     return f" (and {len(names) - 1} more)" if len(names) > 1 else ""
-
-
-def _starts_like_pickle(path: Path) -> bool:
-    # Pickles (protocol 2+) start with PROTO 0x80 and the protocol number; a safetensors file
-    # starts with its header length and has the header's "{" at byte 8.
-    try:
-        with open(path, "rb") as f:
-            head = f.read(9)
-    except OSError:
-        return False
-    return (
-        head[:1] == b"\x80"
-        and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
-        and head[8:9] != b"{"
-    )
 
 
 def _read_header(path: Path) -> dict[str, Any]:

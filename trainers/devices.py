@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import torch
 
 from lyriscope.errors import DeviceError
-
-if TYPE_CHECKING:
-    import torch
 
 
 def pick_device(name: str = "auto") -> torch.device:
     """The torch device for `name`; "auto" prefers CUDA. DeviceError when CUDA is asked for but absent."""
-    import torch
-
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 from lyriscope.errors import DeviceError
+from lyriscope.trainers.torchrun import torchrun_command
 
 
 @dataclass(frozen=True)
@@ -150,22 +150,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def torchrun_command(
-    module_args: Sequence[str], *, nproc: int, python: str | None = None
-) -> list[str]:
-    """The command that runs `python -m lyriscope.trainers.commands.train ARGS` in `nproc` processes."""
-    return [
-        python or sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={nproc}",
-        "-m",
-        "lyriscope.trainers.commands.train",
-        *module_args,
-    ]
 
 
 def launch_torchrun(module_args: Sequence[str], *, nproc: int) -> int:

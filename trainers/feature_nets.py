@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lyriscope.errors import CheckpointError
+from lyriscope.state_dicts import load_checked, read_state_dict
 
 FID_CLASSES = 1008  # the TF 2015-12-05 Inception's head (pytorch-fid's FID weights)
 IMAGENET_CLASSES = 1000  # torchvision's inception_v3
@@ -374,7 +374,10 @@ def load_inception(path: str | os.PathLike[str]) -> InceptionV3:
             f"and are refused; use pytorch-fid's "
             f"pt_inception-2015-12-05-6726825d.pth state dict instead"
         )
-    state = {k: v for k, v in _read_state_dict(path).items() if not k.startswith("AuxLogits.")}
+    state = read_state_dict(
+        path, net="Inception", example="pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
+    )
+    state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
     if "fc.weight" not in state:
         raise CheckpointError(f"{path}: not an Inception v3 state dict: key 'fc.weight' is missing")
     classes = state["fc.weight"].shape[0]
@@ -384,26 +387,11 @@ def load_inception(path: str | os.PathLike[str]) -> InceptionV3:
             f"(FID Inception) or {IMAGENET_CLASSES} (torchvision inception_v3)"
         )
     model = InceptionV3(fid=classes == FID_CLASSES)
-    expected = model.state_dict()
-    for key in expected:  # ports made before torch 0.4.1 lack the batch-norm step counters
+    for key, tensor in model.state_dict().items():
+        # Ports made before torch 0.4.1 lack the batch-norm step counters.
         if key.endswith(".num_batches_tracked"):
-            state.setdefault(key, expected[key])
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        key, what = (missing[0], "missing") if missing else (unexpected[0], "unexpected")
-        raise CheckpointError(
-            f"{path}: not an Inception v3 state dict in torchvision's layout: "
-            f"key {key!r} is {what} ({len(missing)} missing, "
-            f"{len(unexpected)} unexpected)"
-        )
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise CheckpointError(
-                f"{path}: {key} has shape {list(state[key].shape)}, expected "
-                f"{list(tensor.shape)} for Inception v3"
-            )
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+            state.setdefault(key, tensor)
+    load_checked(model, state, path=path, net="Inception v3")
     return model.eval()
 
 
@@ -413,26 +401,3 @@ def _is_torchscript(path: Path) -> bool:
         return False
     with zipfile.ZipFile(path) as zf:
         return any("/code/" in name or name.endswith("constants.pkl") for name in zf.namelist())
-
-
-def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
-    try:
-        if path.suffix.lower() == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            # weights_only refuses pickles that would construct anything but tensors.
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any reader failure means "not a usable file"
-        raise CheckpointError(
-            f"{path}: cannot read Inception weights as a state dict ({type(exc).__name__}: {exc})"
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(
-            f"{path}: expected a state dict of tensors (pytorch-fid's "
-            f"pt_inception-2015-12-05-6726825d.pth layout)"
-        )
-    return state

@@ -35,6 +35,9 @@ import numpy as np
 import torch
 
 from lyriscope.errors import CheckpointError
+from lyriscope.trainers.checkpoint import build_generator, load_state_checked
+from lyriscope.trainers.networks import Generator
+from lyriscope.trainers.tf_pickle import TFNetwork, generator_from_tf
 
 NETWORK_NAMES = ("G_ema", "G")  # which generator of a snapshot can be imported
 _SNAPSHOT_KIMG = re.compile(r"network-snapshot-(\d+)\.pkl$")
@@ -48,24 +51,6 @@ class PersistentObject:
     class_name: str
     state: dict[str, Any]  # _parameters, _buffers, _modules, _init_args, _init_kwargs, ...
     version: int = 6  # torch_utils.persistence format version
-
-
-class TFNetwork:
-    """A dnnlib.tflib.network.Network of a TensorFlow-era pickle, as data (its __setstate__ state)."""
-
-    def __init__(self) -> None:
-        self.state: dict[str, Any] = {}
-
-    def __setstate__(self, state: Any) -> None:
-        if not isinstance(state, dict):
-            raise CheckpointError(
-                f"a TensorFlow network's state is a {type(state).__name__}, not a dict"
-            )
-        self.state = state
-
-    @property
-    def name(self) -> str:
-        return str(self.state.get("name", ""))
 
 
 class _EasyDict(dict):
@@ -348,9 +333,6 @@ def fold_synthesis_kwargs(kwargs: dict[str, Any], signature: inspect.Signature) 
 
 def generator_from_record(obj: PersistentObject, *, source: str | Path) -> torch.nn.Module:
     """Our Generator built from a recorded NVlabs Generator's kwargs and loaded strictly with its tensors."""
-    from lyriscope.trainers.checkpoint import build_generator, load_state_checked
-    from lyriscope.trainers.networks import Generator
-
     if obj.class_name != "Generator":
         raise CheckpointError(
             f"{source}: the network is a {obj.class_name!r}, not a StyleGAN2 Generator"
@@ -392,8 +374,6 @@ def import_generator(path: str | Path, *, which: str = "G_ema") -> ImportedGener
 def _generator_from_pickle_data(data: Any, *, path: Path, which: str) -> ImportedGenerator:
     info: dict[str, Any] = {"source": path.name, "network": which}
     if _is_tf_pickle(data):
-        from lyriscope.trainers.tf_pickle import generator_from_tf
-
         networks = data if isinstance(data, tuple) else (None, None, data)
         tf_net = networks[2] if which == "G_ema" else networks[0]
         if tf_net is None:

@@ -14,19 +14,19 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lyriscope.atomic import write_text
 from lyriscope.errors import LyriscopeError
+from lyriscope.trainers.lines_config import TrainLinesConfig, option_arguments
+from lyriscope.trainers.torchrun import torchrun_command
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SlurmOptions:
-    """What each array task asks Slurm for."""
+    """What each array task asks Slurm for, beyond the GPUs and workers of the training config."""
 
-    gpus: int = 1  # GPUs per task (one line trains on one node)
-    cpus_per_task: int = 8  # CPU cores per task (data loading)
     time: str = "2-00:00:00"  # wall-time limit per task, Slurm's D-HH:MM:SS
     partition: str | None = None  # Slurm partition; None: the cluster's default
     job_name: str = "lyriscope-train"
@@ -34,29 +34,26 @@ class SlurmOptions:
 
 
 def sbatch_script(
-    set_path: str | os.PathLike[str],
+    config: TrainLinesConfig,
     *,
     lines: Sequence[int],
-    train_args: Sequence[str],
     options: SlurmOptions,
     log_dir: str | os.PathLike[str],
 ) -> str:
-    """The text of a job-array script; `lines` are 1-based, `train_args` go to every task."""
+    """The text of a job-array script; `lines` are 1-based, every task trains as `config` says."""
     if not lines:
         raise LyriscopeError("the set has no lines to train")
-    if options.gpus < 1 or options.cpus_per_task < 1:
-        raise LyriscopeError(
-            f"--gpus {options.gpus} / cpus per task {options.cpus_per_task}: must be at least 1"
-        )
-    array = _array_spec(lines)
+    if config.gpus < 1:
+        raise LyriscopeError(f"--gpus {config.gpus}: must be at least 1")
+    cpus_per_task = max(config.workers + 1, 2)  # the data-loading workers and the trainer
     header = [
         "#!/bin/bash",
         f"#SBATCH --job-name={options.job_name}",
-        f"#SBATCH --array={array}",
+        f"#SBATCH --array={_array_spec(lines)}",
         "#SBATCH --nodes=1",
         "#SBATCH --ntasks-per-node=1",
-        f"#SBATCH --gres=gpu:{options.gpus}",
-        f"#SBATCH --cpus-per-task={options.cpus_per_task}",
+        f"#SBATCH --gres=gpu:{config.gpus}",
+        f"#SBATCH --cpus-per-task={cpus_per_task}",
         f"#SBATCH --time={options.time}",
         "#SBATCH --requeue",
         "#SBATCH --signal=B:TERM@120",  # two minutes to write a checkpoint before the limit
@@ -65,18 +62,13 @@ def sbatch_script(
     if options.partition:
         header.append(f"#SBATCH --partition={options.partition}")
     command = [
-        options.python,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={options.gpus}",
-        "-m",
-        "lyriscope.trainers.commands.train",
-        str(Path(set_path).resolve()),
+        *torchrun_command([], nproc=config.gpus, python=options.python),
+        str(Path(config.set_path).resolve()),
         "--line",
         "$SLURM_ARRAY_TASK_ID",
         "--resume",
-        *train_args,
+        # The task's line and --resume are above; the rest is the config's.
+        *option_arguments(replace(config, resume=False)),
     ]
     quoted = " ".join(c if c == "$SLURM_ARRAY_TASK_ID" else shlex.quote(c) for c in command)
     body = [

@@ -2,11 +2,12 @@
 
 A TF pickle holds (G, D, Gs) or a single Gs, each a dnnlib.tflib.network.Network whose
 state has `static_kwargs`, nested `components` (mapping, synthesis) and `variables` as
-(name, numpy array) pairs. lyriscope.trainers.nvlabs_pickle reads them as `TFNetwork`
-records; this module maps the kwargs and the variable names to ours, following the
-published converter: dense weights are transposed, conv weights go from [kh, kw, in, out]
-to [out, in, kh, kw] (up-sampling ones flipped in space first), the constant drops its
-batch axis, PyTorch affine.bias = TF mod_bias + 1, dlatent_avg is mapping.w_avg.
+(name, numpy array) pairs. lyriscope.trainers.nvlabs_pickle's unpickler reads them into
+this module's `TFNetwork` records; this module maps the kwargs and the variable names to
+ours, following the published converter: dense weights are transposed, conv weights go
+from [kh, kw, in, out] to [out, in, kh, kw] (up-sampling ones flipped in space first), the
+constant drops its batch axis, PyTorch affine.bias = TF mod_bias + 1, dlatent_avg is
+mapping.w_avg.
 """
 
 from __future__ import annotations
@@ -21,11 +22,29 @@ import numpy as np
 import torch
 
 from lyriscope.errors import CheckpointError
-from lyriscope.trainers.nvlabs_pickle import TFNetwork
+from lyriscope.trainers.checkpoint import build_generator, load_state_checked
 
 MIN_VERSION = 4  # older TF pickles (StyleGAN1) have another architecture
 # TF static kwargs that only steer TF's graph at run time; they change no weights.
 _IGNORED_KWARGS = ("truncation_psi", "truncation_cutoff", "style_mixing_prob", "structure")
+
+
+class TFNetwork:
+    """A dnnlib.tflib.network.Network of a TensorFlow-era pickle, as data (its __setstate__ state)."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] = {}
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise CheckpointError(
+                f"a TensorFlow network's state is a {type(state).__name__}, not a dict"
+            )
+        self.state = state
+
+    @property
+    def name(self) -> str:
+        return str(self.state.get("name", ""))
 
 
 def generator_kwargs_from_tf(
@@ -175,8 +194,6 @@ def _rules() -> list[tuple[re.Pattern[str], Callable[..., tuple[str, Any]] | Non
 
 def generator_from_tf(network: TFNetwork, *, source: str | os.PathLike[str]) -> torch.nn.Module:
     """Our Generator holding the weights of a TF StyleGAN2 generator (Gs or G)."""
-    from lyriscope.trainers.checkpoint import build_generator, load_state_checked
-
     version = network.state.get("version")
     if not isinstance(version, int) or version < MIN_VERSION:
         raise CheckpointError(

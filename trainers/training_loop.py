@@ -38,8 +38,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
+from tqdm import tqdm
 
+from lyriscope.atomic import atomic_path
 from lyriscope.errors import CheckpointError
+from lyriscope.trainers.checkpoint import (
+    load_state_checked,
+    load_training_state,
+    save_model,
+    save_training_state,
+)
 from lyriscope.trainers.distributed import (
     DistInfo,
     average_gradients,
@@ -51,6 +60,8 @@ from lyriscope.trainers.distributed import (
     gather_tensor,
 )
 from lyriscope.trainers.loss import StyleGAN2Loss
+from lyriscope.trainers.networks import Discriminator, Generator, set_op_impl
+from lyriscope.trainers.seeds import seeds_to_z, to_uint8
 from lyriscope.trainers.train_config import RUN_CONTROL_FIELDS, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -201,8 +212,6 @@ class Trainer:
         fingerprint: str | None = None,
         ops: str = "cuda",
     ) -> None:
-        from lyriscope.trainers.networks import Discriminator, Generator, set_op_impl
-
         dist = dist or DistInfo()
         augmentation = augmentation or Augmentation()
 
@@ -276,8 +285,6 @@ class Trainer:
 
     def load_base(self, base: BaseNetworks) -> None:
         """Start G and G_ema (and D, when given) from a base model's weights."""
-        from lyriscope.trainers.checkpoint import load_state_checked
-
         load_state_checked(self.G, base.G_state, source=base.source)
         self.G_ema.load_state_dict(self.G.state_dict())
         if base.D_state is not None:
@@ -355,8 +362,6 @@ class Trainer:
         progress: bool = True,
     ) -> TrainResult:
         """Train until total_kimg or a stop request; snapshot on the way and at the end."""
-        from tqdm import tqdm
-
         c, dist = self.config, self.dist
         total_nimg = int(round(c.total_kimg * 1000))
         start_time = time.perf_counter()
@@ -480,8 +485,6 @@ class Trainer:
 
     def load_state(self, path: Path) -> None:
         """Continue from a training checkpoint written with this trainer's architecture."""
-        from lyriscope.trainers.checkpoint import load_state_checked
-
         state = _read_state(path)
         if (
             self.fingerprint is not None
@@ -515,8 +518,6 @@ class Trainer:
 
     def snapshot(self, *, evaluate: Evaluate | None = None) -> dict[str, Any] | None:
         """Write training-state.pt, the model, a sample grid (and metrics); returns the metrics."""
-        from lyriscope.trainers.checkpoint import save_model, save_training_state
-
         state = self.state()  # collective
         metrics = None
         if self.dist.is_main:
@@ -551,8 +552,6 @@ def resumed_config(path: Path, *, run_control: TrainConfig) -> TrainConfig:
 
 
 def _read_state(path: Path) -> dict[str, Any]:
-    from lyriscope.trainers.checkpoint import load_training_state
-
     state = load_training_state(path)
     if state.get("format") != STATE_FORMAT:
         raise CheckpointError(
@@ -592,11 +591,6 @@ def write_sample_grid(
     G: torch.nn.Module, path: Path, *, seeds: tuple[int, ...] = GRID_SEEDS, columns: int = GRID_SIDE
 ) -> None:
     """A PNG grid of G's images at fixed seeds (noise 'const', psi 1), written atomically."""
-    from PIL import Image
-
-    from lyriscope.atomic import atomic_path
-    from lyriscope.trainers.seeds import seeds_to_z, to_uint8
-
     device = next(G.parameters()).device
     with torch.no_grad():
         z = seeds_to_z(seeds, G.z_dim, device=device)  # [N, z_dim]

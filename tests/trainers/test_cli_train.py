@@ -233,21 +233,21 @@ def test_from_an_nvlabs_pickle_takes_its_g_ema_and_d(tmp_path: Path):
     sys.path.insert(0, str(Path(__file__).parent))
     from test_import import dump, persistent, snapshot
 
-    from lyriscope.trainers.commands.train import _load_base
     from lyriscope.trainers.networks import Discriminator
     from lyriscope.trainers.train_config import auto_config
     from lyriscope.trainers.training_loop import RunPaths, Trainer
+    from lyriscope.trainers.transfer import load_base
 
     G = random_generator(32, channel_base=256, channel_max=16, mapping_layers=2, seed=1)
     G_ema = random_generator(32, channel_base=256, channel_max=16, mapping_layers=2, seed=2)
     data = snapshot(G, G_ema, tmp_path)
-    base, fields = _load_base(dump(data, tmp_path / "no-d.pkl"), resolution=32)
+    base, fields = load_base(dump(data, tmp_path / "no-d.pkl"), resolution=32)
     assert base.D_state is None  # a pickle without D: D starts fresh
     config = auto_config(32, batch=4, **fields)
     torch.manual_seed(3)
     D = Discriminator(**config.discriminator_kwargs())
     data["D"] = persistent(D, module_src="class Discriminator: pass\n")
-    base, _ = _load_base(dump(data, tmp_path / "with-d.pkl"), resolution=32)
+    base, _ = load_base(dump(data, tmp_path / "with-d.pkl"), resolution=32)
     trainer = Trainer(config, paths=RunPaths(tmp_path, tmp_path / "m"), device="cpu")
     trainer.load_base(base)
     for name, value in G_ema.state_dict().items():

@@ -14,6 +14,8 @@ import logging
 from pathlib import Path
 
 from lyriscope.errors import CheckpointError
+from lyriscope.trainers.checkpoint import save_model
+from lyriscope.trainers.nvlabs_pickle import import_generator
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyriscope.trainers.checkpoint import save_model
-    from lyriscope.trainers.nvlabs_pickle import import_generator
-
     if args.output.suffix != ".safetensors":
         raise CheckpointError(
             f"-o {args.output}: lyriscope models are .safetensors files; "

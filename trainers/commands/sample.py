@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from PIL import Image
+from tqdm import tqdm
+
+from lyriscope.atomic import atomic_path
 from lyriscope.errors import LyriscopeError
-
-if TYPE_CHECKING:
-    pass
+from lyriscope.trainers.devices import pick_device
+from lyriscope.trainers.model_or_pickle import load_model_or_pickle
+from lyriscope.trainers.seeds import parse_seeds, seed_images
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +61,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from PIL import Image
-    from tqdm import tqdm
-
-    from lyriscope.atomic import atomic_path
-    from lyriscope.trainers.checkpoint import load_model_or_pickle
-    from lyriscope.trainers.devices import pick_device
-    from lyriscope.trainers.seeds import parse_seeds, seed_images
-
     seeds = parse_seeds(args.seeds)  # fail on a bad list before loading anything
     device = pick_device(args.device)
     G = load_model_or_pickle(args.model, device=device)

@@ -110,6 +110,7 @@ def load_plugin(name: str, sources: tuple[str, ...]) -> ModuleType | None:
     reason = _unavailable_reason(sources)
     if reason is None:
         try:
+            # Here, not at the top: it needs setuptools, and a failure must fall back, not stop.
             from torch.utils import cpp_extension
 
             # The first build takes a minute or two: say so rather than seem to hang.
@@ -146,7 +147,7 @@ def _unavailable_reason(sources: tuple[str, ...]) -> str | None:
     if not sources or missing:
         return f"sources not shipped: {', '.join(missing) or 'none listed'}"
     try:
-        from torch.utils import cpp_extension
+        from torch.utils import cpp_extension  # needs setuptools: only where kernels may build
 
         cpp_extension.verify_ninja_availability()
     except RuntimeError:

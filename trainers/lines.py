@@ -1,0 +1,293 @@
+"""Training the lines of a set: one StyleGAN2-ADA model per lyric line, as a TrainLinesConfig says.
+
+For each chosen line: the dataset (sets/NAME/data/line-NN.zip unless --data), the run
+folder (runs/line-NN/), the model path (the line's `model` in set.toml, else
+models/line-NN.safetensors), the training config ('auto' defaults, a base model's
+architecture with --from, a checkpoint's with --resume), augmentation and metrics; then
+the training loop. Several GPUs: train_lines() starts torchrun when it is not already
+running under it; a cluster: write_slurm_array() writes a job array, one task per line.
+
+Example:
+    code = train_lines(TrainLinesConfig(set_path=Path("sets/song"), line=3, kimg=2000))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lyriscope.errors import LyriscopeError, SetError
+from lyriscope.setmodel import SongSet, load_set
+from lyriscope.trainers import distributed, metrics
+from lyriscope.trainers.augment import AdaController, AugmentPipe
+from lyriscope.trainers.dataset import ImageDataset, make_loader
+from lyriscope.trainers.devices import pick_device
+from lyriscope.trainers.distributed import DistInfo
+from lyriscope.trainers.feature_nets import FeatureNet, feature_net
+from lyriscope.trainers.lines_config import TrainLinesConfig, train_arguments
+from lyriscope.trainers.slurm import SlurmOptions, sbatch_script, write_sbatch
+from lyriscope.trainers.train_config import TrainConfig, auto_config
+from lyriscope.trainers.training_loop import (
+    Augmentation,
+    BaseNetworks,
+    Evaluate,
+    RunPaths,
+    resumed_config,
+    train,
+)
+from lyriscope.trainers.transfer import load_base
+
+
+def train_lines(config: TrainLinesConfig, *, verbose: int = 0) -> int:
+    """Train the chosen lines one after another; the exit code (0, or 128 + a stopping signal).
+
+    With gpus > 1 outside torchrun this starts torchrun with `config` as arguments (and
+    `verbose` times -v) and returns its exit code; each of its processes comes back here.
+    """
+    songset, lines = _set_and_lines(config)
+    if config.gpus > 1 and "WORLD_SIZE" not in os.environ:
+        argv = [*train_arguments(config), *["-v"] * verbose]
+        return distributed.launch_torchrun(argv, nproc=config.gpus)
+    dist = distributed.env_dist_info()
+    if dist.world_size != config.gpus and config.gpus != 1:
+        raise LyriscopeError(
+            f"--gpus {config.gpus} but torchrun started {dist.world_size} "
+            f"processes; give the same number to both"
+        )
+    device = _training_device(config.device, dist)
+    distributed.init_process_group(dist, device=device)
+    try:
+        for line in lines:
+            code = train_line(config, line, songset=songset, dist=dist, device=device)
+            if code:
+                return code
+    finally:
+        distributed.shutdown()
+    return 0
+
+
+def train_line(
+    config: TrainLinesConfig,
+    line: int,  # 0-based
+    *,
+    songset: SongSet,
+    dist: DistInfo,
+    device: torch.device,
+) -> int:
+    """Train line `line` of `songset` in a joined process group; 0, or 128 + a stopping signal."""
+    number = line + 1
+    data = config.data or songset.root / "data" / f"line-{number:02d}.zip"
+    dataset = ImageDataset(data, mirror=config.mirror)
+    paths = RunPaths(
+        run_dir=_runs_dir(config, songset) / f"line-{number:02d}",
+        model_path=songset.lines[line].model
+        or songset.root / "models" / f"line-{number:02d}.safetensors",
+    )
+    base: BaseNetworks | None = None
+    base_fields: dict[str, Any] | None = None
+    if config.base is not None:
+        base, base_fields = load_base(config.base, resolution=dataset.resolution)
+    train_config = training_config(config, dataset, dist, base_fields=base_fields)
+    if config.resume and paths.state_path.is_file():
+        # The checkpoint decides what is trained (its augmentation too); config how long.
+        train_config = resumed_config(paths.state_path, run_control=train_config)
+        shape = (train_config.resolution, train_config.img_channels)
+        if shape != (dataset.resolution, dataset.num_channels):
+            raise LyriscopeError(
+                f"{paths.state_path} was trained on {train_config.resolution}² images with "
+                f"{train_config.img_channels} channel(s), {data} holds {dataset.resolution}² "
+                f"with {dataset.num_channels}; resume with the same data or use another --outdir"
+            )
+        if train_config.mirror != dataset.mirror:
+            dataset = ImageDataset(data, mirror=train_config.mirror)
+    if dist.is_main:
+        print(
+            f"line {number}: {len(dataset)} images {dataset.resolution}² from {data}, "
+            f"batch {train_config.batch}, gamma {train_config.r1_gamma:.4g}, "
+            f"aug {train_config.aug}, {dist.world_size} process(es) on {device.type} "
+            f"-> {paths.model_path}",
+            file=sys.stderr,
+        )
+
+    def batches(start: int):
+        return make_loader(
+            dataset,
+            batch=train_config.batch_gpu,
+            rank=dist.rank,
+            num_replicas=dist.world_size,
+            seed=train_config.seed,
+            workers=train_config.workers,
+            start=start,
+        )
+
+    result = train(
+        train_config,
+        batches=batches,
+        paths=paths,
+        device=device,
+        dist=dist,
+        augmentation=augmentation(train_config),
+        base=base,
+        evaluate=(
+            _evaluator(train_config, dataset, device, num_gen=config.metrics_gen)
+            if train_config.metrics
+            else None
+        ),
+        fingerprint=dataset.fingerprint(),
+        resume=config.resume,
+        handle_signals=True,
+        progress=True,
+        ops=config.ops,
+    )
+    if dist.is_main:
+        if result.stopped_by is not None:
+            print(
+                f"line {number}: stopped at {result.kimg:g} kimg; checkpoint "
+                f"{paths.state_path} (continue with --resume)",
+                file=sys.stderr,
+            )
+        else:
+            speed = (
+                f", {result.seconds_per_kimg:.1f} s/kimg"
+                if math.isfinite(result.seconds_per_kimg)
+                else ""
+            )
+            print(
+                f"line {number}: trained to {result.kimg:g} kimg{speed}; model {paths.model_path}",
+                file=sys.stderr,
+            )
+    if result.stopped_by is not None:
+        return 128 + int(result.stopped_by)
+    return 0
+
+
+def write_slurm_array(
+    config: TrainLinesConfig, *, options: SlurmOptions
+) -> tuple[Path, tuple[int, ...]]:
+    """Write runs/train.sbatch, a job array training the chosen lines; (its path, the 1-based lines)."""
+    songset, lines = _set_and_lines(config)
+    numbers = tuple(line + 1 for line in lines)
+    runs = _runs_dir(config, songset)
+    text = sbatch_script(config, lines=numbers, options=options, log_dir=runs)
+    return write_sbatch(runs / "train.sbatch", text), numbers
+
+
+def training_config(
+    config: TrainLinesConfig,
+    dataset: ImageDataset,
+    dist: DistInfo,
+    *,
+    base_fields: dict[str, Any] | None = None,  # a base model's architecture (it wins)
+) -> TrainConfig:
+    """The TrainConfig of a new run: 'auto' defaults for the data and GPUs, then the options."""
+    overrides: dict[str, Any] = dict(
+        img_channels=dataset.num_channels,
+        c_dim=dataset.label_dim,
+        total_kimg=config.kimg,
+        tick_kimg=config.tick_kimg,
+        snap=config.snap,
+        aug=config.aug,
+        ada_target=config.target,
+        augment_p=config.p if config.p is not None else 0.0,
+        mirror=config.mirror,
+        freeze_d=config.freezed,
+        seed=config.seed,
+        workers=config.workers,
+        metrics=config.metrics,
+        inception=str(config.inception) if config.inception else None,
+    )
+    for value, field in (
+        (config.cbase, "channel_base"),
+        (config.cmax, "channel_max"),
+        (config.map_depth, "mapping_layers"),
+    ):
+        if value is not None:
+            overrides[field] = value
+    if base_fields is not None:
+        overrides.update(base_fields)
+    return auto_config(
+        dataset.resolution,
+        gpus=dist.world_size,
+        batch=config.batch,
+        r1_gamma=config.gamma,
+        **overrides,
+    )
+
+
+def augmentation(config: TrainConfig) -> Augmentation:
+    """The augmentation pipe at p = augment_p and, for 'ada', the controller that adjusts p."""
+    if config.aug == "none":
+        return Augmentation()
+    pipe = AugmentPipe()
+    pipe.p.fill_(config.augment_p)
+    ada = None
+    if config.aug == "ada":
+        ada = AdaController(
+            target=config.ada_target,
+            ada_kimg=config.ada_kimg,
+            interval=config.ada_interval,
+            batch=config.batch,
+        )
+    return Augmentation(pipe=pipe, ada=ada)
+
+
+# -- pieces ------------------------------------------------------------------------------------
+
+
+def _set_and_lines(config: TrainLinesConfig) -> tuple[SongSet, list[int]]:
+    """The set and the 0-based lines the config chooses."""
+    songset = load_set(config.set_path)
+    count = len(songset.lines)
+    if config.all_lines:
+        lines = list(range(count))
+    elif config.line is None:
+        raise LyriscopeError(
+            f"{songset.path}: choose a line with --line N (1 to {count}) or "
+            f"train every line with --all"
+        )
+    elif not 1 <= config.line <= count:
+        raise SetError(f"--line {config.line}: {songset.path} has lines 1 to {count}")
+    else:
+        lines = [config.line - 1]
+    if config.data is not None and len(lines) > 1:
+        raise LyriscopeError("--data names one dataset; use it with --line N, not --all")
+    return songset, lines
+
+
+def _runs_dir(config: TrainLinesConfig, songset: SongSet) -> Path:
+    return config.outdir or songset.root / "runs"
+
+
+def _evaluator(
+    config: TrainConfig, dataset: ImageDataset, device: torch.device, *, num_gen: int
+) -> Evaluate:
+    nets: list[FeatureNet] = []  # built at the first snapshot, then reused
+
+    def evaluate(G: torch.nn.Module) -> dict[str, Any]:
+        if not nets:
+            nets.append(feature_net(config.inception, device=device))
+        report = metrics.evaluate(
+            G, dataset, net=nets[0], device=device, num_gen=num_gen, metrics=config.metrics
+        )
+        print(report.text(), file=sys.stderr)
+        return report.as_dict()
+
+    return evaluate
+
+
+def _training_device(name: str, dist: DistInfo) -> torch.device:
+    device = pick_device(name)
+    if device.type != "cuda":
+        return device
+    # As published: fast convolutions, but no TF32 (it changes the results).
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    index = dist.local_rank if device.index is None else device.index  # torchrun: a GPU each
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
