@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from lyriscope.atomic import atomic_path
+from lyriscope.engine.compose import LineImage, draw, render_picture, synthesize
+from lyriscope.engine.shots import Shot
+from lyriscope.engine.synth.walk import Walk
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import SongSet
 
@@ -43,7 +46,6 @@ def render_loop(
 
     from lyriscope.engine.gl.renderer import Renderer
     from lyriscope.engine.offline.encoder import open_writer
-    from lyriscope.engine.synth.walk import Walk
 
     check_line(songset, line)
     spec = songset.lines[line]
@@ -51,8 +53,9 @@ def render_loop(
     size = int(options.size or songset.output.size)
     seconds = options.seconds or spec.walk.loop_seconds
     n = loop_frame_count(seconds, fps)
-    walk = Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)
+    walks = {line: Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)}
     crf = songset.output.crf if options.crf is None else options.crf
+    batch = max(1, options.batch)
     with (
         Renderer.offscreen(size, post=songset.post) as renderer,
         open_writer(out, fps=fps, size=(size, size), crf=crf) as writer,
@@ -61,14 +64,27 @@ def render_loop(
         with tqdm(
             total=n, disable=not options.progress, unit="frame", desc=f"line {line + 1}"
         ) as bar:
-            for first in range(0, n, max(1, options.batch)):
-                ks = np.arange(first, min(n, first + max(1, options.batch)))
-                ws = walk.w_batch(ks / fps, params=spec.walk, features=None, frames=ks)
-                for img in generator.synthesize(line, ws):
-                    renderer.render(img, text=spec.text)
+            for first in range(0, n, batch):
+                frames = range(first, min(n, first + batch))
+                shots = [loop_shot(line, k / fps) for k in frames]
+                pictures = draw(
+                    shots,
+                    frames=frames,
+                    songset=songset,
+                    walks=walks,
+                    generator=generator,
+                    features=None,
+                )
+                for picture in pictures:
+                    render_picture(renderer, picture)
                     writer.write(renderer.read(frame_out))
                     bar.update(1)
     return n
+
+
+def loop_shot(line: int, t: float) -> Shot:
+    """A line alone, t seconds into its loop: no crossfade."""
+    return Shot(line=line, t_line=t, prev=None, t_prev=0.0, mix=1.0)
 
 
 def keyframe_strip(
@@ -77,15 +93,15 @@ def keyframe_strip(
     """A PNG strip of the line's keyframe images (what the loop passes through), left to right."""
     from PIL import Image
 
-    from lyriscope.engine.synth.walk import Walk
-
     check_line(songset, line)
     spec = songset.lines[line]
     fps = float(songset.output.fps)
     walk = Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)
-    times = walk.keyframe_times(spec.walk.loop_seconds)
-    ws = walk.w_batch(times, params=spec.walk, features=None)
-    images = generator.synthesize(line, ws)  # [K, H, W, 3]
+    requests = [
+        LineImage(line, float(t), round(t * fps), spec.walk)
+        for t in walk.keyframe_times(spec.walk.loop_seconds)
+    ]
+    images = synthesize(requests, walks={line: walk}, generator=generator, features=None)
     tiles = [Image.fromarray(img).resize((thumb, thumb), Image.LANCZOS) for img in images]
     strip = Image.new("RGB", (thumb * len(tiles), thumb))
     for i, tile in enumerate(tiles):

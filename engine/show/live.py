@@ -36,11 +36,19 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
+from lyriscope.engine.compose import (
+    LineImage,
+    Picture,
+    line_walks,
+    render_picture,
+    shot_images,
+    synthesize,
+)
 from lyriscope.engine.shots import Shot, shot_at
 from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.engine.show.hud import HudInfo, HudOverlay, hud_lines
 from lyriscope.errors import LyriscopeError
-from lyriscope.setmodel import SongSet, WalkParams
+from lyriscope.setmodel import SongSet
 
 if TYPE_CHECKING:
     from lyriscope.engine.audio.features import Features
@@ -121,16 +129,15 @@ class Mailbox(Generic[T]):
 
 @dataclass(frozen=True)
 class FrameRequest:
-    """The image(s) of one moment: the shot, its walks and what the audio says there."""
+    """The image(s) of one moment: the shot, the line images it needs and the walks to draw them."""
 
     t: float  # clock seconds this frame shows
     shot: Shot
-    walk: Any  # engine.walk.Walk of shot.line
-    params: WalkParams
-    prev_walk: Any | None  # the Walk of shot.prev (crossfading out), else None
-    prev_params: WalkParams | None
-    frame: int  # absolute feature frame at t (both lines read the audio there)
-    features: Any | None  # engine.features.Features, or None for a silent walk
+    images: tuple[
+        LineImage, ...
+    ]  # compose.shot_images(shot, ...): the line's, then the fading one's
+    walks: Sequence[Any]  # every line's engine.synth.walk.Walk when asked (a reload replaces them)
+    features: Any | None  # engine.audio.features.Features, or None for a silent walk
 
 
 @dataclass(frozen=True)
@@ -183,15 +190,8 @@ class SynthesisWorker:
             self.results.put(FrameResult(request, image, prev_image, time.perf_counter() - began))
 
     def _draw(self, r: FrameRequest) -> tuple[np.ndarray, np.ndarray | None]:
-        ws = r.walk.w(r.shot.t_line, params=r.params, features=r.features, frame=r.frame)
-        image = self.generator.synthesize(r.shot.line, ws[None])[0]  # [H, W, 3]
-        prev_image = None
-        if r.prev_walk is not None and r.shot.prev is not None:
-            ws = r.prev_walk.w(
-                r.shot.t_prev, params=r.prev_params, features=r.features, frame=r.frame
-            )
-            prev_image = self.generator.synthesize(r.shot.prev, ws[None])[0]
-        return image, prev_image
+        images = synthesize(r.images, walks=r.walks, generator=self.generator, features=r.features)
+        return images[0], images[1] if len(images) > 1 else None
 
 
 # --- which line ------------------------------------------------------------------------
@@ -378,7 +378,6 @@ class LiveShow:
         self._next_hud = -math.inf
         self._hud_lines: list[str] = []
         self._hud_state: tuple = ()
-        self._blank = np.zeros((8, 8, 3), np.uint8)
         self._fullscreen_restore: tuple[int, int, int, int] | None = None
         self.worker = SynthesisWorker(generator, on_error=self._errors.append)
         window = getattr(renderer.target, "window", None)
@@ -534,16 +533,8 @@ class LiveShow:
         if key == self._last_key:
             return  # paused and nothing changed: the image on screen is this one
         self._last_key = key
-        request = FrameRequest(
-            t=t,
-            shot=shot,
-            walk=self.walks[shot.line],
-            params=params,
-            prev_walk=None if shot.prev is None else self.walks[shot.prev],
-            prev_params=prev_params,
-            frame=frame_at(walk_t),
-            features=features,
-        )
+        images = shot_images(shot, frame=frame_at(walk_t), params=params, prev_params=prev_params)
+        request = FrameRequest(t=t, shot=shot, images=images, walks=self.walks, features=features)
         self._last_request = request
         self.worker.requests.put(request)
 
@@ -574,27 +565,18 @@ class LiveShow:
 
     def _draw(self) -> None:
         shown = self._shown
-        post = self.controls.post(self.songset.post)
-        flash = self._flash**2  # quick white, soft tail
-        if shown is None:
-            self.renderer.render(self._blank, post=post, flash=flash, blackout=self._blackout)
-            return
-        shot = shown.request.shot
-        text = self.songset.lines[shot.line].text
-        if shown.prev_image is None:
-            self.renderer.render(
-                shown.image, text=text, post=post, flash=flash, blackout=self._blackout
-            )
-        else:
-            self.renderer.render(
-                shown.prev_image,
-                image_b=shown.image,
-                mix=shot.mix,
-                text=text,
-                post=post,
-                flash=flash,
-                blackout=self._blackout,
-            )
+        picture = None
+        if shown is not None:
+            shot = shown.request.shot
+            text = self.songset.lines[shot.line].text
+            picture = Picture(shown.image, shown.prev_image, shot.mix, text)
+        render_picture(
+            self.renderer,
+            picture,
+            post=self.controls.post(self.songset.post),
+            flash=self._flash**2,  # quick white, soft tail
+            blackout=self._blackout,
+        )
 
     def _refresh_hud(self, t: float) -> None:
         now = time.monotonic()
@@ -693,12 +675,7 @@ class LiveShow:
         self._last_key = None  # new params: draw again even while paused
 
     def _make_walks(self, songset: SongSet) -> list[Any]:
-        from lyriscope.engine.synth.walk import Walk
-
-        return [
-            Walk.for_model(self.generator.line(i), seeds=line.seeds, fps=self.fps)
-            for i, line in enumerate(songset.lines)
-        ]
+        return line_walks(songset, self.generator, fps=self.fps)
 
     def _make_director(self, songset: SongSet) -> Director:
         from lyriscope.timeline import Timeline

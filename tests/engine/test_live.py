@@ -15,8 +15,8 @@ import pytest
 import soundfile as sf
 from xvfb_server import private_display
 
+from lyriscope.engine.compose import LineImage, line_walks, synthesize
 from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer
-from lyriscope.engine.offline.render import FrameSource
 from lyriscope.engine.shots import shot_at
 from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.engine.show.hud import HudInfo, HudOverlay, hud_lines
@@ -238,8 +238,11 @@ def test_live_image_equals_the_offline_renders_image_at_the_same_time(live_set, 
         settle(show)
         shown = show.shown
         assert shown.request.shot.line == 1
-        reference = FrameSource(songset, generator, None, fps=FPS).images(
-            [(1, 2.7 - 2.0, round(2.7 * FPS))]
+        reference = synthesize(
+            [LineImage(1, 2.7 - 2.0, round(2.7 * FPS), songset.lines[1].walk)],
+            walks=line_walks(songset, generator, fps=FPS),
+            generator=generator,
+            features=None,
         )[0]
         np.testing.assert_array_equal(shown.image, reference)
     finally:
@@ -583,6 +586,7 @@ def test_worker_on_its_cuda_stream_draws_what_the_generator_draws(live_set):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
+    from lyriscope.engine.compose import shot_images
     from lyriscope.engine.shots import Shot
     from lyriscope.engine.show.live import FrameRequest, SynthesisWorker
     from lyriscope.engine.synth.runtime import RuntimeOptions
@@ -600,11 +604,8 @@ def test_worker_on_its_cuda_stream_draws_what_the_generator_draws(live_set):
             FrameRequest(
                 t=0.7,
                 shot=shot,
-                walk=walk,
-                params=params,
-                prev_walk=None,
-                prev_params=None,
-                frame=7,
+                images=shot_images(shot, frame=7, params=params),
+                walks=[walk],
                 features=None,
             )
         )
