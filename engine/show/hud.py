@@ -13,9 +13,11 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 import textwrap
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +111,35 @@ def hud_panel(lines: Sequence[str], size: int) -> np.ndarray:
     return np.asarray(panel)
 
 
+class HudRefresh:
+    """When the HUD's words are redrawn: every `every_s` seconds, and at once when `state` changes.
+
+    The numbers (fps, timings) change every frame; drawing them a few times a second keeps
+    them readable and the panel's upload cheap, while a new line or an error shows at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        every_s: float,  # seconds between redraws of unchanged state
+        clock: Callable[[], float] = time.monotonic,  # seconds; tests pass a fake
+    ) -> None:
+        self.every_s = every_s
+        self._clock = clock
+        self._next = -math.inf
+        self._state: tuple = ()
+        self.lines: list[str] = []
+
+    def lines_for(self, state: tuple, info: Callable[[], HudInfo]) -> list[str]:
+        """The HUD's rows: hud_lines(info()) when due or when state changed, else the last ones."""
+        now = self._clock()
+        if now >= self._next or state != self._state:
+            self._next = now + self.every_s
+            self._state = state
+            self.lines = hud_lines(info())
+        return self.lines
+
+
 class HudOverlay:
     """The HUD as the post chain's last pass; `show()` before each frame, `visible` toggles it."""
 
@@ -173,4 +204,12 @@ def _clip(row: str, max_chars: int) -> str:
     return row if len(row) <= max_chars else row[: max_chars - 1] + "…"
 
 
-__all__ = ["HUD_SHADER", "HUD_TEXTURE_UNIT", "HudInfo", "HudOverlay", "hud_lines", "hud_panel"]
+__all__ = [
+    "HUD_SHADER",
+    "HUD_TEXTURE_UNIT",
+    "HudInfo",
+    "HudOverlay",
+    "HudRefresh",
+    "hud_lines",
+    "hud_panel",
+]

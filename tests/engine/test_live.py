@@ -19,8 +19,10 @@ from lyriscope.engine.compose import LineImage, line_walks, synthesize
 from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer
 from lyriscope.engine.shots import shot_at
 from lyriscope.engine.show.controls import Action, LiveControls
+from lyriscope.engine.show.director import Director
 from lyriscope.engine.show.hud import HudInfo, HudOverlay, hud_lines
-from lyriscope.engine.show.live import Director, LiveOptions, LiveShow, Mailbox
+from lyriscope.engine.show.live import LiveOptions, LiveShow
+from lyriscope.engine.show.worker import Mailbox
 from lyriscope.engine.synth.runtime import Generator
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import load_set
@@ -588,7 +590,7 @@ def test_worker_on_its_cuda_stream_draws_what_the_generator_draws(live_set):
         pytest.skip("needs a CUDA device")
     from lyriscope.engine.compose import shot_images
     from lyriscope.engine.shots import Shot
-    from lyriscope.engine.show.live import FrameRequest, SynthesisWorker
+    from lyriscope.engine.show.worker import FrameRequest, SynthesisWorker
     from lyriscope.engine.synth.runtime import RuntimeOptions
     from lyriscope.engine.synth.walk import Walk
 
