@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lyriscope.engine.commands.render import add_fast_option
+from lyriscope.engine.commands.options import add_fast_option, runtime_options
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lyriscope.engine.offline.loops import LoopOptions, render_loop
-    from lyriscope.engine.synth.runtime import Generator, runtime_options
+    from lyriscope.engine.synth.runtime import Generator
     from lyriscope.setmodel import load_set
 
     songset = load_set(args.set, need_models=True)

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from lyriscope.engine.commands.render import add_fast_option
+from lyriscope.engine.commands.options import add_fast_option, runtime_options
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _preview(args: argparse.Namespace) -> None:
     from lyriscope.engine.offline.loops import LoopOptions, check_line, keyframe_strip, render_loop
-    from lyriscope.engine.synth.runtime import Generator, runtime_options
+    from lyriscope.engine.synth.runtime import Generator
     from lyriscope.setmodel import load_set
 
     songset = load_set(args.set, need_models=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lyriscope.engine.commands.options import add_fast_option
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("set", type=Path, help="the set folder (sets/NAME) or its set.toml")
@@ -47,16 +49,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_fast_option(parser)
     parser.add_argument("--batch", type=int, default=8, help="frames synthesized together")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def add_fast_option(parser: argparse.ArgumentParser) -> None:
-    """--fast, the same for every command that synthesizes (render, preview, loops, live)."""
-    parser.add_argument(
-        "--fast",
-        action="store_true",
-        help="precomputed synthesis plan; CUDA graphs and fp16 on a GPU; images "
-        "within the bench tolerance of the reference",
-    )
 
 
 def run(args: argparse.Namespace) -> int:

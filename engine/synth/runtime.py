@@ -6,16 +6,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from lyriscope.errors import CheckpointError, SetError
 from lyriscope.trainers.devices import pick_device
-
-if TYPE_CHECKING:
-    import argparse
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +24,6 @@ class RuntimeOptions:
     noise_mode: str = "const"  # "const" keeps frames deterministic; "random" flickers
     fast: bool = False  # engine.fastpath: a precomputed plan (+ CUDA graph, fp16 on CUDA)
     batch: int = 1  # frames per synthesis call; the fast path's CUDA graph is for this batch
-
-
-def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
-    """The RuntimeOptions of a command's --device, --fast and --batch (absent: the defaults)."""
-    return RuntimeOptions(
-        device=getattr(args, "device", "auto"),
-        fast=getattr(args, "fast", False),
-        batch=getattr(args, "batch", 1),
-    )
 
 
 class LineModel:

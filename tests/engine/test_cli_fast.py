@@ -16,8 +16,9 @@ import torch
 from xvfb_server import private_display
 
 from lyriscope.cli import main
+from lyriscope.engine.commands.options import runtime_options
 from lyriscope.engine.synth import fastpath
-from lyriscope.engine.synth.runtime import RuntimeOptions, runtime_options
+from lyriscope.engine.synth.runtime import RuntimeOptions
 from lyriscope.trainers.checkpoint import save_model
 from lyriscope.trainers.random_model import random_generator
 

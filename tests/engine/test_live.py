@@ -22,6 +22,7 @@ from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.engine.show.director import Director
 from lyriscope.engine.show.hud import HudInfo, HudOverlay, hud_lines
 from lyriscope.engine.show.live import LiveOptions, LiveShow
+from lyriscope.engine.show.play import PlayOptions, play
 from lyriscope.engine.show.worker import Mailbox
 from lyriscope.engine.synth.runtime import Generator
 from lyriscope.errors import LyriscopeError
@@ -577,6 +578,17 @@ def test_cli_live_runs_for_seconds_and_saves_a_screenshot(xvfb_display, live_set
     )
     assert result.returncode == 0, result.stderr
     assert "showed" in result.stdout
+    from PIL import Image
+
+    picture = np.asarray(Image.open(shot))
+    assert picture.shape == (SIZE, SIZE, 3) and picture[SIZE // 2 :].std() > 5
+
+
+def test_play_assembles_a_show_from_python(xvfb_display, live_set, generator, tmp_path):
+    shot = tmp_path / "play.png"
+    options = PlayOptions(size=SIZE, silent=True, midi=False, seconds=0.5, screenshot=shot)
+    stats = play(live_set, options=options, generator=generator)
+    assert stats.presented > 0 and stats.images > 0
     from PIL import Image
 
     picture = np.asarray(Image.open(shot))
