@@ -61,8 +61,10 @@ def _preview(args: argparse.Namespace) -> None:
     from lyriscope.engine.offline.loops import LoopOptions, check_line, keyframe_strip, render_loop
     from lyriscope.engine.synth.runtime import Generator
     from lyriscope.setmodel import load_set
+    from lyriscope.timebase import Timebase
 
     songset = load_set(args.set, need_models=True)
+    timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
     line = args.line - 1
     check_line(songset, line)
     out = args.out or songset.root / "preview"
@@ -79,9 +81,15 @@ def _preview(args: argparse.Namespace) -> None:
         line,
         clip,
         generator=generator,
-        options=LoopOptions(size=args.size, fps=args.fps, seconds=args.seconds, progress=False),
+        options=LoopOptions(
+            size=args.size, timebase=timebase, seconds=args.seconds, progress=False
+        ),
     )
     strip = keyframe_strip(
-        songset, line, out / f"line-{args.line:02d}-keyframes.png", generator=generator
+        songset,
+        line,
+        out / f"line-{args.line:02d}-keyframes.png",
+        generator=generator,
+        timebase=timebase,
     )
     print(f"wrote {clip} ({n} frames) and {strip}")

@@ -54,14 +54,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lyriscope.engine.offline.render import RenderOptions, render
     from lyriscope.setmodel import load_set
+    from lyriscope.timebase import Timebase
 
     songset = load_set(args.set, need_models=True)
+    timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
     out = args.out or songset.root / "renders" / f"{songset.name}.mp4"
     options = RenderOptions(
         start_s=args.start,
         end_s=args.end,
         size=args.size,
-        fps=args.fps,
+        timebase=timebase,
         crf=args.crf,
         preset=args.preset,
         device=args.device,

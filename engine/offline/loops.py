@@ -20,12 +20,13 @@ from lyriscope.engine.shots import Shot
 from lyriscope.engine.synth.walk import Walk
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import SongSet
+from lyriscope.timebase import Timebase
 
 
 @dataclass(frozen=True)
 class LoopOptions:
     size: int | None = None  # output side; None: [output] size
-    fps: float | None = None  # None: [output] fps
+    timebase: Timebase | None = None  # frames per second; None: the set's [output] fps
     seconds: float | None = None  # clip length; None: one whole loop
     crf: int | None = None
     device: str = "auto"
@@ -49,7 +50,8 @@ def render_loop(
 
     check_line(songset, line)
     spec = songset.lines[line]
-    fps = float(options.fps or songset.output.fps)
+    timebase = options.timebase if options.timebase is not None else Timebase.from_set(songset)
+    fps = timebase.rate
     size = int(options.size or songset.output.size)
     seconds = options.seconds or spec.walk.loop_seconds
     n = loop_frame_count(seconds, fps)
@@ -58,7 +60,7 @@ def render_loop(
     batch = max(1, options.batch)
     with (
         Renderer.offscreen(size, post=songset.post) as renderer,
-        open_writer(out, fps=fps, size=(size, size), crf=crf) as writer,
+        open_writer(out, fps=timebase.fps, size=(size, size), crf=crf) as writer,
     ):
         frame_out = np.empty((size, size, 3), np.uint8)
         with tqdm(
@@ -66,7 +68,7 @@ def render_loop(
         ) as bar:
             for first in range(0, n, batch):
                 frames = range(first, min(n, first + batch))
-                shots = [loop_shot(line, k / fps) for k in frames]
+                shots = [loop_shot(line, timebase.time(k)) for k in frames]
                 pictures = draw(
                     shots,
                     frames=frames,
@@ -88,17 +90,23 @@ def loop_shot(line: int, t: float) -> Shot:
 
 
 def keyframe_strip(
-    songset: SongSet, line: int, out: str | Path, *, generator, thumb: int = 192
+    songset: SongSet,
+    line: int,
+    out: str | Path,
+    *,
+    generator,
+    timebase: Timebase | None = None,  # None: the set's [output] fps
+    thumb: int = 192,  # side of one keyframe's tile in pixels
 ) -> Path:
     """A PNG strip of the line's keyframe images (what the loop passes through), left to right."""
     from PIL import Image
 
     check_line(songset, line)
     spec = songset.lines[line]
-    fps = float(songset.output.fps)
-    walk = Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)
+    timebase = timebase if timebase is not None else Timebase.from_set(songset)
+    walk = Walk.for_model(generator.line(line), seeds=spec.seeds, fps=timebase.rate)
     requests = [
-        LineImage(line, float(t), round(t * fps), spec.walk)
+        LineImage(line, float(t), timebase.frame(t), spec.walk)
         for t in walk.keyframe_times(spec.walk.loop_seconds)
     ]
     images = synthesize(requests, walks={line: walk}, generator=generator, features=None)

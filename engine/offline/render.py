@@ -25,6 +25,7 @@ from lyriscope.engine.compose import draw, line_walks, render_picture
 from lyriscope.engine.shots import Shot, shot_at
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import SongSet, load_set
+from lyriscope.timebase import Timebase
 from lyriscope.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class RenderOptions:
     start_s: float = 0.0  # song time of the first frame
     end_s: float | None = None  # song time after the last frame; None: the song's end
     size: int | None = None  # output side in pixels; None: [output] size
-    fps: float | None = None  # None: [output] fps
+    timebase: Timebase | None = None  # frames per second; None: the set's [output] fps
     crf: int | None = None  # None: [output] crf
     preset: str = "medium"  # x264 preset
     device: str = "auto"  # torch device for synthesis
@@ -58,12 +59,12 @@ class RenderResult:
 
 
 def shots_at_frames(
-    songset: SongSet, timeline: Timeline, frames: Sequence[int], *, fps: float
+    songset: SongSet, timeline: Timeline, frames: Sequence[int], *, timebase: Timebase
 ) -> list[Shot]:
     """The shot of each frame (frame k at t = k / fps): pure, from the timeline and the set."""
     fades = [line.walk.crossfade_s for line in songset.lines]
     gap = songset.output.gap
-    return [shot_at(timeline, k / fps, crossfade_s=fades, gap_line=gap) for k in frames]
+    return [shot_at(timeline, timebase.time(k), crossfade_s=fades, gap_line=gap) for k in frames]
 
 
 def render(
@@ -82,7 +83,8 @@ def render(
 
     if not isinstance(songset, SongSet):
         songset = load_set(songset, need_models=generator is None)
-    fps = float(options.fps or songset.output.fps)
+    timebase = options.timebase if options.timebase is not None else Timebase.from_set(songset)
+    fps = timebase.rate
     size = int(options.size or songset.output.size)
     crf = songset.output.crf if options.crf is None else options.crf
     if size % 2:
@@ -102,7 +104,7 @@ def render(
         )
     walks = line_walks(songset, generator, fps=fps)
     frames = range(first, last)
-    shots = shots_at_frames(songset, timeline, frames, fps=fps)
+    shots = shots_at_frames(songset, timeline, frames, timebase=timebase)
     batch = max(1, options.batch)
 
     began = time.perf_counter()
@@ -110,10 +112,10 @@ def render(
         Renderer.offscreen(size, post=songset.post) as renderer,
         open_writer(
             out,
-            fps=fps,
+            fps=timebase.fps,
             size=(size, size),
             audio=songset.song.audio,
-            audio_start_s=first / fps,
+            audio_start_s=timebase.time(first),
             crf=crf,
             preset=options.preset,
         ) as writer,

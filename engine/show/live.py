@@ -34,6 +34,7 @@ from lyriscope.engine.show.stats import FrameTimes, ShowStats
 from lyriscope.engine.show.worker import FrameRequest, FrameResult, SynthesisWorker
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import SongSet
+from lyriscope.timebase import Timebase
 from lyriscope.timeline import Timeline
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LiveOptions:
-    fps: float | None = None  # walk and feature frames per second; None: the set's [output] fps
+    timebase: Timebase | None = None  # walk and feature frames; None: the set's [output] fps
     esc_confirm_s: float = 2.0  # a second Esc within this many seconds quits while playing
     flash_s: float = 0.3  # a flash fades from white over this many seconds
     blackout_fade_s: float = 0.25  # blackout fades in and out over this many seconds
@@ -88,7 +89,10 @@ class LiveShow:
         self.reloader = reloader
         self.inputs = tuple(inputs)
         self.options = options
-        self.fps = float(options.fps or songset.output.fps)
+        self.timebase = (
+            options.timebase if options.timebase is not None else Timebase.from_set(songset)
+        )
+        self.fps = self.timebase.rate
         self.walks = self._make_walks(songset)
         self.director = self._make_director(songset)
         self.stats = ShowStats()
@@ -262,8 +266,7 @@ class LiveShow:
             features = self.live_input.features()
             last = features.first_frame + max(features.n_frames - 1, 0)
             return t, features, lambda _t: last  # the newest analysed row is now
-        fps = self.fps
-        return t, self.features, lambda tt: max(0, round(tt * fps))
+        return t, self.features, self.timebase.frame
 
     def _show(self, result: FrameResult) -> None:
         self._shown = result

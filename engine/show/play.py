@@ -32,6 +32,7 @@ from lyriscope.engine.show.osc import OscServer
 from lyriscope.engine.show.stats import ShowStats
 from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.setmodel import SongSet, load_set
+from lyriscope.timebase import Timebase
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class PlayOptions:
     )
     seconds: float | None = None  # end after this many seconds (wall time); None: until quit
     screenshot: Path | None = None  # at the end, save the last frame (HUD included) as PNG
+    timebase: Timebase | None = None  # walk and feature frames per second; None: the set's fps
     runtime: RuntimeOptions = RuntimeOptions()  # the generator's device and fast path
 
 
@@ -72,14 +74,14 @@ def play(
         songset = load_set(songset, need_models=generator is None)
     size = int(options.size or songset.output.size)
     shader_dir = shader_folder(songset.root, options.shader_dir)
-    fps = float(songset.output.fps)
+    timebase = options.timebase if options.timebase is not None else Timebase.from_set(songset)
     duration = audio_duration(songset.song.audio)
     if generator is None:
         generator = Generator.from_set(songset, options=options.runtime)
 
     with contextlib.ExitStack() as stack:
         clock, features, live_input = _open_audio(
-            stack, songset, fps=fps, duration=duration, options=options
+            stack, songset, fps=timebase.rate, duration=duration, options=options
         )
         controls = LiveControls(songset)
         inputs = _open_inputs(stack, songset, controls, options=options)
@@ -109,7 +111,7 @@ def play(
             live_input=live_input,
             reloader=reloader,
             inputs=inputs,
-            options=LiveOptions(fps=fps),
+            options=LiveOptions(timebase=timebase),
         )
         stack.callback(show.close)
         clock.play()
