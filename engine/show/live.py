@@ -92,7 +92,6 @@ class LiveShow:
         self.timebase = (
             options.timebase if options.timebase is not None else Timebase.from_set(songset)
         )
-        self.fps = self.timebase.rate
         self.walks = self._make_walks(songset)
         self.director = self._make_director(songset)
         self.stats = ShowStats()
@@ -303,7 +302,7 @@ class LiveShow:
         stats = self.stats
         stats.dropped = self.worker.requests.dropped + self.worker.results.dropped
         if self._shown is not None:
-            stats.latency_frames = max(0.0, (t - self._shown.request.t) * self.fps)
+            stats.latency_frames = max(0.0, (t - self._shown.request.t) * self.timebase.rate)
         self._frame_times.update(stats)
         notice = "press Esc again to quit" if time.monotonic() < self._esc_until else ""
         # Numbers are redrawn a few times a second; a change of state at once.
@@ -390,7 +389,7 @@ class LiveShow:
         self._last_key = None  # new params: draw again even while paused
 
     def _make_walks(self, songset: SongSet) -> list[Any]:
-        return line_walks(songset, self.generator, fps=self.fps)
+        return line_walks(songset, self.generator, fps=self.timebase.rate)
 
     def _make_director(self, songset: SongSet) -> Director:
         fades = [line.walk.crossfade_s for line in songset.lines]
