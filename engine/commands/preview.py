@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyriscope.engine.offline.loops import watch
+    from lyriscope.engine.file_watch import watch
     from lyriscope.errors import LyriscopeError
     from lyriscope.setmodel import load_set
 

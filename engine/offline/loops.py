@@ -8,7 +8,6 @@ keyframes while the set is being tuned.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,21 +117,6 @@ def keyframe_strip(
     with atomic_path(out) as tmp:
         strip.save(tmp, format="PNG")
     return out
-
-
-def watch(path: Path, on_change, *, poll_s: float = 0.5, stop_after_s: float | None = None) -> None:
-    """Call on_change() whenever path's modification time changes (polling; portable)."""
-    began = time.monotonic()
-    last = path.stat().st_mtime_ns
-    while stop_after_s is None or time.monotonic() - began < stop_after_s:
-        time.sleep(poll_s)
-        try:
-            now = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            continue  # an editor replacing the file; look again
-        if now != last:
-            last = now
-            on_change()
 
 
 def check_line(songset: SongSet, line: int) -> None:

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from lyriscope.engine.shots import Shot, shot_at
+from lyriscope.engine.shots import Shot, shot_at, smoothstep
 from lyriscope.errors import LyriscopeError
 from lyriscope.timeline import Timeline
 
@@ -76,7 +76,7 @@ class Director:
             if not 0 <= since < fade:
                 self._released = None
             elif released.line != shot.line:  # fade out of the cued line, not the song's
-                mix = _smoothstep(since / fade)
+                mix = smoothstep(since / fade)
                 return replace(shot, prev=released.line, t_prev=t - released.at, mix=mix)
         return shot
 
@@ -116,14 +116,9 @@ class Director:
                 t_line=t_line,
                 prev=cue.prev,
                 t_prev=t - cue.prev_at,
-                mix=_smoothstep(t_line / fade),
+                mix=smoothstep(t_line / fade),
             )
         return Shot(line=cue.line, t_line=t_line, prev=None, t_prev=0.0, mix=1.0)
-
-
-def _smoothstep(x: float) -> float:
-    x = min(1.0, max(0.0, x))
-    return x * x * (3.0 - 2.0 * x)
 
 
 __all__ = ["Director", "HandCue"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -11,9 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from lyriscope.engine.file_watch import FileWatcher, watch
 from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer, copy_shaders
 from lyriscope.engine.show.controls import LiveControls
-from lyriscope.engine.show.hot_reload import FileWatcher, HotReload, incompatible
+from lyriscope.engine.show.hot_reload import HotReload, incompatible
 from lyriscope.engine.show.hud import HudOverlay
 from lyriscope.engine.show.live import LiveShow
 from lyriscope.engine.synth.runtime import Generator
@@ -103,6 +105,23 @@ def test_file_watcher_reports_each_change_once(tmp_path):
     assert watcher.changed() == [b]
     a.unlink()
     assert watcher.changed() == [a]  # gone counts too (an editor mid-save)
+
+
+def test_watch_calls_back_once_per_save_even_when_the_editor_replaces_the_file(tmp_path):
+    path = tmp_path / "set.toml"
+    path.write_text("a")
+    calls: list[str] = []
+
+    def replace() -> None:  # an editor that removes the file, then writes the new one
+        before = path.stat().st_mtime_ns
+        path.unlink()
+        time.sleep(0.15)
+        path.write_text("b")
+        bump(path, before)
+
+    threading.Timer(0.05, replace).start()
+    watch(path, lambda: calls.append(path.read_text()), poll_s=0.02, stop_after_s=0.6)
+    assert calls == ["b"]
 
 
 def test_poll_looks_at_files_only_every_poll_s(tmp_path, model):
