@@ -6,6 +6,10 @@ import argparse
 from pathlib import Path
 
 from lyriscope.engine.commands.options import add_fast_option, runtime_options
+from lyriscope.engine.offline.loops import LoopOptions, render_loop
+from lyriscope.engine.synth.runtime import Generator
+from lyriscope.setmodel import load_set
+from lyriscope.timebase import Timebase
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,11 +41,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyriscope.engine.offline.loops import LoopOptions, render_loop
-    from lyriscope.engine.synth.runtime import Generator
-    from lyriscope.setmodel import load_set
-    from lyriscope.timebase import Timebase
-
     songset = load_set(args.set, need_models=True)
     timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
     lines = [n - 1 for n in args.line] if args.line else range(len(songset.lines))

@@ -7,6 +7,12 @@ import logging
 from pathlib import Path
 
 from lyriscope.engine.commands.options import add_fast_option, runtime_options
+from lyriscope.engine.file_watch import watch
+from lyriscope.engine.offline.loops import LoopOptions, check_line, keyframe_strip, render_loop
+from lyriscope.engine.synth.runtime import Generator
+from lyriscope.errors import LyriscopeError
+from lyriscope.setmodel import load_set
+from lyriscope.timebase import Timebase
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +44,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyriscope.engine.file_watch import watch
-    from lyriscope.errors import LyriscopeError
-    from lyriscope.setmodel import load_set
-
     songset = load_set(args.set, need_models=True)
     _preview(args)
     if args.watch:
@@ -58,11 +60,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> None:
-    from lyriscope.engine.offline.loops import LoopOptions, check_line, keyframe_strip, render_loop
-    from lyriscope.engine.synth.runtime import Generator
-    from lyriscope.setmodel import load_set
-    from lyriscope.timebase import Timebase
-
     songset = load_set(args.set, need_models=True)
     timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
     line = args.line - 1

@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 
 from lyriscope.engine.commands.options import add_fast_option
+from lyriscope.engine.offline.render import RenderOptions, render
+from lyriscope.setmodel import load_set
+from lyriscope.timebase import Timebase
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -52,10 +55,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyriscope.engine.offline.render import RenderOptions, render
-    from lyriscope.setmodel import load_set
-    from lyriscope.timebase import Timebase
-
     songset = load_set(args.set, need_models=True)
     timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
     out = args.out or songset.root / "renders" / f"{songset.name}.mp4"

@@ -111,6 +111,8 @@ class WindowTarget(GLTarget):
         monitor: int = 0,  # index into the connected monitors, used when fullscreen
         vsync: bool = True,  # wait for the display's refresh on swap
     ) -> None:
+        # Imported here: importing glfw picks the X11 or Wayland library from the environment
+        # and loads it (probing its version in a subprocess); offscreen renders need none of it.
         import glfw
 
         with warnings.catch_warnings(record=True) as caught:  # glfw warns, then returns False

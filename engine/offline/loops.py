@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
 from lyriscope.atomic import atomic_path
 from lyriscope.engine.compose import LineImage, draw, render_picture, synthesize
+from lyriscope.engine.gl.renderer import Renderer
+from lyriscope.engine.offline.encoder import open_writer
 from lyriscope.engine.shots import Shot
 from lyriscope.engine.synth.walk import Walk
 from lyriscope.errors import LyriscopeError
@@ -42,11 +46,6 @@ def render_loop(
     songset: SongSet, line: int, out: str | Path, *, generator, options: LoopOptions = LoopOptions()
 ) -> int:
     """Write line's loop (no audio) to out (.mp4 or a PNG folder); returns the frame count."""
-    from tqdm import tqdm
-
-    from lyriscope.engine.gl.renderer import Renderer
-    from lyriscope.engine.offline.encoder import open_writer
-
     check_line(songset, line)
     spec = songset.lines[line]
     timebase = options.timebase if options.timebase is not None else Timebase.from_set(songset)
@@ -98,8 +97,6 @@ def keyframe_strip(
     thumb: int = 192,  # side of one keyframe's tile in pixels
 ) -> Path:
     """A PNG strip of the line's keyframe images (what the loop passes through), left to right."""
-    from PIL import Image
-
     check_line(songset, line)
     spec = songset.lines[line]
     timebase = timebase if timebase is not None else Timebase.from_set(songset)

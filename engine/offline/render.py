@@ -20,9 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from lyriscope.audiofile import audio_duration
+from lyriscope.engine.audio.features import analyse_file
 from lyriscope.engine.compose import draw, line_walks, render_picture
+from lyriscope.engine.gl.renderer import Renderer
+from lyriscope.engine.offline.encoder import open_writer
 from lyriscope.engine.shots import Shot, shot_at
+from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import SongSet, load_set
 from lyriscope.timebase import Timebase
@@ -75,12 +81,6 @@ def render(
     generator=None,
 ) -> RenderResult:
     """Render a set (or a set folder) to `out` (.mp4/.mov/.mkv, or a folder for PNG frames)."""
-    from lyriscope.audiofile import audio_duration
-    from lyriscope.engine.audio.features import analyse_file
-    from lyriscope.engine.gl.renderer import Renderer
-    from lyriscope.engine.offline.encoder import open_writer
-    from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
-
     if not isinstance(songset, SongSet):
         songset = load_set(songset, need_models=generator is None)
     timebase = options.timebase if options.timebase is not None else Timebase.from_set(songset)
@@ -157,6 +157,4 @@ def frame_range(
 
 
 def _progress(total: int, *, enabled: bool, **kwargs):
-    from tqdm import tqdm
-
     return tqdm(total=total, disable=not enabled, dynamic_ncols=True, **kwargs)

@@ -15,6 +15,7 @@ few attributes that are only ever replaced whole (a tuple, an int), never mutate
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import threading
@@ -22,10 +23,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from lyriscope.audiofile import decode
 from lyriscope.engine.audio.devices import (
     CLOSE_TIMEOUT_S,
     AudioDevice,
@@ -34,9 +36,7 @@ from lyriscope.engine.audio.devices import (
     import_sounddevice,
 )
 from lyriscope.errors import DeviceError
-
-if TYPE_CHECKING:
-    from lyriscope.setmodel import SongSet
+from lyriscope.setmodel import SongSet
 
 log = logging.getLogger(__name__)
 
@@ -621,8 +621,6 @@ def _skip_portaudio_exit_handler() -> None:
     (JACK killed, a USB interface pulled) that hangs or aborts on an assertion, which would
     turn a show that carried on into a process that never quits. The OS frees it all anyway.
     """
-    import atexit
-
     sd = import_sounddevice()
     handler = getattr(sd, "_exit_handler", None)  # sounddevice's own, registered at import
     if handler is not None:
@@ -677,8 +675,6 @@ def open_clock(
 
 def _song_samples(songset: SongSet, *, sr: int, channels: int) -> np.ndarray:
     """The set's song decoded once at the device's rate: [n, channels] float32."""
-    from lyriscope.audiofile import decode
-
     y, _ = decode(songset.song.audio, sr=sr, mono=False)  # [c, n]
     if channels == 1:
         y = y.mean(axis=0, keepdims=True)

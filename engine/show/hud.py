@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from lyriscope.engine.gl.renderer import Effect, FrameParams, text_font
 
@@ -93,8 +94,6 @@ def hud_panel(lines: Sequence[str], size: int) -> np.ndarray:
     size: the output side in pixels (the text scales with it). Returns uint8 [h, w, 4] RGBA,
     straight alpha, top row first; w and h are at most size.
     """
-    from PIL import Image, ImageDraw
-
     pixels = max(9, size // 42)
     font = text_font(pixels)
     pad = max(3, pixels // 2)

@@ -22,12 +22,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from lyriscope.engine.audio.features import Features
+from lyriscope.engine.audio.live_input import LiveInput
 from lyriscope.engine.compose import Picture, line_walks, render_picture, shot_images
 from lyriscope.engine.gl.screenshot import save_screenshot
+from lyriscope.engine.show.clock import Clock
 from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.engine.show.director import Director
+from lyriscope.engine.show.hot_reload import HotReload
 from lyriscope.engine.show.hud import HudInfo, HudOverlay, HudRefresh
 from lyriscope.engine.show.keys import KEYS, ShowCommand, install_keyboard
 from lyriscope.engine.show.stats import FrameTimes, ShowStats
@@ -36,12 +40,6 @@ from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import SongSet
 from lyriscope.timebase import Timebase
 from lyriscope.timeline import Timeline
-
-if TYPE_CHECKING:
-    from lyriscope.engine.audio.features import Features
-    from lyriscope.engine.audio.live_input import LiveInput
-    from lyriscope.engine.show.clock import Clock
-    from lyriscope.engine.show.hot_reload import HotReload
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from lyriscope.engine.synth.fastpath import FastOptions, FastSynthesis
 from lyriscope.errors import CheckpointError, SetError
+from lyriscope.trainers.checkpoint import load_model
 from lyriscope.trainers.devices import pick_device
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,6 @@ class LineModel:
                 noise_mode,
             )
         elif fast:
-            from lyriscope.engine.synth.fastpath import FastOptions, FastSynthesis
-
             options = FastOptions(dtype="fp16" if fp16 else "fp32", noise_mode=noise_mode)
             self.fast = FastSynthesis(G, batch=batch, options=options, graph_pool=graph_pool)
 
@@ -103,8 +103,6 @@ class Generator:
         noise_modes: Sequence[str] | None = None,
     ) -> None:
         """noise_modes: per line ("const", "random", "none"); None: options.noise_mode for all."""
-        from lyriscope.trainers.checkpoint import load_model
-
         self.device = pick_device(options.device)
         fp16 = options.fp16 if options.fp16 is not None else self.device.type == "cuda"
         if noise_modes is not None and len(noise_modes) != len(model_paths):

@@ -192,9 +192,6 @@ def test_preview_and_loops_draw_through_the_fast_path(
 def test_live_draws_through_the_fast_path(
     fast_set: Path, tmp_path: Path, fast_calls: list[int], monkeypatch
 ):
-    pytest.importorskip(
-        "lyriscope.engine.show.clock", reason="engine/show/clock.py has not landed yet"
-    )
     with private_display(monkeypatch, screen="640x480x24"):
         code = main(
             [

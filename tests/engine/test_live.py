@@ -13,18 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
+from PIL import Image
 from xvfb_server import private_display
 
-from lyriscope.engine.compose import LineImage, line_walks, synthesize
+from lyriscope.engine.compose import LineImage, line_walks, shot_images, synthesize
 from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer
-from lyriscope.engine.shots import shot_at
+from lyriscope.engine.shots import Shot, shot_at
 from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.engine.show.director import Director
 from lyriscope.engine.show.hud import HudInfo, HudOverlay, hud_lines
 from lyriscope.engine.show.live import LiveOptions, LiveShow
 from lyriscope.engine.show.play import PlayOptions, play
-from lyriscope.engine.show.worker import Mailbox
-from lyriscope.engine.synth.runtime import Generator
+from lyriscope.engine.show.worker import FrameRequest, Mailbox, SynthesisWorker
+from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
+from lyriscope.engine.synth.walk import Walk
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import load_set
 from lyriscope.timeline import Timeline
@@ -498,7 +501,6 @@ def test_window_shows_picture_and_hud_and_x_keys_change_the_line(
 ):
     if shutil.which("xdotool") is None:
         pytest.skip("xdotool is not installed (Debian: apt-get install xdotool)")
-    from PIL import Image
 
     songset = load_set(live_set)
     clock = ManualClock(0.5, playing=False)  # paused on line 1
@@ -548,9 +550,6 @@ def test_window_shows_picture_and_hud_and_x_keys_change_the_line(
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed")
 def test_cli_live_runs_for_seconds_and_saves_a_screenshot(xvfb_display, live_set, tmp_path):
-    pytest.importorskip(
-        "lyriscope.engine.show.clock", reason="engine/show/clock.py has not landed yet"
-    )
     shot = tmp_path / "cli.png"
     env = {**os.environ, "DISPLAY": xvfb_display}
     result = subprocess.run(
@@ -578,7 +577,6 @@ def test_cli_live_runs_for_seconds_and_saves_a_screenshot(xvfb_display, live_set
     )
     assert result.returncode == 0, result.stderr
     assert "showed" in result.stdout
-    from PIL import Image
 
     picture = np.asarray(Image.open(shot))
     assert picture.shape == (SIZE, SIZE, 3) and picture[SIZE // 2 :].std() > 5
@@ -589,7 +587,6 @@ def test_play_assembles_a_show_from_python(xvfb_display, live_set, generator, tm
     options = PlayOptions(size=SIZE, silent=True, midi=False, seconds=0.5, screenshot=shot)
     stats = play(live_set, options=options, generator=generator)
     assert stats.presented > 0 and stats.images > 0
-    from PIL import Image
 
     picture = np.asarray(Image.open(shot))
     assert picture.shape == (SIZE, SIZE, 3) and picture[SIZE // 2 :].std() > 5
@@ -597,14 +594,8 @@ def test_play_assembles_a_show_from_python(xvfb_display, live_set, generator, tm
 
 @pytest.mark.gpu
 def test_worker_on_its_cuda_stream_draws_what_the_generator_draws(live_set):
-    torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
-    from lyriscope.engine.compose import shot_images
-    from lyriscope.engine.shots import Shot
-    from lyriscope.engine.show.worker import FrameRequest, SynthesisWorker
-    from lyriscope.engine.synth.runtime import RuntimeOptions
-    from lyriscope.engine.synth.walk import Walk
 
     songset = load_set(live_set)
     gen = Generator.from_set(songset, options=RuntimeOptions(device="cuda"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -13,7 +14,9 @@ import av
 import numpy as np
 import pytest
 import soundfile as sf
+from PIL import Image
 
+from lyriscope.cli import main
 from lyriscope.engine.offline.loops import LoopOptions, loop_frame_count, render_loop
 from lyriscope.engine.offline.render import RenderOptions, render
 from lyriscope.engine.synth.runtime import Generator
@@ -158,7 +161,6 @@ def test_loop_closes_and_moves_smoothly(tiny_set: Path, tmp_path: Path):
         generator=generator,
         options=LoopOptions(seconds=loop_s + 1 / FPS, progress=False),
     )
-    from PIL import Image
 
     files = sorted(folder.glob("*.png"))
     assert len(files) == n + 1
@@ -199,7 +201,6 @@ def _cli(args: list[str], **kw) -> subprocess.Popen:
 def test_full_disk_ends_with_one_sentence_and_no_leftover(tiny_set: Path, tmp_path: Path):
     out_dir = tmp_path / "full"
     out_dir.mkdir()
-    import resource
 
     def small_disk() -> None:  # writes past 20 kB fail as they would on a full disk
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -244,8 +245,6 @@ def test_ctrl_c_leaves_no_partial_file(tiny_set: Path, tmp_path: Path):
 
 @pytest.mark.skipif(os.environ.get("LYRISCOPE_NO_GL") == "1", reason="GL disabled")
 def test_preview_and_loops_commands(tiny_set: Path, tmp_path: Path):
-    from lyriscope.cli import main
-
     assert (
         main(
             [
