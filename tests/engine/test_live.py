@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 from PIL import Image
+from setfiles import write_set
 from xvfb_server import private_display
 
 from lyriscope.engine.compose import LineImage, line_walks, shot_images, synthesize
@@ -31,51 +31,10 @@ from lyriscope.engine.synth.walk import Walk
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import load_set
 from lyriscope.timeline import Timeline
-from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.random_model import random_generator
 
-SR = 22050
 FPS = 10.0
 DURATION_S = 3.2  # line 1 at 0 s, line 2 at 2 s
 SIZE = 192  # render side: big enough for a readable HUD, small enough for llvmpipe
-
-
-def write_set(root: Path, *, post: str = "vignette = 0.0") -> Path:
-    """A two-line set: a quiet generated song, an LRC and two random 32² models."""
-    root.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(DURATION_S * SR)) / SR
-    sf.write(root / "song.wav", (0.05 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR)
-    (root / "song.lrc").write_text(
-        "[00:00.00]first line\n[00:02.00]second line\n", encoding="utf-8"
-    )
-    for i in (1, 2):
-        G = random_generator(32, channel_base=256, channel_max=32, mapping_layers=2, seed=i)
-        save_model(root / "models" / f"line-{i:02d}.safetensors", G)
-    (root / "set.toml").write_text(
-        f"""
-[song]
-title = "live test"
-audio = "song.wav"
-lyrics = "song.lrc"
-[output]
-size = 64
-fps = {FPS}
-[walk]
-loop_seconds = 4.0
-seeds = 3
-crossfade_s = 0.5
-[post]
-{post}
-[[line]]
-text = "first line"
-model = "models/line-01.safetensors"
-[[line]]
-text = "second line"
-model = "models/line-02.safetensors"
-""",
-        encoding="utf-8",
-    )
-    return root
 
 
 class ManualClock:
@@ -118,7 +77,16 @@ class SlowGenerator:
 
 @pytest.fixture(scope="module")
 def live_set(tmp_path_factory) -> Path:
-    return write_set(tmp_path_factory.mktemp("live") / "tiny")
+    """A two-line set: a quiet tone, line 2 at 2 s, two random 32² models."""
+    return write_set(
+        tmp_path_factory.mktemp("live") / "tiny",
+        audio="tone",
+        seconds=DURATION_S,
+        output={"size": 64, "fps": FPS},
+        walk={"loop_seconds": 4.0, "seeds": 3, "crossfade_s": 0.5},
+        post={"vignette": 0.0},
+        models=True,
+    )
 
 
 @pytest.fixture(scope="module")
