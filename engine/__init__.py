@@ -1,1 +1,1 @@
-"""Runtime: set loading, audio features, latent walk, generator runtime, GL renderer, encoder, live loop."""
+"""The engine by stage: audio/, synth/, gl/, offline/, show/, bench/, commands/; compose draws a frame."""

@@ -62,7 +62,7 @@ def shot_at(
     if boundary > 0 and fade > 0 and 0 <= since < fade:
         before = shown_line(timeline, _just_before(boundary), gap_line=gap_line)
         if before != line:
-            mix = _smoothstep(since / fade)
+            mix = smoothstep(since / fade)
             return Shot(
                 line=line, t_line=t_line, prev=before, t_prev=t - anchor(timeline, before), mix=mix
             )
@@ -78,6 +78,7 @@ def _just_before(t: float) -> float:
     return max(0.0, t - 1e-6)
 
 
-def _smoothstep(x: float) -> float:
+def smoothstep(x: float) -> float:
+    """0 -> 1 eased, with zero slope at both ends; x clamped to 0..1 (a crossfade's mix)."""
     x = min(1.0, max(0.0, x))
     return x * x * (3.0 - 2.0 * x)

@@ -59,9 +59,33 @@ def write_set(
         for i, table in enumerate(tables):
             table.setdefault("model", f"models/line-{i + 1:02d}.safetensors")
             write_model(root / table["model"], size=size, seed=i + 1)
-    if toml is not None:
-        (root / "set.toml").write_text(toml, encoding="utf-8")
-        return root
+    if toml is None:
+        toml = set_toml(
+            lines=tables,
+            song=song,
+            output=output,
+            walk=walk,
+            post=post,
+            midi=midi,
+            title=title,
+            comment=comment,
+        )
+    (root / "set.toml").write_text(toml, encoding="utf-8")
+    return root
+
+
+def set_toml(
+    *,
+    lines: Sequence[str | Mapping[str, Any]] = ("first line", "second line"),
+    song: Table = None,
+    output: Table = None,
+    walk: Table = None,
+    post: Table = None,
+    midi: Table = None,
+    title: str = "test",
+    comment: str = "# a test set",
+) -> str:
+    """The text of a set.toml (as write_set writes it), for a test that rewrites or varies one."""
     song_table = f'[song]\ntitle = {_toml(title)}\naudio = "song.wav"\nlyrics = "song.lrc"'
     parts = [comment, song_table]
     if song:
@@ -69,21 +93,22 @@ def write_set(
     for name, table in (("output", output), ("walk", walk), ("post", post)):
         if table is not None:
             parts.append(f"[{name}]\n{_body(table)}")
-    for table in tables:
-        parts.append("[[line]]\n" + _body(table))
+    for line in lines:
+        parts.append("[[line]]\n" + _body(_line_table(line)))
     if midi is not None:
         parts.append(f"[midi]\n{_body(midi)}")
-    (root / "set.toml").write_text("\n\n".join(parts) + "\n", encoding="utf-8")
-    return root
+    return "\n\n".join(parts) + "\n"
 
 
-def write_model(path: Path, *, size: int = 32, seed: int = 1) -> Path:
+def write_model(path: Path, *, size: int = 32, seed: int = 1, channel_base: int = 256) -> Path:
     """A random-weight generator of size² with small channels (fast on a CPU)."""
     # Imported here so that tests which only need set.toml do not load torch.
     from lyriscope.trainers.checkpoint import save_model
     from lyriscope.trainers.random_model import random_generator
 
-    G = random_generator(size, channel_base=256, channel_max=32, mapping_layers=2, seed=seed)
+    G = random_generator(
+        size, channel_base=channel_base, channel_max=32, mapping_layers=2, seed=seed
+    )
     save_model(path, G)
     return path
 

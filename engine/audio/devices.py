@@ -48,7 +48,7 @@ class AudioDevice:
 def import_sounddevice():
     """The sounddevice module; DeviceError when PortAudio (libportaudio2) is missing."""
     try:
-        import sounddevice
+        import sounddevice  # here, not at the top: importing it starts PortAudio (a device scan)
     except OSError as exc:  # sounddevice raises OSError when the PortAudio library is absent
         raise DeviceError(
             f"audio is unavailable: {exc}; install PortAudio (Debian: apt-get install "

@@ -34,8 +34,11 @@ import os
 from collections import deque
 from dataclasses import dataclass, replace
 
+import librosa
 import numpy as np
+import soxr
 
+from lyriscope.audiofile import decode
 from lyriscope.timebase import analysis_rate
 
 # Full-scale levels below these are treated as silence when normalising: a song with no
@@ -179,8 +182,6 @@ class _FrameCore:
     """The causal per-frame core: audio blocks in, raw per-frame features out."""
 
     def __init__(self, sr: int, fps: float, config: AnalysisConfig) -> None:
-        import librosa
-
         if not (isinstance(sr, int | np.integer) and sr > 0):
             raise ValueError(f"sr must be a positive whole number of Hz, not {sr!r}")
         self.sr_in = int(sr)
@@ -218,8 +219,6 @@ class _FrameCore:
         """Forget all audio: the next sample is the first of a song (silence before it)."""
         self._resampler = None
         if self.sr_in != self.sr:
-            import soxr
-
             self._resampler = soxr.ResampleStream(
                 self.sr_in, self.sr, 1, dtype="float64", quality=self.resample_quality
             )
@@ -512,16 +511,12 @@ def analyse_file(
     config: AnalysisConfig | None = None,
 ) -> Features:
     """Features of an audio file (decoded mono at its own rate); AudioError if unreadable."""
-    from lyriscope.audiofile import decode
-
     y, sr = decode(path, mono=True)
     return analyse(y, sr, fps=fps, norm=norm, track_beats=track_beats, config=config)
 
 
 def _track_beats(onset: np.ndarray, *, sr: int, hop: int) -> tuple[np.ndarray, float]:
     """Beat frames [B] int64 and tempo (BPM) from the raw onset envelope [T]."""
-    import librosa
-
     if not np.any(onset > 0):
         return np.zeros(0, np.int64), 0.0
     tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=sr, hop_length=hop)

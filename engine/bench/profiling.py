@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import torch
+from torch.profiler import ProfilerActivity, profile, record_function
 
 FRAME_LABEL = "lyriscope::frame"  # the record_function range around one frame
 MEMORY_EVENT = "[memory]"  # torch.profiler's name of one allocator record (profile_memory=True)
@@ -93,8 +94,6 @@ def init_profiler_for_graphs(device: torch.device) -> None:
     A graph captured before the profiler's first use may be replayed untraced under it
     (pytorch/pytorch#100441). Nothing to do off CUDA.
     """
-    from torch.profiler import ProfilerActivity, profile
-
     if device.type == "cuda":
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]):
             pass
@@ -119,8 +118,6 @@ def profile_frames(
     device (the larger), each {name, calls_per_frame, self_cpu_us_per_frame,
     self_device_us_per_frame}, grouped by name as key_averages() groups them.
     """
-    from torch.profiler import ProfilerActivity, profile, record_function
-
     if frames < 1:
         raise ValueError(f"frames must be at least 1, got {frames}")
     if warmup < 0:

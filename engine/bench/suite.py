@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile
 import torch
 
+from lyriscope.engine.audio.features import StreamingAnalyser
 from lyriscope.engine.bench.ops import bench_ops, op_rows
 from lyriscope.engine.bench.profiling import (
     format_profile,
@@ -39,6 +41,8 @@ from lyriscope.engine.bench.profiling import (
     profile_summary,
 )
 from lyriscope.engine.bench.timing import device_sync, interleaved_times
+from lyriscope.engine.gl.renderer import Renderer
+from lyriscope.engine.offline.encoder import VideoWriter
 from lyriscope.engine.synth.fastpath import (
     FastOptions,
     FastSynthesis,
@@ -47,12 +51,19 @@ from lyriscope.engine.synth.fastpath import (
     reference_images,
     to_uint8,
 )
+from lyriscope.engine.synth.runtime import pick_device
+from lyriscope.engine.synth.walk import Walk
+from lyriscope.errors import LyriscopeError
+from lyriscope.setmodel import WalkParams
+from lyriscope.trainers.networks import set_op_impl
+from lyriscope.trainers.random_model import random_generator
+from lyriscope.trainers.train_config import TrainConfig
+from lyriscope.trainers.training_loop import RunPaths, Trainer
 
 log = logging.getLogger(__name__)
 
 SONG_SECONDS = 225.0  # the paper's song, 3:45
 SONG_FPS = 60.0
-TRAINER_MODULE = "lyriscope.trainers.training_loop"
 
 # The goals of issue 9, on one H100 (1024², batch 1) unless a line says otherwise.
 TARGETS: tuple[tuple[str, str], ...] = (
@@ -99,10 +110,6 @@ def run_bench(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Every measurement of the bench as a JSON-serialisable dict (see format_report)."""
-    from lyriscope.engine.synth.runtime import pick_device
-    from lyriscope.trainers.networks import set_op_impl
-    from lyriscope.trainers.random_model import random_generator
-
     _check(options)
     device = pick_device(options.device)
     G = random_generator(
@@ -200,11 +207,6 @@ def bench_live(
     G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions, device: torch.device
 ) -> dict[str, Any]:
     """The live loop: audio block -> features -> walk -> synthesis -> upload -> post chain -> read."""
-    from lyriscope.engine.audio.features import StreamingAnalyser
-    from lyriscope.engine.gl.renderer import Renderer
-    from lyriscope.engine.synth.walk import Walk
-    from lyriscope.setmodel import WalkParams
-
     fps = options.fps
     song, sr = bench_song(seconds=(options.warmup + options.frames + 2) / fps)
     analyser = StreamingAnalyser(sr, fps)
@@ -256,13 +258,6 @@ def bench_offline(
     G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions, device: torch.device
 ) -> dict[str, Any]:
     """Offline render throughput: walk -> synthesis -> post chain -> H.264 + AAC into a temp file."""
-    import soundfile
-
-    from lyriscope.engine.gl.renderer import Renderer
-    from lyriscope.engine.offline.encoder import VideoWriter
-    from lyriscope.engine.synth.walk import Walk
-    from lyriscope.setmodel import WalkParams
-
     fps, batch = options.fps, options.batch
     total = options.warmup + options.frames
     walk = Walk.for_model(_WalkModel(G, device), seeds=list(range(1, 10)), fps=fps)
@@ -311,55 +306,38 @@ def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, 
 
     fast: fused CUDA ops, fp16 on the top 4 resolutions, conv_clamp 256, cuDNN benchmark.
 
-    Through trainers.training_loop.Trainer.step when it imports; else a plain G+D step of
-    the non-saturating logistic loss, labelled so.
+    Through trainers.training_loop.Trainer.step, as `lyriscope train` runs it.
     """
-    try:
-        from lyriscope.trainers.train_config import TrainConfig
-        from lyriscope.trainers.training_loop import RunPaths, Trainer
-    except ImportError:
-        Trainer = None
     runs: dict[str, dict[str, Any]] = {}
     size = options.train_size or options.size
-    if Trainer is not None:
-        what = "Trainer.step (Gmain, Dmain, lazy R1 / path length as scheduled, no augmentation)"
-        loss = "StyleGAN2Loss"
-        with tempfile.TemporaryDirectory(prefix="lyriscope-bench-") as tmp:
-            for name in ("reference", "fast"):
-                extra = (
-                    {"num_fp16_res": 4, "conv_clamp": 256}
-                    if name == "fast"
-                    else {"num_fp16_res": 0, "conv_clamp": None}
-                )
-                config = TrainConfig(
-                    resolution=size, batch=options.train_batch,
-                    mbstd_group=min(4, options.train_batch), channel_base=options.channel_base,
-                    channel_max=options.channel_max, aug="none", metrics=(), workers=0,
-                    pl_batch_shrink=min(2, options.train_batch), seed=options.seed, **extra,
-                )  # fmt: skip
-                paths = RunPaths(
-                    run_dir=Path(tmp) / name, model_path=Path(tmp) / f"{name}.safetensors"
-                )
-                trainer = Trainer(
-                    config, paths=paths, device=device, ops="cuda" if name == "fast" else "ref"
-                )
-                reals = _real_batch(options, device=device)
-                labels = torch.zeros(options.train_batch, 0)
-                runs[name] = _time_steps(
-                    lambda t=trainer, r=reals, c=labels: t.step(r, c),
-                    fast=name == "fast",
-                    options=options,
-                    device=device,
-                )
-    else:
-        what = "G+D step (trainer not available)"
-        loss = "non-saturating logistic, no R1 / path length"
+    with tempfile.TemporaryDirectory(prefix="lyriscope-bench-") as tmp:
         for name in ("reference", "fast"):
-            step = _plain_gd_step(fast=name == "fast", options=options, device=device)
-            runs[name] = _time_steps(step, fast=name == "fast", options=options, device=device)
+            extra = (
+                {"num_fp16_res": 4, "conv_clamp": 256}
+                if name == "fast"
+                else {"num_fp16_res": 0, "conv_clamp": None}
+            )
+            config = TrainConfig(
+                resolution=size, batch=options.train_batch,
+                mbstd_group=min(4, options.train_batch), channel_base=options.channel_base,
+                channel_max=options.channel_max, aug="none", metrics=(), workers=0,
+                pl_batch_shrink=min(2, options.train_batch), seed=options.seed, **extra,
+            )  # fmt: skip
+            paths = RunPaths(run_dir=Path(tmp) / name, model_path=Path(tmp) / f"{name}.safetensors")
+            trainer = Trainer(
+                config, paths=paths, device=device, ops="cuda" if name == "fast" else "ref"
+            )
+            reals = _real_batch(options, device=device)
+            labels = torch.zeros(options.train_batch, 0)
+            runs[name] = _time_steps(
+                lambda t=trainer, r=reals, c=labels: t.step(r, c),
+                fast=name == "fast",
+                options=options,
+                device=device,
+            )
     return {
-        "what": what,
-        "loss": loss,
+        "what": "Trainer.step (Gmain, Dmain, lazy R1 / path length as scheduled, no augmentation)",
+        "loss": "StyleGAN2Loss",
         "batch": options.train_batch,
         "size": size,
         "reference": runs["reference"],
@@ -601,55 +579,6 @@ def _real_batch(options: BenchOptions, *, device: torch.device) -> torch.Tensor:
     return torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8).to(device)
 
 
-def _plain_gd_step(
-    *, fast: bool, options: BenchOptions, device: torch.device
-) -> Callable[[], None]:
-    """One G and one D step of the non-saturating logistic loss; fast = fp16 top 4 res + clamp 256."""
-    import torch.nn.functional as F
-
-    from lyriscope.trainers.checkpoint import build_generator
-    from lyriscope.trainers.networks import Discriminator, set_op_impl
-
-    widths = {"channel_base": options.channel_base, "channel_max": options.channel_max}
-    # NVlabs' trained configuration: fp16 in the top 4 resolutions with activations clamped.
-    extra = {"num_fp16_res": 4, "conv_clamp": 256} if fast else {}
-    size = options.train_size or options.size
-    config = {
-        "z_dim": 512,
-        "c_dim": 0,
-        "w_dim": 512,
-        "img_resolution": size,
-        "img_channels": 3,
-        "mapping_kwargs": {"num_layers": 8},
-        "synthesis_kwargs": {**widths, **extra},
-    }
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(options.seed)
-        G = build_generator(config).to(device).train().requires_grad_(True)
-        D = Discriminator(img_resolution=size, **widths, **extra).to(device).train()
-    for net in (G, D):
-        set_op_impl(net, "cuda" if fast else "ref")
-    g_opt = torch.optim.Adam(G.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
-    d_opt = torch.optim.Adam(D.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
-    reals = _real_batch(options, device=device).float() / 127.5 - 1  # [B, 3, R, R]
-    zs = torch.randn(options.train_batch, 512, generator=torch.Generator().manual_seed(1)).to(
-        device
-    )
-
-    def step() -> None:
-        g_opt.zero_grad(set_to_none=True)
-        F.softplus(-D(G(zs, None), None)).mean().backward()  # G: -log sigmoid(D(G(z)))
-        g_opt.step()
-        d_opt.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            fakes = G(zs, None)
-        loss = F.softplus(D(fakes, None)).mean() + F.softplus(-D(reals, None)).mean()
-        loss.backward()
-        d_opt.step()
-
-    return step
-
-
 def _time_steps(
     step: Callable[[], Any], *, fast: bool, options: BenchOptions, device: torch.device
 ) -> dict[str, Any]:
@@ -711,8 +640,6 @@ def _plain_options(options: BenchOptions) -> dict[str, Any]:
 
 
 def _check(options: BenchOptions) -> None:
-    from lyriscope.errors import LyriscopeError
-
     for name in ("batch", "frames", "models", "train_batch", "train_steps"):
         if getattr(options, name) < 1:
             raise LyriscopeError(

@@ -9,11 +9,20 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
 
+import torch
+from tqdm import tqdm
+
+from lyriscope.atomic import write_text
+from lyriscope.engine.bench.suite import BenchOptions, format_report, run_bench, section_names
+from lyriscope.engine.synth.fastpath import FastOptions
+from lyriscope.engine.synth.runtime import pick_device
 from lyriscope.errors import LyriscopeError
+from lyriscope.trainers.random_model import MAX_SIZE, MIN_SIZE
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -115,16 +124,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from tqdm import tqdm
-
-    from lyriscope.atomic import write_text
-    from lyriscope.engine.bench.suite import BenchOptions, format_report, run_bench, section_names
-    from lyriscope.engine.synth.fastpath import FastOptions
-    from lyriscope.engine.synth.runtime import pick_device
-    from lyriscope.trainers.random_model import MAX_SIZE, MIN_SIZE
-
     if not MIN_SIZE <= args.size <= MAX_SIZE or args.size & (args.size - 1):
         raise LyriscopeError(
             f"--size {args.size}: must be a power of two from {MIN_SIZE} to "
@@ -147,7 +146,6 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise LyriscopeError(f"--threads {args.threads}: must be at least 1")
-        import torch
 
         torch.set_num_threads(args.threads)
     options = BenchOptions(

@@ -6,6 +6,8 @@ import argparse
 import json
 from dataclasses import asdict
 
+from lyriscope.engine.audio.devices import list_audio_devices
+from lyriscope.engine.show import midi
 from lyriscope.errors import DeviceError
 
 
@@ -92,8 +94,6 @@ def midi_lines(ports: dict[str, list[str]], *, problem: str | None = None) -> li
 
 
 def _audio_devices() -> tuple[list, str | None]:
-    from lyriscope.engine.audio.devices import list_audio_devices
-
     try:
         return list_audio_devices(), None
     except DeviceError as exc:
@@ -102,9 +102,7 @@ def _audio_devices() -> tuple[list, str | None]:
 
 def _midi_ports() -> tuple[dict[str, list[str]], str | None]:
     try:
-        import rtmidi  # noqa: F401 - only to say why MIDI is missing
-
-        from lyriscope.engine.show import midi
+        import rtmidi  # noqa: F401 - here, only to say why MIDI is missing
     except ImportError as exc:  # python-rtmidi (or its native library) is not installed
         return {}, f"python-rtmidi unavailable ({exc})"
     try:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lyriscope.engine.commands.render import add_fast_option
+from lyriscope.engine.commands.options import add_fast_option, runtime_options
+from lyriscope.engine.offline.loops import LoopOptions, render_loop
+from lyriscope.engine.synth.runtime import Generator
+from lyriscope.setmodel import load_set
+from lyriscope.timebase import Timebase
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,16 +41,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyriscope.engine.offline.loops import LoopOptions, render_loop
-    from lyriscope.engine.synth.runtime import Generator, runtime_options
-    from lyriscope.setmodel import load_set
-
     songset = load_set(args.set, need_models=True)
+    timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
     lines = [n - 1 for n in args.line] if args.line else range(len(songset.lines))
     out = args.out or songset.root / "loops"
     generator = Generator.from_set(songset, options=runtime_options(args))
     options = LoopOptions(
-        size=args.size, fps=args.fps, device=args.device, progress=not args.no_progress
+        size=args.size, timebase=timebase, device=args.device, progress=not args.no_progress
     )
     for line in lines:
         path = out / f"line-{line + 1:02d}.mp4"

@@ -6,7 +6,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from lyriscope.engine.commands.render import add_fast_option
+from lyriscope.engine.commands.options import add_fast_option, runtime_options
+from lyriscope.engine.file_watch import watch
+from lyriscope.engine.offline.loops import LoopOptions, check_line, keyframe_strip, render_loop
+from lyriscope.engine.synth.runtime import Generator
+from lyriscope.errors import LyriscopeError
+from lyriscope.setmodel import load_set
+from lyriscope.timebase import Timebase
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +44,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lyriscope.engine.offline.loops import watch
-    from lyriscope.errors import LyriscopeError
-    from lyriscope.setmodel import load_set
-
     songset = load_set(args.set, need_models=True)
     _preview(args)
     if args.watch:
@@ -58,11 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> None:
-    from lyriscope.engine.offline.loops import LoopOptions, check_line, keyframe_strip, render_loop
-    from lyriscope.engine.synth.runtime import Generator, runtime_options
-    from lyriscope.setmodel import load_set
-
     songset = load_set(args.set, need_models=True)
+    timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
     line = args.line - 1
     check_line(songset, line)
     out = args.out or songset.root / "preview"
@@ -79,9 +78,15 @@ def _preview(args: argparse.Namespace) -> None:
         line,
         clip,
         generator=generator,
-        options=LoopOptions(size=args.size, fps=args.fps, seconds=args.seconds, progress=False),
+        options=LoopOptions(
+            size=args.size, timebase=timebase, seconds=args.seconds, progress=False
+        ),
     )
     strip = keyframe_strip(
-        songset, line, out / f"line-{args.line:02d}-keyframes.png", generator=generator
+        songset,
+        line,
+        out / f"line-{args.line:02d}-keyframes.png",
+        generator=generator,
+        timebase=timebase,
     )
     print(f"wrote {clip} ({n} frames) and {strip}")

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lyriscope.engine.commands.options import add_fast_option
+from lyriscope.engine.offline.render import RenderOptions, render
+from lyriscope.setmodel import load_set
+from lyriscope.timebase import Timebase
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("set", type=Path, help="the set folder (sets/NAME) or its set.toml")
@@ -49,27 +54,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def add_fast_option(parser: argparse.ArgumentParser) -> None:
-    """--fast, the same for every command that synthesizes (render, preview, loops, live)."""
-    parser.add_argument(
-        "--fast",
-        action="store_true",
-        help="precomputed synthesis plan; CUDA graphs and fp16 on a GPU; images "
-        "within the bench tolerance of the reference",
-    )
-
-
 def run(args: argparse.Namespace) -> int:
-    from lyriscope.engine.offline.render import RenderOptions, render
-    from lyriscope.setmodel import load_set
-
     songset = load_set(args.set, need_models=True)
+    timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
     out = args.out or songset.root / "renders" / f"{songset.name}.mp4"
     options = RenderOptions(
         start_s=args.start,
         end_s=args.end,
         size=args.size,
-        fps=args.fps,
+        timebase=timebase,
         crf=args.crf,
         preset=args.preset,
         device=args.device,

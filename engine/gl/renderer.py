@@ -27,6 +27,7 @@ from typing import Any
 
 import moderngl
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from lyriscope.engine.gl.targets import GLTarget, OffscreenTarget, WindowTarget
 from lyriscope.errors import LyriscopeError
@@ -484,8 +485,6 @@ def text_font(pixels: int) -> Any:
 
     Returns a PIL ImageFont for ImageDraw; the lyric and the live HUD both draw with it.
     """
-    from PIL import ImageFont
-
     for name in _FONT_FILES:
         try:
             return ImageFont.truetype(name, pixels)
@@ -499,8 +498,6 @@ def text_image(text: str, size: int) -> np.ndarray:
 
     Returns uint8 [size, size, 4] RGBA with straight alpha, top row first.
     """
-    from PIL import Image, ImageDraw
-
     pixels = max(8, size // 16)
     font = text_font(pixels)
     canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))

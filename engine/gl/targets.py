@@ -11,6 +11,8 @@ import ctypes
 import logging
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import moderngl
 
@@ -42,6 +44,12 @@ class GLTarget(ABC):
 
     def swap(self) -> None:  # noqa: B027 - offscreen has nothing to swap
         """Show what was drawn on `screen` and handle window events."""
+
+    def toggle_fullscreen(self) -> None:  # noqa: B027 - offscreen has no window
+        """Fullscreen on the primary monitor, or back to the window it was."""
+
+    def listen_keys(self, names: Sequence[str], on_key: Callable[[str], None]) -> None:  # noqa: B027
+        """Call on_key(name) for each press of a key in names ("space", "left", "f", "1", ...)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -103,6 +111,8 @@ class WindowTarget(GLTarget):
         monitor: int = 0,  # index into the connected monitors, used when fullscreen
         vsync: bool = True,  # wait for the display's refresh on swap
     ) -> None:
+        # Imported here: importing glfw picks the X11 or Wayland library from the environment
+        # and loads it (probing its version in a subprocess); offscreen renders need none of it.
         import glfw
 
         with warnings.catch_warnings(record=True) as caught:  # glfw warns, then returns False
@@ -115,6 +125,7 @@ class WindowTarget(GLTarget):
                 f"render offscreen with `lyriscope render`"
             )
         self._glfw = glfw
+        self._windowed = (50, 50, *size)  # x, y, width, height to return to from fullscreen
         glfw_monitor = None
         if fullscreen:
             monitors = glfw.get_monitors() or []
@@ -163,6 +174,36 @@ class WindowTarget(GLTarget):
     def swap(self) -> None:
         self._glfw.swap_buffers(self.window)
         self._glfw.poll_events()
+
+    def toggle_fullscreen(self) -> None:
+        """Fullscreen on the primary monitor, or back to the window it was; DeviceError without one."""
+        glfw, window = self._glfw, self.window
+        if glfw.get_window_monitor(window):
+            glfw.set_window_monitor(window, None, *self._windowed, 0)
+            return
+        monitor = glfw.get_primary_monitor()
+        if not monitor:
+            raise DeviceError("no monitor for fullscreen")
+        self._windowed = (*glfw.get_window_pos(window), *glfw.get_window_size(window))
+        mode = glfw.get_video_mode(monitor)
+        glfw.set_window_monitor(
+            window, monitor, 0, 0, mode.size.width, mode.size.height, mode.refresh_rate
+        )
+
+    def listen_keys(self, names: Sequence[str], on_key: Callable[[str], None]) -> None:
+        """Call on_key(name) for each press of a key in names; a digit on the keypad counts too."""
+        glfw = self._glfw
+        by_code: dict[int, str] = {}
+        for name in names:
+            by_code[getattr(glfw, f"KEY_{name.upper()}")] = name
+            if name.isdigit():
+                by_code[getattr(glfw, f"KEY_KP_{name}")] = name
+
+        def callback(_window: Any, key: int, _scancode: int, action: int, _mods: int) -> None:
+            if action == glfw.PRESS and key in by_code:
+                on_key(by_code[key])
+
+        glfw.set_key_callback(self.window, callback)
 
     def close(self) -> None:
         self.ctx.release()

@@ -30,10 +30,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
+import soundfile
+from PIL import Image
 
 from lyriscope.atomic import atomic_path
-from lyriscope.errors import LyriscopeError
+from lyriscope.audiofile import decode
+from lyriscope.errors import AudioError, LyriscopeError
 from lyriscope.timebase import fps_fraction
 
 log = logging.getLogger(__name__)
@@ -239,8 +243,6 @@ class VideoWriter(_QueuedWriter):
         self._audio_written = 0  # samples of the track encoded so far
         self._frames_encoded = 0
 
-        import av
-
         self._atomic = contextlib.ExitStack()
         self._tmp = self._atomic.enter_context(atomic_path(self.path))
         try:
@@ -263,8 +265,6 @@ class VideoWriter(_QueuedWriter):
         self._start()
 
     def _encode(self, pixels: np.ndarray) -> None:
-        import av
-
         frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
         frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
         frame.pts = self._frames_encoded
@@ -278,7 +278,6 @@ class VideoWriter(_QueuedWriter):
         """Encode the song up to the end of video frame `frames` - 1 (interleaved with video)."""
         if self._audio is None:
             return
-        import av
 
         end = round(frames * self._sr / self.fps)  # track samples
         if end <= self._audio_written:
@@ -369,8 +368,6 @@ class PngSequenceWriter(_QueuedWriter):
         return self.folder / f"frame{frame:06d}.png"
 
     def _encode(self, pixels: np.ndarray) -> None:
-        from PIL import Image
-
         with atomic_path(self.frame_path(self._index)) as tmp:
             Image.fromarray(pixels, "RGB").save(
                 tmp, format="PNG", compress_level=self.compress_level
@@ -380,7 +377,6 @@ class PngSequenceWriter(_QueuedWriter):
     def _commit(self) -> None:
         if self.audio is None:
             return
-        import soundfile
 
         song, sr = _load_song(self.audio)
         start = round(self.audio_start_s * sr)
@@ -407,9 +403,6 @@ def open_writer(path: str | os.PathLike[str], **options: Any) -> VideoWriter | P
 
 def _load_song(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     """The song as float32 [channels, n] (1 or 2 channels) and its sample rate."""
-    from lyriscope.audiofile import decode
-    from lyriscope.errors import AudioError
-
     samples, sr = decode(path, mono=False)  # [channels, n]
     if samples.shape[0] > 2:
         raise AudioError(

@@ -8,21 +8,28 @@ keyframes while the set is being tuned.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
 from lyriscope.atomic import atomic_path
+from lyriscope.engine.compose import LineImage, draw, render_picture, synthesize
+from lyriscope.engine.gl.renderer import Renderer
+from lyriscope.engine.offline.encoder import open_writer
+from lyriscope.engine.shots import Shot
+from lyriscope.engine.synth.walk import Walk
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import SongSet
+from lyriscope.timebase import Timebase
 
 
 @dataclass(frozen=True)
 class LoopOptions:
     size: int | None = None  # output side; None: [output] size
-    fps: float | None = None  # None: [output] fps
+    timebase: Timebase | None = None  # frames per second; None: the set's [output] fps
     seconds: float | None = None  # clip length; None: one whole loop
     crf: int | None = None
     device: str = "auto"
@@ -39,53 +46,66 @@ def render_loop(
     songset: SongSet, line: int, out: str | Path, *, generator, options: LoopOptions = LoopOptions()
 ) -> int:
     """Write line's loop (no audio) to out (.mp4 or a PNG folder); returns the frame count."""
-    from tqdm import tqdm
-
-    from lyriscope.engine.gl.renderer import Renderer
-    from lyriscope.engine.offline.encoder import open_writer
-    from lyriscope.engine.synth.walk import Walk
-
     check_line(songset, line)
     spec = songset.lines[line]
-    fps = float(options.fps or songset.output.fps)
+    timebase = options.timebase if options.timebase is not None else Timebase.from_set(songset)
+    fps = timebase.rate
     size = int(options.size or songset.output.size)
     seconds = options.seconds or spec.walk.loop_seconds
     n = loop_frame_count(seconds, fps)
-    walk = Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)
+    walks = {line: Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)}
     crf = songset.output.crf if options.crf is None else options.crf
+    batch = max(1, options.batch)
     with (
         Renderer.offscreen(size, post=songset.post) as renderer,
-        open_writer(out, fps=fps, size=(size, size), crf=crf) as writer,
+        open_writer(out, fps=timebase.fps, size=(size, size), crf=crf) as writer,
     ):
         frame_out = np.empty((size, size, 3), np.uint8)
         with tqdm(
             total=n, disable=not options.progress, unit="frame", desc=f"line {line + 1}"
         ) as bar:
-            for first in range(0, n, max(1, options.batch)):
-                ks = np.arange(first, min(n, first + max(1, options.batch)))
-                ws = walk.w_batch(ks / fps, params=spec.walk, features=None, frames=ks)
-                for img in generator.synthesize(line, ws):
-                    renderer.render(img, text=spec.text)
+            for first in range(0, n, batch):
+                frames = range(first, min(n, first + batch))
+                shots = [loop_shot(line, timebase.time(k)) for k in frames]
+                pictures = draw(
+                    shots,
+                    frames=frames,
+                    songset=songset,
+                    walks=walks,
+                    generator=generator,
+                    features=None,
+                )
+                for picture in pictures:
+                    render_picture(renderer, picture)
                     writer.write(renderer.read(frame_out))
                     bar.update(1)
     return n
 
 
+def loop_shot(line: int, t: float) -> Shot:
+    """A line alone, t seconds into its loop: no crossfade."""
+    return Shot(line=line, t_line=t, prev=None, t_prev=0.0, mix=1.0)
+
+
 def keyframe_strip(
-    songset: SongSet, line: int, out: str | Path, *, generator, thumb: int = 192
+    songset: SongSet,
+    line: int,
+    out: str | Path,
+    *,
+    generator,
+    timebase: Timebase | None = None,  # None: the set's [output] fps
+    thumb: int = 192,  # side of one keyframe's tile in pixels
 ) -> Path:
     """A PNG strip of the line's keyframe images (what the loop passes through), left to right."""
-    from PIL import Image
-
-    from lyriscope.engine.synth.walk import Walk
-
     check_line(songset, line)
     spec = songset.lines[line]
-    fps = float(songset.output.fps)
-    walk = Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)
-    times = walk.keyframe_times(spec.walk.loop_seconds)
-    ws = walk.w_batch(times, params=spec.walk, features=None)
-    images = generator.synthesize(line, ws)  # [K, H, W, 3]
+    timebase = timebase if timebase is not None else Timebase.from_set(songset)
+    walk = Walk.for_model(generator.line(line), seeds=spec.seeds, fps=timebase.rate)
+    requests = [
+        LineImage(line, float(t), timebase.frame(t), spec.walk)
+        for t in walk.keyframe_times(spec.walk.loop_seconds)
+    ]
+    images = synthesize(requests, walks={line: walk}, generator=generator, features=None)
     tiles = [Image.fromarray(img).resize((thumb, thumb), Image.LANCZOS) for img in images]
     strip = Image.new("RGB", (thumb * len(tiles), thumb))
     for i, tile in enumerate(tiles):
@@ -94,21 +114,6 @@ def keyframe_strip(
     with atomic_path(out) as tmp:
         strip.save(tmp, format="PNG")
     return out
-
-
-def watch(path: Path, on_change, *, poll_s: float = 0.5, stop_after_s: float | None = None) -> None:
-    """Call on_change() whenever path's modification time changes (polling; portable)."""
-    began = time.monotonic()
-    last = path.stat().st_mtime_ns
-    while stop_after_s is None or time.monotonic() - began < stop_after_s:
-        time.sleep(poll_s)
-        try:
-            now = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            continue  # an editor replacing the file; look again
-        if now != last:
-            last = now
-            on_change()
 
 
 def check_line(songset: SongSet, line: int) -> None:

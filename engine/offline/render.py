@@ -15,14 +15,24 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from lyriscope.audiofile import audio_duration
+from lyriscope.engine.audio.features import analyse_file
+from lyriscope.engine.compose import draw, line_walks, render_picture
+from lyriscope.engine.gl.renderer import Renderer
+from lyriscope.engine.offline.encoder import open_writer
+from lyriscope.engine.shots import Shot, shot_at
+from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import SongSet, load_set
+from lyriscope.timebase import Timebase
+from lyriscope.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +42,7 @@ class RenderOptions:
     start_s: float = 0.0  # song time of the first frame
     end_s: float | None = None  # song time after the last frame; None: the song's end
     size: int | None = None  # output side in pixels; None: [output] size
-    fps: float | None = None  # None: [output] fps
+    timebase: Timebase | None = None  # frames per second; None: the set's [output] fps
     crf: int | None = None  # None: [output] crf
     preset: str = "medium"  # x264 preset
     device: str = "auto"  # torch device for synthesis
@@ -54,63 +64,13 @@ class RenderResult:
         return self.frames / self.seconds if self.seconds > 0 else math.inf
 
 
-@dataclass(frozen=True)
-class FrameJob:
-    """One output frame: which line images it needs and how to blend them."""
-
-    frame: int  # absolute video frame
-    line: int
-    t_line: float
-    prev: int | None
-    t_prev: float
-    mix: float  # 0: prev only .. 1: line only
-
-
-def plan(songset: SongSet, timeline, *, fps: float, first: int, last: int) -> list[FrameJob]:
-    """The frame jobs of frames [first, last): pure, from the timeline and the set."""
-    from lyriscope.engine.shots import shot_at
-
+def shots_at_frames(
+    songset: SongSet, timeline: Timeline, frames: Sequence[int], *, timebase: Timebase
+) -> list[Shot]:
+    """The shot of each frame (frame k at t = k / fps): pure, from the timeline and the set."""
     fades = [line.walk.crossfade_s for line in songset.lines]
-    jobs = []
-    for k in range(first, last):
-        s = shot_at(timeline, k / fps, crossfade_s=fades, gap_line=songset.output.gap)
-        jobs.append(
-            FrameJob(frame=k, line=s.line, t_line=s.t_line, prev=s.prev, t_prev=s.t_prev, mix=s.mix)
-        )
-    return jobs
-
-
-class FrameSource:
-    """Draws the line images of frame jobs, batched per line: (line, t, frame) -> uint8 [H, W, 3]."""
-
-    def __init__(self, songset: SongSet, generator, features, *, fps: float) -> None:
-        from lyriscope.engine.synth.walk import Walk
-
-        self.songset = songset
-        self.generator = generator
-        self.features = features
-        self.walks = [
-            Walk.for_model(generator.line(i), seeds=line.seeds, fps=fps)
-            for i, line in enumerate(songset.lines)
-        ]
-
-    def images(self, requests: list[tuple[int, float, int]]) -> list[np.ndarray]:
-        """Images for requests (line, t into line, absolute frame), in request order."""
-        out: list[np.ndarray | None] = [None] * len(requests)
-        by_line: dict[int, list[int]] = {}
-        for i, (line, _, _) in enumerate(requests):
-            by_line.setdefault(line, []).append(i)
-        for line, idx in by_line.items():
-            ws = self.walks[line].w_batch(
-                [requests[i][1] for i in idx],
-                params=self.songset.lines[line].walk,
-                features=self.features,
-                frames=[requests[i][2] for i in idx],
-            )
-            frames = self.generator.synthesize(line, ws)  # [N, H, W, 3]
-            for j, i in enumerate(idx):
-                out[i] = frames[j]
-        return out  # type: ignore[return-value]
+    gap = songset.output.gap
+    return [shot_at(timeline, timebase.time(k), crossfade_s=fades, gap_line=gap) for k in frames]
 
 
 def render(
@@ -121,16 +81,10 @@ def render(
     generator=None,
 ) -> RenderResult:
     """Render a set (or a set folder) to `out` (.mp4/.mov/.mkv, or a folder for PNG frames)."""
-    from lyriscope.audiofile import audio_duration
-    from lyriscope.engine.audio.features import analyse_file
-    from lyriscope.engine.gl.renderer import Renderer
-    from lyriscope.engine.offline.encoder import open_writer
-    from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
-    from lyriscope.timeline import Timeline
-
     if not isinstance(songset, SongSet):
         songset = load_set(songset, need_models=generator is None)
-    fps = float(options.fps or songset.output.fps)
+    timebase = options.timebase if options.timebase is not None else Timebase.from_set(songset)
+    fps = timebase.rate
     size = int(options.size or songset.output.size)
     crf = songset.output.crf if options.crf is None else options.crf
     if size % 2:
@@ -148,36 +102,43 @@ def render(
             songset,
             options=RuntimeOptions(device=options.device, fast=options.fast, batch=options.batch),
         )
-    source = FrameSource(songset, generator, features, fps=fps)
-    jobs = plan(songset, timeline, fps=fps, first=first, last=last)
+    walks = line_walks(songset, generator, fps=fps)
+    frames = range(first, last)
+    shots = shots_at_frames(songset, timeline, frames, timebase=timebase)
+    batch = max(1, options.batch)
 
     began = time.perf_counter()
     with (
         Renderer.offscreen(size, post=songset.post) as renderer,
         open_writer(
             out,
-            fps=fps,
+            fps=timebase.fps,
             size=(size, size),
             audio=songset.song.audio,
-            audio_start_s=first / fps,
+            audio_start_s=timebase.time(first),
             crf=crf,
             preset=options.preset,
         ) as writer,
     ):
-        bar = _progress(len(jobs), enabled=options.progress, unit="frame", desc="render")
+        bar = _progress(len(frames), enabled=options.progress, unit="frame", desc="render")
         frame_out = np.empty((size, size, 3), np.uint8)
-        for chunk in _chunks(jobs, max(1, options.batch)):
-            for job, (img, prev_img) in zip(chunk, _draw(source, chunk), strict=True):
-                text = songset.lines[job.line].text
-                if prev_img is None:
-                    renderer.render(img, text=text)
-                else:
-                    renderer.render(prev_img, image_b=img, mix=job.mix, text=text)
+        for start in range(0, len(frames), batch):
+            chunk = slice(start, start + batch)
+            pictures = draw(
+                shots[chunk],
+                frames=frames[chunk],
+                songset=songset,
+                walks=walks,
+                generator=generator,
+                features=features,
+            )
+            for picture in pictures:
+                render_picture(renderer, picture)
                 writer.write(renderer.read(frame_out))
                 bar.update(1)
         bar.close()
     seconds = time.perf_counter() - began
-    return RenderResult(path=Path(out), frames=len(jobs), fps=fps, size=size, seconds=seconds)
+    return RenderResult(path=Path(out), frames=len(frames), fps=fps, size=size, seconds=seconds)
 
 
 def frame_range(
@@ -195,24 +156,5 @@ def frame_range(
     return first, last
 
 
-def _draw(source: FrameSource, chunk: list[FrameJob]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    requests = [(j.line, j.t_line, j.frame) for j in chunk]
-    fading = [j for j in chunk if j.prev is not None]
-    requests += [(j.prev, j.t_prev, j.frame) for j in fading]
-    images = source.images(requests)
-    mains, prevs = images[: len(chunk)], iter(images[len(chunk) :])
-    return [
-        (img, next(prevs) if j.prev is not None else None)
-        for j, img in zip(chunk, mains, strict=True)
-    ]
-
-
-def _chunks(items: list[FrameJob], n: int) -> Iterator[list[FrameJob]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-
-
 def _progress(total: int, *, enabled: bool, **kwargs):
-    from tqdm import tqdm
-
     return tqdm(total=total, disable=not enabled, dynamic_ncols=True, **kwargs)

@@ -1,1 +1,1 @@
-"""The live show: its loop, clocks, controls, MIDI, OSC, HUD, tempo and hot reload."""
+"""The live show: play() (the Python API), its loop, director, worker, clocks, controls, keys, MIDI, OSC, HUD."""

@@ -15,16 +15,19 @@ few attributes that are only ever replaced whole (a tuple, an int), never mutate
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from lyriscope.audiofile import decode
 from lyriscope.engine.audio.devices import (
     CLOSE_TIMEOUT_S,
     AudioDevice,
@@ -33,9 +36,7 @@ from lyriscope.engine.audio.devices import (
     import_sounddevice,
 )
 from lyriscope.errors import DeviceError
-
-if TYPE_CHECKING:
-    from lyriscope.setmodel import SongSet
+from lyriscope.setmodel import SongSet
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,116 @@ def wrap_into_loop(t: float, *, origin: float, loop: tuple[float, float] | None)
     return t
 
 
-class SystemClock:
+class _Transport(ABC):
+    """What both clocks share: play, pause, toggle, seek and loop, and the performer's messages.
+
+    A subclass keeps the song position through the hooks below, each called with `_lock`
+    held; `_handover_locked` names another clock that answers instead (the AudioClock's
+    system clock once its device is lost).
+    """
+
+    def __init__(self, *, duration: float | None) -> None:
+        self.duration = duration  # the song's end (s): playback stops there; None: never
+        self._lock = threading.Lock()
+        self._messages: list[str] = []
+
+    # --- hooks --------------------------------------------------------------------------
+
+    @abstractmethod
+    def _now_locked(self) -> float:
+        """Song seconds now; notices the end of the song (and stops there)."""
+
+    @abstractmethod
+    def _running_locked(self) -> bool: ...
+
+    @abstractmethod
+    def _start_locked(self) -> None:
+        """Run on from where the clock holds."""
+
+    @abstractmethod
+    def _hold_locked(self, t: float) -> None:
+        """Stop, holding song time t."""
+
+    @abstractmethod
+    def _jump_locked(self, t: float) -> None:
+        """Go to song time t (already within the song), playing or not as before."""
+
+    @abstractmethod
+    def _set_loop_locked(self, loop: tuple[float, float] | None) -> None: ...
+
+    def _handover_locked(self) -> Clock | None:
+        return None
+
+    # --- the Clock protocol ---------------------------------------------------------------
+
+    def now(self) -> float:
+        with self._lock:
+            other = self._handover_locked()
+            return other.now() if other is not None else self._now_locked()
+
+    @property
+    def playing(self) -> bool:
+        with self._lock:
+            other = self._handover_locked()
+            if other is not None:
+                return other.playing
+            self._now_locked()  # notices the end of the song
+            return self._running_locked()
+
+    def play(self) -> None:
+        with self._lock:
+            other = self._handover_locked()
+            if other is not None:
+                other.play()
+                return
+            if self._running_locked():
+                return
+            if self.duration is not None and self._now_locked() >= self.duration:
+                self._jump_locked(0.0)  # play at the end starts the song again
+            self._start_locked()
+
+    def pause(self) -> None:
+        with self._lock:
+            other = self._handover_locked()
+            if other is not None:
+                other.pause()
+                return
+            self._hold_locked(self._now_locked())
+
+    def toggle(self) -> None:
+        if self.playing:
+            self.pause()
+        else:
+            self.play()
+
+    def seek(self, t: float) -> None:
+        with self._lock:
+            other = self._handover_locked()
+            if other is not None:
+                other.seek(t)
+                return
+            t = max(0.0, float(t))
+            self._jump_locked(t if self.duration is None else min(t, self.duration))
+
+    def set_loop(self, start: float | None, end: float | None) -> None:
+        loop = checked_loop(start, end, duration=self.duration)
+        with self._lock:
+            other = self._handover_locked()
+            if other is not None:
+                other.set_loop(start, end)
+                return
+            self._set_loop_locked(loop)
+
+    def messages(self) -> list[str]:
+        with self._lock:
+            other = self._handover_locked()  # a device lost since the last look says so
+            new, self._messages = self._messages, []
+            if other is not None:
+                new += other.messages()
+        return new
+
+
+class SystemClock(_Transport):
     """A Clock on time.monotonic(): starts at t0, paused or playing; no sound."""
 
     def __init__(
@@ -128,76 +238,51 @@ class SystemClock:
         message: str | None = None,  # a first message for the performer
         time_source: Callable[[], float] = time.monotonic,  # seconds; tests pass a fake
     ) -> None:
+        super().__init__(duration=duration)
         self._time = time_source
-        self._lock = threading.Lock()
-        self._duration = duration
         self._why = why
-        self._messages: list[str] = [message] if message else []
-        self._base_t = self._clamped(t0)  # song time at _base_mono
+        if message:
+            self._messages.append(message)
+        t0 = max(0.0, float(t0))
+        self._base_t = t0 if duration is None else min(t0, duration)  # song time at _base_mono
         self._base_mono = self._time()
         self._playing = False
         self._loop = checked_loop(*(loop or (None, None)), duration=duration)
         if playing:
             self.play()
 
-    def now(self) -> float:
-        with self._lock:
-            return self._now_locked()
-
     def _now_locked(self) -> float:
         if not self._playing:
             return self._base_t
         t = self._base_t + (self._time() - self._base_mono)
         t = wrap_into_loop(t, origin=self._base_t, loop=self._loop)
-        if self._duration is not None and t >= self._duration:
-            self._rebase(self._duration)
+        if self.duration is not None and t >= self.duration:
+            self._rebase(self.duration)
             self._playing = False  # the song is over
-            return self._duration
+            return self.duration
         return t
 
     def _rebase(self, t: float) -> None:
         self._base_t = t
         self._base_mono = self._time()
 
-    def _clamped(self, t: float) -> float:
-        t = max(0.0, float(t))
-        return t if self._duration is None else min(t, self._duration)
+    def _running_locked(self) -> bool:
+        return self._playing
 
-    @property
-    def playing(self) -> bool:
-        with self._lock:
-            self._now_locked()  # notices the end of the song
-            return self._playing
+    def _start_locked(self) -> None:
+        self._rebase(self._base_t)  # the pause does not count
+        self._playing = True
 
-    def play(self) -> None:
-        with self._lock:
-            if self._playing:
-                return
-            if self._duration is not None and self._base_t >= self._duration:
-                self._base_t = 0.0  # play at the end starts the song again
-            self._rebase(self._base_t)
-            self._playing = True
+    def _hold_locked(self, t: float) -> None:
+        self._rebase(t)
+        self._playing = False
 
-    def pause(self) -> None:
-        with self._lock:
-            self._rebase(self._now_locked())
-            self._playing = False
+    def _jump_locked(self, t: float) -> None:
+        self._rebase(t)
 
-    def toggle(self) -> None:
-        if self.playing:
-            self.pause()
-        else:
-            self.play()
-
-    def seek(self, t: float) -> None:
-        with self._lock:
-            self._rebase(self._clamped(t))
-
-    def set_loop(self, start: float | None, end: float | None) -> None:
-        loop = checked_loop(start, end, duration=self._duration)
-        with self._lock:
-            self._rebase(self._now_locked())  # wrapping counts from here on
-            self._loop = loop
+    def _set_loop_locked(self, loop: tuple[float, float] | None) -> None:
+        self._rebase(self._now_locked())  # wrapping counts from here on
+        self._loop = loop
 
     @property
     def loop(self) -> tuple[float, float] | None:
@@ -207,11 +292,6 @@ class SystemClock:
     @property
     def status(self) -> str:
         return f"system clock: {self._why}"
-
-    def messages(self) -> list[str]:
-        with self._lock:
-            new, self._messages = self._messages, []
-        return new
 
     def close(self) -> None:
         self.pause()
@@ -269,7 +349,7 @@ class _Anchor:
     latency_s: float  # outputBufferDacTime - currentTime of this callback
 
 
-class AudioClock:
+class AudioClock(_Transport):
     """A Clock whose time is the position of a song playing through an output device."""
 
     def __init__(
@@ -285,14 +365,13 @@ class AudioClock:
         sd = import_sounddevice()
         if song.ndim != 2 or song.shape[1] not in (1, 2):
             raise ValueError(f"song must be [n, 1 or 2 channels], not shape {song.shape}")
+        # The lock guards main-thread state; the callback takes no lock.
+        super().__init__(duration=song.shape[0] / int(sr) if duration is None else float(duration))
         self.sr = int(sr)
         self.device = device
         self._song = np.ascontiguousarray(song, dtype=np.float32)
-        self.duration = song.shape[0] / self.sr if duration is None else float(duration)
         self._end = round(self.duration * self.sr)
         self._stall_s = float(stall_s)
-        self._lock = threading.Lock()  # main-thread state; the callback takes no lock
-        self._messages: list[str] = []
         self._fallback: SystemClock | None = None
         self._stream = None
         # Written by the main thread, read by the callback (replaced whole, never mutated).
@@ -389,12 +468,6 @@ class AudioClock:
 
     # -- the main thread ------------------------------------------------------------------
 
-    def now(self) -> float:
-        with self._lock:
-            if self._check_device():
-                return self._fallback.now()
-            return self._now_locked()
-
     def _now_locked(self) -> float:
         anchor = self._anchor
         if not self._play_flag or anchor is None or not anchor.playing:
@@ -463,63 +536,30 @@ class AudioClock:
         with self._lock:
             return self._check_device()
 
-    @property
-    def playing(self) -> bool:
-        with self._lock:
-            if self._check_device():
-                return self._fallback.playing
-            self._now_locked()  # notices the end of the song
-            return self._play_flag
+    def _handover_locked(self) -> Clock | None:
+        return self._fallback if self._check_device() else None
 
-    def play(self) -> None:
-        with self._lock:
-            if self._check_device():
-                self._fallback.play()
-                return
-            if self._play_flag:
-                return
-            if self._frozen_t >= self.duration:
-                self._seek_locked(0.0)  # play at the end starts the song again
-            self._play_flag = True
+    def _running_locked(self) -> bool:
+        return self._play_flag
 
-    def pause(self) -> None:
-        with self._lock:
-            if self._check_device():
-                self._fallback.pause()
-                return
-            self._frozen_t = self._now_locked()
-            self._play_flag = False
+    def _start_locked(self) -> None:
+        self._play_flag = True
 
-    def toggle(self) -> None:
-        if self.playing:
-            self.pause()
-        else:
-            self.play()
+    def _hold_locked(self, t: float) -> None:
+        self._frozen_t = t
+        self._play_flag = False
 
-    def seek(self, t: float) -> None:
-        with self._lock:
-            if self._check_device():
-                self._fallback.seek(t)
-                return
-            self._seek_locked(t)
-
-    def _seek_locked(self, t: float) -> None:
-        t = min(max(0.0, float(t)), self.duration)
+    def _jump_locked(self, t: float) -> None:
         pos = round(t * self.sr)
         self._epoch += 1
         self._frozen_t = pos / self.sr
         self._seek_request = (self._epoch, pos)
 
-    def set_loop(self, start: float | None, end: float | None) -> None:
-        loop = checked_loop(start, end, duration=self.duration)
-        with self._lock:
-            if self._check_device():
-                self._fallback.set_loop(start, end)
-                return
-            self._loop_s = loop
-            self._loop_samples = (
-                None if loop is None else (round(loop[0] * self.sr), round(loop[1] * self.sr))
-            )
+    def _set_loop_locked(self, loop: tuple[float, float] | None) -> None:
+        self._loop_s = loop
+        self._loop_samples = (
+            None if loop is None else (round(loop[0] * self.sr), round(loop[1] * self.sr))
+        )
 
     @property
     def loop(self) -> tuple[float, float] | None:
@@ -559,14 +599,6 @@ class AudioClock:
                 return self._fallback.status
         return f"audio: {self.device.name}, latency {self.latency_s * 1000:.0f} ms"
 
-    def messages(self) -> list[str]:
-        with self._lock:
-            self._check_device()
-            new, self._messages = self._messages, []
-            if self._fallback is not None:
-                new += self._fallback.messages()
-        return new
-
     def close(self) -> None:
         with self._lock:
             if self._fallback is not None:
@@ -589,8 +621,6 @@ def _skip_portaudio_exit_handler() -> None:
     (JACK killed, a USB interface pulled) that hangs or aborts on an assertion, which would
     turn a show that carried on into a process that never quits. The OS frees it all anyway.
     """
-    import atexit
-
     sd = import_sounddevice()
     handler = getattr(sd, "_exit_handler", None)  # sounddevice's own, registered at import
     if handler is not None:
@@ -645,8 +675,6 @@ def open_clock(
 
 def _song_samples(songset: SongSet, *, sr: int, channels: int) -> np.ndarray:
     """The set's song decoded once at the device's rate: [n, channels] float32."""
-    from lyriscope.audiofile import decode
-
     y, _ = decode(songset.song.audio, sr=sr, mono=False)  # [c, n]
     if channels == 1:
         y = y.mean(axis=0, keepdims=True)

@@ -1,10 +1,9 @@
 """Hot reload for the live show: poll set.toml, its lyrics and the shader files; apply changes.
 
-Polling modification times a few times a second works the same on every system and with
-every editor (those that replace a file instead of writing it in place included), and needs
-no watcher thread. A change that does not load keeps the last good state running: a broken
-set.toml keeps the previous SongSet, a broken shader keeps its last good program (the
-renderer's `reload()`), and the error is returned for the HUD.
+The files' stamps are polled a few times a second (engine.file_watch). A change that does
+not load keeps the last good state running: a broken set.toml keeps the previous SongSet,
+a broken shader keeps its last good program (the renderer's `reload()`), and the error is
+returned for the HUD.
 
 Example:
     >>> reloader = HotReload(songset, shader_dir=Path("my-shaders"))
@@ -16,59 +15,20 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from lyriscope.engine.file_watch import FileWatcher
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import SongSet, load_set
 
 POLL_S = 0.25  # seconds between looks at the files' modification times
 
-Stamp = tuple[int, int] | None  # (mtime_ns, size); None while the file is missing
-
 
 class _Reloadable(Protocol):
     def reload(self) -> list[str]: ...
-
-
-def stamp(path: Path) -> Stamp:
-    """The file's (mtime_ns, size), or None when it does not exist (an editor mid-save)."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
-class FileWatcher:
-    """Which of some files changed since the last look (modification time or size)."""
-
-    def __init__(self, paths: Iterable[Path] = ()) -> None:
-        self._stamps: dict[Path, Stamp] = {}
-        self.watch(paths)
-
-    @property
-    def paths(self) -> tuple[Path, ...]:
-        return tuple(self._stamps)
-
-    def watch(self, paths: Iterable[Path]) -> None:
-        """Start watching paths (already watched ones keep their last stamp)."""
-        for path in paths:
-            path = Path(path)
-            if path not in self._stamps:
-                self._stamps[path] = stamp(path)
-
-    def changed(self) -> list[Path]:
-        """The watched files whose stamp differs from the last call's (a vanished file too)."""
-        changed = []
-        for path, before in self._stamps.items():
-            now = stamp(path)
-            if now != before:
-                self._stamps[path] = now
-                changed.append(path)
-        return changed
 
 
 @dataclass(frozen=True)
@@ -184,4 +144,4 @@ def _shader_paths(folder: Path | None) -> list[Path]:
     return sorted(folder.glob("*.glsl"))
 
 
-__all__ = ["POLL_S", "FileWatcher", "HotReload", "Reload", "incompatible", "stamp"]
+__all__ = ["POLL_S", "HotReload", "Reload", "incompatible"]

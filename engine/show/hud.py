@@ -13,13 +13,16 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 import textwrap
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from lyriscope.engine.gl.renderer import Effect, FrameParams, text_font
 
@@ -91,8 +94,6 @@ def hud_panel(lines: Sequence[str], size: int) -> np.ndarray:
     size: the output side in pixels (the text scales with it). Returns uint8 [h, w, 4] RGBA,
     straight alpha, top row first; w and h are at most size.
     """
-    from PIL import Image, ImageDraw
-
     pixels = max(9, size // 42)
     font = text_font(pixels)
     pad = max(3, pixels // 2)
@@ -107,6 +108,35 @@ def hud_panel(lines: Sequence[str], size: int) -> np.ndarray:
         colour = (255, 120, 100, 255) if row.startswith("error:") else (255, 255, 255, 255)
         draw.text((pad, pad + k * step), row, font=font, fill=colour)
     return np.asarray(panel)
+
+
+class HudRefresh:
+    """When the HUD's words are redrawn: every `every_s` seconds, and at once when `state` changes.
+
+    The numbers (fps, timings) change every frame; drawing them a few times a second keeps
+    them readable and the panel's upload cheap, while a new line or an error shows at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        every_s: float,  # seconds between redraws of unchanged state
+        clock: Callable[[], float] = time.monotonic,  # seconds; tests pass a fake
+    ) -> None:
+        self.every_s = every_s
+        self._clock = clock
+        self._next = -math.inf
+        self._state: tuple = ()
+        self.lines: list[str] = []
+
+    def lines_for(self, state: tuple, info: Callable[[], HudInfo]) -> list[str]:
+        """The HUD's rows: hud_lines(info()) when due or when state changed, else the last ones."""
+        now = self._clock()
+        if now >= self._next or state != self._state:
+            self._next = now + self.every_s
+            self._state = state
+            self.lines = hud_lines(info())
+        return self.lines
 
 
 class HudOverlay:
@@ -173,4 +203,12 @@ def _clip(row: str, max_chars: int) -> str:
     return row if len(row) <= max_chars else row[: max_chars - 1] + "…"
 
 
-__all__ = ["HUD_SHADER", "HUD_TEXTURE_UNIT", "HudInfo", "HudOverlay", "hud_lines", "hud_panel"]
+__all__ = [
+    "HUD_SHADER",
+    "HUD_TEXTURE_UNIT",
+    "HudInfo",
+    "HudOverlay",
+    "HudRefresh",
+    "hud_lines",
+    "hud_panel",
+]

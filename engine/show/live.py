@@ -1,20 +1,11 @@
-"""The live show: clock -> features -> walk -> synthesis -> post chain -> window, latest frame wins.
+"""The live show's loop: clock -> features -> walk -> synthesis -> post chain -> window.
 
 The display loop (main thread, owns GL and the window) asks once per frame for the image at
-the clock's time; a synthesis worker thread draws it. Both hand-overs are one-slot
-mailboxes, not queues: the worker always takes the newest request and the display always
-shows the newest finished image, so a slow frame is dropped and latency cannot build up.
-
-Which line is on screen: the timeline decides (engine.shots.shot_at, the same cuts and
-crossfades as the offline render) unless the performer cued a line by hand (keyboard, MIDI
-note, OSC). A hand cue holds until the next cue or until the song reaches its next line
-boundary after the cue, where the timeline takes over again (crossfading from the cued
-line), so a cue never fights the song for long and the show finds its way back by itself.
-With a live input (--audio-in) there is no song clock for lines: lines are cued by hand
-only, and the walk time is the show's time.
-
-Keys: space play/pause, left/right previous/next line, 1-9 cue a line, F fullscreen, H HUD,
-R reload set.toml and shaders, B blackout, Esc quit (while playing, a second Esc within 2 s).
+the clock's time; a synthesis worker thread (engine.show.worker, latest frame wins) draws
+it. Which line is on screen is the Director's (engine.show.director): the song's timeline
+or a line cued by hand. With a live input (--audio-in) there is no song clock for lines:
+lines are cued by hand only, and the walk time is the show's time. Keys are a table
+(engine.show.keys); engine.show.play assembles a show from a set and options.
 
 Example:
     >>> show = LiveShow(songset, renderer=renderer, generator=generator, clock=clock,
@@ -26,300 +17,41 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any
 
-import numpy as np
-
-from lyriscope.engine.shots import Shot, shot_at
+from lyriscope.engine.audio.features import Features
+from lyriscope.engine.audio.live_input import LiveInput
+from lyriscope.engine.compose import Picture, line_walks, render_picture, shot_images
+from lyriscope.engine.gl.screenshot import save_screenshot
+from lyriscope.engine.show.clock import Clock
 from lyriscope.engine.show.controls import Action, LiveControls
-from lyriscope.engine.show.hud import HudInfo, HudOverlay, hud_lines
+from lyriscope.engine.show.director import Director
+from lyriscope.engine.show.hot_reload import HotReload
+from lyriscope.engine.show.hud import HudInfo, HudOverlay, HudRefresh
+from lyriscope.engine.show.keys import KEYS, ShowCommand, install_keyboard
+from lyriscope.engine.show.stats import FrameTimes, ShowStats
+from lyriscope.engine.show.worker import FrameRequest, FrameResult, SynthesisWorker
 from lyriscope.errors import LyriscopeError
-from lyriscope.setmodel import SongSet, WalkParams
-
-if TYPE_CHECKING:
-    from lyriscope.engine.audio.features import Features
-    from lyriscope.engine.audio.live_input import LiveInput
-    from lyriscope.engine.show.clock import Clock
-    from lyriscope.engine.show.hot_reload import HotReload
-    from lyriscope.timeline import Timeline
+from lyriscope.setmodel import SongSet
+from lyriscope.timebase import Timebase
+from lyriscope.timeline import Timeline
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-KEYS: tuple[str, ...] = (
-    "space",
-    "left",
-    "right",
-    "f",
-    "h",
-    "r",
-    "b",
-    "escape",
-    *(str(n) for n in range(1, 10)),
-)
 
 
 @dataclass(frozen=True)
 class LiveOptions:
-    fps: float | None = None  # walk and feature frames per second; None: the set's [output] fps
+    timebase: Timebase | None = None  # walk and feature frames; None: the set's [output] fps
     esc_confirm_s: float = 2.0  # a second Esc within this many seconds quits while playing
     flash_s: float = 0.3  # a flash fades from white over this many seconds
     blackout_fade_s: float = 0.25  # blackout fades in and out over this many seconds
     hud_refresh_s: float = 0.25  # the HUD's numbers are redrawn this often
     first_image_timeout_s: float = 60.0  # wait this long for the first image before showing black
-
-
-# --- latest frame wins --------------------------------------------------------------------
-
-
-class Mailbox(Generic[T]):
-    """A one-slot, thread-safe hand-over: `put` replaces what was not taken yet (latest wins)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: T | None = None
-        self._full = False
-        self._closed = False
-        self.dropped = 0  # items replaced before anyone took them
-
-    def put(self, item: T) -> bool:
-        """Leave item for the taker; True when it replaced one nobody took (a dropped frame)."""
-        with self._cond:
-            replaced = self._full
-            self.dropped += replaced
-            self._item, self._full = item, True
-            self._cond.notify()
-            return replaced
-
-    def take(self, timeout: float | None = None) -> T | None:
-        """The newest item, waiting up to timeout seconds (0: don't wait); None if none or closed."""
-        with self._cond:
-            if timeout != 0:
-                self._cond.wait_for(lambda: self._full or self._closed, timeout)
-            if not self._full:
-                return None
-            item, self._item, self._full = self._item, None, False
-            return item
-
-    def close(self) -> None:
-        """Wake every waiting taker; later takes return what is left, then None."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-
-@dataclass(frozen=True)
-class FrameRequest:
-    """The image(s) of one moment: the shot, its walks and what the audio says there."""
-
-    t: float  # clock seconds this frame shows
-    shot: Shot
-    walk: Any  # engine.walk.Walk of shot.line
-    params: WalkParams
-    prev_walk: Any | None  # the Walk of shot.prev (crossfading out), else None
-    prev_params: WalkParams | None
-    frame: int  # absolute feature frame at t (both lines read the audio there)
-    features: Any | None  # engine.features.Features, or None for a silent walk
-
-
-@dataclass(frozen=True)
-class FrameResult:
-    request: FrameRequest
-    image: np.ndarray  # uint8 [H, W, 3] of shot.line
-    prev_image: np.ndarray | None  # uint8 [H, W, 3] of shot.prev, when crossfading
-    synth_s: float  # seconds the worker took
-
-
-class SynthesisWorker:
-    """A thread that turns the newest FrameRequest into images (on CUDA, on its own stream)."""
-
-    def __init__(self, generator: Any, *, on_error: Callable[[str], None]) -> None:
-        self.generator = generator
-        self.requests: Mailbox[FrameRequest] = Mailbox()
-        self.results: Mailbox[FrameResult] = Mailbox()
-        self._on_error = on_error
-        self._thread = threading.Thread(target=self._run, name="lyriscope-synthesis", daemon=True)
-        self._thread.start()
-
-    def close(self, timeout: float = 10.0) -> None:
-        self.requests.close()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        import torch
-
-        device = getattr(self.generator, "device", None)
-        stream = None
-        if device is not None and getattr(device, "type", "") == "cuda":
-            stream = torch.cuda.Stream(device=device)  # synthesis overlaps the display's copies
-        while True:
-            request = self.requests.take(timeout=None)
-            if request is None:
-                return  # closed
-            began = time.perf_counter()
-            try:
-                if stream is not None:
-                    # Walk keyframes are made on the default stream (at start, on reload).
-                    stream.wait_stream(torch.cuda.default_stream(device))
-                    with torch.cuda.stream(stream):
-                        image, prev_image = self._draw(request)
-                else:
-                    image, prev_image = self._draw(request)
-            except Exception as exc:  # noqa: BLE001 - the show goes on; the HUD says why
-                log.exception("synthesis failed")
-                self._on_error(f"synthesis failed: {exc}")
-                continue
-            self.results.put(FrameResult(request, image, prev_image, time.perf_counter() - began))
-
-    def _draw(self, r: FrameRequest) -> tuple[np.ndarray, np.ndarray | None]:
-        ws = r.walk.w(r.shot.t_line, params=r.params, features=r.features, frame=r.frame)
-        image = self.generator.synthesize(r.shot.line, ws[None])[0]  # [H, W, 3]
-        prev_image = None
-        if r.prev_walk is not None and r.shot.prev is not None:
-            ws = r.prev_walk.w(
-                r.shot.t_prev, params=r.prev_params, features=r.features, frame=r.frame
-            )
-            prev_image = self.generator.synthesize(r.shot.prev, ws[None])[0]
-        return image, prev_image
-
-
-# --- which line ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HandCue:
-    """A line the performer cued: it holds from `at` until `until` (clock seconds)."""
-
-    line: int
-    at: float  # when it was cued; its loop starts here
-    until: float  # the song's next line boundary after `at`; inf: only another cue ends it
-    prev: int | None  # the line on screen before, fading out
-    prev_at: float  # the anchor of the previous line's loop (t_prev = t - prev_at)
-
-
-class Director:
-    """Which line is on screen at clock time t: the timeline's, or the one cued by hand.
-
-    timeline None: no song clock for lines (a live input); lines change only by cue.
-    """
-
-    def __init__(
-        self,
-        timeline: Timeline | None,
-        *,
-        crossfade_s: Sequence[float],
-        gap_line: int | None = None,
-        n_lines: int | None = None,
-    ) -> None:
-        self.timeline = timeline
-        self.crossfade_s = tuple(crossfade_s)
-        self.gap_line = gap_line
-        self.n_lines = n_lines if n_lines is not None else len(self.crossfade_s)
-        self.cue: HandCue | None = (
-            None if timeline is not None else HandCue(0, 0.0, math.inf, None, 0.0)
-        )
-        self._released: HandCue | None = None  # the last hand cue, to fade out of at its end
-
-    @property
-    def source(self) -> str:
-        """Who picked the line: "song" (timeline), "cue" (by hand) or "hand" (no timeline)."""
-        if self.timeline is None:
-            return "hand"
-        return "cue" if self.cue is not None else "song"
-
-    def shot(self, t: float) -> Shot:
-        """What is on screen at t; a hand cue past its end (or before its start) gives way."""
-        cue = self.cue
-        if cue is not None and self.timeline is not None and not cue.at <= t < cue.until:
-            self._released = cue if t >= cue.until else None
-            self.cue = cue = None
-        if cue is not None:
-            return self._cued_shot(cue, t)
-        shot = shot_at(self.timeline, t, crossfade_s=self.crossfade_s, gap_line=self.gap_line)
-        released = self._released
-        if released is not None:
-            fade = self.crossfade_s[shot.line]
-            since = t - released.until
-            if not 0 <= since < fade:
-                self._released = None
-            elif released.line != shot.line:  # fade out of the cued line, not the song's
-                mix = _smoothstep(since / fade)
-                return replace(shot, prev=released.line, t_prev=t - released.at, mix=mix)
-        return shot
-
-    def cue_line(self, line: int, t: float) -> None:
-        """Show `line` (0-based) from t, fading from what is on screen now."""
-        if not 0 <= line < self.n_lines:
-            raise LyriscopeError(
-                f"there is no line {line + 1}; the set has lines 1..{self.n_lines}"
-            )
-        now = self.shot(t)
-        prev_at = t - now.t_line
-        until = math.inf
-        if self.timeline is not None:
-            until = self.timeline.at(t).end
-            if until <= t:  # at the song's end: hold until the next cue
-                until = math.inf
-        self.cue = HandCue(line, t, until, now.line if now.line != line else None, prev_at)
-        self._released = None
-
-    def step(self, delta: int, t: float) -> None:
-        """Cue the line `delta` after (or before) the one on screen, clamped to the set."""
-        line = self.shot(t).line
-        self.cue_line(min(max(line + delta, 0), self.n_lines - 1), t)
-
-    def forget(self) -> None:
-        """Back to the timeline (after a seek); a live input keeps its line."""
-        if self.timeline is not None:
-            self.cue = None
-            self._released = None
-
-    def _cued_shot(self, cue: HandCue, t: float) -> Shot:
-        t_line = t - cue.at
-        fade = self.crossfade_s[cue.line]
-        if cue.prev is not None and fade > 0 and t_line < fade:
-            return Shot(
-                line=cue.line,
-                t_line=t_line,
-                prev=cue.prev,
-                t_prev=t - cue.prev_at,
-                mix=_smoothstep(t_line / fade),
-            )
-        return Shot(line=cue.line, t_line=t_line, prev=None, t_prev=0.0, mix=1.0)
-
-
-def _smoothstep(x: float) -> float:
-    x = min(1.0, max(0.0, x))
-    return x * x * (3.0 - 2.0 * x)
-
-
-# --- the show ---------------------------------------------------------------------------
-
-
-@dataclass
-class ShowStats:
-    """What the show measured (the HUD shows it; `run` returns it)."""
-
-    presented: int = 0  # frames presented
-    images: int = 0  # images the worker finished and the display showed
-    dropped: int = 0  # requests and images replaced before use
-    fps: float = 0.0  # presented frames per second, recent
-    frame_ms: float = 0.0  # display loop time, recent mean
-    synth_ms: float = 0.0  # synthesis time of the shown image
-    latency_frames: float = 0.0  # (clock now - shown image's time) * fps
-    lines_shown: list[int] = field(default_factory=list)  # the line of each new image, in order
-    errors: list[str] = field(default_factory=list)  # every error reported, in order
 
 
 class LiveShow:
@@ -355,7 +87,9 @@ class LiveShow:
         self.reloader = reloader
         self.inputs = tuple(inputs)
         self.options = options
-        self.fps = float(options.fps or songset.output.fps)
+        self.timebase = (
+            options.timebase if options.timebase is not None else Timebase.from_set(songset)
+        )
         self.walks = self._make_walks(songset)
         self.director = self._make_director(songset)
         self.stats = ShowStats()
@@ -373,17 +107,16 @@ class LiveShow:
         self._shown: FrameResult | None = None
         self._last_request: FrameRequest | None = None
         self._last_tick = time.perf_counter()
-        self._frame_times: deque[float] = deque(maxlen=60)  # seconds of work per frame
-        self._intervals: deque[float] = deque(maxlen=60)  # seconds between frames
-        self._next_hud = -math.inf
-        self._hud_lines: list[str] = []
-        self._hud_state: tuple = ()
-        self._blank = np.zeros((8, 8, 3), np.uint8)
-        self._fullscreen_restore: tuple[int, int, int, int] | None = None
+        self._frame_times = FrameTimes()
+        self._hud_refresh = HudRefresh(every_s=options.hud_refresh_s)
+        self._commands: dict[ShowCommand, Callable[[], None]] = {
+            ShowCommand.HUD: self._toggle_hud,
+            ShowCommand.RELOAD: lambda: self._reload(force=True),
+            ShowCommand.FULLSCREEN: self._toggle_fullscreen,
+            ShowCommand.QUIT: self._escape,
+        }
         self.worker = SynthesisWorker(generator, on_error=self._errors.append)
-        window = getattr(renderer.target, "window", None)
-        if window is not None:
-            install_keyboard(window, self.key)
+        install_keyboard(renderer.target, self.key)
 
     # --- public -----------------------------------------------------------------------
 
@@ -433,8 +166,7 @@ class LiveShow:
         self._draw()
         self.renderer.present()
         self.stats.presented += 1
-        self._frame_times.append(time.perf_counter() - tick)
-        self._intervals.append(dt)
+        self._frame_times.add(work_s=time.perf_counter() - tick, interval_s=dt)
 
     def key(self, name: str) -> None:
         """A key press by name (KEYS); handled at the start of the next frame."""
@@ -471,25 +203,11 @@ class LiveShow:
 
     def _handle_keys(self) -> None:
         while self._keys:
-            name = self._keys.popleft()
-            if name == "space":
-                self.controls.push(Action("play_pause"))
-            elif name == "left":
-                self.controls.push(Action("prev"))
-            elif name == "right":
-                self.controls.push(Action("next"))
-            elif name.isdigit():
-                self.controls.push(Action("cue", float(int(name) - 1)))
-            elif name == "b":
-                self.controls.push(Action("blackout"))
-            elif name == "h":
-                self.hud.visible = not self.hud.visible
-            elif name == "r":
-                self._reload(force=True)
-            elif name == "f":
-                self._toggle_fullscreen()
-            elif name == "escape":
-                self._escape()
+            what = KEYS.get(self._keys.popleft())
+            if isinstance(what, Action):
+                self.controls.push(what)
+            elif what is not None:
+                self._commands[what]()
 
     def _handle_actions(self) -> None:
         for action in self.controls.drain():
@@ -534,16 +252,8 @@ class LiveShow:
         if key == self._last_key:
             return  # paused and nothing changed: the image on screen is this one
         self._last_key = key
-        request = FrameRequest(
-            t=t,
-            shot=shot,
-            walk=self.walks[shot.line],
-            params=params,
-            prev_walk=None if shot.prev is None else self.walks[shot.prev],
-            prev_params=prev_params,
-            frame=frame_at(walk_t),
-            features=features,
-        )
+        images = shot_images(shot, frame=frame_at(walk_t), params=params, prev_params=prev_params)
+        request = FrameRequest(t=t, shot=shot, images=images, walks=self.walks, features=features)
         self._last_request = request
         self.worker.requests.put(request)
 
@@ -553,8 +263,7 @@ class LiveShow:
             features = self.live_input.features()
             last = features.first_frame + max(features.n_frames - 1, 0)
             return t, features, lambda _t: last  # the newest analysed row is now
-        fps = self.fps
-        return t, self.features, lambda tt: max(0, round(tt * fps))
+        return t, self.features, self.timebase.frame
 
     def _show(self, result: FrameResult) -> None:
         self._shown = result
@@ -574,44 +283,29 @@ class LiveShow:
 
     def _draw(self) -> None:
         shown = self._shown
-        post = self.controls.post(self.songset.post)
-        flash = self._flash**2  # quick white, soft tail
-        if shown is None:
-            self.renderer.render(self._blank, post=post, flash=flash, blackout=self._blackout)
-            return
-        shot = shown.request.shot
-        text = self.songset.lines[shot.line].text
-        if shown.prev_image is None:
-            self.renderer.render(
-                shown.image, text=text, post=post, flash=flash, blackout=self._blackout
-            )
-        else:
-            self.renderer.render(
-                shown.prev_image,
-                image_b=shown.image,
-                mix=shot.mix,
-                text=text,
-                post=post,
-                flash=flash,
-                blackout=self._blackout,
-            )
+        picture = None
+        if shown is not None:
+            shot = shown.request.shot
+            text = self.songset.lines[shot.line].text
+            picture = Picture(shown.image, shown.prev_image, shot.mix, text)
+        render_picture(
+            self.renderer,
+            picture,
+            post=self.controls.post(self.songset.post),
+            flash=self._flash**2,  # quick white, soft tail
+            blackout=self._blackout,
+        )
 
     def _refresh_hud(self, t: float) -> None:
-        now = time.monotonic()
         stats = self.stats
         stats.dropped = self.worker.requests.dropped + self.worker.results.dropped
         if self._shown is not None:
-            stats.latency_frames = max(0.0, (t - self._shown.request.t) * self.fps)
-        if self._frame_times:
-            stats.frame_ms = 1000 * sum(self._frame_times) / len(self._frame_times)
-        if self._intervals:
-            mean = sum(self._intervals) / len(self._intervals)
-            stats.fps = 1.0 / mean if mean > 0 else 0.0
-        notice = "press Esc again to quit" if now < self._esc_until else ""
-        line = self.shown_line
+            stats.latency_frames = max(0.0, (t - self._shown.request.t) * self.timebase.rate)
+        self._frame_times.update(stats)
+        notice = "press Esc again to quit" if time.monotonic() < self._esc_until else ""
         # Numbers are redrawn a few times a second; a change of state at once.
         state = (
-            line,
+            self.shown_line,
             self.director.source,
             self.clock.playing,
             self._frozen,
@@ -620,31 +314,31 @@ class LiveShow:
             self.last_message,
             notice,
         )
-        if now >= self._next_hud or state != self._hud_state:
-            self._next_hud = now + self.options.hud_refresh_s
-            self._hud_state = state
-            info = HudInfo(
-                t=t,
-                playing=self.clock.playing,
-                line=line,
-                n_lines=len(self.songset.lines),
-                line_text="" if line is None else self.songset.lines[line].text,
-                line_source=self.director.source,
-                fps=stats.fps,
-                frame_ms=stats.frame_ms,
-                synth_ms=stats.synth_ms,
-                dropped=stats.dropped,
-                latency_frames=stats.latency_frames,
-                clock_status=self.clock.status,
-                inputs=tuple(str(getattr(i, "status", i)) for i in self.inputs),
-                frozen=self._frozen,
-                blackout=self._blackout_on,
-                error=self.last_error,
-                message=self.last_message,
-                notice=notice,
-            )
-            self._hud_lines = hud_lines(info)
-        self.hud.show(self.renderer.ctx, self._hud_lines)
+        lines = self._hud_refresh.lines_for(state, lambda: self._hud_info(t, notice))
+        self.hud.show(self.renderer.ctx, lines)
+
+    def _hud_info(self, t: float, notice: str) -> HudInfo:
+        line, stats = self.shown_line, self.stats
+        return HudInfo(
+            t=t,
+            playing=self.clock.playing,
+            line=line,
+            n_lines=len(self.songset.lines),
+            line_text="" if line is None else self.songset.lines[line].text,
+            line_source=self.director.source,
+            fps=stats.fps,
+            frame_ms=stats.frame_ms,
+            synth_ms=stats.synth_ms,
+            dropped=stats.dropped,
+            latency_frames=stats.latency_frames,
+            clock_status=self.clock.status,
+            inputs=tuple(str(getattr(i, "status", i)) for i in self.inputs),
+            frozen=self._frozen,
+            blackout=self._blackout_on,
+            error=self.last_error,
+            message=self.last_message,
+            notice=notice,
+        )
 
     # --- parts --------------------------------------------------------------------------
 
@@ -693,16 +387,9 @@ class LiveShow:
         self._last_key = None  # new params: draw again even while paused
 
     def _make_walks(self, songset: SongSet) -> list[Any]:
-        from lyriscope.engine.synth.walk import Walk
-
-        return [
-            Walk.for_model(self.generator.line(i), seeds=line.seeds, fps=self.fps)
-            for i, line in enumerate(songset.lines)
-        ]
+        return line_walks(songset, self.generator, fps=self.timebase.rate)
 
     def _make_director(self, songset: SongSet) -> Director:
-        from lyriscope.timeline import Timeline
-
         fades = [line.walk.crossfade_s for line in songset.lines]
         timeline = None
         if self.live_input is None:
@@ -739,31 +426,10 @@ class LiveShow:
             self._esc_until = now + self.options.esc_confirm_s
 
     def _toggle_fullscreen(self) -> None:
-        window = getattr(self.renderer.target, "window", None)
-        if window is None:
-            return
-        import glfw
+        self._guard(self.renderer.target.toggle_fullscreen)
 
-        if glfw.get_window_monitor(window):
-            x, y, w, h = self._fullscreen_restore or (
-                50,
-                50,
-                self.renderer.size,
-                self.renderer.size,
-            )
-            glfw.set_window_monitor(window, None, x, y, w, h, 0)
-            return
-        monitor = glfw.get_primary_monitor()
-        if not monitor:
-            self._report("no monitor for fullscreen")
-            return
-        x, y = glfw.get_window_pos(window)
-        w, h = glfw.get_window_size(window)
-        self._fullscreen_restore = (x, y, w, h)
-        mode = glfw.get_video_mode(monitor)
-        glfw.set_window_monitor(
-            window, monitor, 0, 0, mode.size.width, mode.size.height, mode.refresh_rate
-        )
+    def _toggle_hud(self) -> None:
+        self.hud.visible = not self.hud.visible
 
 
 def _toggle(state: bool, value: float | None) -> bool:
@@ -771,56 +437,4 @@ def _toggle(state: bool, value: float | None) -> bool:
     return not state if value is None else value >= 0.5
 
 
-def install_keyboard(window: Any, on_key: Callable[[str], None]) -> None:
-    """Call on_key(name) for each press of a show key (KEYS) in a glfw window."""
-    import glfw
-
-    names = {
-        glfw.KEY_SPACE: "space",
-        glfw.KEY_LEFT: "left",
-        glfw.KEY_RIGHT: "right",
-        glfw.KEY_F: "f",
-        glfw.KEY_H: "h",
-        glfw.KEY_R: "r",
-        glfw.KEY_B: "b",
-        glfw.KEY_ESCAPE: "escape",
-    }
-    for n in range(1, 10):
-        names[getattr(glfw, f"KEY_{n}")] = str(n)
-        names[getattr(glfw, f"KEY_KP_{n}")] = str(n)
-
-    def callback(_window: Any, key: int, _scancode: int, action: int, _mods: int) -> None:
-        if action == glfw.PRESS and key in names:
-            on_key(names[key])
-
-    glfw.set_key_callback(window, callback)
-
-
-def save_screenshot(renderer: Any, path: str | Path) -> Path:
-    """The last rendered frame (post chain and HUD included) as a PNG, written atomically."""
-    from PIL import Image
-
-    from lyriscope.atomic import atomic_path
-
-    path = Path(path)
-    pixels = renderer.read()  # uint8 [size, size, 3], top row first
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        Image.fromarray(pixels).save(tmp, format="PNG")
-    return path
-
-
-__all__ = [
-    "KEYS",
-    "Director",
-    "FrameRequest",
-    "FrameResult",
-    "HandCue",
-    "LiveOptions",
-    "LiveShow",
-    "Mailbox",
-    "ShowStats",
-    "SynthesisWorker",
-    "install_keyboard",
-    "save_screenshot",
-]
+__all__ = ["LiveOptions", "LiveShow"]

@@ -45,7 +45,7 @@ _CLIENT_NAME = "lyriscope"
 
 def _rtmidi() -> Any:
     try:
-        import rtmidi
+        import rtmidi  # here: it loads the native ALSA/JACK library, which may be missing
     except ImportError as exc:  # a wheel without its native library
         raise DeviceError(
             f"MIDI: python-rtmidi cannot be imported ({exc}); "

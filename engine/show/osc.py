@@ -25,6 +25,9 @@ import threading
 import time
 from typing import Any
 
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import BlockingOSCUDPServer
+
 from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.errors import DeviceError
 from lyriscope.params import CONTROLLABLE
@@ -43,9 +46,6 @@ class OscServer:
         port: int,  # UDP port; 0 picks a free one (see .port)
         host: str = "127.0.0.1",  # "0.0.0.0" to accept messages from other machines
     ) -> None:
-        from pythonosc.dispatcher import Dispatcher
-        from pythonosc.osc_server import BlockingOSCUDPServer
-
         self.controls = controls
         self.host = host
         self._lock = threading.Lock()

@@ -6,16 +6,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from lyriscope.engine.synth.fastpath import FastOptions, FastSynthesis
 from lyriscope.errors import CheckpointError, SetError
+from lyriscope.trainers.checkpoint import load_model
 from lyriscope.trainers.devices import pick_device
-
-if TYPE_CHECKING:
-    import argparse
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +26,6 @@ class RuntimeOptions:
     noise_mode: str = "const"  # "const" keeps frames deterministic; "random" flickers
     fast: bool = False  # engine.fastpath: a precomputed plan (+ CUDA graph, fp16 on CUDA)
     batch: int = 1  # frames per synthesis call; the fast path's CUDA graph is for this batch
-
-
-def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
-    """The RuntimeOptions of a command's --device, --fast and --batch (absent: the defaults)."""
-    return RuntimeOptions(
-        device=getattr(args, "device", "auto"),
-        fast=getattr(args, "fast", False),
-        batch=getattr(args, "batch", 1),
-    )
 
 
 class LineModel:
@@ -72,8 +62,6 @@ class LineModel:
                 noise_mode,
             )
         elif fast:
-            from lyriscope.engine.synth.fastpath import FastOptions, FastSynthesis
-
             options = FastOptions(dtype="fp16" if fp16 else "fp32", noise_mode=noise_mode)
             self.fast = FastSynthesis(G, batch=batch, options=options, graph_pool=graph_pool)
 
@@ -115,8 +103,6 @@ class Generator:
         noise_modes: Sequence[str] | None = None,
     ) -> None:
         """noise_modes: per line ("const", "random", "none"); None: options.noise_mode for all."""
-        from lyriscope.trainers.checkpoint import load_model
-
         self.device = pick_device(options.device)
         fp16 = options.fp16 if options.fp16 is not None else self.device.type == "cuda"
         if noise_modes is not None and len(noise_modes) != len(model_paths):

@@ -28,17 +28,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from lyriscope.engine.audio.features import Features
 from lyriscope.engine.synth.interp import catmull_rom_loop, slerp_loop
 from lyriscope.errors import CheckpointError, SetError
 from lyriscope.setmodel import BAND_NAMES, LAYER_GROUPS, WalkParams
-
-if TYPE_CHECKING:
-    from lyriscope.engine.audio.features import Features
 
 SEED_MAX = 2**32 - 1  # numpy.random.RandomState takes seeds in 0..2**32 - 1
 PULSE_DECAY_S = 0.5  # an onset's push falls to zero over this many seconds

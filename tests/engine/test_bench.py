@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 
@@ -9,7 +11,8 @@ import pytest
 import torch
 
 from lyriscope.cli import main
-from lyriscope.engine.bench.suite import TARGETS
+from lyriscope.engine.bench.ops import bench_ops
+from lyriscope.engine.bench.suite import TARGETS, format_report
 
 # One torch thread: on a busy 2-core machine more threads spin and run far slower.
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -58,8 +61,6 @@ def _numbers(value, path=""):
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "bench.json"
-    import contextlib
-    import io
 
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
@@ -92,8 +93,6 @@ def test_bench_says_the_fused_ops_need_cuda(bench_run):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_bench_ops_times_every_case_on_cuda():
-    from lyriscope.engine.bench.ops import bench_ops
-
     result = bench_ops(size=256, device=torch.device("cuda"), iterations=3, warmup=1)
     assert result["available"] and len(result["cases"]) == 4
     for case in result["cases"]:
@@ -144,8 +143,6 @@ def test_bad_options_are_one_sentence(args, message, capsys):
 
 
 def test_report_names_a_failed_section(bench_run):
-    from lyriscope.engine.bench.suite import format_report
-
     _, _, result = bench_run
     broken = {**result, "live": {"error": "ShaderError: no EGL display"}}
     report = format_report(broken)

@@ -11,15 +11,14 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
+from setfiles import set_toml, write_model, write_set
 from xvfb_server import private_display
 
 from lyriscope.cli import main
+from lyriscope.engine.commands.options import runtime_options
 from lyriscope.engine.synth import fastpath
-from lyriscope.engine.synth.runtime import RuntimeOptions, runtime_options
-from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.random_model import random_generator
+from lyriscope.engine.synth.runtime import RuntimeOptions
 
 SR = 16000
 FPS = 10.0
@@ -27,55 +26,41 @@ DURATION_S = 1.6
 SIZE = 64  # models and video, pixels
 
 
-def _set_toml(*, seeds: tuple[str, str], noise_line_2: str = "const") -> str:
-    return f"""
-[song]
-title = "fast"
-audio = "song.wav"
-lyrics = "song.lrc"
-[output]
-size = {SIZE}
-fps = {FPS}
-[walk]
-loop_seconds = 2.0
-crossfade_s = 0.2
-[post]
-vignette = 0.0
-text = false
-[[line]]
-text = "first line"
-model = "models/line-01.safetensors"
-seeds = {seeds[0]}
-[[line]]
-text = "second line"
-model = "models/line-02.safetensors"
-seeds = {seeds[1]}
-noise = "{noise_line_2}"
-"""
+def _tables(*, seeds: tuple[list[int], list[int]], noise_line_2: str = "const") -> dict:
+    """set.toml's tables: two lines on 64² models, the second with its own noise mode."""
+    return {
+        "lines": (
+            {"text": "first line", "model": "models/line-01.safetensors", "seeds": seeds[0]},
+            {
+                "text": "second line",
+                "model": "models/line-02.safetensors",
+                "seeds": seeds[1],
+                "noise": noise_line_2,
+            },
+        ),
+        "output": {"size": SIZE, "fps": FPS},
+        "walk": {"loop_seconds": 2.0, "crossfade_s": 0.2},
+        "post": {"vignette": 0.0, "text": False},
+    }
 
 
 @pytest.fixture(scope="module")
 def fast_set(tmp_path_factory) -> Path:
     """A 1.6 s song of two lines with 64² random models; set.toml and two variants beside it."""
     root = tmp_path_factory.mktemp("fast") / "set"
-    (root / "models").mkdir(parents=True)
     t = np.arange(int(DURATION_S * SR)) / SR
     noise = np.random.RandomState(0).standard_normal(t.size) * (t % 0.4 < 0.02)  # clicks
-    sf.write(
-        root / "song.wav", (0.05 * np.sin(2 * np.pi * 330 * t) + 0.3 * noise).astype(np.float32), SR
-    )
-    (root / "song.lrc").write_text(
-        "[00:00.00]first line\n[00:00.80]second line\n", encoding="utf-8"
-    )
+    song = 0.05 * np.sin(2 * np.pi * 330 * t) + 0.3 * noise
+    write_set(root, audio=song, sr=SR, line_s=0.8, **_tables(seeds=([1, 2, 3], [4, 5, 6])))
     for i in (1, 2):
-        G = random_generator(SIZE, channel_base=512, channel_max=32, mapping_layers=2, seed=i)
-        save_model(root / "models" / f"line-{i:02d}.safetensors", G)
-    (root / "set.toml").write_text(_set_toml(seeds=("[1, 2, 3]", "[4, 5, 6]")), encoding="utf-8")
+        write_model(
+            root / "models" / f"line-{i:02d}.safetensors", size=SIZE, seed=i, channel_base=512
+        )
     (root / "other-seeds.toml").write_text(
-        _set_toml(seeds=("[71, 72, 73]", "[74, 75, 76]")), encoding="utf-8"
+        set_toml(**_tables(seeds=([71, 72, 73], [74, 75, 76]))), encoding="utf-8"
     )
     (root / "random-noise.toml").write_text(
-        _set_toml(seeds=("[1, 2, 3]", "[4, 5, 6]"), noise_line_2="random"), encoding="utf-8"
+        set_toml(**_tables(seeds=([1, 2, 3], [4, 5, 6]), noise_line_2="random")), encoding="utf-8"
     )
     return root
 
@@ -191,9 +176,6 @@ def test_preview_and_loops_draw_through_the_fast_path(
 def test_live_draws_through_the_fast_path(
     fast_set: Path, tmp_path: Path, fast_calls: list[int], monkeypatch
 ):
-    pytest.importorskip(
-        "lyriscope.engine.show.clock", reason="engine/show/clock.py has not landed yet"
-    )
     with private_display(monkeypatch, screen="640x480x24"):
         code = main(
             [

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 from jack_server import start_jack
+from setfiles import write_set
 
 from lyriscope.engine.show.clock import Clock, SystemClock, fill_block, open_clock
 from lyriscope.setmodel import load_set
@@ -171,21 +171,13 @@ def test_fill_block_gives_silence_after_the_end_and_stops_the_position():
 @pytest.fixture(scope="module")
 def click_set(tmp_path_factory) -> Path:
     """A set whose song is a click every CLICK_EVERY_S over a quiet tone, at 48 kHz."""
-    root = tmp_path_factory.mktemp("clockset") / "clicks"
-    root.mkdir()
     t = np.arange(int(SONG_S * SR)) / SR
     y = 0.01 * np.sin(2 * np.pi * 220 * t)
     burst = np.random.RandomState(0).standard_normal(600) * np.exp(-np.arange(600) / 120)
     for k in range(0, len(y) - 600, int(CLICK_EVERY_S * SR)):
         y[k : k + 600] += 0.8 * burst
-    sf.write(root / "song.wav", y.astype(np.float32), SR)
-    (root / "song.lrc").write_text("[00:00.00]one\n[00:03.00]two\n", encoding="utf-8")
-    (root / "set.toml").write_text(
-        '[song]\ntitle = "clicks"\naudio = "song.wav"\nlyrics = "song.lrc"\n'
-        '[[line]]\ntext = "one"\n[[line]]\ntext = "two"\n',
-        encoding="utf-8",
-    )
-    return root
+    root = tmp_path_factory.mktemp("clockset") / "clicks"
+    return write_set(root, lines=("one", "two"), line_s=3.0, audio=y, sr=SR)
 
 
 def test_open_clock_with_no_audio_runs_on_the_system_clock_and_says_so(click_set):

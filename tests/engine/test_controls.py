@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import threading
-from pathlib import Path
 
 import pytest
+from setfiles import write_set
 
 from lyriscope.engine.show.controls import Action, LiveControls, note_action
 from lyriscope.engine.show.tempo import MidiClock, TapTempo, fit_loop_seconds
@@ -17,39 +17,16 @@ from lyriscope.setmodel import Post, load_set
 FRAME = 1 / 60
 
 
-def write_set(root: Path, *, walk: str = "pulse = 0.4", midi: str = "") -> Path:
-    """A two-line set folder; the audio and lyrics only need to exist for the set to load."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "song.wav").write_bytes(b"")
-    (root / "song.lrc").write_text("[00:00.00]one\n[00:02.00]two\n", encoding="utf-8")
-    (root / "set.toml").write_text(
-        f"""# my show
-[song]
-title = "test"
-audio = "song.wav"
-lyrics = "song.lrc"
-
-[walk]
-{walk}
-
-[post]
-brightness = 0.1
-
-[[line]]
-text = "one"
-[[line]]
-text = "two"
-loop_seconds = 6.0
-{midi}
-""",
-        encoding="utf-8",
-    )
-    return root
+# The show of these tests: pulse 0.4 for every line, brightness 0.1, line 2 loops in 6 s.
+SHOW_LINES = ("one", {"text": "two", "loop_seconds": 6.0})
+SHOW_POST = {"brightness": 0.1}
 
 
 @pytest.fixture
 def songset(tmp_path):
-    return load_set(write_set(tmp_path / "show"))
+    return load_set(
+        write_set(tmp_path / "show", lines=SHOW_LINES, walk={"pulse": 0.4}, post=SHOW_POST)
+    )
 
 
 def settle(controls: LiveControls, seconds: float = 1.0) -> None:
@@ -134,11 +111,11 @@ def test_overrides_apply_to_each_lines_own_walk(songset):
 
 
 def test_reload_keeps_overrides_and_glides_new_touches_from_the_new_values(tmp_path):
-    root = write_set(tmp_path / "show")
+    root = write_set(tmp_path / "show", lines=SHOW_LINES, walk={"pulse": 0.4}, post=SHOW_POST)
     controls = LiveControls(load_set(root), smoothing_s=0)
     controls.set("motion", 1.25)
     controls.tick(FRAME)
-    write_set(root, walk="pulse = 1.0")
+    write_set(root, lines=SHOW_LINES, walk={"pulse": 1.0}, post=SHOW_POST)
     controls.reload(load_set(root))
     assert controls.values() == {"motion": 1.25}
     controls.smoothing_s = 0.05

@@ -4,42 +4,36 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
+from setfiles import set_toml, write_model, write_set
 
+from lyriscope.engine.file_watch import FileWatcher, watch
 from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer, copy_shaders
 from lyriscope.engine.show.controls import LiveControls
-from lyriscope.engine.show.hot_reload import FileWatcher, HotReload, incompatible
+from lyriscope.engine.show.hot_reload import HotReload, incompatible
 from lyriscope.engine.show.hud import HudOverlay
 from lyriscope.engine.show.live import LiveShow
 from lyriscope.engine.synth.runtime import Generator
 from lyriscope.setmodel import load_set
-from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.random_model import random_generator
 
-SR = 22050
 DURATION_S = 2.0
-SET_TOML = """
-[song]
-title = "reload test"
-audio = "song.wav"
-lyrics = "song.lrc"
-[output]
-size = 64
-fps = 10
-[walk]
-loop_seconds = 4.0
-seeds = 3
-[post]
-{post}
-[[line]]
-text = "only line"
-model = "{model}"
-"""
+
+
+def reload_set(model: Path, *, post: str = "vignette = 0.0") -> dict:
+    """The set.toml tables of these tests: one line on a shared model, post as given (TOML)."""
+    return {
+        "lines": ({"text": "only line", "model": model.as_posix()},),
+        "output": {"size": 64, "fps": 10},
+        "walk": {"loop_seconds": 4.0, "seeds": 3},
+        "post": post,
+    }
+
+
 RED_CROSSFADE = """#version 330 core
 out vec4 f_color;
 void main() { f_color = vec4(1.0, 0.0, 0.0, 1.0); }
@@ -48,26 +42,14 @@ void main() { f_color = vec4(1.0, 0.0, 0.0, 1.0); }
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "line-01.safetensors"
-    save_model(
-        path, random_generator(32, channel_base=256, channel_max=32, mapping_layers=2, seed=3)
-    )
-    return path
-
-
-def write_set(root: Path, model: Path, *, post: str = "vignette = 0.0") -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    sf.write(root / "song.wav", np.zeros(int(DURATION_S * SR), np.float32), SR)
-    (root / "song.lrc").write_text("[00:00.00]only line\n", encoding="utf-8")
-    edit_set(root, model, post=post)
-    return root
+    return write_model(tmp_path_factory.mktemp("models") / "line-01.safetensors", seed=3)
 
 
 def edit_set(root: Path, model: Path, *, post: str) -> None:
     """Rewrite set.toml and make sure its stamp changes (coarse file system clocks)."""
     path = root / "set.toml"
-    before = path.stat().st_mtime_ns if path.exists() else 0
-    path.write_text(SET_TOML.format(post=post, model=model.as_posix()), encoding="utf-8")
+    before = path.stat().st_mtime_ns
+    path.write_text(set_toml(**reload_set(model, post=post)), encoding="utf-8")
     bump(path, before)
 
 
@@ -105,8 +87,25 @@ def test_file_watcher_reports_each_change_once(tmp_path):
     assert watcher.changed() == [a]  # gone counts too (an editor mid-save)
 
 
+def test_watch_calls_back_once_per_save_even_when_the_editor_replaces_the_file(tmp_path):
+    path = tmp_path / "set.toml"
+    path.write_text("a")
+    calls: list[str] = []
+
+    def replace() -> None:  # an editor that removes the file, then writes the new one
+        before = path.stat().st_mtime_ns
+        path.unlink()
+        time.sleep(0.15)
+        path.write_text("b")
+        bump(path, before)
+
+    threading.Timer(0.05, replace).start()
+    watch(path, lambda: calls.append(path.read_text()), poll_s=0.02, stop_after_s=0.6)
+    assert calls == ["b"]
+
+
 def test_poll_looks_at_files_only_every_poll_s(tmp_path, model):
-    root = write_set(tmp_path / "s", model)
+    root = write_set(tmp_path / "s", **reload_set(model))
     ticks = Ticks()
     reloader = HotReload(load_set(root), poll_s=0.25, clock=ticks)
     edit_set(root, model, post="vignette = 0.5")
@@ -120,7 +119,7 @@ def test_poll_looks_at_files_only_every_poll_s(tmp_path, model):
 
 
 def test_broken_set_toml_keeps_the_previous_set_and_says_where(tmp_path, model):
-    root = write_set(tmp_path / "s", model, post="vignette = 0.2")
+    root = write_set(tmp_path / "s", **reload_set(model, post="vignette = 0.2"))
     ticks = Ticks()
     reloader = HotReload(load_set(root), poll_s=0.25, clock=ticks)
     before = (root / "set.toml").stat().st_mtime_ns
@@ -139,10 +138,10 @@ def test_broken_set_toml_keeps_the_previous_set_and_says_where(tmp_path, model):
 
 
 def test_new_lines_or_models_need_a_restart(tmp_path, model):
-    old = load_set(write_set(tmp_path / "a", model))
+    old = load_set(write_set(tmp_path / "a", **reload_set(model)))
     other = model.parent / "other.safetensors"
     other.write_bytes(model.read_bytes())
-    new = load_set(write_set(tmp_path / "b", other))
+    new = load_set(write_set(tmp_path / "b", **reload_set(other)))
     assert re.search(r"line 1's model changed; restart the show", incompatible(old, new))
     assert incompatible(old, old) is None
 
@@ -156,7 +155,7 @@ def grey(size: int = 32) -> np.ndarray:
 
 def test_shader_edit_changes_the_next_frame_and_a_broken_one_keeps_the_last_good(tmp_path, model):
     shaders = copy_shaders(tmp_path / "shaders")
-    songset = load_set(write_set(tmp_path / "s", model))
+    songset = load_set(write_set(tmp_path / "s", **reload_set(model)))
     ticks = Ticks()
     reloader = HotReload(songset, shader_dir=shaders, poll_s=0.25, clock=ticks)
     with Renderer.offscreen(32, post=songset.post, shader_dir=shaders) as renderer:
@@ -212,7 +211,7 @@ def run_until(show: LiveShow, done, timeout_s: float = 10.0) -> None:
 
 
 def test_show_applies_a_post_edit_and_shows_a_broken_shader_in_the_hud(tmp_path, model):
-    root = write_set(tmp_path / "s", model, post="vignette = 0.0")
+    root = write_set(tmp_path / "s", **reload_set(model))
     shaders = copy_shaders(tmp_path / "shaders")
     songset = load_set(root)
     hud = HudOverlay(size=96, visible=False)

@@ -12,64 +12,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
+import torch
+from PIL import Image
+from setfiles import write_set
 from xvfb_server import private_display
 
+from lyriscope.engine.compose import LineImage, line_walks, shot_images, synthesize
 from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer
-from lyriscope.engine.offline.render import FrameSource
-from lyriscope.engine.shots import shot_at
+from lyriscope.engine.shots import Shot, shot_at
 from lyriscope.engine.show.controls import Action, LiveControls
+from lyriscope.engine.show.director import Director
 from lyriscope.engine.show.hud import HudInfo, HudOverlay, hud_lines
-from lyriscope.engine.show.live import Director, LiveOptions, LiveShow, Mailbox
-from lyriscope.engine.synth.runtime import Generator
+from lyriscope.engine.show.live import LiveOptions, LiveShow
+from lyriscope.engine.show.play import PlayOptions, play
+from lyriscope.engine.show.worker import FrameRequest, Mailbox, SynthesisWorker
+from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
+from lyriscope.engine.synth.walk import Walk
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import load_set
 from lyriscope.timeline import Timeline
-from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.random_model import random_generator
 
-SR = 22050
 FPS = 10.0
 DURATION_S = 3.2  # line 1 at 0 s, line 2 at 2 s
 SIZE = 192  # render side: big enough for a readable HUD, small enough for llvmpipe
-
-
-def write_set(root: Path, *, post: str = "vignette = 0.0") -> Path:
-    """A two-line set: a quiet generated song, an LRC and two random 32² models."""
-    root.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(DURATION_S * SR)) / SR
-    sf.write(root / "song.wav", (0.05 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR)
-    (root / "song.lrc").write_text(
-        "[00:00.00]first line\n[00:02.00]second line\n", encoding="utf-8"
-    )
-    for i in (1, 2):
-        G = random_generator(32, channel_base=256, channel_max=32, mapping_layers=2, seed=i)
-        save_model(root / "models" / f"line-{i:02d}.safetensors", G)
-    (root / "set.toml").write_text(
-        f"""
-[song]
-title = "live test"
-audio = "song.wav"
-lyrics = "song.lrc"
-[output]
-size = 64
-fps = {FPS}
-[walk]
-loop_seconds = 4.0
-seeds = 3
-crossfade_s = 0.5
-[post]
-{post}
-[[line]]
-text = "first line"
-model = "models/line-01.safetensors"
-[[line]]
-text = "second line"
-model = "models/line-02.safetensors"
-""",
-        encoding="utf-8",
-    )
-    return root
 
 
 class ManualClock:
@@ -112,7 +77,16 @@ class SlowGenerator:
 
 @pytest.fixture(scope="module")
 def live_set(tmp_path_factory) -> Path:
-    return write_set(tmp_path_factory.mktemp("live") / "tiny")
+    """A two-line set: a quiet tone, line 2 at 2 s, two random 32² models."""
+    return write_set(
+        tmp_path_factory.mktemp("live") / "tiny",
+        audio="tone",
+        seconds=DURATION_S,
+        output={"size": 64, "fps": FPS},
+        walk={"loop_seconds": 4.0, "seeds": 3, "crossfade_s": 0.5},
+        post={"vignette": 0.0},
+        models=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -238,8 +212,11 @@ def test_live_image_equals_the_offline_renders_image_at_the_same_time(live_set, 
         settle(show)
         shown = show.shown
         assert shown.request.shot.line == 1
-        reference = FrameSource(songset, generator, None, fps=FPS).images(
-            [(1, 2.7 - 2.0, round(2.7 * FPS))]
+        reference = synthesize(
+            [LineImage(1, 2.7 - 2.0, round(2.7 * FPS), songset.lines[1].walk)],
+            walks=line_walks(songset, generator, fps=FPS),
+            generator=generator,
+            features=None,
         )[0]
         np.testing.assert_array_equal(shown.image, reference)
     finally:
@@ -492,7 +469,6 @@ def test_window_shows_picture_and_hud_and_x_keys_change_the_line(
 ):
     if shutil.which("xdotool") is None:
         pytest.skip("xdotool is not installed (Debian: apt-get install xdotool)")
-    from PIL import Image
 
     songset = load_set(live_set)
     clock = ManualClock(0.5, playing=False)  # paused on line 1
@@ -542,9 +518,6 @@ def test_window_shows_picture_and_hud_and_x_keys_change_the_line(
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed")
 def test_cli_live_runs_for_seconds_and_saves_a_screenshot(xvfb_display, live_set, tmp_path):
-    pytest.importorskip(
-        "lyriscope.engine.show.clock", reason="engine/show/clock.py has not landed yet"
-    )
     shot = tmp_path / "cli.png"
     env = {**os.environ, "DISPLAY": xvfb_display}
     result = subprocess.run(
@@ -572,7 +545,16 @@ def test_cli_live_runs_for_seconds_and_saves_a_screenshot(xvfb_display, live_set
     )
     assert result.returncode == 0, result.stderr
     assert "showed" in result.stdout
-    from PIL import Image
+
+    picture = np.asarray(Image.open(shot))
+    assert picture.shape == (SIZE, SIZE, 3) and picture[SIZE // 2 :].std() > 5
+
+
+def test_play_assembles_a_show_from_python(xvfb_display, live_set, generator, tmp_path):
+    shot = tmp_path / "play.png"
+    options = PlayOptions(size=SIZE, silent=True, midi=False, seconds=0.5, screenshot=shot)
+    stats = play(live_set, options=options, generator=generator)
+    assert stats.presented > 0 and stats.images > 0
 
     picture = np.asarray(Image.open(shot))
     assert picture.shape == (SIZE, SIZE, 3) and picture[SIZE // 2 :].std() > 5
@@ -580,13 +562,8 @@ def test_cli_live_runs_for_seconds_and_saves_a_screenshot(xvfb_display, live_set
 
 @pytest.mark.gpu
 def test_worker_on_its_cuda_stream_draws_what_the_generator_draws(live_set):
-    torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
-    from lyriscope.engine.shots import Shot
-    from lyriscope.engine.show.live import FrameRequest, SynthesisWorker
-    from lyriscope.engine.synth.runtime import RuntimeOptions
-    from lyriscope.engine.synth.walk import Walk
 
     songset = load_set(live_set)
     gen = Generator.from_set(songset, options=RuntimeOptions(device="cuda"))
@@ -600,11 +577,8 @@ def test_worker_on_its_cuda_stream_draws_what_the_generator_draws(live_set):
             FrameRequest(
                 t=0.7,
                 shot=shot,
-                walk=walk,
-                params=params,
-                prev_walk=None,
-                prev_params=None,
-                frame=7,
+                images=shot_images(shot, frame=7, params=params),
+                walks=[walk],
                 features=None,
             )
         )

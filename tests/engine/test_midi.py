@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_controls import write_set
+from setfiles import write_set
 
 from lyriscope.engine.audio.features import Features
 from lyriscope.engine.show.controls import Action, LiveControls
@@ -24,7 +24,6 @@ rtmidi = pytest.importorskip("rtmidi")
 
 MIDI_TABLE = """
 # my controller: a nanoKONTROL
-[midi]
 cc = { 1 = "pulse", 7 = "truncation" }  # faders
 notes = { 36 = "line:next", 37 = "line:2" }
 channel = 1
@@ -35,7 +34,7 @@ PROBE_CC = 119  # a CC no map uses
 
 @pytest.fixture
 def set_root(tmp_path) -> Path:
-    return write_set(tmp_path / "show", midi=MIDI_TABLE)
+    return write_set(tmp_path / "show", walk={"pulse": 0.4}, midi=MIDI_TABLE, comment="# my show")
 
 
 @pytest.fixture

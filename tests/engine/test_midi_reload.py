@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_live import ManualClock, write_set
+from setfiles import write_set
+from test_live import ManualClock
 from test_midi import Controller, wait_for
 
 from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer
@@ -22,8 +23,8 @@ from lyriscope.setmodel import Midi, load_set
 rtmidi = pytest.importorskip("rtmidi")
 
 POLL_S = 0.1
-MAP_A = '[midi]\ncc = { 1 = "pulse" }\nnotes = { 36 = "freeze" }\nchannel = 1\n'
-MAP_B = '[midi]\ncc = { 1 = "motion" }\nnotes = {}\nchannel = 2\n'
+MAP_A = 'cc = { 1 = "pulse" }\nnotes = { 36 = "freeze" }\nchannel = 1'
+MAP_B = 'cc = { 1 = "motion" }\nnotes = {}\nchannel = 2'
 
 
 @pytest.fixture
@@ -36,10 +37,7 @@ def knobs(jack):
 @pytest.fixture
 def show_root(tmp_path) -> Path:
     """A two-line set with map A in its set.toml."""
-    root = write_set(tmp_path / "show")
-    with (root / "set.toml").open("a", encoding="utf-8") as f:
-        f.write(MAP_A)
-    return root
+    return write_set(tmp_path / "show", midi=MAP_A, models=True)
 
 
 def _open(controls: LiveControls, midi: Midi, controller: Controller, **kwargs) -> MidiInput:

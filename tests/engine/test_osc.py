@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
-from test_controls import write_set
+from setfiles import write_set
 
 from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.engine.show.osc import OscServer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -12,15 +13,15 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import soundfile as sf
+from PIL import Image
+from setfiles import write_set
 
+from lyriscope.cli import main
 from lyriscope.engine.offline.loops import LoopOptions, loop_frame_count, render_loop
 from lyriscope.engine.offline.render import RenderOptions, render
 from lyriscope.engine.synth.runtime import Generator
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import load_set
-from lyriscope.trainers.checkpoint import save_model
-from lyriscope.trainers.random_model import random_generator
 
 SR = 22050
 FPS = 10.0
@@ -28,58 +29,33 @@ CLICK_S = 1.5  # the one loud onset of the song
 DURATION_S = 3.2
 
 
-def _song(path: Path) -> None:
-    """A quiet tone with one loud click at CLICK_S: the only onset."""
+def click_song() -> np.ndarray:
+    """A quiet tone with one loud click at CLICK_S: the only onset. [n] float32 at SR."""
     t = np.arange(int(DURATION_S * SR)) / SR
     y = 0.02 * np.sin(2 * np.pi * 220 * t)
     k = int(CLICK_S * SR)
     burst = np.random.RandomState(0).standard_normal(800) * np.exp(-np.arange(800) / 150)
     y[k : k + 800] += 0.9 * burst
-    sf.write(path, y.astype(np.float32), SR)
+    return y.astype(np.float32)
 
 
-def _write_set(root: Path, *, walk: str = "", output_size: int = 64) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    _song(root / "song.wav")
-    (root / "song.lrc").write_text(
-        "[00:00.00]first line\n[00:02.00]second line\n", encoding="utf-8"
-    )
-    models = root / "models"
-    for i in (1, 2):
-        G = random_generator(32, channel_base=256, channel_max=32, mapping_layers=2, seed=i)
-        save_model(models / f"line-{i:02d}.safetensors", G)
-    (root / "set.toml").write_text(
-        f"""
-[song]
-title = "test"
-audio = "song.wav"
-lyrics = "song.lrc"
-[output]
-size = {output_size}
-fps = {FPS}
-[walk]
-loop_seconds = 8.0
-seeds = 3
-crossfade_s = 0.5
-{walk}
-[post]
-vignette = 0.0
-[[line]]
-text = "first line"
-model = "models/line-01.safetensors"
-[[line]]
-text = "second line"
-model = "models/line-02.safetensors"
-""",
-        encoding="utf-8",
-    )
-    return root
+# Two lines (line 2 at 2 s) with 32² random models, crossfading for half a second.
+RENDER_SET = {
+    "output": {"size": 64, "fps": FPS},
+    "post": {"vignette": 0.0},
+    "models": True,
+    "sr": SR,
+}
+RENDER_WALK = {"loop_seconds": 8.0, "seeds": 3, "crossfade_s": 0.5}
 
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory) -> Path:
-    return _write_set(
-        tmp_path_factory.mktemp("set") / "tiny", walk="pulse = 2.0\nmotion = 0.0\nband_depth = 0.0"
+    return write_set(
+        tmp_path_factory.mktemp("set") / "tiny",
+        audio=click_song(),
+        walk={**RENDER_WALK, "pulse": 2.0, "motion": 0.0, "band_depth": 0.0},
+        **RENDER_SET,
     )
 
 
@@ -158,7 +134,6 @@ def test_loop_closes_and_moves_smoothly(tiny_set: Path, tmp_path: Path):
         generator=generator,
         options=LoopOptions(seconds=loop_s + 1 / FPS, progress=False),
     )
-    from PIL import Image
 
     files = sorted(folder.glob("*.png"))
     assert len(files) == n + 1
@@ -169,7 +144,7 @@ def test_loop_closes_and_moves_smoothly(tiny_set: Path, tmp_path: Path):
 
 
 def test_missing_model_is_one_clear_error(tiny_set: Path, tmp_path: Path):
-    broken = _write_set(tmp_path / "broken")
+    broken = write_set(tmp_path / "broken", audio=click_song(), walk=RENDER_WALK, **RENDER_SET)
     (broken / "models" / "line-02.safetensors").unlink()
     with pytest.raises(LyriscopeError, match=r"line-02\.safetensors"):
         render(
@@ -181,7 +156,7 @@ def test_missing_model_is_one_clear_error(tiny_set: Path, tmp_path: Path):
 
 
 def test_unreadable_audio_is_one_clear_error_and_leaves_no_file(tmp_path: Path):
-    broken = _write_set(tmp_path / "noise")
+    broken = write_set(tmp_path / "noise", audio=click_song(), walk=RENDER_WALK, **RENDER_SET)
     (broken / "song.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunk")
     out = tmp_path / "x.mp4"
     with pytest.raises(LyriscopeError, match="song.wav"):
@@ -199,7 +174,6 @@ def _cli(args: list[str], **kw) -> subprocess.Popen:
 def test_full_disk_ends_with_one_sentence_and_no_leftover(tiny_set: Path, tmp_path: Path):
     out_dir = tmp_path / "full"
     out_dir.mkdir()
-    import resource
 
     def small_disk() -> None:  # writes past 20 kB fail as they would on a full disk
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -244,8 +218,6 @@ def test_ctrl_c_leaves_no_partial_file(tiny_set: Path, tmp_path: Path):
 
 @pytest.mark.skipif(os.environ.get("LYRISCOPE_NO_GL") == "1", reason="GL disabled")
 def test_preview_and_loops_commands(tiny_set: Path, tmp_path: Path):
-    from lyriscope.cli import main
-
     assert (
         main(
             [

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from lyriscope.engine.audio.features import Features
 from lyriscope.engine.synth.interp import catmull_rom_loop, slerp
 from lyriscope.engine.synth.walk import Walk, layer_groups
 from lyriscope.errors import CheckpointError, SetError
@@ -16,32 +18,6 @@ from lyriscope.setmodel import Bands, WalkParams
 Z_DIM, W_DIM, NUM_WS, FPS = 24, 40, 10, 60.0  # num_ws 10 is a 64² StyleGAN2: all three groups exist
 SEEDS = (11, 42, 7, 3, 99, 5, 18, 23, 64)
 QUIET = WalkParams(loop_seconds=3.0, pulse=0.0, motion=0.0, band_depth=0.0, truncation=0.7)
-
-
-@dataclass(frozen=True)
-class StandInFeatures:
-    """The fields of engine.features.Features the walk reads (the contract), for when it is absent."""
-
-    fps: float
-    sr: int
-    rms: np.ndarray
-    onset: np.ndarray
-    onsets: np.ndarray
-    bands: np.ndarray
-    chroma: np.ndarray
-    beats: np.ndarray
-    tempo: float
-    first_frame: int = 0
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.rms.shape[0])
-
-
-try:
-    from lyriscope.engine.audio.features import Features
-except ImportError:  # the audio module is written in parallel; the contract is the same
-    Features = StandInFeatures
 
 
 def features(n: int, *, rms=None, onsets=(), bands=None) -> Features:
@@ -409,8 +385,6 @@ def test_params_changed_between_calls_take_effect(walk):
 
 
 def test_for_model_reads_what_a_loaded_model_offers(mapping, w_avg, walk):
-    from types import SimpleNamespace
-
     model = SimpleNamespace(
         mapping=mapping, w_avg=w_avg, num_ws=NUM_WS, z_dim=Z_DIM
     )  # as LineModel
