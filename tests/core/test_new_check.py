@@ -329,7 +329,6 @@ def test_check_line_after_the_audio_end_is_exit_2(made_set, capsys):
 
 
 def test_check_reads_a_real_model_written_by_init_model(made_set, capsys):
-    pytest.importorskip("lyriscope.trainers.checkpoint")
     model = made_set / "models" / "line-01.safetensors"
     assert (
         main(

@@ -19,6 +19,7 @@ from lyriscope.dataset_tools.collect import collect
 from lyriscope.dataset_tools.download import DownloadOptions
 from lyriscope.dataset_tools.manifest import FIELDS, read_jsonl
 from lyriscope.dataset_tools.sources.registry import make_source
+from lyriscope.dataset_tools.verify import VerifyOptions, verify_line
 from lyriscope.setmodel import load_set
 
 OPTIONS = DownloadOptions(
@@ -271,11 +272,8 @@ def test_an_api_answer_of_the_wrong_shape_is_a_note_not_a_crash(fake, song_set, 
 
 
 def test_collected_folder_is_what_verify_reads(fake, song_set):
-    verify = pytest.importorskip("lyriscope.dataset_tools.verify")
     collect(song_set, sources("openverse"), lines=[0], per_query=50, options=OPTIONS)
-    report = verify.verify_line(
-        song_set.root / "images" / "line-01", options=verify.VerifyOptions(min_side=16)
-    )
+    report = verify_line(song_set.root / "images" / "line-01", options=VerifyOptions(min_side=16))
     reasons = {r["file"]: r["reason"] for r in report.records}
     by_url = {r["image_url"]: r["file"] for r in manifest(song_set)}
     assert reasons.pop(by_url[fake.url + "/img/bomb.png"]) == "bomb"  # accepted here, caught there

@@ -24,14 +24,25 @@ from lyriscope.setmodel import load_set
 DURATION_S = 2.0
 
 
-def reload_set(model: Path, *, post: str = "vignette = 0.0") -> dict:
-    """The set.toml tables of these tests: one line on a shared model, post as given (TOML)."""
+MODEL = "models/line-01.safetensors"  # a link, in each test's set, to the shared model
+
+
+def reload_set(*, post: str = "vignette = 0.0") -> dict:
+    """The set.toml tables of these tests: one line on the shared model, post as given (TOML)."""
     return {
-        "lines": ({"text": "only line", "model": model.as_posix()},),
+        "lines": ({"text": "only line", "model": MODEL},),
         "output": {"size": 64, "fps": 10},
         "walk": {"loop_seconds": 4.0, "seeds": 3},
         "post": post,
     }
+
+
+def linked_set(root: Path, model: Path, *, post: str = "vignette = 0.0") -> Path:
+    """A set whose one line draws with `model`, linked in (set.toml paths stay in the set)."""
+    write_set(root, **reload_set(post=post))
+    (root / "models").mkdir()
+    (root / MODEL).symlink_to(model)
+    return root
 
 
 RED_CROSSFADE = """#version 330 core
@@ -45,11 +56,11 @@ def model(tmp_path_factory) -> Path:
     return write_model(tmp_path_factory.mktemp("models") / "line-01.safetensors", seed=3)
 
 
-def edit_set(root: Path, model: Path, *, post: str) -> None:
+def edit_set(root: Path, *, post: str) -> None:
     """Rewrite set.toml and make sure its stamp changes (coarse file system clocks)."""
     path = root / "set.toml"
     before = path.stat().st_mtime_ns
-    path.write_text(set_toml(**reload_set(model, post=post)), encoding="utf-8")
+    path.write_text(set_toml(**reload_set(post=post)), encoding="utf-8")
     bump(path, before)
 
 
@@ -105,10 +116,10 @@ def test_watch_calls_back_once_per_save_even_when_the_editor_replaces_the_file(t
 
 
 def test_poll_looks_at_files_only_every_poll_s(tmp_path, model):
-    root = write_set(tmp_path / "s", **reload_set(model))
+    root = linked_set(tmp_path / "s", model)
     ticks = Ticks()
     reloader = HotReload(load_set(root), poll_s=0.25, clock=ticks)
-    edit_set(root, model, post="vignette = 0.5")
+    edit_set(root, post="vignette = 0.5")
     ticks.t = 0.1
     assert not reloader.poll().changed  # too early: the file is not even looked at
     ticks.t = 0.3
@@ -119,7 +130,7 @@ def test_poll_looks_at_files_only_every_poll_s(tmp_path, model):
 
 
 def test_broken_set_toml_keeps_the_previous_set_and_says_where(tmp_path, model):
-    root = write_set(tmp_path / "s", **reload_set(model, post="vignette = 0.2"))
+    root = linked_set(tmp_path / "s", model, post="vignette = 0.2")
     ticks = Ticks()
     reloader = HotReload(load_set(root), poll_s=0.25, clock=ticks)
     before = (root / "set.toml").stat().st_mtime_ns
@@ -132,16 +143,16 @@ def test_broken_set_toml_keeps_the_previous_set_and_says_where(tmp_path, model):
     assert "set.toml" in change.errors[0] and "vignete" in change.errors[0]
     assert "kept the previous set" in change.errors[0]
     assert reloader.songset.post.vignette == 0.2
-    edit_set(root, model, post="vignette = 0.7")  # fixed: the next poll takes it
+    edit_set(root, post="vignette = 0.7")  # fixed: the next poll takes it
     ticks.t = 2.0
     assert reloader.poll().songset.post.vignette == 0.7
 
 
 def test_new_lines_or_models_need_a_restart(tmp_path, model):
-    old = load_set(write_set(tmp_path / "a", **reload_set(model)))
+    old = load_set(linked_set(tmp_path / "a", model))
     other = model.parent / "other.safetensors"
     other.write_bytes(model.read_bytes())
-    new = load_set(write_set(tmp_path / "b", **reload_set(other)))
+    new = load_set(linked_set(tmp_path / "b", other))
     assert re.search(r"line 1's model changed; restart the show", incompatible(old, new))
     assert incompatible(old, old) is None
 
@@ -155,7 +166,7 @@ def grey(size: int = 32) -> np.ndarray:
 
 def test_shader_edit_changes_the_next_frame_and_a_broken_one_keeps_the_last_good(tmp_path, model):
     shaders = copy_shaders(tmp_path / "shaders")
-    songset = load_set(write_set(tmp_path / "s", **reload_set(model)))
+    songset = load_set(linked_set(tmp_path / "s", model))
     ticks = Ticks()
     reloader = HotReload(songset, shader_dir=shaders, poll_s=0.25, clock=ticks)
     with Renderer.offscreen(32, post=songset.post, shader_dir=shaders) as renderer:
@@ -211,7 +222,7 @@ def run_until(show: LiveShow, done, timeout_s: float = 10.0) -> None:
 
 
 def test_show_applies_a_post_edit_and_shows_a_broken_shader_in_the_hud(tmp_path, model):
-    root = write_set(tmp_path / "s", **reload_set(model))
+    root = linked_set(tmp_path / "s", model)
     shaders = copy_shaders(tmp_path / "shaders")
     songset = load_set(root)
     hud = HudOverlay(size=96, visible=False)
@@ -232,7 +243,7 @@ def test_show_applies_a_post_edit_and_shows_a_broken_shader_in_the_hud(tmp_path,
         run_until(show, lambda: show.caught_up)
         plain = renderer.read().astype(int)
 
-        edit_set(root, model, post="vignette = 0.0\nbrightness = -0.5")
+        edit_set(root, post="vignette = 0.0\nbrightness = -0.5")
         run_until(show, lambda: show.songset.post.brightness == -0.5)
         show.step()
         darker = renderer.read().astype(int)
