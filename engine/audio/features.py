@@ -39,6 +39,7 @@ import numpy as np
 import soxr
 
 from lyriscope.audiofile import decode
+from lyriscope.numba_cache import compile_lock
 from lyriscope.timebase import analysis_rate
 
 # Full-scale levels below these are treated as silence when normalising: a song with no
@@ -207,12 +208,14 @@ class _FrameCore:
                 freqs >= high,
             ]
         ).astype(np.float64)  # [3, F]
-        self.mel_fb = librosa.filters.mel(
-            sr=self.sr, n_fft=self.n_fft, n_mels=config.n_mels, norm=None, dtype=np.float64
-        )  # [n_mels, F]
-        self.chroma_fb = librosa.filters.chroma(
-            sr=self.sr, n_fft=self.n_fft, dtype=np.float64
-        )  # [12, F]
+        # librosa loads its numba-compiled parts on first use: one process at a time.
+        with compile_lock():
+            self.mel_fb = librosa.filters.mel(
+                sr=self.sr, n_fft=self.n_fft, n_mels=config.n_mels, norm=None, dtype=np.float64
+            )  # [n_mels, F]
+            self.chroma_fb = librosa.filters.chroma(
+                sr=self.sr, n_fft=self.n_fft, dtype=np.float64
+            )  # [12, F]
         self.reset()
 
     def reset(self) -> None:
@@ -519,7 +522,8 @@ def _track_beats(onset: np.ndarray, *, sr: int, hop: int) -> tuple[np.ndarray, f
     """Beat frames [B] int64 and tempo (BPM) from the raw onset envelope [T]."""
     if not np.any(onset > 0):
         return np.zeros(0, np.int64), 0.0
-    tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=sr, hop_length=hop)
+    with compile_lock():  # the beat tracker compiles with numba on its first call
+        tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=sr, hop_length=hop)
     return np.asarray(beats, dtype=np.int64), float(np.atleast_1d(tempo)[0])
 
 
