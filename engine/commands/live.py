@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from lyriscope.engine.commands.options import add_fast_option, runtime_options
@@ -127,6 +128,7 @@ def play_options(args: argparse.Namespace) -> PlayOptions:
         seconds=args.seconds,
         screenshot=args.screenshot,
         runtime=runtime_options(args),
+        notify=lambda message: print(f"lyriscope live: {message}", file=sys.stderr, flush=True),
     )
 
 

@@ -241,6 +241,7 @@ class SystemClock(_Transport):
         super().__init__(duration=duration)
         self._time = time_source
         self._why = why
+        self.notice = message or ""  # why it runs silent, for the terminal at the start
         if message:
             self._messages.append(message)
         t0 = max(0.0, float(t0))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class PlayOptions:
     screenshot: Path | None = None  # at the end, save the last frame (HUD included) as PNG
     timebase: Timebase | None = None  # walk and feature frames per second; None: the set's fps
     runtime: RuntimeOptions = RuntimeOptions()  # the generator's device and fast path
+    # Where to say, once at the start, that the show runs silent (no audio device); None: log.
+    notify: Callable[[str], None] | None = None
 
 
 def play(
@@ -114,6 +117,8 @@ def play(
             options=LiveOptions(timebase=timebase),
         )
         stack.callback(show.close)
+        if isinstance(clock, SystemClock) and clock.notice and options.audio_in is None:
+            (options.notify or log.warning)(clock.notice)  # not only in the HUD
         clock.play()
         return show.run(seconds=options.seconds, screenshot=options.screenshot)
 

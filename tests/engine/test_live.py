@@ -20,6 +20,7 @@ from xvfb_server import private_display
 from lyriscope.engine.compose import LineImage, line_walks, shot_images, synthesize
 from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer
 from lyriscope.engine.shots import Shot, shot_at
+from lyriscope.engine.show.clock import SystemClock, open_clock
 from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.engine.show.director import Director
 from lyriscope.engine.show.hud import HudInfo, HudOverlay, hud_lines
@@ -545,6 +546,9 @@ def test_cli_live_runs_for_seconds_and_saves_a_screenshot(xvfb_display, live_set
     )
     assert result.returncode == 0, result.stderr
     assert "showed" in result.stdout
+    # Silent on the system clock: said in the terminal at the start, once, not only in the HUD.
+    said = [row for row in result.stderr.splitlines() if "runs on the system clock" in row]
+    assert said == ["lyriscope live: audio off (--no-audio); the show runs on the system clock"]
 
     picture = np.asarray(Image.open(shot))
     assert picture.shape == (SIZE, SIZE, 3) and picture[SIZE // 2 :].std() > 5
@@ -588,3 +592,16 @@ def test_worker_on_its_cuda_stream_draws_what_the_generator_draws(live_set):
     assert errors == [] and result is not None
     expected = gen.synthesize(0, walk.w(0.7, params=params, frame=7)[None])[0]
     np.testing.assert_array_equal(result.image, expected)
+
+
+def test_without_an_audio_device_the_show_says_so_at_the_start(
+    xvfb_display, live_set, generator, monkeypatch
+):
+    # No sound card: PortAudio finds no output device, the clock is the system's.
+    monkeypatch.setattr("lyriscope.engine.show.clock.find_device", lambda *a, **k: None)
+    said: list[str] = []
+    clock = open_clock(load_set(live_set), duration=2.0)
+    assert isinstance(clock, SystemClock) and "no audio output device found" in clock.notice
+    options = PlayOptions(size=SIZE, midi=False, seconds=0.2, notify=said.append)
+    play(live_set, options=options, generator=generator)
+    assert said == [clock.notice]
