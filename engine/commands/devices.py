@@ -1,4 +1,4 @@
-"""List the audio devices and MIDI ports a live show can use (for --audio-out/--audio-in/--midi)."""
+"""List the audio devices, MIDI ports and monitors a live show can use (--audio-out/--audio-in, --midi, --monitor)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict
 
 from lyriscope.engine.audio.devices import list_audio_devices
+from lyriscope.engine.gl.targets import Monitor, list_monitors
+from lyriscope.engine.native_chatter import muted_native_stderr
 from lyriscope.engine.show import midi
 from lyriscope.errors import DeviceError
 
@@ -21,8 +23,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    audio, audio_problem = _audio_devices()
-    midi, midi_problem = ({}, "skipped (--no-midi)") if args.no_midi else _midi_ports()
+    with muted_native_stderr(mute=not args.verbose):  # ALSA/JACK chatter; -v keeps it
+        audio, audio_problem = _audio_devices()
+        midi, midi_problem = ({}, "skipped (--no-midi)") if args.no_midi else _midi_ports()
+    monitors, monitor_problem = _monitors()
     if args.json:
         print(
             json.dumps(
@@ -31,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
                     "audio_problem": audio_problem,
                     "midi": midi,
                     "midi_problem": midi_problem,
+                    "monitors": [asdict(monitor) for monitor in monitors],
+                    "monitors_problem": monitor_problem,
                 },
                 indent=2,
             )
@@ -39,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(audio_lines(audio, problem=audio_problem)))
     print()
     print("\n".join(midi_lines(midi, problem=midi_problem)))
+    print()
+    print("\n".join(monitor_lines(monitors, problem=monitor_problem)))
     return 0
 
 
@@ -91,6 +99,28 @@ def midi_lines(ports: dict[str, list[str]], *, problem: str | None = None) -> li
     lines.append("MIDI outputs:")
     lines += [f"  {i}: {name}" for i, name in enumerate(outputs)] or ["  (none)"]
     return lines
+
+
+def monitor_lines(monitors: list[Monitor], *, problem: str | None = None) -> list[str]:
+    """The screens `live --fullscreen --monitor INDEX` can use."""
+    if problem is not None:
+        return [f"Monitors: {problem}"]
+    if not monitors:
+        return ["Monitors: none found"]
+    lines = ["Monitors (pass # to `lyriscope live --fullscreen --monitor`):"]
+    lines += [
+        f"  {m.index}: {m.name}, {m.width}x{m.height} at {m.refresh_hz} Hz"
+        + (" (primary)" if m.index == 0 else "")
+        for m in monitors
+    ]
+    return lines
+
+
+def _monitors() -> tuple[list[Monitor], str | None]:
+    try:
+        return list_monitors(), None
+    except DeviceError as exc:
+        return [], str(exc)
 
 
 def _audio_devices() -> tuple[list, str | None]:

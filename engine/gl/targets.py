@@ -12,6 +12,7 @@ import logging
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import moderngl
@@ -209,3 +210,44 @@ class WindowTarget(GLTarget):
         self.ctx.release()
         self._glfw.destroy_window(self.window)
         self._glfw.terminate()
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """A screen `lyriscope live --fullscreen --monitor INDEX` can fill."""
+
+    index: int  # what --monitor takes; 0 is the primary
+    name: str
+    width: int  # current video mode, pixels
+    height: int
+    refresh_hz: int
+
+
+def list_monitors() -> list[Monitor]:
+    """The screens glfw sees; DeviceError when there is no display to ask."""
+    # Imported here: importing glfw picks the X11 or Wayland library from the environment.
+    import glfw
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        started = glfw.init()
+    if not started:
+        why = "; ".join(_glfw_text(w.message) for w in caught) or "glfw could not start"
+        raise DeviceError(f"no display to list monitors from ({why})")
+    try:
+        monitors = []
+        for i, handle in enumerate(glfw.get_monitors() or []):
+            mode = glfw.get_video_mode(handle)
+            name = glfw.get_monitor_name(handle)
+            monitors.append(
+                Monitor(
+                    index=i,
+                    name=name.decode(errors="replace") if isinstance(name, bytes) else str(name),
+                    width=mode.size.width,
+                    height=mode.size.height,
+                    refresh_hz=mode.refresh_rate,
+                )
+            )
+        return monitors
+    finally:
+        glfw.terminate()

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 from jack_server import start_jack
+from xvfb_server import private_display
 
 from lyriscope.engine.audio.devices import AudioDevice, choose_device
-from lyriscope.engine.commands.devices import audio_lines, midi_lines
+from lyriscope.engine.commands.devices import audio_lines, midi_lines, monitor_lines
+from lyriscope.engine.gl.targets import list_monitors
 from lyriscope.errors import DeviceError
 
 
@@ -180,3 +182,28 @@ def test_devices_without_python_rtmidi_still_lists_audio(tmp_path: Path):
     midi = [line for line in done.stdout.splitlines() if line.startswith("MIDI")]
     assert len(midi) == 1 and "python-rtmidi" in midi[0] and "libasound.so.2" in midi[0]
     assert done.stdout.startswith("Audio")
+
+
+def test_without_a_sound_server_devices_says_so_in_its_own_words_only(monkeypatch):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "JACK_DEFAULT_SERVER")}
+    env["JACK_DEFAULT_SERVER"] = f"none-{uuid.uuid4().hex[:8]}"  # no JACK server of this name
+    done = subprocess.run(
+        [sys.executable, "-m", "lyriscope", "devices"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    assert done.stderr == ""  # ALSA's and JACK's own chatter is muted (-v keeps it)
+    assert "Audio:" in done.stdout and "MIDI" in done.stdout
+    assert "Monitors: no display to list monitors from" in done.stdout
+
+
+def test_devices_lists_the_monitors_live_can_fill(monkeypatch):
+    with private_display(monkeypatch, screen="1280x1024x24"):
+        monitors = list_monitors()
+    assert [(m.index, m.width, m.height) for m in monitors] == [(0, 1280, 1024)]
+    lines = monitor_lines(monitors)
+    assert lines[0].startswith("Monitors (pass # to `lyriscope live --fullscreen --monitor`)")
+    assert "0: " in lines[1] and "1280x1024" in lines[1] and "(primary)" in lines[1]
