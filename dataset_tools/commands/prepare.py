@@ -23,6 +23,8 @@ from lyriscope.setmodel import SongSet, load_set
 
 log = logging.getLogger(__name__)
 
+FEW_IMAGES = 32  # the largest minibatch of StyleGAN2-ADA's 'auto' configuration on one GPU
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("set", type=Path, help="the set folder (sets/NAME)")
@@ -84,6 +86,13 @@ def run(args: argparse.Namespace) -> int | None:
             f"line {summary['line']}: {summary['images']} images -> {summary['zip']}; "
             f"dropped: {dropped}"
         )
+        if summary["images"] < FEW_IMAGES:
+            print(
+                f"warning: line {summary['line']} has only {summary['images']} images, fewer "
+                f"than one training minibatch (StyleGAN2-ADA's auto configuration takes up to "
+                f"{FEW_IMAGES} a step): every step repeats them; a few hundred make a model "
+                f"that varies (collect more, or keep more clusters)"
+            )
         summaries.append(summary)
     if not summaries:
         raise DatasetError(f"{song_set.root}: no line has images; run `lyriscope collect` first")

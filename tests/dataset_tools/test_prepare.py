@@ -109,6 +109,7 @@ def test_prepare_cli_uses_set_size(song: Path, capsys) -> None:
     assert main(["prepare", str(song)]) == 0  # line 2 has no images: skipped with a warning
     out = capsys.readouterr().out
     assert "line 1: 9 images -> data/line-01.zip; dropped: 1 smaller than the size limit" in out
+    assert "warning: line 1 has only 9 images, fewer than one training minibatch" in out
     images, _ = read_zip(song / "data" / "line-01.zip")
     assert {i.size for i in images} == {(48, 48)}
     assert not list((song / "data").glob(".*.part"))
