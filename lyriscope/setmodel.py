@@ -388,56 +388,13 @@ def _parse_post(t: Mapping[str, Any], root: Path, src: str) -> Post:
     where = "[post] "
     _no_unknown(t, _POST_KEYS | _TEXT_KEYS, src, where)
     d = Post()
+    numbers = {
+        key: float(_get(t, key, float, src, where, default=getattr(d, key), check=_ranged(param)))
+        for key, param in POST_PARAMS.items()
+        if param.knob is not None  # the post chain's numbers (the ones a knob can drive)
+    }
     return Post(
-        brightness=float(
-            _get(
-                t,
-                "brightness",
-                float,
-                src,
-                where,
-                default=d.brightness,
-                check=_ranged(POST_PARAMS["brightness"]),
-            )
-        ),
-        contrast=float(
-            _get(
-                t,
-                "contrast",
-                float,
-                src,
-                where,
-                default=d.contrast,
-                check=_ranged(POST_PARAMS["contrast"]),
-            )
-        ),
-        saturation=float(
-            _get(
-                t,
-                "saturation",
-                float,
-                src,
-                where,
-                default=d.saturation,
-                check=_ranged(POST_PARAMS["saturation"]),
-            )
-        ),
-        vignette=float(
-            _get(
-                t,
-                "vignette",
-                float,
-                src,
-                where,
-                default=d.vignette,
-                check=_ranged(POST_PARAMS["vignette"]),
-            )
-        ),
-        trail=float(
-            _get(
-                t, "trail", float, src, where, default=d.trail, check=_ranged(POST_PARAMS["trail"])
-            )
-        ),
+        **numbers,
         text=_get(t, "text", bool, src, where, default=d.text),
         upscale=_get(
             t,
