@@ -26,6 +26,7 @@ from lyriscope.audiofile import audio_duration
 from lyriscope.engine.audio.features import analyse_file
 from lyriscope.engine.compose import draw, line_walks, render_picture
 from lyriscope.engine.gl.renderer import Renderer
+from lyriscope.engine.lyrics import song_lyric
 from lyriscope.engine.offline.encoder import open_writer
 from lyriscope.engine.shots import Shot, shot_at
 from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
@@ -131,6 +132,7 @@ def render(
                 walks=walks,
                 generator=generator,
                 features=features,
+                lyrics=[song_lyric(songset, timeline, timebase.time(k)) for k in frames[chunk]],
             )
             for picture in pictures:
                 render_picture(renderer, picture)
