@@ -83,6 +83,7 @@ def synthesize(
     walks: Walks,
     generator: Any,  # engine.synth.runtime.Generator: synthesize(line, ws) -> uint8 [N, H, W, 3]
     features: Features | None,  # the audio's features at the walks' fps; None: a silent walk
+    word_times: Sequence[float] = (),  # seconds each sung word starts (engine.lyrics.word_times)
 ) -> list[np.ndarray]:
     """uint8 [H, W, 3] images of requests, in request order; one walk and one synthesis call per line.
 
@@ -98,6 +99,7 @@ def synthesize(
             params=params,
             features=features,
             frames=[requests[i].frame for i in order],
+            word_times=word_times,
         )  # [N, num_ws, w_dim]
         drawn = generator.synthesize(line, ws)  # [N, H, W, 3]
         for j, i in enumerate(order):
@@ -114,6 +116,7 @@ def draw(
     generator: Any,
     features: Features | None,
     lyrics: Sequence[Lyric | None] | None = None,  # each frame's words; None: no words at all
+    word_times: Sequence[float] = (),  # seconds each sung word starts (the walks' word pulse)
 ) -> list[Picture]:
     """The pictures of shots with the set's walk params, synthesized together (batched per line)."""
     if len(frames) != len(shots):
@@ -128,7 +131,9 @@ def draw(
     ]
     # Every shown image first, then the fading ones: a batch keeps the frames' order.
     flat = [images[0] for images in requests] + [images[1] for images in requests if images[1:]]
-    drawn = synthesize(flat, walks=walks, generator=generator, features=features)
+    drawn = synthesize(
+        flat, walks=walks, generator=generator, features=features, word_times=word_times
+    )
     shown, fading = drawn[: len(shots)], iter(drawn[len(shots) :])
     return [
         Picture(

@@ -4,7 +4,7 @@ Without audio the walk is the plain closed loop, so a video of round(loop_second
 frames (frame k at t = k / fps) repeats without a seam. With [post] text on, the line's
 words are shown for the whole clip, sung by its own word times from the clip's start and
 faded in and out at its ends (engine.lyrics.loop_lyric), so the words do not break the
-seam either. `lyriscope loops` writes one per line; `lyriscope preview` writes a short clip
+seam either; the walk gets no word pulses (word_pulse follows the song's clock). `lyriscope loops` writes one per line; `lyriscope preview` writes a short clip
 of one line and a contact strip of its keyframes while the set is being tuned.
 """
 

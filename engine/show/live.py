@@ -32,7 +32,7 @@ from lyriscope.engine.audio.live_input import LiveInput
 from lyriscope.engine.compose import Picture, line_walks, render_picture, shot_images
 from lyriscope.engine.gl.lyric import Lyric
 from lyriscope.engine.gl.screenshot import save_screenshot
-from lyriscope.engine.lyrics import cued_lyric, song_lyric
+from lyriscope.engine.lyrics import cued_lyric, song_lyric, word_times
 from lyriscope.engine.show.clock import Clock
 from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.engine.show.director import Director
@@ -97,6 +97,7 @@ class LiveShow:
         )
         self.walks = self._make_walks(songset)
         self.director = self._make_director(songset)
+        self.word_times = self._word_times(self.director)
         self.stats = ShowStats()
         self.last_error = ""  # the HUD's error row: a broken shader or set.toml, a failed frame
         self.last_message = ""  # the HUD's message row: the clock's and inputs' news
@@ -258,7 +259,14 @@ class LiveShow:
             return  # paused and nothing changed: the image on screen is this one
         self._last_key = key
         images = shot_images(shot, frame=frame_at(walk_t), params=params, prev_params=prev_params)
-        request = FrameRequest(t=t, shot=shot, images=images, walks=self.walks, features=features)
+        request = FrameRequest(
+            t=t,
+            shot=shot,
+            images=images,
+            walks=self.walks,
+            features=features,
+            word_times=self.word_times,
+        )
         self._last_request = request
         self.worker.requests.put(request)
 
@@ -391,6 +399,7 @@ class LiveShow:
         director = self._make_director(songset)
         director.cue = self.director.cue  # a hand cue survives an edit
         self.walks, self.director, self.songset = walks, director, songset
+        self.word_times = self._word_times(director)
         self.controls.reload(songset)
         for source in self.inputs:  # the MIDI input takes the new [midi] maps at once
             reload_midi = getattr(source, "reload", None)
@@ -409,6 +418,10 @@ class LiveShow:
         return Director(
             timeline, crossfade_s=fades, gap_line=songset.output.gap, n_lines=len(songset.lines)
         )
+
+    @staticmethod
+    def _word_times(director: Director) -> tuple[float, ...]:
+        return () if director.timeline is None else word_times(director.timeline)
 
     def _collect_errors(self) -> None:
         while self._errors:
