@@ -18,7 +18,7 @@ from PIL import Image
 from setfiles import write_set
 from xvfb_server import private_display
 
-from lyriscope.engine.audio.features import analyse_file
+from lyriscope.engine.audio.features import Features, analyse_file
 from lyriscope.engine.compose import (
     LineImage,
     Picture,
@@ -28,7 +28,7 @@ from lyriscope.engine.compose import (
     synthesize,
 )
 from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer
-from lyriscope.engine.lyrics import song_lyric
+from lyriscope.engine.lyrics import cued_lyric, song_lyric
 from lyriscope.engine.offline.render import RenderOptions, render
 from lyriscope.engine.shots import Shot, shot_at
 from lyriscope.engine.show.controls import Action, LiveControls
@@ -294,6 +294,44 @@ def test_live_lyric_layer_equals_the_offline_renders_at_the_same_song_time(sung_
             np.testing.assert_array_equal(live, with_words(sung))
             cued = replace(sung, text=songset.lines[0].text, words=())
             assert not np.array_equal(live, with_words(cued))
+    finally:
+        show.close()
+        show.renderer.close()
+
+
+class SilentInput:
+    """A live input (--audio-in) that has heard 2 s of silence."""
+
+    status = "audio in: test"
+
+    def features(self) -> Features:
+        return Features.silent(round(2 * FPS), fps=FPS)
+
+
+def test_with_a_live_input_the_cued_lines_words_are_shown(sung_set):
+    songset = load_set(sung_set)
+    generator = Generator.from_set(songset)
+    clock = ManualClock(0.5, playing=False)
+    show = make_show(songset, generator, clock, hud_visible=False, live_input=SilentInput())
+    try:
+        settle(show)
+        clock.t = 1.0
+        show.controls.push(Action("cue", 1.0))
+        settle(show)
+        clock.t = 1.6  # no song clock: the song's gap at 1.6 s means nothing here
+        settle(show)
+        shown = show.shown
+        assert shown.request.shot.line == 1
+        live = show.renderer.read().copy()  # before another GL context is made current
+        with Renderer.offscreen(SIZE, post=songset.post) as reference:
+
+            def with_words(lyric):
+                picture = Picture(shown.image, shown.prev_image, shown.request.shot.mix, lyric)
+                render_picture(reference, picture)
+                return reference.read()
+
+            np.testing.assert_array_equal(live, with_words(cued_lyric(songset, 1, 1.6, since=1.0)))
+            assert not np.array_equal(live, with_words(None))  # there are words
     finally:
         show.close()
         show.renderer.close()
