@@ -5,12 +5,14 @@ image of the line fading out. `shot_images` says which line images a shot needs,
 `synthesize` draws a batch of them with one walk call and one generator call per line (the
 offline render batches many frames; the live worker draws one shot), and `render_picture`
 hands the images, their mix and the lyric (live: also the post overrides, flash and
-blackout) to the renderer.
+blackout) to the renderer. The lyric is not the shown line's: it is what is sung at the
+frame's time (engine.lyrics), whatever pictures are shown.
 
 Example:
     >>> walks = line_walks(songset, generator, fps=60)
+    >>> lyrics = [song_lyric(songset, timeline, timebase.time(k)) for k in frames]
     >>> for picture in draw(shots, frames=frames, songset=songset, walks=walks,
-    ...                     generator=generator, features=features):
+    ...                     generator=generator, features=features, lyrics=lyrics):
     ...     render_picture(renderer, picture)
 """
 
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from lyriscope.engine.audio.features import Features
+from lyriscope.engine.gl.lyric import Lyric
 from lyriscope.engine.gl.renderer import Renderer
 from lyriscope.engine.shots import Shot
 from lyriscope.engine.synth.walk import Walk
@@ -49,7 +52,7 @@ class Picture:
     image: np.ndarray  # uint8 [H, W, 3] of the line shown
     prev_image: np.ndarray | None  # uint8 [H, W, 3] of the line fading out; None: no crossfade
     mix: float  # 0: prev_image only .. 1: image only
-    text: str  # the shown line's lyric
+    lyric: Lyric | None  # the words sung at the frame's time; None: nobody sings
 
 
 def line_walks(songset: SongSet, generator: Any, *, fps: float) -> list[Walk]:
@@ -80,6 +83,7 @@ def synthesize(
     walks: Walks,
     generator: Any,  # engine.synth.runtime.Generator: synthesize(line, ws) -> uint8 [N, H, W, 3]
     features: Features | None,  # the audio's features at the walks' fps; None: a silent walk
+    word_times: Sequence[float] = (),  # seconds each sung word starts (engine.lyrics.word_times)
 ) -> list[np.ndarray]:
     """uint8 [H, W, 3] images of requests, in request order; one walk and one synthesis call per line.
 
@@ -95,6 +99,7 @@ def synthesize(
             params=params,
             features=features,
             frames=[requests[i].frame for i in order],
+            word_times=word_times,
         )  # [N, num_ws, w_dim]
         drawn = generator.synthesize(line, ws)  # [N, H, W, 3]
         for j, i in enumerate(order):
@@ -110,26 +115,34 @@ def draw(
     walks: Walks,
     generator: Any,
     features: Features | None,
+    lyrics: Sequence[Lyric | None] | None = None,  # each frame's words; None: no words at all
+    word_times: Sequence[float] = (),  # seconds each sung word starts (the walks' word pulse)
 ) -> list[Picture]:
     """The pictures of shots with the set's walk params, synthesized together (batched per line)."""
     if len(frames) != len(shots):
         raise ValueError(f"got {len(shots)} shots but {len(frames)} frames; give one per shot")
+    if lyrics is None:
+        lyrics = [None] * len(shots)
+    elif len(lyrics) != len(shots):
+        raise ValueError(f"got {len(shots)} shots but {len(lyrics)} lyrics; give one per shot")
     requests = [
         shot_images(shot, frame=int(frame), params=songset.lines[shot.line].walk)
         for shot, frame in zip(shots, frames, strict=True)
     ]
     # Every shown image first, then the fading ones: a batch keeps the frames' order.
     flat = [images[0] for images in requests] + [images[1] for images in requests if images[1:]]
-    drawn = synthesize(flat, walks=walks, generator=generator, features=features)
+    drawn = synthesize(
+        flat, walks=walks, generator=generator, features=features, word_times=word_times
+    )
     shown, fading = drawn[: len(shots)], iter(drawn[len(shots) :])
     return [
         Picture(
             image=image,
             prev_image=next(fading) if shot.prev is not None else None,
             mix=shot.mix,
-            text=songset.lines[shot.line].text,
+            lyric=lyric,
         )
-        for shot, image in zip(shots, shown, strict=True)
+        for shot, image, lyric in zip(shots, shown, lyrics, strict=True)
     ]
 
 
@@ -146,13 +159,15 @@ def render_picture(
         blank = np.zeros((8, 8, 3), np.uint8)
         renderer.render(blank, post=post, flash=flash, blackout=blackout)
     elif picture.prev_image is None:
-        renderer.render(picture.image, text=picture.text, post=post, flash=flash, blackout=blackout)
+        renderer.render(
+            picture.image, lyric=picture.lyric, post=post, flash=flash, blackout=blackout
+        )
     else:
         renderer.render(
             picture.prev_image,
             image_b=picture.image,
             mix=picture.mix,
-            text=picture.text,
+            lyric=picture.lyric,
             post=post,
             flash=flash,
             blackout=blackout,

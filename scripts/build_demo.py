@@ -48,7 +48,24 @@ OUTPUT = {"size": 512, "fps": 30.0}  # the README's first render: 512² at 30 fp
 # A loop per 8 s section; young (24 kimg) models look cleaner without their per-pixel noise,
 # except the circles, whose shapes come from it.
 WALK = {"loop_seconds": 8.0, "seeds": 8, "pulse": 0.5, "motion": 0.6, "noise": "none"}
-POST = {"vignette": 0.3, "trail": 0.25, "text": True}
+POST = {
+    "vignette": 0.3,
+    "trail": 0.25,
+    "text": True,
+    # The lyric at 512²: letters 30 px high, low in the frame and clear of the centre, a
+    # warm gold sweeping through each word as it is sung, a dark outline and soft shadow
+    # so it reads over bright rays and fire alike.
+    "text_size": 0.058,
+    "text_margin": 0.08,
+    "text_max_width": 0.88,
+    "text_color": "#ffffff",
+    "text_sung_color": "#ffc640",
+    "text_karaoke": "fill",
+    "text_outline": 0.12,
+    "text_outline_color": "#1a0f05",
+    "text_shadow": 0.6,
+    "text_fade_s": 0.3,
+}
 LINE_WALK: tuple[dict, ...] = (
     {},
     {"pulse": 0.25, "motion": 0.3},

@@ -1,6 +1,9 @@
 """The README's strip of demo frames: frames of a rendered video at given times, side by side.
 
-python scripts/demo_frames.py [out/demo.mp4] [--at 8 14 18 24 32] [-o docs/demo-frames.png]
+python scripts/demo_frames.py [out/demo.mp4] [--at 2 8.5 14.2 22.8 32.3] [-o docs/demo-frames.png]
+
+The default times show the intro (pictures, no words: nobody sings yet), then one moment
+of each line while a word is being sung, so the strip shows the karaoke fill.
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ def main() -> None:
         "--at",
         type=float,
         nargs="+",
-        default=[8, 14, 18, 24, 32],
-        help="seconds into the video (default: 8 14 18 24 32)",
+        default=[2, 8.5, 14.2, 22.8, 32.3],
+        help="seconds into the video (default: 2 8.5 14.2 22.8 32.3)",
     )
     parser.add_argument("-o", "--out", type=Path, default=ROOT / "docs" / "demo-frames.png")
     parser.add_argument("--size", type=int, default=256, help="side of each frame (default 256)")

@@ -1,7 +1,10 @@
 """A deterministic numpy synthesizer for the demo set's song: drums, bass, a pad, four sections.
 
 Writes a 16-bit mono WAV and its LRC (one lyric line per section, an instrumental intro and
-outro). Same bytes on every run: no randomness outside a fixed RandomState.
+outro) with enhanced word times. The song has no voice to take word times from, so each
+line's words are spread evenly over the first SUNG_BEATS beats of its section, each on a
+beat, and a closing stamp ends the last word. Same bytes on every run: no randomness
+outside a fixed RandomState.
 
     python scripts/demo_song.py --out sets/demo
 """
@@ -29,6 +32,7 @@ class Section:
 
 
 BPM = 120.0
+SUNG_BEATS = 12  # a line's words are sung over this many beats of its 16, then a rest
 SECTIONS: tuple[Section, ...] = (
     Section(0, 8, (220.0, 277.2, 329.6), 55.0, False, None),  # intro: pad alone
     Section(8, 16, (220.0, 277.2, 329.6), 55.0, True, "I'm the first ray of light"),
@@ -105,11 +109,28 @@ def synthesize() -> tuple[np.ndarray, list[tuple[float, str]]]:
     return y.astype(np.float32), lrc
 
 
+def word_times(start: float, text: str) -> list[tuple[float, str]]:
+    """When each word of a line starting at `start` s is sung, as (seconds, word); '' closes.
+
+    Evenly spread over SUNG_BEATS beats and rounded to the beat: a stand-in for a singer.
+    """
+    words = text.split()
+    beats = [round(i * SUNG_BEATS / len(words)) for i in range(len(words))]
+    stamps = [(start + b * beat_seconds(), word) for b, word in zip(beats, words, strict=True)]
+    return [*stamps, (start + SUNG_BEATS * beat_seconds(), "")]
+
+
+def stamp(t: float) -> str:
+    m, s = divmod(t, 60.0)
+    return f"{int(m):02d}:{s:05.2f}"
+
+
 def lrc_text(entries: list[tuple[float, str]], *, title: str) -> str:
+    """The LRC: a line per entry, its words timed (enhanced LRC: <mm:ss.xx> before each)."""
     lines = [f"[ti:{title}]", "[ar:lyriscope]", "[by:scripts/demo_song.py]"]
     for t, text in entries:
-        m, s = divmod(t, 60.0)
-        lines.append(f"[{int(m):02d}:{s:05.2f}]{text}")
+        words = " ".join(f"<{stamp(at)}>{word}" for at, word in word_times(t, text)) if text else ""
+        lines.append(f"[{stamp(t)}]{words}")
     return "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,7 @@
 
 Every table can be given as TOML text (written as is, so a test can check that comments
 survive) or as a dict. Lines are texts or [[line]] tables; the LRC stamps them `line_s`
-apart from 0 unless `times` says otherwise.
+apart from 0 unless `times` says otherwise, or is the `lrc` text given (word times, gaps).
 
 Example:
     >>> root = write_set(tmp_path / "s", walk={"pulse": 0.9}, audio="tone", models=True)
@@ -29,6 +29,7 @@ def write_set(
     *,
     lines: Sequence[str | Mapping[str, Any]] = ("first line", "second line"),
     times: Sequence[float] | None = None,  # LRC stamp of each line (s); None: 0, line_s, ...
+    lrc: str | None = None,  # song.lrc exactly as given; None: one stamp per line (times)
     line_s: float = 2.0,  # LRC spacing of the lines when times is None
     audio: str | np.ndarray = "placeholder",  # "placeholder" (a stub file), "silence", "tone"
     seconds: float = 4.0,  # length of a generated song
@@ -48,12 +49,11 @@ def write_set(
     _write_audio(root / "song.wav", audio, seconds=seconds, sr=sr)
     tables = [_line_table(line) for line in lines]
     stamps = list(times) if times is not None else [i * line_s for i in range(len(tables))]
-    (root / "song.lrc").write_text(
-        "".join(
+    if lrc is None:
+        lrc = "".join(
             f"[{format_time(t)}]{table['text']}\n" for t, table in zip(stamps, tables, strict=True)
-        ),
-        encoding="utf-8",
-    )
+        )
+    (root / "song.lrc").write_text(lrc, encoding="utf-8")
     if models:
         size = 32 if models is True else int(models)
         for i, table in enumerate(tables):

@@ -127,6 +127,11 @@ def test_committed_set_loads_and_its_lyrics_map_onto_its_four_lines():
         assert cue.line == line
         assert cue.start == pytest.approx(start)
     assert timeline.frame_count(songset.output.fps) == round(duration * 30)
+    # Every word is timed (enhanced LRC), inside its line's span, and a closing stamp ends it.
+    for sung, line in zip(timeline.sung, songset.lines, strict=True):
+        assert [w.text for w in sung.words] == [*line.text.split(), ""]
+        assert sung.start == sung.words[0].start and sung.words[-1].start < sung.end
+    assert songset.post.text and songset.post.style.karaoke == "fill"
 
 
 def test_committed_song_is_what_the_synthesizer_writes(tmp_path):

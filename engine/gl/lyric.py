@@ -10,6 +10,10 @@ Word times come from the enhanced LRC (lyriscope.lrc.Word). They are matched to 
 on screen by their letters, so the set.toml text may differ from the LRC's in spaces; when
 the letters differ the line is shown whole, in its sung colour once the line has begun.
 
+A frame's lyric travels as a `Lyric` (text, style, word times, its span and the frame's
+time t); `LyricLayers` is the renderer's cache of layouts, so a line is set once however
+many frames show it.
+
 Example:
     >>> layout = LyricLayout.make(sung.line_text, size=1024, style=line.style, words=sung.words)
     >>> rgba = layout.layer(t, start=sung.start, end=sung.end)  # uint8 [1024, 1024, 4]
@@ -17,27 +21,36 @@ Example:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter
 
+from lyriscope.engine.gl.typeface import font as typeface
 from lyriscope.lrc import Word
 from lyriscope.setmodel import TextStyle
 
-BUNDLED_FONT = Path(__file__).resolve().parent / "fonts" / "DejaVuSans-Bold.ttf"
 LINE_SPACING = 0.25  # between rows, as a fraction of the letter height
 SHADOW_OFFSET = 0.06  # of the letter height, down and right
 SHADOW_BLUR = 0.05  # of the letter height
 
 
-@lru_cache(maxsize=16)
-def lyric_font(path: Path | None, pixels: int) -> ImageFont.FreeTypeFont:
-    """The lyric's font at `pixels` pixels: the style's file, else the bundled DejaVu Sans Bold."""
-    return ImageFont.truetype(str(path or BUNDLED_FONT), max(4, pixels))
+@dataclass(frozen=True)
+class Lyric:
+    """The words on screen in one frame: a line's text in its style, at the frame's time t.
+
+    t, start, end and the word times are seconds on one clock: the song's in a render and
+    the live show, the clip's in a loop. Outside [start, end) the line is not shown.
+    """
+
+    text: str
+    style: TextStyle
+    t: float  # seconds: the frame's time
+    start: float  # seconds: the line fades in here (its stamp)
+    end: float  # seconds: and is gone here (the next stamp); inf: held until replaced
+    words: tuple[Word, ...] = ()  # enhanced LRC word times; (): the line is lit whole
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,7 @@ class LyricLayout:
     ) -> LyricLayout:
         """Set `text` for a size x size frame; words: its enhanced LRC word times, if any."""
         text = " ".join(text.split())
-        font = lyric_font(style.font, round(style.size * size))
+        font = typeface(round(style.size * size), style.font)
         probe = ImageDraw.Draw(Image.new("L", (1, 1)))
         rows_text = _wrap(text, lambda s: probe.textlength(s, font=font), style.max_width * size)
         letter = font.size
@@ -154,6 +167,39 @@ class LyricLayout:
         if a < 1.0:
             out[..., 3] = (out[..., 3] * a).astype(np.uint8)
         return out
+
+
+class LyricLayers:
+    """A renderer's lyrics: each line's LyricLayout set once and kept while it is shown.
+
+    Keyed by (text, style, words), so two lines with the same words share a layout and a
+    hot-reloaded style sets the line again. Holds the last `keep` layouts (a 1024² layout
+    is 8 MB); a lyric video shows one line at a time.
+    """
+
+    def __init__(self, size: int, *, keep: int = 4) -> None:
+        self.size = size  # the frame side in pixels
+        self.keep = keep
+        self._layouts: OrderedDict[tuple, LyricLayout] = OrderedDict()
+
+    def layout(self, lyric: Lyric) -> LyricLayout:
+        """The lyric's line, set in its style at this size (the first time only)."""
+        key = (lyric.text, lyric.style, lyric.words)
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = LyricLayout.make(
+                lyric.text, size=self.size, style=lyric.style, words=lyric.words
+            )
+            self._layouts[key] = layout
+            while len(self._layouts) > self.keep:
+                self._layouts.popitem(last=False)
+        else:
+            self._layouts.move_to_end(key)
+        return layout
+
+    def layer(self, lyric: Lyric) -> np.ndarray:
+        """uint8 [size, size, 4] RGBA (straight alpha) of the lyric at its time t."""
+        return self.layout(lyric).layer(lyric.t, start=lyric.start, end=lyric.end)
 
 
 def _word_spans(text: str, words: Sequence[Word]) -> tuple[tuple[int, int], ...]:

@@ -2,9 +2,12 @@
 
 The post chain is a plain list of `Effect`s, each one fragment shader pass reading the pass
 before it (`u_source`). The default chain is crossfade -> trail -> grade -> vignette -> text
--> flash; passes whose parameters make them a no-op are skipped. Images of another size than
-the output are scaled first: bicubic and lanczos by a separable resample pass (as PIL does),
-bilinear and nearest by the sampler's filter.
+-> flash; passes whose parameters make them a no-op are skipped (the text pass whenever no
+words are on screen, so a frame without a lyric is the same with [post] text on or off).
+The lyric is an engine.gl.lyric.Lyric: each line is set once (LyricLayers) and only lit and
+faded per frame. Images of another size than the output are scaled first: bicubic and
+lanczos by a separable resample pass (as PIL does), bilinear and nearest by the sampler's
+filter.
 All passes keep the image's top row as row 0, so `read()` needs no flip; the window's
 present pass flips once. Colour maths works on the sRGB-encoded values, like the images.
 
@@ -19,7 +22,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -27,8 +29,8 @@ from typing import Any
 
 import moderngl
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
+from lyriscope.engine.gl.lyric import Lyric, LyricLayers, LyricLayout
 from lyriscope.engine.gl.targets import GLTarget, OffscreenTarget, WindowTarget
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import Post
@@ -50,7 +52,7 @@ class FrameParams:
     post: Post
     size: int  # output side in pixels
     mix: float = 0.0  # crossfade, 0 image A .. 1 image B
-    text: str | None = None  # the lyric line to draw when post.text is on
+    lyric: Lyric | None = None  # the words on screen; None: none (or post.text is off)
     flash: float = 0.0  # 0 .. 1 towards white (live)
     blackout: float = 0.0  # 0 .. 1 towards black (live)
 
@@ -68,7 +70,8 @@ class Effect:
     """One pass of the post chain: shaders/<name>.frag.glsl and the uniforms it gets per frame.
 
     Samplers are bound by name: u_source (the previous pass), u_image_a / u_image_b (the
-    uploaded images), u_previous (a feedback effect's own last output), u_text (the lyric).
+    uploaded images), u_previous (a feedback effect's own last output), u_text (the lyric's
+    RGBA layer, straight alpha).
     """
 
     name: str
@@ -96,7 +99,7 @@ DEFAULT_CHAIN: tuple[Effect, ...] = (
     Effect("trail", lambda f: {"u_trail": f.post.trail}, lambda f: f.post.trail > 0, feedback=True),
     Effect("grade", _grade_uniforms, _grade_active),
     Effect("vignette", lambda f: {"u_vignette": f.post.vignette}, lambda f: f.post.vignette > 0),
-    Effect("text", active=lambda f: f.post.text and bool(f.text and f.text.strip())),
+    Effect("text", active=lambda f: f.post.text and f.lyric is not None),
     Effect(
         "flash",
         lambda f: {"u_flash": f.flash, "u_blackout": f.blackout},
@@ -188,7 +191,8 @@ class Renderer:
         self._vao: dict[str, moderngl.VertexArray] = {}
         self._images: dict[str, moderngl.Texture] = {}  # by slot ("a", "b")
         self._scratch: dict[str, moderngl.Framebuffer] = {}  # resampling targets by slot
-        self._text_key: tuple[str, int] | None = None
+        self._lyrics = LyricLayers(size)
+        self._text_shown: tuple[LyricLayout, float, float] | None = None  # what u_text holds
         try:
             if size < 1:
                 raise ValueError(f"size must be a positive number of pixels, got {size}")
@@ -243,7 +247,7 @@ class Renderer:
         *,
         image_b: Any | None = None,  # the image faded to, same layout; any size
         mix: float = 0.0,  # 0 shows A, 1 shows B
-        text: str | None = None,  # lyric drawn when post.text is on
+        lyric: Lyric | None = None,  # the words on screen, drawn when post.text is on
         post: Post | None = None,  # None: the renderer's post
         flash: float = 0.0,  # 0 .. 1 towards white
         blackout: float = 0.0,  # 0 .. 1 towards black
@@ -251,8 +255,14 @@ class Renderer:
         """Run the post chain on one frame; the result stays on the GPU until read/present."""
         post = post or self.post
         _check_upscale(post)
+        text = self._text(lyric) if post.text and lyric is not None else None
         frame = FrameParams(
-            post=post, size=self.size, mix=mix, text=text, flash=flash, blackout=blackout
+            post=post,
+            size=self.size,
+            mix=mix,
+            lyric=lyric if text is not None else None,
+            flash=flash,
+            blackout=blackout,
         )
         textures = {"u_image_a": self._image("a", image_a, post.upscale)}
         textures["u_image_b"] = (
@@ -264,8 +274,8 @@ class Renderer:
         for e in self.effects:
             if e.feedback and e not in active:
                 self._history_valid[e.name] = False  # restart cleanly when it comes back
-        if frame.post.text and frame.text:
-            textures["u_text"] = self._text(frame.text)
+        if text is not None:
+            textures["u_text"] = text
 
         source: moderngl.Framebuffer | None = None
         for i, effect in enumerate(active):
@@ -432,11 +442,20 @@ class Renderer:
             target = self._scratch[key] = self.ctx.framebuffer(color_attachments=[texture])
         return target
 
-    def _text(self, text: str) -> moderngl.Texture:
-        key = (text, self.size)
-        if key != self._text_key:
-            self._text_texture.write(text_image(text, self.size), alignment=1)
-            self._text_key = key
+    def _text(self, lyric: Lyric) -> moderngl.Texture | None:
+        """The lyric's layer at its time as a texture; None while it is faded out entirely."""
+        layout = self._lyrics.layout(lyric)
+        alpha = layout.alpha(lyric.t, start=lyric.start, end=lyric.end)
+        if alpha <= 0.0:
+            return None
+        # The layer is a function of the layout, the lit characters and the fade: upload it
+        # only when one of them changed (a held line costs nothing per frame).
+        shown = (layout, layout.sung_chars(lyric.t, start=lyric.start, end=lyric.end), alpha)
+        last = self._text_shown
+        if last is None or last[0] is not layout or last[1:] != shown[1:]:
+            layer = layout.layer(lyric.t, start=lyric.start, end=lyric.end)
+            self._text_texture.write(layer, alignment=1)
+            self._text_shown = shown
         return self._text_texture
 
 
@@ -470,70 +489,6 @@ def _as_rgb_uint8(image: Any) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-# --- lyric text ------------------------------------------------------------------------------
-
-_FONT_FILES = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
-    "DejaVuSans-Bold.ttf",  # found by FreeType on its search path on some systems
-)
-
-
-@lru_cache(maxsize=8)
-def text_font(pixels: int) -> Any:
-    """The renderer's text face (DejaVu Sans Bold, else Pillow's own) at `pixels` pixels, cached.
-
-    Returns a PIL ImageFont for ImageDraw; the lyric and the live HUD both draw with it.
-    """
-    for name in _FONT_FILES:
-        try:
-            return ImageFont.truetype(name, pixels)
-        except OSError:
-            continue
-    return ImageFont.load_default(size=pixels)
-
-
-def text_image(text: str, size: int) -> np.ndarray:
-    """The lyric as white text with a dark outline, wrapped and centred in the lower third.
-
-    Returns uint8 [size, size, 4] RGBA with straight alpha, top row first.
-    """
-    pixels = max(8, size // 16)
-    font = text_font(pixels)
-    canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(canvas)
-    lines = _wrap(text.strip(), lambda s: draw.textlength(s, font=font), size * 0.9)
-    spacing = int(pixels * 0.25)
-    block = "\n".join(lines)
-    stroke = max(1, pixels // 12)
-    box = draw.multiline_textbbox(
-        (0, 0), block, font=font, spacing=spacing, align="center", stroke_width=stroke
-    )
-    x = (size - (box[2] - box[0])) / 2 - box[0]
-    y = size * 0.8 - (box[3] - box[1]) / 2 - box[1]
-    draw.multiline_text(
-        (x, y),
-        block,
-        font=font,
-        fill=(255, 255, 255, 255),
-        spacing=spacing,
-        align="center",
-        stroke_width=stroke,
-        stroke_fill=(0, 0, 0, 200),
-    )
-    return np.asarray(canvas)
-
-
-def _wrap(text: str, width_of: Callable[[str], float], max_width: float) -> list[str]:
-    lines: list[str] = []
-    for word in text.split():
-        if lines and width_of(f"{lines[-1]} {word}") <= max_width:
-            lines[-1] = f"{lines[-1]} {word}"
-        else:
-            lines.append(word)
-    return lines or [""]
-
-
 __all__ = [
     "DEFAULT_CHAIN",
     "Effect",
@@ -542,6 +497,4 @@ __all__ = [
     "ShaderError",
     "copy_shaders",
     "default_shader_dir",
-    "text_font",
-    "text_image",
 ]

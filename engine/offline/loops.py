@@ -1,9 +1,11 @@
 """A line's seamless loop, as the paper cut them: loop_seconds through its seeds, first = last image.
 
 Without audio the walk is the plain closed loop, so a video of round(loop_seconds * fps)
-frames (frame k at t = k / fps) repeats without a seam. `lyriscope loops` writes one per
-line; `lyriscope preview` writes a short clip of one line and a contact strip of its
-keyframes while the set is being tuned.
+frames (frame k at t = k / fps) repeats without a seam. With [post] text on, the line's
+words are shown for the whole clip, sung by its own word times from the clip's start and
+faded in and out at its ends (engine.lyrics.loop_lyric), so the words do not break the
+seam either; the walk gets no word pulses (word_pulse follows the song's clock). `lyriscope loops` writes one per line; `lyriscope preview` writes a short clip
+of one line and a contact strip of its keyframes while the set is being tuned.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tqdm import tqdm
 from lyriscope.atomic import atomic_path
 from lyriscope.engine.compose import LineImage, draw, render_picture, synthesize
 from lyriscope.engine.gl.renderer import Renderer
+from lyriscope.engine.lyrics import line_words, loop_lyric
 from lyriscope.engine.offline.encoder import open_writer
 from lyriscope.engine.shots import Shot
 from lyriscope.engine.synth.walk import Walk
@@ -56,6 +59,7 @@ def render_loop(
     walks = {line: Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)}
     crf = songset.output.crf if options.crf is None else options.crf
     batch = max(1, options.batch)
+    words = line_words(songset, line) if songset.post.text else ()
     with (
         Renderer.offscreen(size, post=songset.post) as renderer,
         open_writer(out, fps=timebase.fps, size=(size, size), crf=crf) as writer,
@@ -67,6 +71,12 @@ def render_loop(
             for first in range(0, n, batch):
                 frames = range(first, min(n, first + batch))
                 shots = [loop_shot(line, timebase.time(k)) for k in frames]
+                lyrics = [
+                    loop_lyric(
+                        songset, line, timebase.time(k), seconds=timebase.time(n), words=words
+                    )
+                    for k in frames
+                ]
                 pictures = draw(
                     shots,
                     frames=frames,
@@ -74,6 +84,7 @@ def render_loop(
                     walks=walks,
                     generator=generator,
                     features=None,
+                    lyrics=lyrics,
                 )
                 for picture in pictures:
                     render_picture(renderer, picture)

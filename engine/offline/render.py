@@ -26,6 +26,7 @@ from lyriscope.audiofile import audio_duration
 from lyriscope.engine.audio.features import analyse_file
 from lyriscope.engine.compose import draw, line_walks, render_picture
 from lyriscope.engine.gl.renderer import Renderer
+from lyriscope.engine.lyrics import song_lyric, word_times
 from lyriscope.engine.offline.encoder import open_writer
 from lyriscope.engine.shots import Shot, shot_at
 from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
@@ -106,6 +107,7 @@ def render(
     frames = range(first, last)
     shots = shots_at_frames(songset, timeline, frames, timebase=timebase)
     batch = max(1, options.batch)
+    words = word_times(timeline)  # the walks' word pulses
 
     began = time.perf_counter()
     with (
@@ -131,6 +133,8 @@ def render(
                 walks=walks,
                 generator=generator,
                 features=features,
+                lyrics=[song_lyric(songset, timeline, timebase.time(k)) for k in frames[chunk]],
+                word_times=words,
             )
             for picture in pictures:
                 render_picture(renderer, picture)

@@ -1,9 +1,11 @@
 """The live show's HUD: what the performer needs to see, as text over the picture's top left.
 
 `hud_lines(info)` says it in words (pure); `hud_panel(lines, size)` draws those words on a
-dark backing with Pillow; `HudOverlay` keeps the panel in a texture and is the post chain's
-last pass (shaders/hud.frag.glsl), so screenshots include it. The panel is redrawn only when
-its text changes, and the show refreshes the numbers a few times a second, not every frame.
+dark backing with Pillow in the bundled face (engine.gl.typeface), wrapping rows wider than
+the window so nothing runs off a small one; `HudOverlay` keeps the panel in a texture and
+is the post chain's last pass (shaders/hud.frag.glsl), so screenshots include it. The panel
+is redrawn only when its text changes, and the show refreshes the numbers a few times a
+second, not every frame.
 
 Example:
     >>> overlay = HudOverlay(size=1024)
@@ -24,7 +26,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from lyriscope.engine.gl.renderer import Effect, FrameParams, text_font
+from lyriscope.engine.gl.renderer import Effect, FrameParams
+from lyriscope.engine.gl.typeface import font
 
 HUD_SHADER = "hud"
 # The renderer binds its own samplers from unit 0 up, and moderngl writes textures through
@@ -88,25 +91,42 @@ def hud_lines(info: HudInfo, *, max_chars: int = 72) -> list[str]:
     return rows
 
 
+def hud_margin(size: int) -> int:
+    """Pixels between the HUD panel and the window's edges, for an output side of `size`."""
+    return max(2, size // 64)
+
+
 def hud_panel(lines: Sequence[str], size: int) -> np.ndarray:
     """The HUD rows as white text on a translucent dark panel sized to fit them.
 
-    size: the output side in pixels (the text scales with it). Returns uint8 [h, w, 4] RGBA,
-    straight alpha, top row first; w and h are at most size.
+    size: the output side in pixels (the text scales with it, 9 px at least so it stays
+    legible). A row wider than the window is wrapped (a long word broken), and rows that
+    do not fit below each other are left out, so no glyph is cut by the window's edge.
+    Returns uint8 [h, w, 4] RGBA, straight alpha, top row first; w and h are at most
+    size - 2 * hud_margin(size).
     """
     pixels = max(9, size // 42)
-    font = text_font(pixels)
+    face = font(pixels)
     pad = max(3, pixels // 2)
     step = int(pixels * 1.3)
+    room = max(1, size - 2 * hud_margin(size) - 2 * pad)  # text width and height that fit
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
-    width = max((probe.textlength(row, font=font) for row in lines), default=0.0)
-    w = min(size, int(width) + 2 * pad)
-    h = min(size, step * len(lines) + 2 * pad)
-    panel = Image.new("RGBA", (max(w, 1), max(h, 1)), (0, 0, 0, round(255 * PANEL_ALPHA)))
+
+    def width_of(text: str) -> float:
+        return probe.textlength(text, font=face)
+
+    rows = [
+        (piece, row.startswith("error:")) for row in lines for piece in _fit(row, width_of, room)
+    ]
+    rows = rows[: max(1, room // step)]
+    width = max((width_of(row) for row, _ in rows), default=0.0)
+    w = min(room, int(width)) + 2 * pad
+    h = step * len(rows) + 2 * pad
+    panel = Image.new("RGBA", (w, h), (0, 0, 0, round(255 * PANEL_ALPHA)))
     draw = ImageDraw.Draw(panel)
-    for k, row in enumerate(lines):
-        colour = (255, 120, 100, 255) if row.startswith("error:") else (255, 255, 255, 255)
-        draw.text((pad, pad + k * step), row, font=font, fill=colour)
+    for k, (row, error) in enumerate(rows):
+        colour = (255, 120, 100, 255) if error else (255, 255, 255, 255)
+        draw.text((pad, pad + k * step), row, font=face, fill=colour)
     return np.asarray(panel)
 
 
@@ -170,7 +190,7 @@ class HudOverlay:
             self._texture = ctx.texture((w, h), 4, dtype="f1")
             self._texture.repeat_x = self._texture.repeat_y = False
         self._texture.write(np.ascontiguousarray(panel), alignment=1)
-        margin = max(2, self.size // 64) / self.size
+        margin = hud_margin(self.size) / self.size
         self._rect = (margin, margin, margin + w / self.size, margin + h / self.size)
 
     def _active(self, frame: FrameParams) -> bool:
@@ -199,6 +219,35 @@ def _wrap(text: str, max_chars: int, *, max_rows: int = 4) -> list[str]:
     return rows
 
 
+def _fit(row: str, width_of: Callable[[str], float], room: float) -> list[str]:
+    """A row as rows no wider than room pixels: broken at spaces, a longer word by letters."""
+    out: list[str] = []
+    current = ""
+    for word in row.split(" "):  # "" for each extra space, so "a  b" keeps its two spaces
+        joined = f"{current} {word}" if current else word
+        if width_of(joined) <= room:
+            current = joined
+            continue
+        if current:
+            out.append(current)
+        while len(word) > 1 and width_of(word) > room:
+            cut = _letters_that_fit(word, width_of, room)
+            out.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current or not out:
+        out.append(current)
+    return out
+
+
+def _letters_that_fit(word: str, width_of: Callable[[str], float], room: float) -> int:
+    """How many of word's first letters fit in room (at least one, so breaking moves on)."""
+    cut = 1
+    while cut < len(word) and width_of(word[: cut + 1]) <= room:
+        cut += 1
+    return cut
+
+
 def _clip(row: str, max_chars: int) -> str:
     return row if len(row) <= max_chars else row[: max_chars - 1] + "…"
 
@@ -210,5 +259,6 @@ __all__ = [
     "HudOverlay",
     "HudRefresh",
     "hud_lines",
+    "hud_margin",
     "hud_panel",
 ]

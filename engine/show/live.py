@@ -3,9 +3,12 @@
 The display loop (main thread, owns GL and the window) asks once per frame for the image at
 the clock's time; a synthesis worker thread (engine.show.worker, latest frame wins) draws
 it. Which line is on screen is the Director's (engine.show.director): the song's timeline
-or a line cued by hand. With a live input (--audio-in) there is no song clock for lines:
-lines are cued by hand only, and the walk time is the show's time. Keys are a table
-(engine.show.keys); engine.show.play assembles a show from a set and options.
+or a line cued by hand. The words on screen are not the pictures' but what is sung at the
+clock's time (engine.lyrics.song_lyric, as in the render), drawn at the clock's time even
+while the image lags or is frozen. With a live input (--audio-in) there is no song clock
+for lines: lines are cued by hand only, the walk time is the show's time, and the cued
+line's words are shown. Keys are a table (engine.show.keys); engine.show.play assembles a
+show from a set and options.
 
 Example:
     >>> show = LiveShow(songset, renderer=renderer, generator=generator, clock=clock,
@@ -27,7 +30,9 @@ from typing import Any
 from lyriscope.engine.audio.features import Features
 from lyriscope.engine.audio.live_input import LiveInput
 from lyriscope.engine.compose import Picture, line_walks, render_picture, shot_images
+from lyriscope.engine.gl.lyric import Lyric
 from lyriscope.engine.gl.screenshot import save_screenshot
+from lyriscope.engine.lyrics import cued_lyric, song_lyric, word_times
 from lyriscope.engine.show.clock import Clock
 from lyriscope.engine.show.controls import Action, LiveControls
 from lyriscope.engine.show.director import Director
@@ -92,6 +97,7 @@ class LiveShow:
         )
         self.walks = self._make_walks(songset)
         self.director = self._make_director(songset)
+        self.word_times = self._word_times(self.director)
         self.stats = ShowStats()
         self.last_error = ""  # the HUD's error row: a broken shader or set.toml, a failed frame
         self.last_message = ""  # the HUD's message row: the clock's and inputs' news
@@ -163,7 +169,7 @@ class LiveShow:
             self._show(result)
         self._fade(dt)
         self._refresh_hud(t)
-        self._draw()
+        self._draw(t)
         self.renderer.present()
         self.stats.presented += 1
         self._frame_times.add(work_s=time.perf_counter() - tick, interval_s=dt)
@@ -253,7 +259,14 @@ class LiveShow:
             return  # paused and nothing changed: the image on screen is this one
         self._last_key = key
         images = shot_images(shot, frame=frame_at(walk_t), params=params, prev_params=prev_params)
-        request = FrameRequest(t=t, shot=shot, images=images, walks=self.walks, features=features)
+        request = FrameRequest(
+            t=t,
+            shot=shot,
+            images=images,
+            walks=self.walks,
+            features=features,
+            word_times=self.word_times,
+        )
         self._last_request = request
         self.worker.requests.put(request)
 
@@ -281,13 +294,12 @@ class LiveShow:
             else max(self._blackout - step, goal)
         )
 
-    def _draw(self) -> None:
+    def _draw(self, t: float) -> None:
         shown = self._shown
         picture = None
         if shown is not None:
             shot = shown.request.shot
-            text = self.songset.lines[shot.line].text
-            picture = Picture(shown.image, shown.prev_image, shot.mix, text)
+            picture = Picture(shown.image, shown.prev_image, shot.mix, self._lyric(t))
         render_picture(
             self.renderer,
             picture,
@@ -295,6 +307,14 @@ class LiveShow:
             flash=self._flash**2,  # quick white, soft tail
             blackout=self._blackout,
         )
+
+    def _lyric(self, t: float) -> Lyric | None:
+        """The words at clock time t: the song's sung line, or with a live input the cued one."""
+        timeline = self.director.timeline
+        if timeline is not None:
+            return song_lyric(self.songset, timeline, t)
+        cue = self.director.cue
+        return None if cue is None else cued_lyric(self.songset, cue.line, t, since=cue.at)
 
     def _refresh_hud(self, t: float) -> None:
         stats = self.stats
@@ -379,6 +399,7 @@ class LiveShow:
         director = self._make_director(songset)
         director.cue = self.director.cue  # a hand cue survives an edit
         self.walks, self.director, self.songset = walks, director, songset
+        self.word_times = self._word_times(director)
         self.controls.reload(songset)
         for source in self.inputs:  # the MIDI input takes the new [midi] maps at once
             reload_midi = getattr(source, "reload", None)
@@ -397,6 +418,10 @@ class LiveShow:
         return Director(
             timeline, crossfade_s=fades, gap_line=songset.output.gap, n_lines=len(songset.lines)
         )
+
+    @staticmethod
+    def _word_times(director: Director) -> tuple[float, ...]:
+        return () if director.timeline is None else word_times(director.timeline)
 
     def _collect_errors(self) -> None:
         while self._errors:

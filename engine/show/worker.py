@@ -75,6 +75,7 @@ class FrameRequest:
     images: tuple[LineImage, ...]  # compose.shot_images: the line's, then the fading line's
     walks: Walks  # the lines' walks when asked (a hot reload replaces the show's)
     features: Features | None  # the audio's features, or None for a silent walk
+    word_times: tuple[float, ...] = ()  # seconds each sung word starts (the word pulse)
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,13 @@ class SynthesisWorker:
             self.results.put(FrameResult(request, image, prev_image, time.perf_counter() - began))
 
     def _draw(self, r: FrameRequest) -> tuple[np.ndarray, np.ndarray | None]:
-        images = synthesize(r.images, walks=r.walks, generator=self.generator, features=r.features)
+        images = synthesize(
+            r.images,
+            walks=r.walks,
+            generator=self.generator,
+            features=r.features,
+            word_times=r.word_times,
+        )
         return images[0], images[1] if len(images) > 1 else None
 
 

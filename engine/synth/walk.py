@@ -14,6 +14,10 @@ What the audio does (each term vanishes for silent audio, which leaves the plain
   (coarse 4²-8², middle 16²-32², fine 64² and up) along one direction per band, times
   band_depth.
 - truncation follows amplitude: psi = truncation + truncation_follow * rms.
+- word_pulse: a sung word (an enhanced LRC word time, absolute song seconds) pushes along
+  the pulse direction too, by word_pulse, falling to zero over `pulse_decay_s` like an
+  onset's push; the word times are an input like the features, so the walk stays a pure
+  function of (t, features, params, word times) and the render and live show agree.
 Pushes are measured in units of `spread`, the typical distance of the line's seeds from the
 average w, so the same numbers mean the same amount of change for any model.
 
@@ -129,6 +133,32 @@ def audio_drive(
     return AudioDrive(drift_s=drift_s, pulse=pulse, bands=bands, rms=rms[row] * inside)
 
 
+def word_drive(
+    word_times: Sequence[float] | np.ndarray,
+    frames: np.ndarray,
+    *,
+    fps: float,
+    pulse_decay_s: float = PULSE_DECAY_S,
+) -> np.ndarray:
+    """Each frame's word pulse [T], 0..1: 1 on the first frame at or after a word's start,
+    falling as (1 - age / decay)² like an onset's push; 0 before the first word.
+
+    word_times: seconds (song time) each sung word starts; frames [T]: absolute video frames.
+    """
+    frames = np.asarray(frames, dtype=np.int64)
+    starts = np.sort(np.asarray(word_times, dtype=np.float64).reshape(-1))
+    if starts.size == 0:
+        return np.zeros(frames.shape[0])
+    # A word sounds from the first frame whose time is at or after its stamp (the same frame
+    # for the render and the live show); the tolerance keeps 6.9 s * 60 on frame 414.
+    word_frames = np.ceil(starts * fps - 1e-6).astype(np.int64)  # [W], sorted
+    latest = np.searchsorted(word_frames, frames, side="right") - 1  # [T] last word begun
+    age = frames - word_frames[np.clip(latest, 0, None)]  # [T] frames since it began
+    decay_frames = max(pulse_decay_s * fps, 1e-9)
+    shape = np.clip(1.0 - age / decay_frames, 0.0, 1.0) ** 2
+    return np.where(latest >= 0, shape, 0.0)
+
+
 class Walk:
     """One line's walk: keyframes and push directions precomputed from its seeds and model.
 
@@ -236,12 +266,14 @@ class Walk:
         features: Features | None = None,
         frame: int | None = None,
         truncation_follow: float | None = None,
+        word_times: Sequence[float] | np.ndarray = (),
     ) -> torch.Tensor:
         """w [num_ws, w_dim] at t seconds into the line; frame is the absolute video frame for features.
 
         frame None reads features at round(t * fps), as for a line that starts with the song.
         truncation_follow: psi added at full loudness; None takes params.truncation_follow when
         WalkParams has it, else 0.
+        word_times: seconds (song time) each sung word starts, for params.word_pulse.
         """
         return self.w_batch(
             [t],
@@ -249,6 +281,7 @@ class Walk:
             features=features,
             frames=None if frame is None else [frame],
             truncation_follow=truncation_follow,
+            word_times=word_times,
         )[0]
 
     @torch.no_grad()
@@ -260,6 +293,7 @@ class Walk:
         features: Features | None = None,
         frames: Sequence[int] | np.ndarray | None = None,
         truncation_follow: float | None = None,
+        word_times: Sequence[float] | np.ndarray = (),
     ) -> torch.Tensor:
         """ws [T, num_ws, w_dim] at times into the line ts [T] s (frames [T]: as in `w`); equals T calls of `w`."""
         _check_params(params)
@@ -283,6 +317,9 @@ class Walk:
         # Pushes come after truncation so the truncation knob does not mute them.
         if params.pulse:
             ws = ws + self._column(params.pulse * self.spread * drive.pulse) * self.pulse_direction
+        if params.word_pulse and len(word_times):
+            words = word_drive(word_times, frames, fps=self.fps, pulse_decay_s=self.pulse_decay_s)
+            ws = ws + self._column(params.word_pulse * self.spread * words) * self.pulse_direction
         if params.band_depth:
             for b, name in enumerate(BAND_NAMES):
                 layers = list(self.groups[getattr(params.bands, name)])

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,18 @@ from PIL import Image
 from setfiles import write_set
 from xvfb_server import private_display
 
-from lyriscope.engine.compose import LineImage, line_walks, shot_images, synthesize
+from lyriscope.engine.audio.features import Features, analyse_file
+from lyriscope.engine.compose import (
+    LineImage,
+    Picture,
+    line_walks,
+    render_picture,
+    shot_images,
+    synthesize,
+)
 from lyriscope.engine.gl.renderer import DEFAULT_CHAIN, Renderer
+from lyriscope.engine.lyrics import cued_lyric, song_lyric
+from lyriscope.engine.offline.render import RenderOptions, render
 from lyriscope.engine.shots import Shot, shot_at
 from lyriscope.engine.show.clock import SystemClock, open_clock
 from lyriscope.engine.show.controls import Action, LiveControls
@@ -220,6 +231,108 @@ def test_live_image_equals_the_offline_renders_image_at_the_same_time(live_set, 
             features=None,
         )[0]
         np.testing.assert_array_equal(shown.image, reference)
+    finally:
+        show.close()
+        show.renderer.close()
+
+
+@pytest.fixture(scope="module")
+def sung_set(tmp_path_factory) -> Path:
+    """Word-timed lines with a gap between them, styled lyrics on, word pulses on."""
+    return write_set(
+        tmp_path_factory.mktemp("sung") / "tiny",
+        lrc=(
+            "[00:00.50]first <00:01.04>line <00:01.44>\n"
+            "[00:01.60]\n"
+            "[00:02.20]second <00:02.64>line <00:02.90>\n"
+        ),
+        audio="tone",
+        seconds=DURATION_S,
+        output={"size": 64, "fps": FPS},
+        walk={"loop_seconds": 4.0, "seeds": 3, "crossfade_s": 0.5, "word_pulse": 0.8},
+        post={"vignette": 0.0, "text": True, "text_size": 0.12, "text_fade_s": 0.3},
+        models=True,
+    )
+
+
+def test_live_lyric_layer_equals_the_offline_renders_at_the_same_song_time(sung_set, tmp_path):
+    songset = load_set(sung_set)
+    generator = Generator.from_set(songset)
+    render(
+        songset,
+        tmp_path / "frames",
+        # One frame a batch, as the live worker draws: a batch may differ in the last bit.
+        options=RenderOptions(size=SIZE, batch=1, progress=False),
+        generator=generator,
+    )
+    clock = ManualClock(playing=False)
+    features = analyse_file(songset.song.audio, fps=FPS)
+    show = make_show(songset, generator, clock, hud_visible=False, features=features)
+    try:
+        # Fading in, a word filling, the gap (pictures, no words), the last word, the outro.
+        for k in (6, 12, 18, 28, 30):
+            clock.t = k / FPS
+            settle(show)
+            offline = np.asarray(Image.open(tmp_path / "frames" / f"frame{k:06d}.png"))
+            np.testing.assert_array_equal(show.renderer.read(), offline, err_msg=f"frame {k}")
+        # A hand cue changes the pictures, not the words: line 2 is sung, line 1 is shown.
+        clock.t = 2.4
+        show.controls.push(Action("cue", 0.0))
+        settle(show)
+        shown = show.shown
+        assert shown.request.shot.line == 0
+        live = show.renderer.read().copy()  # before another GL context is made current
+        timeline = Timeline.from_set(songset, duration=DURATION_S)
+        with Renderer.offscreen(SIZE, post=songset.post) as reference:
+
+            def with_words(lyric):
+                picture = Picture(shown.image, shown.prev_image, shown.request.shot.mix, lyric)
+                render_picture(reference, picture)
+                return reference.read()
+
+            sung = song_lyric(songset, timeline, 2.4)
+            assert sung.text == "second line"
+            np.testing.assert_array_equal(live, with_words(sung))
+            cued = replace(sung, text=songset.lines[0].text, words=())
+            assert not np.array_equal(live, with_words(cued))
+    finally:
+        show.close()
+        show.renderer.close()
+
+
+class SilentInput:
+    """A live input (--audio-in) that has heard 2 s of silence."""
+
+    status = "audio in: test"
+
+    def features(self) -> Features:
+        return Features.silent(round(2 * FPS), fps=FPS)
+
+
+def test_with_a_live_input_the_cued_lines_words_are_shown(sung_set):
+    songset = load_set(sung_set)
+    generator = Generator.from_set(songset)
+    clock = ManualClock(0.5, playing=False)
+    show = make_show(songset, generator, clock, hud_visible=False, live_input=SilentInput())
+    try:
+        settle(show)
+        clock.t = 1.0
+        show.controls.push(Action("cue", 1.0))
+        settle(show)
+        clock.t = 1.6  # no song clock: the song's gap at 1.6 s means nothing here
+        settle(show)
+        shown = show.shown
+        assert shown.request.shot.line == 1
+        live = show.renderer.read().copy()  # before another GL context is made current
+        with Renderer.offscreen(SIZE, post=songset.post) as reference:
+
+            def with_words(lyric):
+                picture = Picture(shown.image, shown.prev_image, shown.request.shot.mix, lyric)
+                render_picture(reference, picture)
+                return reference.read()
+
+            np.testing.assert_array_equal(live, with_words(cued_lyric(songset, 1, 1.6, since=1.0)))
+            assert not np.array_equal(live, with_words(None))  # there are words
     finally:
         show.close()
         show.renderer.close()

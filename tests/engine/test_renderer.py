@@ -13,9 +13,10 @@ import pytest
 from PIL import Image
 from xvfb_server import private_display
 
-from lyriscope.engine.gl.renderer import Renderer, ShaderError, copy_shaders, text_image
+from lyriscope.engine.gl.lyric import Lyric
+from lyriscope.engine.gl.renderer import Renderer, ShaderError, copy_shaders
 from lyriscope.errors import DeviceError
-from lyriscope.setmodel import Post
+from lyriscope.setmodel import Post, TextStyle
 
 PLAIN = Post(vignette=0.0)  # every pass off except the crossfade: an identity chain
 LUMA = np.array([0.2126, 0.7152, 0.0722])
@@ -167,22 +168,18 @@ def test_flash_and_blackout(renderer_of, flash, blackout, expected):
 def test_text_is_drawn_in_the_lower_third_only_when_on(renderer_of):
     image = np.full((128, 128, 3), 60, np.uint8)
     r = renderer_of(128, post=replace(PLAIN, text=True))
-    out = render(r, image, text="first ray of light")
+    style = TextStyle(karaoke="off", fade_s=0.0)  # the words in their colour, white
+    lyric = Lyric("first ray of light", style, t=1.0, start=0.5, end=2.0)
+    out = render(r, image, lyric=lyric)
     changed = np.abs(out - 60).max(axis=2) > 20
     rows = np.nonzero(changed.any(axis=1))[0]
     assert rows.size and rows.min() > 128 // 2  # below the middle
     assert (out == 255).all(axis=2).sum() > 30  # white glyphs
-    assert np.array_equal(render(r, image, text=None), np.full_like(out, 60))
-    off = render(r, image, text="first ray of light", post=PLAIN)
+    assert np.array_equal(render(r, image, lyric=None), np.full_like(out, 60))
+    off = render(r, image, lyric=lyric, post=PLAIN)
     assert np.array_equal(off, np.full_like(out, 60))
-
-
-def test_text_image_wraps_long_lines_inside_the_frame():
-    rgba = text_image("a rather long lyric line that cannot fit on one row at all", 128)
-    assert rgba.shape == (128, 128, 4) and rgba.dtype == np.uint8
-    cols = np.nonzero(rgba[..., 3].any(axis=0))[0]
-    assert cols.min() > 0 and cols.max() < 127
-    assert np.ptp(np.nonzero(rgba[..., 3].any(axis=1))[0]) > 128 // 16 * 2  # two or more rows
+    for t in (0.4, 2.0):  # before its stamp and at its end: nothing, as with text off
+        assert np.array_equal(render(r, image, lyric=replace(lyric, t=t)), np.full_like(out, 60))
 
 
 PIL_FILTERS = {

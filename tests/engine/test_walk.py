@@ -183,6 +183,40 @@ def test_stronger_pulse_param_pushes_further(walk):
     assert sizes[1] > 2.5 * sizes[0] > 0
 
 
+@pytest.mark.parametrize("space", ["z", "w"])
+def test_a_sung_word_pushes_the_walk_only_when_word_pulse_is_on(walk, space):
+    words = (1.0, 1.3, 2.5)  # seconds: word stamps (enhanced LRC), the first between frames
+    params = replace(QUIET, space=space)
+    frames = np.arange(240)
+    plain = frames_of(walk, params, frames)
+    off = frames_of(walk, params, frames, word_times=words)  # word_pulse 0: the default
+    on = frames_of(walk, replace(params, word_pulse=0.5), frames, word_times=words)
+    torch.testing.assert_close(off, plain, atol=0, rtol=0)
+    size = change(on, plain)[:, 0]  # [240] layer 0; all layers get the same push
+
+    first = int(np.ceil(words[0] * FPS))  # the first frame at or after the stamp
+    assert size[:first].max() == 0  # before the first word: the plain walk, exactly
+    assert size[first] > 0.1 * walk.spread  # right after the stamp: pushed
+    delta = (on - plain)[first, 0]
+    cos = torch.nn.functional.cosine_similarity(delta, walk.pulse_direction, dim=0)
+    assert cos > 0.999
+    decay = int(walk.pulse_decay_s * FPS)
+    assert torch.all(size[first + 1 : round(1.3 * FPS)] < size[first : round(1.3 * FPS) - 1])
+    assert size[round(1.3 * FPS) + decay + 1 : round(2.5 * FPS)].max() == 0  # away: plain again
+    assert size[round(2.5 * FPS)] > 0.1 * walk.spread
+
+
+def test_word_pulses_are_the_same_frame_by_frame_and_in_a_batch(walk):
+    params = replace(QUIET, word_pulse=0.7)
+    words = np.array([0.51, 0.9])
+    frames = np.arange(20, 90, 3)
+    batch = frames_of(walk, params, frames, word_times=words)
+    one_by_one = torch.stack(
+        [walk.w(k / FPS, params=params, frame=int(k), word_times=words) for k in frames]
+    )
+    torch.testing.assert_close(batch, one_by_one, atol=1e-6, rtol=0)
+
+
 def test_constant_loudness_keeps_the_period(walk):
     params = replace(QUIET, motion=1.0)
     n = int(3 * params.loop_seconds * FPS) + 1
