@@ -52,7 +52,7 @@ COMMANDS: tuple[Command, ...] = (
         "lyriscope.trainers.commands.import_pickle",
         "convert an NVlabs pickle to .safetensors",
     ),
-    Command("sample", "lyriscope.trainers.commands.sample", "write one PNG per seed from a model"),
+    Command("sample", "lyriscope.trainers.commands.sample", "write a PNG per seed (or a grid)"),
     Command("init-model", "lyriscope.trainers.commands.init_model", "write a random-weight model"),
     Command("render", "lyriscope.engine.commands.render", "render a set to MP4 with its audio"),
     Command("preview", "lyriscope.engine.commands.preview", "render a line's loop while editing"),
