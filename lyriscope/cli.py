@@ -46,7 +46,9 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "prepare", "lyriscope.dataset_tools.commands.prepare", "write training-ready dataset zips"
     ),
-    Command("train", "lyriscope.trainers.commands.train", "train one StyleGAN2-ADA model per line"),
+    Command(
+        "train", "lyriscope.trainers.commands.train", "train a model per line, or one for the song"
+    ),
     Command(
         "import",
         "lyriscope.trainers.commands.import_pickle",
