@@ -114,21 +114,47 @@ def train_song_model(
         ),
     )
     if dist.is_main and paths.model_path.is_file():
-        name_song_model(songset, paths.model_path)
+        name_song_model(songset, paths.model_path, classes=train_config.c_dim)
     return code
 
 
-def name_song_model(songset: SongSet, model: Path) -> None:
-    """Write `model` into set.toml as [song] model (comments kept), unless it is named already."""
-    if songset.song.model == model.resolve():
-        return
+def name_song_model(songset: SongSet, model: Path, *, classes: int) -> None:
+    """Write `model` into set.toml as [song] model (comments kept), and let it draw its lines.
+
+    A line whose own `model` was never trained (a placeholder, as `lyriscope new` writes
+    one for every line) and whose class the model has loses that key, so the song's model
+    draws it; a line with a trained model of its own keeps it (a set may mix both).
+    """
     relative = Path(os.path.relpath(model, songset.root)).as_posix()
-    edit_set(songset.path, lambda doc: doc["song"].__setitem__("model", relative))
+    placeholders = [
+        line.index
+        for line in songset.lines
+        if line.label is None
+        and line.model is not None
+        and not line.model.is_file()
+        and line.index < classes
+    ]
+    if songset.song.model == model.resolve() and not placeholders:
+        return
+
+    def change(doc: Any) -> None:
+        doc["song"]["model"] = relative
+        for index in placeholders:
+            del doc["line"][index]["model"]
+
+    edit_set(songset.path, change)
     print(
         f"{songset.path}: [song] model = {relative!r}; lines without a model of their own "
         f"are drawn as its classes",
         file=sys.stderr,
     )
+    if placeholders:
+        numbers = ", ".join(str(i + 1) for i in placeholders)
+        print(
+            f"{songset.path}: line(s) {numbers} named a model that was never trained; "
+            f"their `model` keys are removed, so the song's model draws them",
+            file=sys.stderr,
+        )
 
 
 def class_warnings(songset: SongSet, *, classes: int, data: Path) -> list[str]:

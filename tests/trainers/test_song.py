@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import torch
 from dataset_zips import shapes_zip
 from PIL import Image
-from setfiles import write_set
+from setfiles import set_toml, write_model, write_set
 
 from lyriscope.cli import main as lyriscope
 from lyriscope.setmodel import load_set
@@ -154,3 +155,24 @@ def test_bad_input_is_one_sentence_and_exit_2(
         code = exc.code
     err = capsys.readouterr().err.strip()
     assert code == 2 and match in err, err
+
+
+def test_lines_that_named_an_untrained_model_are_handed_to_the_song_model(
+    song_set: Path, tmp_path: Path
+):
+    root = tmp_path / "copy"
+    shutil.copytree(song_set, root)
+    write_model(root / "models" / "own.safetensors", size=RES)
+    lines = [
+        {"text": "line 1", "model": "models/line-01.safetensors"},  # `lyriscope new` wrote it
+        "line 2",
+        "line 3",
+        {"text": "line 4", "model": "models/own.safetensors"},  # trained on its own
+    ]
+    (root / "set.toml").write_text(set_toml(lines=lines, comment="# kept"), encoding="utf-8")
+    assert main([str(root), "--conditional", "--kimg", "0.004", *TINY]) == 0
+    songset = load_set(root)
+    assert [line.label for line in songset.lines] == [0, 1, 2, None]
+    assert songset.lines[3].model == root / "models" / "own.safetensors"
+    assert songset.song.model == root / "models" / "song.safetensors"
+    assert (root / "set.toml").read_text().startswith("# kept")
