@@ -15,6 +15,9 @@ from PIL import Image
 from setfiles import set_toml, write_model, write_set
 
 from lyriscope.cli import main as lyriscope
+from lyriscope.engine.compose import draw, line_walks
+from lyriscope.engine.shots import Shot
+from lyriscope.engine.synth import runtime
 from lyriscope.setmodel import load_set
 from lyriscope.trainers.checkpoint import load_model, load_training_state, save_model
 from lyriscope.trainers.commands.train import main
@@ -176,3 +179,19 @@ def test_lines_that_named_an_untrained_model_are_handed_to_the_song_model(
     assert songset.lines[3].model == root / "models" / "own.safetensors"
     assert songset.song.model == root / "models" / "song.safetensors"
     assert (root / "set.toml").read_text().startswith("# kept")
+
+
+def test_the_trained_song_model_morphs_between_its_lines(song_set: Path, tmp_path: Path):
+    root = tmp_path / "played"
+    shutil.copytree(song_set, root, ignore=shutil.ignore_patterns("runs"))
+    (root / "set.toml").write_text(set_toml(lines=[f"line {i + 1}" for i in range(LINES)]))
+    assert main([str(root), "--conditional", "--kimg", "0.004", *TINY]) == 0
+    songset = load_set(root)
+    generator = runtime.Generator.from_set(songset, options=runtime.RuntimeOptions(device="cpu"))
+    assert {generator.line(i).G for i in range(LINES)} == {generator.line(0).G}
+    shot = Shot(line=2, t_line=0.3, prev=1, t_prev=2.3, mix=0.5)
+    walks = line_walks(songset, generator, fps=10.0)
+    (picture,) = draw(
+        [shot], frames=[23], songset=songset, walks=walks, generator=generator, features=None
+    )
+    assert picture.prev_image is None and picture.image.shape == (RES, RES, 3)
