@@ -1,11 +1,12 @@
 """Training the lines of a set: one StyleGAN2-ADA model per lyric line, as a TrainLinesConfig says.
 
 For each chosen line: the dataset (sets/NAME/data/line-NN.zip unless --data), the run
-folder (runs/line-NN/), the model path (the line's `model` in set.toml, else
+folder (runs/line-NN/), the model path (--output, the line's `model` in set.toml, else
 models/line-NN.safetensors), the training config ('auto' defaults, a base model's
 architecture with --from, a checkpoint's with --resume), augmentation and metrics; then
-the training loop. Several GPUs: train_lines() starts torchrun when it is not already
-running under it; a cluster: write_slurm_array() writes a job array, one task per line.
+the training loop (fit). Several GPUs: in_process_group() starts torchrun when it is not
+already running under it; a cluster: write_slurm_array() writes a job array, one task per
+line. trainers.song trains the song's one conditional model with the same pieces.
 
 Example:
     code = train_lines(TrainLinesConfig(set_path=Path("sets/song"), line=3, kimg=2000))

@@ -109,7 +109,7 @@ def train_song_model(
         base=base,
         evaluate=(
             _evaluator(train_config, dataset, device, paths=paths, num_gen=config.metrics_gen)
-            if "kid" in train_config.metrics or "fid" in train_config.metrics
+            if train_config.metrics
             else None
         ),
     )
