@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         columns = len(seeds) if len(rows) > 1 else None  # classes: one row each
         sheet = contact_sheet([image for row in rows for image in row], columns=columns)
         _save(sheet, args.outdir / GRID_FILE)
-        print(f"wrote {args.outdir / GRID_FILE}: {len(seeds)} seed(s) x {len(rows)} class row(s)")
+        per_class = f", a row for each of {len(rows)} classes" if len(rows) > 1 else ""
+        print(f"wrote {args.outdir / GRID_FILE}: {len(seeds)} seed(s){per_class}")
         return 0
     images = _images(G, seeds, args, class_index=class_index)
     for seed, pixels in tqdm(images, total=len(seeds), desc="sample", unit="img"):
