@@ -52,6 +52,9 @@ class LineModel:
         batch: int = 1,
         graph_pool: Any = None,
         label: int | None = None,  # the class of a conditional model (0-based); None: unconditional
+        # The fast path built for another class of the same network and noise (it does not
+        # depend on the class): the song model's lines share one plan and CUDA graph.
+        shared_fast: FastSynthesis | None = None,
     ) -> None:
         self.G = G
         self.path = path
@@ -67,15 +70,15 @@ class LineModel:
         self.w_avg: torch.Tensor = (
             G.mapping.w_avg.detach().float() if label is None else self._class_w_avg()
         )  # [w_dim]
-        self.fast = None
-        if fast and noise_mode not in ("const", "none"):
+        self.fast = shared_fast
+        if shared_fast is None and fast and noise_mode not in ("const", "none"):
             log.warning(
                 "%s: noise_mode %r: the fast path replays fixed noise only; using the "
                 "reference path for this model",
                 path.name,
                 noise_mode,
             )
-        elif fast:
+        elif shared_fast is None and fast:
             options = FastOptions(dtype="fp16" if fp16 else "fp32", noise_mode=noise_mode)
             self.fast = FastSynthesis(G, batch=batch, options=options, graph_pool=graph_pool)
 
@@ -157,6 +160,9 @@ class Generator:
                 networks[path] = load_model(path, device=self.device)
             check_class(networks[path].c_dim, label, path=path, line=i)
             if (path, noise, label) not in loaded:
+                sibling = next(
+                    (m for (p, n, _), m in loaded.items() if (p, n) == (path, noise)), None
+                )
                 loaded[path, noise, label] = LineModel(
                     networks[path],
                     path=path,
@@ -167,6 +173,7 @@ class Generator:
                     batch=options.batch,
                     graph_pool=graph_pool,
                     label=label,
+                    shared_fast=None if sibling is None else sibling.fast,
                 )
             self.lines[i] = loaded[path, noise, label]
         if not self.lines:

@@ -174,3 +174,15 @@ def test_the_live_show_morphs_as_the_offline_render_does(tmp_path: Path):
     finally:
         show.close()
         show.renderer.close()
+
+
+def test_the_fast_path_is_built_once_for_every_line_of_the_song_model(conditional, generator):
+    fast = Generator.from_set(
+        load_set(conditional), options=RuntimeOptions(device="cpu", fast=True)
+    )
+    assert fast.line(0).fast is not None
+    assert fast.line(0).fast is fast.line(1).fast is fast.line(2).fast  # one plan per network
+    z = torch.randn(2, fast.line(1).z_dim, generator=torch.Generator().manual_seed(3))
+    ws = generator.line(1).mapping(z)
+    diff = np.abs(fast.synthesize(1, ws).astype(int) - generator.synthesize(1, ws).astype(int))
+    assert diff.max() <= 1
