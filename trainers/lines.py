@@ -306,8 +306,8 @@ def _set_and_lines(config: TrainLinesConfig) -> tuple[SongSet, list[int]]:
         lines = list(range(count))
     elif config.line is None:
         raise LyriscopeError(
-            f"{songset.path}: choose a line with --line N (1 to {count}) or "
-            f"train every line with --all"
+            f"{songset.path}: choose a line with --line N (1 to {count}), train every line "
+            f"with --all, or one model for the whole song with --conditional"
         )
     elif not 1 <= config.line <= count:
         raise SetError(f"--line {config.line}: {songset.path} has lines 1 to {count}")
