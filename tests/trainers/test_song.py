@@ -195,3 +195,16 @@ def test_the_trained_song_model_morphs_between_its_lines(song_set: Path, tmp_pat
         [shot], frames=[23], songset=songset, walks=walks, generator=generator, features=None
     )
     assert picture.prev_image is None and picture.image.shape == (RES, RES, 3)
+
+
+@pytest.mark.slow
+def test_gpus_2_trains_the_song_model_in_two_processes(song_set: Path, tmp_path: Path):
+    root = tmp_path / "two"
+    shutil.copytree(song_set, root, ignore=shutil.ignore_patterns("runs"))
+    (root / "set.toml").write_text(set_toml(lines=[f"line {i + 1}" for i in range(LINES)]))
+    argv = [str(root), "--conditional", "--gpus", "2", "--device", "cpu", "--kimg", "0.008"]
+    assert main([*argv, *TINY, "--aug", "none"]) == 0
+    state = load_training_state(root / "runs" / "song" / "training-state.pt")
+    assert state["world_size"] == 2 and state["batch_idx"] == 2
+    assert state["config"]["c_dim"] == LINES
+    assert load_set(root).song.model == root / "models" / "song.safetensors"
