@@ -46,13 +46,15 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "prepare", "lyriscope.dataset_tools.commands.prepare", "write training-ready dataset zips"
     ),
-    Command("train", "lyriscope.trainers.commands.train", "train one StyleGAN2-ADA model per line"),
+    Command(
+        "train", "lyriscope.trainers.commands.train", "train a model per line, or one for the song"
+    ),
     Command(
         "import",
         "lyriscope.trainers.commands.import_pickle",
         "convert an NVlabs pickle to .safetensors",
     ),
-    Command("sample", "lyriscope.trainers.commands.sample", "write one PNG per seed from a model"),
+    Command("sample", "lyriscope.trainers.commands.sample", "write a PNG per seed (or a grid)"),
     Command("init-model", "lyriscope.trainers.commands.init_model", "write a random-weight model"),
     Command("render", "lyriscope.engine.commands.render", "render a set to MP4 with its audio"),
     Command("preview", "lyriscope.engine.commands.preview", "render a line's loop while editing"),

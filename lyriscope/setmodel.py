@@ -15,7 +15,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -318,6 +318,33 @@ def edit_set(path: str | Path, change: Callable[[Any], None]) -> SongSet:
     if after != before:
         write_text(toml_path, after)
     return edited
+
+
+def require_models(songset: SongSet, lines: Iterable[int]) -> None:
+    """SetError for the first of `lines` (0-based) whose model file does not exist.
+
+    For commands that show only some lines (preview, loops): load_set(need_models=True)
+    asks for every line's model, these only for the ones they draw.
+    """
+    root, src = songset.root, songset.path
+    for i in lines:
+        line = songset.lines[i]
+        where = f"[[line]] {i + 1} ({quoted(line.text)})"
+        if line.model is None:
+            raise SetError(
+                f'{src}: {where} has no model; add model = "models/line-{i + 1:02d}.safetensors"'
+            )
+        if line.model.is_file():
+            continue
+        if line.label is not None:
+            raise SetError(
+                f"{src}: [song] model: file {line.model} does not exist (line {i + 1} is drawn "
+                f"by it); train it with `lyriscope train {root} --conditional`"
+            )
+        raise SetError(
+            f"{src}: {where} model: file {line.model} does not exist; train it with "
+            f"`lyriscope train {root} --line {i + 1}`"
+        )
 
 
 def default_seeds(line_index: int, count: int) -> tuple[int, ...]:

@@ -100,14 +100,16 @@ def set_toml(
     return "\n\n".join(parts) + "\n"
 
 
-def write_model(path: Path, *, size: int = 32, seed: int = 1, channel_base: int = 256) -> Path:
-    """A random-weight generator of size² with small channels (fast on a CPU)."""
+def write_model(
+    path: Path, *, size: int = 32, seed: int = 1, channel_base: int = 256, c_dim: int = 0
+) -> Path:
+    """A random-weight generator of size² with small channels (fast on a CPU); c_dim classes."""
     # Imported here so that tests which only need set.toml do not load torch.
     from lyriscope.trainers.checkpoint import save_model
     from lyriscope.trainers.random_model import random_generator
 
     G = random_generator(
-        size, channel_base=channel_base, channel_max=32, mapping_layers=2, seed=seed
+        size, channel_base=channel_base, channel_max=32, mapping_layers=2, c_dim=c_dim, seed=seed
     )
     save_model(path, G)
     return path

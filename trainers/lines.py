@@ -1,11 +1,12 @@
 """Training the lines of a set: one StyleGAN2-ADA model per lyric line, as a TrainLinesConfig says.
 
 For each chosen line: the dataset (sets/NAME/data/line-NN.zip unless --data), the run
-folder (runs/line-NN/), the model path (the line's `model` in set.toml, else
+folder (runs/line-NN/), the model path (--output, the line's `model` in set.toml, else
 models/line-NN.safetensors), the training config ('auto' defaults, a base model's
 architecture with --from, a checkpoint's with --resume), augmentation and metrics; then
-the training loop. Several GPUs: train_lines() starts torchrun when it is not already
-running under it; a cluster: write_slurm_array() writes a job array, one task per line.
+the training loop (fit). Several GPUs: in_process_group() starts torchrun when it is not
+already running under it; a cluster: write_slurm_array() writes a job array, one task per
+line. trainers.song trains the song's one conditional model with the same pieces.
 
 Example:
     code = train_lines(TrainLinesConfig(set_path=Path("sets/song"), line=3, kimg=2000))
@@ -16,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,28 @@ def train_lines(config: TrainLinesConfig, *, verbose: int = 0) -> int:
     `verbose` times -v) and returns its exit code; each of its processes comes back here.
     """
     songset, lines = _set_and_lines(config)
+
+    def each_line(dist: DistInfo, device: torch.device) -> int:
+        for line in lines:
+            code = train_line(config, line, songset=songset, dist=dist, device=device)
+            if code:
+                return code
+        return 0
+
+    return in_process_group(config, each_line, verbose=verbose)
+
+
+def in_process_group(
+    config: TrainLinesConfig,
+    work: Callable[[DistInfo, torch.device], int],  # the training of this process; its exit code
+    *,
+    verbose: int = 0,
+) -> int:
+    """Run work in this process's place among config.gpus processes; its exit code.
+
+    With gpus > 1 outside torchrun this starts torchrun with `config` as arguments (and
+    `verbose` times -v) and returns torchrun's exit code instead.
+    """
     if config.gpus > 1 and "WORLD_SIZE" not in os.environ:
         argv = [*train_arguments(config), *["-v"] * verbose]
         return distributed.launch_torchrun(argv, nproc=config.gpus)
@@ -62,13 +86,9 @@ def train_lines(config: TrainLinesConfig, *, verbose: int = 0) -> int:
     device = _training_device(config.device, dist)
     distributed.init_process_group(dist, device=device)
     try:
-        for line in lines:
-            code = train_line(config, line, songset=songset, dist=dist, device=device)
-            if code:
-                return code
+        return work(dist, device)
     finally:
         distributed.shutdown()
-    return 0
 
 
 def train_line(
@@ -84,8 +104,9 @@ def train_line(
     data = config.data or songset.root / "data" / f"line-{number:02d}.zip"
     dataset = ImageDataset(data, mirror=config.mirror)
     paths = RunPaths(
-        run_dir=_runs_dir(config, songset) / f"line-{number:02d}",
-        model_path=songset.lines[line].model
+        run_dir=runs_dir(config, songset) / f"line-{number:02d}",
+        model_path=config.output
+        or songset.lines[line].model
         or songset.root / "models" / f"line-{number:02d}.safetensors",
     )
     base: BaseNetworks | None = None
@@ -94,20 +115,62 @@ def train_line(
         base, base_fields = load_base(config.base, resolution=dataset.resolution)
     train_config = training_config(config, dataset, dist, base_fields=base_fields)
     if config.resume and paths.state_path.is_file():
-        # The checkpoint decides what is trained (its augmentation too); config how long.
-        train_config = resumed_config(paths.state_path, run_control=train_config)
-        shape = (train_config.resolution, train_config.img_channels)
-        if shape != (dataset.resolution, dataset.num_channels):
-            raise LyriscopeError(
-                f"{paths.state_path} was trained on {train_config.resolution}² images with "
-                f"{train_config.img_channels} channel(s), {data} holds {dataset.resolution}² "
-                f"with {dataset.num_channels}; resume with the same data or use another --outdir"
-            )
-        if train_config.mirror != dataset.mirror:
-            dataset = ImageDataset(data, mirror=train_config.mirror)
+        train_config, dataset = resumed(paths, run_control=train_config, dataset=dataset)
+    return fit(
+        config,
+        train_config,
+        dataset,
+        name=f"line {number}",
+        paths=paths,
+        dist=dist,
+        device=device,
+        base=base,
+        evaluate=(
+            _evaluator(train_config, dataset, device, num_gen=config.metrics_gen)
+            if train_config.metrics
+            else None
+        ),
+    )
+
+
+def resumed(
+    paths: RunPaths, *, run_control: TrainConfig, dataset: ImageDataset
+) -> tuple[TrainConfig, ImageDataset]:
+    """The config of the run's checkpoint (how long: run_control's) and the dataset it needs.
+
+    The checkpoint decides what is trained (its augmentation too); the command how long.
+    """
+    train_config = resumed_config(paths.state_path, run_control=run_control)
+    shape = (train_config.resolution, train_config.img_channels)
+    if shape != (dataset.resolution, dataset.num_channels):
+        raise LyriscopeError(
+            f"{paths.state_path} was trained on {train_config.resolution}² images with "
+            f"{train_config.img_channels} channel(s), {dataset.path} holds {dataset.resolution}² "
+            f"with {dataset.num_channels}; resume with the same data or use another --outdir"
+        )
+    if train_config.mirror != dataset.mirror:
+        dataset = ImageDataset(
+            dataset.path, mirror=train_config.mirror, use_labels=dataset.has_labels
+        )
+    return train_config, dataset
+
+
+def fit(
+    config: TrainLinesConfig,
+    train_config: TrainConfig,
+    dataset: ImageDataset,
+    *,
+    name: str,  # what the messages call the model: "line 3", "song model"
+    paths: RunPaths,
+    dist: DistInfo,
+    device: torch.device,
+    base: BaseNetworks | None,
+    evaluate: Evaluate | None,
+) -> int:
+    """Train one model as train_config says, with progress and a closing message; 0 or 128 + signal."""
     if dist.is_main:
         print(
-            f"line {number}: {len(dataset)} images {dataset.resolution}² from {data}, "
+            f"{name}: {len(dataset)} images {dataset.resolution}² from {dataset.path}, "
             f"batch {train_config.batch}, gamma {train_config.r1_gamma:.4g}, "
             f"aug {train_config.aug}, {dist.world_size} process(es) on {device.type} "
             f"-> {paths.model_path}",
@@ -133,11 +196,7 @@ def train_line(
         dist=dist,
         augmentation=augmentation(train_config),
         base=base,
-        evaluate=(
-            _evaluator(train_config, dataset, device, num_gen=config.metrics_gen)
-            if train_config.metrics
-            else None
-        ),
+        evaluate=evaluate,
         fingerprint=dataset.fingerprint(),
         resume=config.resume,
         handle_signals=True,
@@ -147,7 +206,7 @@ def train_line(
     if dist.is_main:
         if result.stopped_by is not None:
             print(
-                f"line {number}: stopped at {result.kimg:g} kimg; checkpoint "
+                f"{name}: stopped at {result.kimg:g} kimg; checkpoint "
                 f"{paths.state_path} (continue with --resume)",
                 file=sys.stderr,
             )
@@ -158,7 +217,7 @@ def train_line(
                 else ""
             )
             print(
-                f"line {number}: trained to {result.kimg:g} kimg{speed}; model {paths.model_path}",
+                f"{name}: trained to {result.kimg:g} kimg{speed}; model {paths.model_path}",
                 file=sys.stderr,
             )
     if result.stopped_by is not None:
@@ -172,7 +231,7 @@ def write_slurm_array(
     """Write runs/train.sbatch, a job array training the chosen lines; (its path, the 1-based lines)."""
     songset, lines = _set_and_lines(config)
     numbers = tuple(line + 1 for line in lines)
-    runs = _runs_dir(config, songset)
+    runs = runs_dir(config, songset)
     text = sbatch_script(config, lines=numbers, options=options, log_dir=runs)
     return write_sbatch(runs / "train.sbatch", text), numbers
 
@@ -247,8 +306,8 @@ def _set_and_lines(config: TrainLinesConfig) -> tuple[SongSet, list[int]]:
         lines = list(range(count))
     elif config.line is None:
         raise LyriscopeError(
-            f"{songset.path}: choose a line with --line N (1 to {count}) or "
-            f"train every line with --all"
+            f"{songset.path}: choose a line with --line N (1 to {count}), train every line "
+            f"with --all, or one model for the whole song with --conditional"
         )
     elif not 1 <= config.line <= count:
         raise SetError(f"--line {config.line}: {songset.path} has lines 1 to {count}")
@@ -259,7 +318,8 @@ def _set_and_lines(config: TrainLinesConfig) -> tuple[SongSet, list[int]]:
     return songset, lines
 
 
-def _runs_dir(config: TrainLinesConfig, songset: SongSet) -> Path:
+def runs_dir(config: TrainLinesConfig, songset: SongSet) -> Path:
+    """The folder of the set's runs: --outdir, else the set's runs/."""
     return config.outdir or songset.root / "runs"
 
 

@@ -7,6 +7,7 @@ get their options from it, so an option added here reaches them without a second
 
 Each field is the option of its name with dashes (tick_kimg is --tick-kimg), except
 set_path (the positional set), all_lines (--all) and base (--from, a Python keyword).
+What is trained is one choice: --line N, --all, or --conditional (one model for every line).
 
 This module stays light (no torch): `lyriscope train --help` imports it.
 
@@ -28,8 +29,8 @@ from lyriscope.trainers.train_config import AUG_MODES, METRIC_NAMES
 OPS_CHOICES = ("cuda", "ref")  # fused CUDA kernels where they build, or pure PyTorch
 # Fields whose option is not "--" + the field name with dashes.
 _FLAG_OF_FIELD = (("base", "--from"),)
-# Fields that are no "--name VALUE" option: the positional set and the line choice.
-_NOT_OPTIONS = ("set_path", "line", "all_lines")
+# Fields that are no "--name VALUE" option: the positional set and the choice of what to train.
+_NOT_OPTIONS = ("set_path", "line", "all_lines", "conditional")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +40,13 @@ class TrainLinesConfig:
     set_path: Path  # the set folder or its set.toml
     line: int | None = None  # the line to train, counted from 1 as people do; None: all_lines
     all_lines: bool = False  # train every line, one after another
-    data: Path | None = None  # dataset zip or folder; None: the set's data/line-NN.zip
+    # One class-conditional model of every line (c = the line), from the set's data/song.zip,
+    # instead of a model per line.
+    conditional: bool = False
+    data: Path | None = None  # dataset zip or folder; None: the set's data/line-NN.zip (song.zip)
+    # The model file to write; None: the line's `model` (conditional: [song] model) in
+    # set.toml, else models/line-NN.safetensors (models/song.safetensors).
+    output: Path | None = None
     kimg: float = 25_000  # train until this many thousand real images were shown
     batch: int | None = None  # global minibatch; None: the 'auto' formula
     gamma: float | None = None  # R1 weight; None: 0.0002 * res² / batch
@@ -51,7 +58,7 @@ class TrainLinesConfig:
     freezed: int = 0  # freeze the first this many layers of D, counted from the input
     snap: int = 50  # checkpoint every this many ticks
     tick_kimg: float = 4.0  # thousand images per tick (one progress row)
-    resume: bool = False  # continue the line's run from runs/line-NN/training-state.pt
+    resume: bool = False  # continue the run from runs/line-NN/ (runs/song/) training-state.pt
     gpus: int = 1  # processes on this machine, one GPU each (more than 1 starts torchrun)
     outdir: Path | None = None  # folder for the runs; None: the set's runs/
     seed: int = 0  # seed of weights, latents and augmentation
@@ -68,6 +75,16 @@ class TrainLinesConfig:
     def __post_init__(self) -> None:
         if self.line is not None and self.all_lines:
             raise LyriscopeError(f"--line {self.line} and --all: choose one")
+        if self.conditional and (self.line is not None or self.all_lines):
+            given = "--all" if self.all_lines else f"--line {self.line}"
+            raise LyriscopeError(
+                f"--conditional trains one model for every line; leave out {given} "
+                f"(lines with a model of their own are trained without --conditional)"
+            )
+        if self.output is not None and self.all_lines:
+            raise LyriscopeError(
+                "--output names one model file; use it with --line N or --conditional, not --all"
+            )
         if self.aug not in AUG_MODES:
             raise LyriscopeError(f"--aug {self.aug!r}: choose one of {', '.join(AUG_MODES)}")
         if self.aug == "fixed" and self.p is None:
@@ -95,15 +112,17 @@ def metrics_from_text(text: str) -> tuple[str, ...]:
 
 
 def train_arguments(config: TrainLinesConfig) -> list[str]:
-    """`lyriscope train` arguments that parse back to `config`: the set, the line choice, options."""
+    """`lyriscope train` arguments that parse back to `config`: the set, what to train, options."""
     choice = ["--all"] if config.all_lines else []
     if config.line is not None:
         choice = ["--line", str(config.line)]
+    if config.conditional:
+        choice = ["--conditional"]
     return [str(config.set_path), *choice, *option_arguments(config)]
 
 
 def option_arguments(config: TrainLinesConfig) -> list[str]:
-    """Every option of `config` as `lyriscope train` arguments, without the set and line choice.
+    """Every option of `config` as `lyriscope train` arguments, without the set and what to train.
 
     Options at their defaults are written too, so a process started from these arguments
     trains the same way even where its lyriscope's defaults differ.

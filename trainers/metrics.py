@@ -264,6 +264,44 @@ def evaluate(
     )
 
 
+@torch.no_grad()
+def class_kid(
+    G: torch.nn.Module,
+    dataset: Any,
+    *,
+    net: FeatureNet | None = None,
+    num_gen: int = DEFAULT_NUM_GEN,  # generated images of each class
+    device: str | torch.device = "cpu",
+    max_real: int = DEFAULT_MAX_REAL,
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+    batch: int = 32,
+) -> dict[int, float | None]:
+    """KID of each class of a conditional G: the dataset's images of the class against G's samples of it.
+
+    For the song's model a class is a line, so this says which lines the model draws well.
+    A class with fewer than 2 real images has no KID (None). dataset: an ImageDataset with
+    class labels (one-hot rows of labels()).
+    """
+    if G.c_dim == 0 or not getattr(dataset, "has_labels", False):
+        raise ValueError("KID per class needs a conditional G and a dataset with class labels")
+    net = feature_net(None, device=device) if net is None else net
+    real = dataset_stats(dataset, net, max_items=max_real, batch=batch, cache_dir=cache_dir)
+    classes = dataset.labels()[: real.num].argmax(dim=1).numpy()  # [num] class of each image
+    result: dict[int, float | None] = {}
+    for c in range(G.c_dim):
+        rows = _features(real)[classes == c]  # [n_c, dim]
+        if len(rows) < 2:
+            result[c] = None
+            continue
+        label = torch.nn.functional.one_hot(torch.tensor([c]), G.c_dim).float()  # [1, c_dim]
+        fake = generator_stats(
+            G, net, num=num_gen, batch=batch, labels=label, seed=seed + c, device=device
+        )
+        result[c] = kid(fake, FeatureStats.from_features(rows), seed=seed)
+    return result
+
+
 def _draw_labels(
     n: int, c_dim: int, pool: torch.Tensor | None, draw: torch.Generator
 ) -> torch.Tensor:

@@ -17,6 +17,7 @@ def random_generator(
     channel_base: int = 32768,
     channel_max: int = 512,
     mapping_layers: int = 8,
+    c_dim: int = 0,  # classes of a conditional model (one per line of a song model); 0: none
     seed: int = 0,
 ) -> torch.nn.Module:
     """A Generator of `size`² with weights drawn from `seed` (the global torch RNG is left alone)."""
@@ -32,9 +33,11 @@ def random_generator(
     ):
         if value < 1:
             raise LyriscopeError(f"{option} {value}: must be a positive number")
+    if c_dim < 0:
+        raise LyriscopeError(f"--classes {c_dim}: 0 (unconditional) or more")
     config = {
         "z_dim": 512,
-        "c_dim": 0,
+        "c_dim": c_dim,
         "w_dim": 512,
         "img_resolution": size,
         "img_channels": 3,

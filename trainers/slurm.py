@@ -1,12 +1,14 @@
-"""A Slurm job-array script that trains every line of a set, one array task per line.
+"""Slurm scripts: a job array that trains every line of a set (one task per line), or one job
+that trains the song's conditional model.
 
 Task i trains line i (1-based, as people count lines) with torchrun on the node's GPUs
 and always passes --resume, so a preempted and requeued task continues from its last
-checkpoint instead of starting over.
+checkpoint instead of starting over; the song's job does the same for its one model.
 
 Example:
     lyriscope train sets/song --all --slurm --gpus 4   # writes sets/song/runs/train.sbatch
     sbatch sets/song/runs/train.sbatch
+    lyriscope train sets/song --conditional --slurm --gpus 4   # runs/train-song.sbatch
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from lyriscope.atomic import write_text
 from lyriscope.errors import LyriscopeError
 from lyriscope.trainers.lines_config import TrainLinesConfig, option_arguments
 from lyriscope.trainers.torchrun import torchrun_command
+
+_TASK_ID = "$SLURM_ARRAY_TASK_ID"  # left unquoted: the shell puts in the task's line
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,13 +47,47 @@ def sbatch_script(
     """The text of a job-array script; `lines` are 1-based, every task trains as `config` says."""
     if not lines:
         raise LyriscopeError("the set has no lines to train")
+    return _script(
+        config,
+        options=options,
+        array=f"#SBATCH --array={_array_spec(lines)}",
+        log=Path(log_dir) / "line-%a-%A.out",
+        # The task's line and --resume first; the rest is the config's.
+        train_args=["--line", _TASK_ID, "--resume"],
+        comment="# One array task = one lyric line; --resume makes a requeued task continue.",
+    )
+
+
+def sbatch_song_script(
+    config: TrainLinesConfig, *, options: SlurmOptions, log_dir: str | os.PathLike[str]
+) -> str:
+    """The text of one job training the song's conditional model as `config` says (no array)."""
+    return _script(
+        config,
+        options=options,
+        array=None,
+        log=Path(log_dir) / "song-%j.out",
+        train_args=["--conditional", "--resume"],
+        comment="# One job = the song's conditional model; --resume makes a requeued job continue.",
+    )
+
+
+def _script(
+    config: TrainLinesConfig,
+    *,
+    options: SlurmOptions,
+    array: str | None,  # the #SBATCH --array line of a job array; None: one job
+    log: Path,  # Slurm's --output pattern
+    train_args: list[str],  # what to train (and --resume), before the config's options
+    comment: str,
+) -> str:
     if config.gpus < 1:
         raise LyriscopeError(f"--gpus {config.gpus}: must be at least 1")
     cpus_per_task = max(config.workers + 1, 2)  # the data-loading workers and the trainer
     header = [
         "#!/bin/bash",
         f"#SBATCH --job-name={options.job_name}",
-        f"#SBATCH --array={_array_spec(lines)}",
+        *([array] if array else []),
         "#SBATCH --nodes=1",
         "#SBATCH --ntasks-per-node=1",
         f"#SBATCH --gres=gpu:{config.gpus}",
@@ -57,23 +95,20 @@ def sbatch_script(
         f"#SBATCH --time={options.time}",
         "#SBATCH --requeue",
         "#SBATCH --signal=B:TERM@120",  # two minutes to write a checkpoint before the limit
-        f"#SBATCH --output={Path(log_dir) / 'line-%a-%A.out'}",
+        f"#SBATCH --output={log}",
     ]
     if options.partition:
         header.append(f"#SBATCH --partition={options.partition}")
     command = [
         *torchrun_command([], nproc=config.gpus, python=options.python),
         str(Path(config.set_path).resolve()),
-        "--line",
-        "$SLURM_ARRAY_TASK_ID",
-        "--resume",
-        # The task's line and --resume are above; the rest is the config's.
+        *train_args,
         *option_arguments(replace(config, resume=False)),
     ]
-    quoted = " ".join(c if c == "$SLURM_ARRAY_TASK_ID" else shlex.quote(c) for c in command)
+    quoted = " ".join(c if c == _TASK_ID else shlex.quote(c) for c in command)
     body = [
         "",
-        "# One array task = one lyric line; --resume makes a requeued task continue.",
+        comment,
         "set -euo pipefail",
         f"{quoted} &",
         "child=$!",

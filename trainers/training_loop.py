@@ -49,6 +49,7 @@ from lyriscope.trainers.checkpoint import (
     save_model,
     save_training_state,
 )
+from lyriscope.trainers.contact_sheet import contact_sheet
 from lyriscope.trainers.distributed import (
     DistInfo,
     average_gradients,
@@ -598,14 +599,9 @@ def write_sample_grid(
         if G.c_dim:
             c[torch.arange(len(seeds)), torch.arange(len(seeds)) % G.c_dim] = 1
         images = to_uint8(G(z, c, noise_mode="const")).cpu().numpy()  # [N, R, R, C]
-    n, res, _, channels = images.shape
-    rows = math.ceil(n / columns)
-    grid = np.zeros([rows * res, columns * res, channels], dtype=np.uint8)
-    for i, image in enumerate(images):
-        row, col = divmod(i, columns)
-        grid[row * res : (row + 1) * res, col * res : (col + 1) * res] = image
+    grid = contact_sheet(list(images), columns=columns)
     with atomic_path(path) as tmp:
-        Image.fromarray(grid[:, :, 0] if channels == 1 else grid).save(tmp, format="PNG")
+        Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid).save(tmp, format="PNG")
 
 
 def read_stats(path: Path) -> list[dict[str, Any]]:

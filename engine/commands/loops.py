@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from lyriscope.engine.commands.options import add_fast_option, runtime_options
-from lyriscope.engine.offline.loops import LoopOptions, render_loop
+from lyriscope.engine.offline.loops import LoopOptions, check_line, render_loop
 from lyriscope.engine.synth.runtime import Generator
-from lyriscope.setmodel import load_set
+from lyriscope.setmodel import load_set, require_models
 from lyriscope.timebase import Timebase
 
 
@@ -41,11 +41,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    songset = load_set(args.set, need_models=True)
+    songset = load_set(args.set)
     timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
     lines = [n - 1 for n in args.line] if args.line else range(len(songset.lines))
+    for line in lines:
+        check_line(songset, line)
+    require_models(songset, lines)  # only the models of the lines asked for
     out = args.out or songset.root / "loops"
-    generator = Generator.from_set(songset, options=runtime_options(args))
+    generator = Generator.from_set(songset, options=runtime_options(args), lines=lines)
     options = LoopOptions(
         size=args.size, timebase=timebase, device=args.device, progress=not args.no_progress
     )

@@ -11,7 +11,7 @@ from lyriscope.engine.file_watch import watch
 from lyriscope.engine.offline.loops import LoopOptions, check_line, keyframe_strip, render_loop
 from lyriscope.engine.synth.runtime import Generator
 from lyriscope.errors import LyriscopeError
-from lyriscope.setmodel import load_set
+from lyriscope.setmodel import load_set, require_models
 from lyriscope.timebase import Timebase
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    songset = load_set(args.set, need_models=True)
+    songset = load_set(args.set)
     _preview(args)
     if args.watch:
         print(f"watching {songset.path}; Ctrl-C to stop")
@@ -60,18 +60,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> None:
-    songset = load_set(args.set, need_models=True)
+    songset = load_set(args.set)
     timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
     line = args.line - 1
     check_line(songset, line)
+    require_models(songset, [line])  # only this line's model: the others may be in training
     out = args.out or songset.root / "preview"
-    # Only this line's model is loaded; every index points at it.
-    n = len(songset.lines)
-    generator = Generator(
-        [songset.lines[line].model] * n,
-        options=runtime_options(args),
-        noise_modes=[songset.lines[line].walk.noise] * n,
-    )
+    generator = Generator.from_set(songset, options=runtime_options(args), lines=[line])
     clip = out / f"line-{args.line:02d}.mp4"
     n = render_loop(
         songset,

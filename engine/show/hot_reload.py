@@ -47,8 +47,8 @@ class Reload:
 def incompatible(old: SongSet, new: SongSet) -> str | None:
     """Why `new` cannot replace the running `old` without a restart (None when it can).
 
-    The generator keeps every line's model loaded, so lines and models must stay; walk,
-    seeds, post, text, timings and MIDI mappings may change.
+    The generator keeps every line's model (and class) loaded, so lines, models and classes
+    must stay; walk, seeds, post, text, timings and MIDI mappings may change.
     """
     if len(new.lines) != len(old.lines):
         return (
@@ -60,6 +60,11 @@ def incompatible(old: SongSet, new: SongSet) -> str | None:
             return (
                 f"{new.path}: line {b.index + 1}'s model changed; restart the show to load "
                 f"it; kept the previous set"
+            )
+        if a.label != b.label:  # the generator maps each line with its class
+            return (
+                f"{new.path}: line {b.index + 1}'s class in the song's model changed; restart "
+                f"the show to use it; kept the previous set"
             )
     if new.song.audio != old.song.audio:
         return (

@@ -29,7 +29,7 @@ from typing import Any
 
 from lyriscope.engine.audio.features import Features
 from lyriscope.engine.audio.live_input import LiveInput
-from lyriscope.engine.compose import Picture, line_walks, render_picture, shot_images
+from lyriscope.engine.compose import Picture, line_walks, morphs, render_picture, shot_images
 from lyriscope.engine.gl.lyric import Lyric
 from lyriscope.engine.gl.screenshot import save_screenshot
 from lyriscope.engine.lyrics import cued_lyric, song_lyric, word_times
@@ -258,7 +258,13 @@ class LiveShow:
         if key == self._last_key:
             return  # paused and nothing changed: the image on screen is this one
         self._last_key = key
-        images = shot_images(shot, frame=frame_at(walk_t), params=params, prev_params=prev_params)
+        images = shot_images(
+            shot,
+            frame=frame_at(walk_t),
+            params=params,
+            prev_params=prev_params,
+            morph=morphs(songset, shot.line, shot.prev),
+        )
         request = FrameRequest(
             t=t,
             shot=shot,

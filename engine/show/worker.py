@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lyriscope.engine.audio.features import Features
-from lyriscope.engine.compose import LineImage, Walks, synthesize
+from lyriscope.engine.compose import LineImage, Morph, Walks, synthesize
 from lyriscope.engine.shots import Shot
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ class FrameRequest:
 
     t: float  # clock seconds this frame shows
     shot: Shot
-    images: tuple[LineImage, ...]  # compose.shot_images: the line's, then the fading line's
+    # compose.shot_images: the line's, then the fading line's; or one Morph of the two
+    images: tuple[LineImage | Morph, ...]
     walks: Walks  # the lines' walks when asked (a hot reload replaces the show's)
     features: Features | None  # the audio's features, or None for a silent walk
     word_times: tuple[float, ...] = ()  # seconds each sung word starts (the word pulse)

@@ -1,9 +1,10 @@
 """Validate a set: set.toml, audio, lyrics, line mapping and models; print a short report.
 
 Hard problems (a bad set.toml, a missing or undecodable audio file, a malformed LRC, a line
-count that does not match, a model of the wrong shape) stop the check with one sentence
-(exit 2). Softer ones (a model not trained yet, a [[line]] text that differs from its LRC
-line, a line shorter than its crossfade) are listed as warnings (exit 0).
+count that does not match, a model of the wrong shape, a [song] model that is not
+conditional or lacks a line's class) stop the check with one sentence (exit 2). Softer ones
+(a model not trained yet, a [[line]] text that differs from its LRC line, a line shorter
+than its crossfade) are listed as warnings (exit 0).
 """
 
 from __future__ import annotations
@@ -27,6 +28,17 @@ class ModelStatus:
     path: Path | None  # None: the [[line]] names no model
     found: bool
     resolution: int | None  # img_resolution from the model's config; None if not read
+    label: int | None = None  # the line's class in the song's conditional model; None: own model
+
+
+@dataclass(frozen=True)
+class SongModelStatus:
+    """The song's conditional model ([song] model), checked once for all its lines."""
+
+    path: Path
+    found: bool
+    resolution: int | None = None  # None if not read
+    classes: int | None = None  # c_dim; None if not read
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class SetReport:
     line_starts: tuple[float, ...]  # seconds, by 0-based line
     models: tuple[ModelStatus, ...]
     warnings: tuple[str, ...]
+    song_model: SongModelStatus | None = None  # None: the set names no [song] model
 
     def text(self) -> str:
         """The report as printed by `lyriscope check`."""
@@ -51,8 +64,10 @@ class SetReport:
             f"audio     {audio}",
             f"lyrics    {_rel(s.song.lyrics, s.root)}, {len(self.lyrics.lyric_lines)} lyric lines, "
             f"{len(self.lyrics.gaps)} instrumental gaps",
-            f"lines     {len(s.lines)}",
         ]
+        if self.song_model is not None:
+            out.append(f"song      {_song_model_note(self.song_model, s.root)}")
+        out.append(f"lines     {len(s.lines)}")
         width = min(40, max(len(line.text) for line in s.lines))
         for line, start, model in zip(s.lines, self.line_starts, self.models, strict=True):
             text = line.text if len(line.text) <= width else line.text[: width - 3] + "..."
@@ -96,7 +111,7 @@ def check_set(path: str | Path, *, need_models: bool = False) -> SetReport:
     warnings += _text_warnings(songset, lyrics, overrides)
     warnings += _order_warnings(starts)
     warnings += _short_line_warnings(songset, timeline)
-    models = _check_models(songset, warnings, need_models=need_models)
+    models, song_model = _check_models(songset, warnings, need_models=need_models)
     return SetReport(
         songset=songset,
         lyrics=lyrics,
@@ -104,6 +119,7 @@ def check_set(path: str | Path, *, need_models: bool = False) -> SetReport:
         line_starts=starts,
         models=models,
         warnings=tuple(warnings),
+        song_model=song_model,
     )
 
 
@@ -127,13 +143,26 @@ def _audio_duration(path: Path) -> float:
 
 def _check_models(
     songset: SongSet, warnings: list[str], *, need_models: bool
-) -> tuple[ModelStatus, ...]:
-    any_found = any(line.model is not None and line.model.is_file() for line in songset.lines)
+) -> tuple[tuple[ModelStatus, ...], SongModelStatus | None]:
+    paths = [line.model for line in songset.lines] + [songset.song.model]
+    any_found = any(path is not None and path.is_file() for path in paths)
     read_model_config = _model_reader() if any_found else None  # imports torch: only if needed
+    song = _check_song_model(songset, read_model_config, need_models=need_models)
     statuses: list[ModelStatus] = []
     missing: list[str] = []
     for line in songset.lines:
         where = f"{songset.path}: [[line]] {line.index + 1}"
+        if line.label is not None:  # drawn by the song's model, checked once above
+            statuses.append(
+                ModelStatus(
+                    line.index,
+                    line.model,
+                    found=song is not None and song.found,
+                    resolution=None if song is None else song.resolution,
+                    label=line.label,
+                )
+            )
+            continue
         if line.model is None or not line.model.is_file():
             if need_models:
                 what = f"model file {line.model} does not exist" if line.model else "has no model"
@@ -148,13 +177,64 @@ def _check_models(
         if read_model_config is not None:
             resolution = _model_resolution(read_model_config, line.model, line.index)
         statuses.append(ModelStatus(line.index, line.model, found=True, resolution=resolution))
+    if song is not None:
+        _check_classes(songset, song)
     warnings += _upscale_warnings(statuses, size=songset.output.size)
     if missing:
         warnings.append(
             f"no model yet for line{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)}; train with `lyriscope train {songset.root}`"
         )
-    return tuple(statuses)
+    on_song = [str(s.line + 1) for s in statuses if s.label is not None]
+    if song is not None and not song.found and on_song:
+        warnings.append(
+            f"no song model yet ({_rel(song.path, songset.root)}) for line"
+            f"{'s' if len(on_song) > 1 else ''} {', '.join(on_song)}; train it with "
+            f"`lyriscope train {songset.root} --conditional`"
+        )
+    return tuple(statuses), song
+
+
+def _check_song_model(
+    songset: SongSet, read_model_config: Callable[[Path], dict] | None, *, need_models: bool
+) -> SongModelStatus | None:
+    """The [song] model's file, resolution and class count; a model without classes is an error."""
+    path = songset.song.model
+    if path is None:
+        return None
+    if not path.is_file():
+        if need_models and any(line.label is not None for line in songset.lines):
+            raise SetError(
+                f"{songset.path}: [song] model: file {path} does not exist; train it with "
+                f"`lyriscope train {songset.root} --conditional`"
+            )
+        return SongModelStatus(path=path, found=False)
+    if read_model_config is None:
+        return SongModelStatus(path=path, found=True)
+    config = _model_config(read_model_config, path)
+    resolution = _resolution_of(config, path, where="[song] model")
+    classes = config.get("c_dim")
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes <= 0:
+        raise CheckpointError(
+            f"{songset.path}: [song] model {_rel(path, songset.root)} is not class-conditional "
+            f"(c_dim {classes!r}); train the song's model with `lyriscope train "
+            f"{songset.root} --conditional`, or give each line its own model"
+        )
+    return SongModelStatus(path=path, found=True, resolution=resolution, classes=classes)
+
+
+def _check_classes(songset: SongSet, song: SongModelStatus) -> None:
+    """Every line drawn by the song's model has a class the model has."""
+    if song.classes is None:
+        return
+    for line in songset.lines:
+        if line.label is not None and line.label >= song.classes:
+            raise SetError(
+                f"{songset.path}: [[line]] {line.index + 1} ({quoted(line.text)}): class "
+                f"{line.label}, but [song] model {_rel(song.path, songset.root)} has classes 0 "
+                f"to {song.classes - 1}; set the line's class, give it its own model, or train "
+                f"the song's model on every line"
+            )
 
 
 def _upscale_warnings(statuses: list[ModelStatus], *, size: int) -> list[str]:
@@ -180,6 +260,10 @@ def _model_reader() -> Callable[[Path], dict]:
 
 
 def _model_resolution(read_model_config, path: Path, line: int) -> int:
+    return _resolution_of(_model_config(read_model_config, path), path, where=f"line {line + 1}")
+
+
+def _model_config(read_model_config, path: Path) -> dict:
     try:
         config = read_model_config(path)
     except LyriscopeError:
@@ -189,12 +273,16 @@ def _model_resolution(read_model_config, path: Path, line: int) -> int:
             f"{path}: cannot be read as a model ({type(exc).__name__}: "
             f"{exc}); expected a .safetensors file written by lyriscope"
         ) from None
-    res = config.get("img_resolution") if isinstance(config, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def _resolution_of(config: dict, path: Path, *, where: str) -> int:
+    res = config.get("img_resolution")
     if not (
         isinstance(res, int) and not isinstance(res, bool) and res >= 4 and res & (res - 1) == 0
     ):
         raise CheckpointError(
-            f"{path} (line {line + 1}): img_resolution is {res!r}; "
+            f"{path} ({where}): img_resolution is {res!r}; "
             f"expected a power of two such as 256 or 1024"
         )
     return res
@@ -237,11 +325,21 @@ def _short_line_warnings(songset: SongSet, timeline: Timeline) -> list[str]:
 
 
 def _model_note(model: ModelStatus, root: Path) -> str:
+    if model.label is not None:
+        return f"song model, class {model.label}"
     if model.path is None:
         return "no model"
     if not model.found:
         return f"missing {_rel(model.path, root)}"
     return f"{model.resolution}x{model.resolution}" if model.resolution else "found"
+
+
+def _song_model_note(song: SongModelStatus, root: Path) -> str:
+    if not song.found:
+        return f"missing {_rel(song.path, root)}"
+    size = f", {song.resolution}x{song.resolution}" if song.resolution else ""
+    classes = f", {song.classes} classes" if song.classes else ""
+    return f"{_rel(song.path, root)}{size}{classes}"
 
 
 def _rel(path: Path, root: Path) -> str:

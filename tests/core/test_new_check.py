@@ -371,3 +371,58 @@ def test_new_with_a_pipe_for_lyrics_refuses_at_once_and_makes_no_folder(tmp_path
     )
     assert code == 2 and "is not a regular file" in capsys.readouterr().err
     assert not (tmp_path / "sets").exists()
+
+
+# --- check: the song's conditional model ---------------------------------------------------
+
+
+def on_song_model(made_set: Path, *, classes: int | None, extra: str = "") -> None:
+    """Draw every line with [song] model (a JSON stand-in config of `classes`; None: no file)."""
+    toml = made_set / "set.toml"
+    text = re.sub(r'^model = "models/line-0\d\.safetensors".*\n', "", toml.read_text(), flags=re.M)
+    text = text.replace("[song]\n", '[song]\nmodel = "models/song.safetensors"\n', 1)
+    toml.write_text(text + extra, encoding="utf-8")
+    if classes is not None:
+        (made_set / "models").mkdir(exist_ok=True)
+        config = {"img_resolution": 64, "c_dim": classes}
+        (made_set / "models" / "song.safetensors").write_text(json.dumps(config))
+
+
+def test_check_reports_the_song_model_once_with_each_lines_class(made_set, monkeypatch):
+    model_reader(monkeypatch, json_config)
+    on_song_model(made_set, classes=3)
+    report = check_set(made_set, need_models=True)
+    text = report.text()
+    assert text.count("models/song.safetensors") == 1
+    assert "song      models/song.safetensors, 64x64, 3 classes" in text
+    assert [m.label for m in report.models] == [0, 1, 2] and "song model, class 2" in text
+    assert "3 of 3 found" in text
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        (0, r"\[song\] model models/song\.safetensors is not class-conditional \(c_dim 0\)"),
+        (2, r"\[\[line\]\] 3 \('Últimas palabras'\): class 2, but \[song\] model "),
+    ],
+)
+def test_check_a_song_model_that_cannot_draw_every_line_is_exit_2(
+    made_set, monkeypatch, capsys, classes, message
+):
+    model_reader(monkeypatch, json_config)
+    on_song_model(made_set, classes=classes)
+    assert main(["check", str(made_set)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.count("\n") == 1, err
+
+
+def test_check_a_missing_song_model_is_a_warning_and_an_error_with_need_models(made_set, capsys):
+    on_song_model(made_set, classes=None)
+    warnings = check_set(made_set).warnings
+    assert any(
+        w.startswith("no song model yet (models/song.safetensors) for lines 1, 2, 3")
+        for w in warnings
+    )
+    assert main(["check", str(made_set), "--need-models"]) == 2
+    err = capsys.readouterr().err
+    assert "[song] model: file" in err and "--conditional" in err and err.count("\n") == 1

@@ -157,6 +157,13 @@ def test_new_lines_or_models_need_a_restart(tmp_path, model):
     assert incompatible(old, old) is None
 
 
+def test_a_new_class_for_a_line_of_the_song_model_needs_a_restart(tmp_path, model):
+    song = {"model": MODEL}
+    old = load_set(write_set(tmp_path, lines=("x", "y"), song=song))
+    new = load_set(write_set(tmp_path, lines=("x", {"text": "y", "class": 0}), song=song))
+    assert re.search(r"line 2's class in the song's model changed", incompatible(old, new))
+
+
 # --- shaders -------------------------------------------------------------------------------
 
 

@@ -264,3 +264,10 @@ def test_resume_with_data_of_another_resolution_is_refused(song_set: Path, tmp_p
     assert "was trained on 16² images" in capsys.readouterr().err
     assert main(argv) == 2  # without --resume: the checkpoint is not overwritten
     assert "--resume" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_output_names_the_lines_model_file(song_set: Path, tmp_path: Path):
+    out = tmp_path / "elsewhere" / "first.safetensors"
+    argv = [str(song_set), "--line", "1", "--output", str(out), "--kimg", "0.004"]
+    assert main([*argv, "--outdir", str(tmp_path / "runs"), *TINY]) == 0
+    assert load_model(out).img_resolution == RES

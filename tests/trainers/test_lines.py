@@ -14,9 +14,11 @@ from lyriscope.trainers import distributed
 from lyriscope.trainers.commands.train import config_from_args, configure
 from lyriscope.trainers.lines import train_lines
 from lyriscope.trainers.lines_config import TrainLinesConfig
+from lyriscope.trainers.song import train_song
 
 
-def test_gpus_k_starts_torchrun_with_every_option(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("what", [dict(line=2), dict(conditional=True)], ids=["line", "song"])
+def test_gpus_k_starts_torchrun_with_every_option(tmp_path: Path, monkeypatch, what: dict):
     root = write_set(tmp_path / "set")
     started: list[tuple[list[str], int]] = []
     monkeypatch.delenv("WORLD_SIZE", raising=False)
@@ -24,9 +26,10 @@ def test_gpus_k_starts_torchrun_with_every_option(tmp_path: Path, monkeypatch):
         distributed, "launch_torchrun", lambda argv, *, nproc: started.append((argv, nproc)) or 7
     )
     config = TrainLinesConfig(
-        set_path=root, line=2, gpus=3, ops="ref", metrics=(), kimg=12, mirror=True
+        set_path=root, gpus=3, ops="ref", metrics=(), kimg=12, mirror=True, **what
     )
-    assert train_lines(config, verbose=2) == 7  # torchrun's exit code
+    train = train_song if config.conditional else train_lines
+    assert train(config, verbose=2) == 7  # torchrun's exit code
     (argv, nproc), *others = started
     assert nproc == 3 and not others
     assert argv[-2:] == ["-v", "-v"]

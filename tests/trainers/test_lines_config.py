@@ -22,6 +22,7 @@ CHANGED = TrainLinesConfig(
     set_path=Path("sets/song"),
     line=3,
     data=Path("data/other.zip"),
+    output=Path("models/other.safetensors"),
     kimg=123.5,
     batch=8,
     gamma=0.25,
@@ -57,10 +58,11 @@ def parse(argv: list[str]) -> TrainLinesConfig:
 
 def test_the_changed_config_changes_every_field():
     # A new field must be added to CHANGED, or the round trips below would not test it.
+    # (--all and --conditional exclude --line: the round trips below change them instead.)
     same = [
         f.name
         for f in dataclasses.fields(TrainLinesConfig)
-        if f.name != "all_lines" and getattr(CHANGED, f.name) == f.default
+        if f.name not in ("all_lines", "conditional") and getattr(CHANGED, f.name) == f.default
     ]
     assert same == []
 
@@ -69,12 +71,13 @@ def test_the_changed_config_changes_every_field():
     "config",
     [
         CHANGED,
-        dataclasses.replace(CHANGED, line=None, all_lines=True, data=None),
+        dataclasses.replace(CHANGED, line=None, all_lines=True, data=None, output=None),
+        dataclasses.replace(CHANGED, line=None, conditional=True),
         dataclasses.replace(CHANGED, metrics=(), aug="none", p=None),
         TrainLinesConfig(set_path=Path("sets/song")),
         TrainLinesConfig(set_path=Path("sets/my song/set.toml"), line=1),
     ],
-    ids=["every-option", "all-lines", "no-metrics", "defaults", "set-toml"],
+    ids=["every-option", "all-lines", "conditional", "no-metrics", "defaults", "set-toml"],
 )
 def test_every_option_survives_the_round_trip(config: TrainLinesConfig):
     assert parse(train_arguments(config)) == config
@@ -85,8 +88,9 @@ def test_the_commands_defaults_are_the_configs():
 
 
 def test_options_leave_out_the_set_and_the_line_choice():
-    args = option_arguments(CHANGED)
+    args = option_arguments(dataclasses.replace(CHANGED, line=None, conditional=True))
     assert "sets/song" not in args and "--line" not in args and "--all" not in args
+    assert "--conditional" not in args
     assert parse(["sets/song", "--line", "3", *args]) == CHANGED
 
 
@@ -102,6 +106,12 @@ def test_metrics_from_text(text: str, names: tuple[str, ...]):
     ("changes", "match"),
     [
         (dict(line=1, all_lines=True), "choose one"),
+        (
+            dict(line=2, conditional=True),
+            "--conditional trains one model for every line; leave out --line 2",
+        ),
+        (dict(all_lines=True, conditional=True), "leave out --all"),
+        (dict(all_lines=True, output=Path("m.safetensors")), "--output names one model file"),
         (dict(aug="fixed"), "needs --p"),
         (dict(aug="always"), "choose one of ada, fixed, none"),
         (dict(metrics=("is",)), "choose from kid, fid"),

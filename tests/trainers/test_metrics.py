@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from lyriscope.trainers.feature_nets import (
 from lyriscope.trainers.metrics import (
     FeatureStats,
     MetricReport,
+    class_kid,
     dataset_stats,
     evaluate,
     fid,
@@ -295,3 +297,47 @@ def test_inception_loads_from_a_state_dict_file(
     with torch.no_grad():
         expected = model.pool_features(x)
     assert torch.allclose(net(images), expected, atol=1e-5)
+
+
+class TwoClassPainter(torch.nn.Module):
+    """A stand-in conditional G: class 0 paints stripes, class 1 blobs (swap: the other way round)."""
+
+    z_dim, c_dim = 8, 3
+
+    def __init__(self, *, swap: bool = False) -> None:
+        super().__init__()
+        self.swap = swap
+
+    def forward(self, z, c, truncation_psi=1.0, noise_mode="const"):
+        images = []
+        for row, label in zip(z, c.argmax(dim=1), strict=True):
+            seed = int(row.abs().sum() * 1000)
+            kind = int(label) if not self.swap else 1 - int(label)
+            paint = stripes if kind == 0 else blobs
+            images.append(paint(seed, 1, size=16)[0])
+        return torch.stack(images).float() / 127.5 - 1  # [N, 3, 16, 16] in [-1, 1]
+
+
+@pytest.fixture
+def two_class_zip(tmp_path: Path) -> Path:
+    """Stripes labelled 0, blobs labelled 1, one black image labelled 2 (too few for a KID)."""
+    path = tmp_path / "song.zip"
+    images = [*stripes(21, 30, size=16), *blobs(22, 30, size=16), blobs(23, 1, size=16)[0] * 0]
+    classes = [0] * 30 + [1] * 30 + [2]
+    with zipfile.ZipFile(path, "w") as zf:
+        for i, image in enumerate(images):
+            zf.writestr(f"00000/img{i:08d}.png", png(image.permute(1, 2, 0).numpy()))
+        labels = [[f"00000/img{i:08d}.png", c] for i, c in enumerate(classes)]
+        zf.writestr("dataset.json", json.dumps({"labels": labels}))
+    return path
+
+
+def test_kid_per_class_says_which_lines_the_model_draws_well(two_class_zip: Path) -> None:
+    data = ImageDataset(two_class_zip, use_labels=True)
+    right = class_kid(TwoClassPainter(), data, num_gen=30)
+    wrong = class_kid(TwoClassPainter(swap=True), data, num_gen=30)
+    assert right[2] is None and wrong[2] is None  # one real image: no KID
+    for c in (0, 1):
+        assert wrong[c] > 10 * max(abs(right[c]), 1e-3), (c, right, wrong)
+    with pytest.raises(ValueError, match="conditional G and a dataset with class labels"):
+        class_kid(tiny_generator(), data)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from setfiles import write_set
 
 from lyriscope.cli import main
 from lyriscope.errors import LyriscopeError
@@ -222,3 +223,64 @@ def test_init_model_leaves_the_global_rng_alone():
     torch.manual_seed(11)
     random_generator(8, channel_base=32, channel_max=8, mapping_layers=1, seed=5)
     assert torch.equal(torch.rand(3), expected)
+
+
+def _conditional(path, classes: int = 3):
+    torch.manual_seed(0)
+    G = random_generator(16, channel_base=64, channel_max=16, mapping_layers=2, c_dim=classes)
+    save_model(path, G)
+    return G
+
+
+def _tile(sheet: np.ndarray, row: int, col: int, side: int = 16) -> np.ndarray:
+    return sheet[row * side : (row + 1) * side, col * side : (col + 1) * side]
+
+
+def test_grid_is_one_contact_sheet_of_every_seed(model, tmp_path):
+    argv = ["sample", str(model), "--seeds", "0-4", "--grid", "--device", "cpu"]
+    assert main([*argv, "-o", str(tmp_path)]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
+    sheet = np.asarray(Image.open(tmp_path / "grid.png"))
+    assert sheet.shape == (32, 48, 3)  # 5 seeds: 3 columns, 2 rows
+    G = load_model(model)
+    for k, seed in enumerate(range(5)):
+        np.testing.assert_array_equal(
+            _tile(sheet, *divmod(k, 3)), reference_pixels(G, seed, psi=1.0)
+        )
+    assert not _tile(sheet, 1, 2).any()  # the sixth place stays black
+
+
+def test_grid_of_a_conditional_model_has_a_row_per_class(tmp_path):
+    G = _conditional(tmp_path / "song.safetensors")
+    argv = ["sample", str(tmp_path / "song.safetensors"), "--seeds", "3,9", "--grid"]
+    assert main([*argv, "--trunc", "0.7", "-o", str(tmp_path / "out")]) == 0
+    sheet = np.asarray(Image.open(tmp_path / "out" / "grid.png"))
+    assert sheet.shape == (48, 32, 3)
+    for c in range(3):
+        label = torch.eye(3)[[c]]
+        for k, seed in enumerate((3, 9)):
+            expected = reference_pixels(G, seed, psi=0.7, c=label)
+            np.testing.assert_array_equal(_tile(sheet, c, k), expected)
+
+
+def test_line_of_a_set_draws_that_lines_class_of_the_song_model(tmp_path, capsys):
+    root = tmp_path / "set"
+    G = _conditional(root / "models" / "song.safetensors")
+    write_set(root, lines=("a", "b", "c"), song={"model": "models/song.safetensors"})
+    assert (
+        main(["sample", str(root), "--line", "3", "--seeds", "5", "-o", str(tmp_path / "o")]) == 0
+    )
+    png = np.asarray(Image.open(tmp_path / "o" / "seed0005.png"))
+    np.testing.assert_array_equal(png, reference_pixels(G, 5, psi=1.0, c=torch.eye(3)[[2]]))
+    capsys.readouterr()
+
+    model = str(root / "models" / "song.safetensors")
+    for argv, match in [
+        ([str(root)], "is a set; choose its line with --line N (1 to 3)"),
+        ([str(root), "--line", "4"], "--line 4: "),
+        ([model, "--line", "2"], "--line 2 names a line of a set"),
+        ([model, "--class", "3"], "class 3 does not exist; this model has classes 0 to 2"),
+    ]:
+        assert main(["sample", *argv, "--seeds", "1", "-o", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert match in err and len(err.splitlines()) == 1, err

@@ -11,7 +11,7 @@ from pathlib import Path
 from test_lines_config import CHANGED
 
 from lyriscope.trainers.commands.train import config_from_args, configure
-from lyriscope.trainers.slurm import SlurmOptions, sbatch_script
+from lyriscope.trainers.slurm import SlurmOptions, sbatch_script, sbatch_song_script
 from lyriscope.trainers.torchrun import TRAIN_MODULE
 
 
@@ -23,7 +23,9 @@ def _task_arguments(script: str, *, task: int) -> list[str]:
 
 
 def test_every_task_trains_its_line_with_every_option(tmp_path: Path):
-    config = dataclasses.replace(CHANGED, line=None, all_lines=True, data=None, resume=False)
+    config = dataclasses.replace(
+        CHANGED, line=None, all_lines=True, data=None, output=None, resume=False
+    )
     script = sbatch_script(
         config, lines=[1, 2, 4], options=SlurmOptions(time="1:00:00"), log_dir=tmp_path
     )
@@ -38,6 +40,19 @@ def test_every_task_trains_its_line_with_every_option(tmp_path: Path):
     )
     (tmp_path / "train.sbatch").write_text(script)
     subprocess.run(["bash", "-n", str(tmp_path / "train.sbatch")], check=True)  # valid shell
+
+
+def test_the_song_model_is_one_job_with_every_option(tmp_path: Path):
+    config = dataclasses.replace(CHANGED, line=None, conditional=True, resume=False)
+    script = sbatch_song_script(config, options=SlurmOptions(), log_dir=tmp_path)
+    assert "--array" not in script and "$SLURM_ARRAY_TASK_ID" not in script
+    assert "#SBATCH --gres=gpu:2" in script and f"#SBATCH --output={tmp_path}/song-%j.out" in script
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    got = config_from_args(parser.parse_args(_task_arguments(script, task=0)))
+    assert got == dataclasses.replace(config, set_path=Path("sets/song").resolve(), resume=True)
+    (tmp_path / "train-song.sbatch").write_text(script)
+    subprocess.run(["bash", "-n", str(tmp_path / "train-song.sbatch")], check=True)
 
 
 def test_a_resumed_config_passes_resume_once(tmp_path: Path):

@@ -35,6 +35,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--mapping-layers", type=int, default=8, help="depth of the mapping network (default 8)"
     )
     parser.add_argument(
+        "--classes",
+        type=int,
+        default=0,
+        help="classes of a conditional model, one per line of a song model (default 0: none)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=0, help="seed of the random weights (default 0)"
     )
     parser.add_argument(
@@ -53,12 +59,13 @@ def run(args: argparse.Namespace) -> int:
         channel_base=args.channel_base,
         channel_max=args.channel_max,
         mapping_layers=args.mapping_layers,
+        c_dim=args.classes,
         seed=args.seed,
     )
     save_model(args.output, G, extra={"random_init": {"seed": args.seed}})
     count = sum(p.numel() for p in G.parameters())
     print(
         f"wrote {args.output}: random {args.size}x{args.size} generator, {count:,} parameters, "
-        f"num_ws {G.num_ws}"
+        f"num_ws {G.num_ws}" + (f", {G.c_dim} classes" if G.c_dim else "")
     )
     return 0

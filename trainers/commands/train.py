@@ -1,12 +1,18 @@
-"""`lyriscope train`: train one StyleGAN2-ADA model per lyric line of a set.
+"""`lyriscope train`: train one StyleGAN2-ADA model per lyric line of a set, or one for the song.
 
 Reads sets/NAME/data/line-NN.zip (`lyriscope prepare` writes it), writes the model to the
 line's `model` path of set.toml (default models/line-NN.safetensors) and the run to
 sets/NAME/runs/line-NN/ (training-state.pt, stats.jsonl, samples-KKKKKK.png). Defaults
 follow StyleGAN2-ADA's 'auto' configuration for the resolution and GPU count.
 
+--conditional trains one class-conditional model of every line instead (one run, not one
+per line): from data/song.zip (`lyriscope prepare --conditional`; class = line), to
+[song] model of set.toml (default models/song.safetensors, written into set.toml), with
+the run in runs/song/ and KID per line at the snapshots.
+
 Several GPUs: `--gpus K` starts torchrun itself; `torchrun --nproc_per_node K -m
-lyriscope.trainers.commands.train ...` works too. A cluster: `--all --slurm` writes a job array.
+lyriscope.trainers.commands.train ...` works too. A cluster: `--all --slurm` writes a job
+array (one task per line), `--conditional --slurm` one job.
 
 Exit codes: 0 done, 2 bad input, 130 stopped by Ctrl-C, 143 stopped by SIGTERM (both
 after writing a checkpoint; `--resume` continues).
@@ -15,6 +21,7 @@ Example:
     lyriscope train sets/initiation --line 3 --kimg 2000 --mirror
     lyriscope train sets/initiation --line 3 --resume
     lyriscope train sets/initiation --line 3 --from base-256.pkl --freezed 4
+    lyriscope train sets/initiation --conditional --from base-256.pkl --kimg 5000
 """
 
 from __future__ import annotations
@@ -41,8 +48,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--line", type=int, help="the line to train, counted from 1")
     which.add_argument("--all", action="store_true", help="train every line, one after another")
+    which.add_argument(
+        "--conditional",
+        action="store_true",
+        help="train one class-conditional model of every line (class = line) from "
+        "data/song.zip, for [song] model",
+    )
     parser.add_argument(
-        "--data", type=Path, help="dataset zip or folder (default: the set's data/line-NN.zip)"
+        "--data",
+        type=Path,
+        help="dataset zip or folder (default: the set's data/line-NN.zip, or data/song.zip)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="model file to write (default: the line's model in set.toml, or [song] model; "
+        "else models/line-NN.safetensors, or models/song.safetensors)",
     )
     parser.add_argument(
         "--kimg",
@@ -98,7 +119,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue the line's run from runs/line-NN/training-state.pt",
+        help="continue the run from runs/line-NN/ (runs/song/) training-state.pt",
     )
     parser.add_argument(
         "--gpus",
@@ -112,12 +133,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--slurm",
         action="store_true",
-        help="write runs/train.sbatch (a Slurm job array) instead of training",
+        help="write runs/train.sbatch (a Slurm job array; with --conditional one job, "
+        "runs/train-song.sbatch) instead of training",
     )
     parser.add_argument(
         "--time",
         default=SlurmOptions.time,
-        help="Slurm time limit per line (with --slurm; default %(default)s)",
+        help="Slurm time limit per line, or of the song's job (with --slurm; default %(default)s)",
     )
     parser.add_argument(
         "--seed", type=int, default=default.seed, help="random seed (default %(default)s)"
@@ -168,17 +190,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     # The library loads torch; `lyriscope train --help` imports this module and stays light.
-    from lyriscope.trainers import lines
+    from lyriscope.trainers import lines, song
 
-    if not args.slurm:
-        return lines.train_lines(config, verbose=getattr(args, "verbose", 0))
-    path, numbers = lines.write_slurm_array(
-        config, options=SlurmOptions(time=args.time, python=sys.executable)
-    )
-    print(
-        f"wrote {path}: a job array of {len(numbers)} line(s), {config.gpus} GPU(s) each; "
-        f"submit it with\n  sbatch {path}"
-    )
+    verbose = getattr(args, "verbose", 0)
+    slurm = SlurmOptions(time=args.time, python=sys.executable)
+    if config.conditional and args.slurm:
+        path = song.write_slurm_job(config, options=slurm)
+        print(f"wrote {path}: one job, {config.gpus} GPU(s); submit it with\n  sbatch {path}")
+    elif config.conditional:
+        return song.train_song(config, verbose=verbose)
+    elif args.slurm:
+        path, numbers = lines.write_slurm_array(config, options=slurm)
+        print(
+            f"wrote {path}: a job array of {len(numbers)} line(s), {config.gpus} GPU(s) each; "
+            f"submit it with\n  sbatch {path}"
+        )
+    else:
+        return lines.train_lines(config, verbose=verbose)
     return 0
 
 
@@ -188,7 +216,9 @@ def config_from_args(args: argparse.Namespace) -> TrainLinesConfig:
         set_path=args.set,
         line=args.line,
         all_lines=args.all,
+        conditional=args.conditional,
         data=args.data,
+        output=args.output,
         kimg=args.kimg,
         batch=args.batch,
         gamma=args.gamma,
