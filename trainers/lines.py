@@ -33,7 +33,7 @@ from lyriscope.trainers.distributed import DistInfo
 from lyriscope.trainers.feature_nets import FeatureNet, feature_net
 from lyriscope.trainers.lines_config import TrainLinesConfig, train_arguments
 from lyriscope.trainers.slurm import SlurmOptions, sbatch_script, write_sbatch
-from lyriscope.trainers.train_config import TrainConfig, auto_config
+from lyriscope.trainers.train_config import TrainConfig, preset_config
 from lyriscope.trainers.training_loop import (
     Augmentation,
     BaseNetworks,
@@ -243,7 +243,7 @@ def training_config(
     *,
     base_fields: dict[str, Any] | None = None,  # a base model's architecture (it wins)
 ) -> TrainConfig:
-    """The TrainConfig of a new run: 'auto' defaults for the data and GPUs, then the options."""
+    """The TrainConfig of a new run: the preset (--cfg) for the data and GPUs, then the options."""
     overrides: dict[str, Any] = dict(
         img_channels=dataset.num_channels,
         c_dim=dataset.label_dim,
@@ -260,16 +260,13 @@ def training_config(
         metrics=config.metrics,
         inception=str(config.inception) if config.inception else None,
     )
-    for value, field in (
-        (config.cbase, "channel_base"),
-        (config.cmax, "channel_max"),
-        (config.map_depth, "mapping_layers"),
-    ):
-        if value is not None:
-            overrides[field] = value
+    for field in ("channel_base", "channel_max", "mapping_layers"):
+        if getattr(config, field) is not None:
+            overrides[field] = getattr(config, field)
     if base_fields is not None:
         overrides.update(base_fields)
-    return auto_config(
+    return preset_config(
+        config.cfg,
         dataset.resolution,
         gpus=dist.world_size,
         batch=config.batch,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lyriscope.errors import LyriscopeError
-from lyriscope.trainers.train_config import AUG_MODES, METRIC_NAMES
+from lyriscope.trainers.train_config import AUG_MODES, METRIC_NAMES, PRESETS
 
 OPS_CHOICES = ("cuda", "ref")  # fused CUDA kernels where they build, or pure PyTorch
 # Fields whose option is not "--" + the field name with dashes.
@@ -66,9 +66,10 @@ class TrainLinesConfig:
     metrics: tuple[str, ...] = ("kid",)  # computed at snapshots; () for none
     metrics_gen: int = 5000  # generated images per metric evaluation
     inception: Path | None = None  # Inception weights for FID/KID; None: the built-in net
-    cbase: int | None = None  # channel_base of G and D; None: 'auto' (16384 below 512², else 32768)
-    cmax: int | None = None  # most channels of any layer; None: 512
-    map_depth: int | None = None  # mapping network layers; None: 2
+    cfg: str = "auto"  # a preset of sizes and rates (trainers.train_config.PRESETS)
+    channel_base: int | None = None  # channels = min(channel_base / res, channel_max); None: cfg's
+    channel_max: int | None = None  # most channels of any layer; None: the cfg's
+    mapping_layers: int | None = None  # mapping network depth; None: the cfg's
     device: str = "auto"  # cpu, cuda, cuda:N or auto (CUDA when available)
     ops: str = "cuda"  # "cuda": fused CUDA kernels where they build; "ref": pure PyTorch
 
@@ -94,6 +95,8 @@ class TrainLinesConfig:
             raise LyriscopeError(
                 f"--metrics {unknown[0]!r}: choose from {', '.join(METRIC_NAMES)} or none"
             )
+        if self.cfg not in PRESETS:
+            raise LyriscopeError(f"--cfg {self.cfg!r}: choose one of {', '.join(PRESETS)}")
         if self.ops not in OPS_CHOICES:
             raise LyriscopeError(f"--ops {self.ops!r}: choose one of {', '.join(OPS_CHOICES)}")
 

@@ -12,6 +12,9 @@ the GPU count:
 One difference: when the batch is overridden, gamma, ema and the mbstd group follow the
 batch actually used (train.py keeps the values of the auto batch).
 
+Named presets (PRESETS, `lyriscope train --cfg`) fix some of these values, as train.py's
+--cfg does: paper256/512/1024 and stylegan2 are NVlabs', tiny and small are ours.
+
 Example:
     >>> config = auto_config(256, gpus=2, total_kimg=5000)
     >>> config.batch, config.batch_gpu, config.r1_gamma
@@ -183,6 +186,137 @@ class TrainConfig:
         if "metrics" in values:
             values["metrics"] = tuple(values["metrics"])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named training configuration, as NVlabs' train.py --cfg (None: the 'auto' formula)."""
+
+    name: str
+    help: str  # what it is for, in --help and the README
+    batch: int | None = None  # global minibatch
+    mbstd_group: int | None = None
+    channel_base: int | None = None  # channels at a resolution = min(base // res, channel_max)
+    channel_max: int | None = None
+    mapping_layers: int | None = None
+    lr: float | None = None
+    r1_gamma: float | None = None
+    ema_kimg: float | None = None
+    ema_rampup: float | None = None  # None keeps the 'auto' ramp; use no_rampup for none
+    no_rampup: bool = False  # the paper configs have no G_ema ramp-up
+
+
+# NVlabs' train.py cfg_specs (paper256/512/1024 for 8 GPUs, stylegan2 = config F), and two of
+# ours for trying a line on a small machine: their networks are a fraction of the paper's.
+PRESETS: Mapping[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("auto", "StyleGAN2-ADA's 'auto': sizes and rates from the resolution and GPUs"),
+        Preset(
+            "tiny",
+            "CPU-sized (channel_base 2048, max 64): minutes per kimg at 64², to try a set",
+            batch=16,
+            channel_base=2048,
+            channel_max=64,
+            mapping_layers=2,
+        ),
+        Preset(
+            "small",
+            "a quarter of the paper's widths (channel_base 8192, max 256): a line on one GPU",
+            channel_base=8192,
+            channel_max=256,
+            mapping_layers=2,
+        ),
+        Preset(
+            "stylegan2",
+            "StyleGAN2 config F (batch 32, map 8, gamma 10)",
+            batch=32,
+            mbstd_group=4,
+            channel_base=32768,
+            mapping_layers=8,
+            lr=0.002,
+            r1_gamma=10.0,
+            ema_kimg=10.0,
+            no_rampup=True,
+        ),
+        Preset(
+            "paper256",
+            "the ADA paper at 256² (batch 64, half widths, map 8, gamma 1)",
+            batch=64,
+            mbstd_group=8,
+            channel_base=16384,
+            mapping_layers=8,
+            lr=0.0025,
+            r1_gamma=1.0,
+            ema_kimg=20.0,
+            no_rampup=True,
+        ),
+        Preset(
+            "paper512",
+            "the ADA paper at 512² (batch 64, map 8, gamma 0.5)",
+            batch=64,
+            mbstd_group=8,
+            channel_base=32768,
+            mapping_layers=8,
+            lr=0.0025,
+            r1_gamma=0.5,
+            ema_kimg=20.0,
+            no_rampup=True,
+        ),
+        Preset(
+            "paper1024",
+            "the ADA paper at 1024² (batch 32, map 8, gamma 2)",
+            batch=32,
+            mbstd_group=4,
+            channel_base=32768,
+            mapping_layers=8,
+            lr=0.002,
+            r1_gamma=2.0,
+            ema_kimg=10.0,
+            no_rampup=True,
+        ),
+    )
+}
+
+
+def preset_config(
+    name: str,
+    resolution: int,
+    *,
+    gpus: int = 1,
+    batch: int | None = None,
+    r1_gamma: float | None = None,
+    **overrides: Any,
+) -> TrainConfig:
+    """TrainConfig of preset `name` for `resolution` and `gpus`; explicit values win.
+
+    What a preset leaves open follows the 'auto' formulas (see auto_config), computed with
+    the preset's batch, so gamma and the G_ema half-life follow the batch used.
+    """
+    preset = PRESETS.get(name)
+    if preset is None:
+        raise LyriscopeError(f"--cfg {name!r}: choose one of {', '.join(PRESETS)}")
+    fixed = {
+        field: getattr(preset, field)
+        for field in (
+            "mbstd_group",
+            "channel_base",
+            "channel_max",
+            "mapping_layers",
+            "lr",
+            "ema_kimg",
+            "ema_rampup",
+        )
+        if getattr(preset, field) is not None
+    }
+    if preset.no_rampup:
+        fixed["ema_rampup"] = None
+    mb = batch if batch is not None else preset.batch
+    if batch is not None:  # a batch of one's own: the group and half-life follow it
+        fixed.pop("mbstd_group", None)
+        fixed.pop("ema_kimg", None)
+    gamma = r1_gamma if r1_gamma is not None else preset.r1_gamma
+    return auto_config(resolution, gpus=gpus, batch=mb, r1_gamma=gamma, **{**fixed, **overrides})
 
 
 def auto_config(
