@@ -75,9 +75,9 @@ LINE_WALK: tuple[dict, ...] = (
 # Small networks so four models train on a CPU and fit in git together (~5 MB each at 64²);
 # metrics off (they need many samples), mirrored pictures double the little data we have.
 TRAIN_ARGS: tuple[str, ...] = (
-    "--cbase",
+    "--channel-base",
     "2048",
-    "--cmax",
+    "--channel-max",
     "64",
     "--batch",
     "16",

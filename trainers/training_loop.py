@@ -9,7 +9,7 @@ images) and ADA adjusts p.
 A snapshot (every `snap` ticks, at the end and when a stop is requested) writes, each
 atomically, in this order: runs/line-NN/training-state.pt (everything needed to continue
 exactly: weights, optimizers, augmentation, counters, data position, RNG states), the
-line's model (G_ema, .safetensors), samples-KKKKKK.png (a grid from fixed seeds) and the
+line's model (G_ema, .safetensors), samples-KKKKKK.KKK.png (a grid from fixed seeds) and the
 metrics. A killed process therefore loses at most one snapshot interval and never its last
 good checkpoint. Resuming from a snapshot gives the same weights as never stopping, bit
 for bit where the arithmetic is deterministic (the CPU; on CUDA, cuDNN's autotuned
@@ -94,8 +94,10 @@ class RunPaths:
     def stats_path(self) -> Path:
         return self.run_dir / "stats.jsonl"
 
-    def samples_path(self, kimg: int) -> Path:
-        return self.run_dir / f"samples-{kimg:06d}.png"
+    def samples_path(self, nimg: int) -> Path:
+        """The sample grid at nimg images shown: samples-KKKKKK.KKK.png (kimg, to the image)."""
+        # Three decimals: a short run's grids (0.016 kimg) must not all be "samples-000000".
+        return self.run_dir / f"samples-{nimg // 1000:06d}.{nimg % 1000:03d}.png"
 
 
 @dataclass(frozen=True)
@@ -398,7 +400,8 @@ class Trainer:
                 stats = self.step(real_img, real_c)
                 tick.add(stats)
                 train_seconds += time.perf_counter() - t0
-                bar.update(c.batch / 1000)
+                # Never past the total (a last batch may overshoot it): the ETA stays >= 0.
+                bar.update(min(self.cur_nimg, total_nimg) / 1000 - bar.n)
                 signum = stop.signum if broadcast_flag(stop.signum is not None, dist) else None
                 if signum is not None and stop.signum is None:
                     signum = signal.SIGTERM  # another process was stopped
@@ -534,7 +537,7 @@ class Trainer:
             )
             # Sample grids and metrics must not move the training RNG (exact resume).
             with _rng_preserved(self.device):
-                write_sample_grid(self.G_ema, self.paths.samples_path(self.cur_nimg // 1000))
+                write_sample_grid(self.G_ema, self.paths.samples_path(self.cur_nimg))
                 if evaluate is not None and self.config.metrics:
                     metrics = evaluate(self.G_ema)
         barrier(self.dist)

@@ -87,6 +87,7 @@ class BenchOptions:
     warmup: int = 5  # untimed frames first (allocator, cuDNN autotune, caches)
     channel_base: int = 32768  # generator width, as NVlabs' configs
     channel_max: int = 512
+    mapping_layers: int = 8  # mapping network depth, as the published configs
     fps: float = 60.0  # video rate of the live and offline loops
     models: int = 15  # line models of a set, for the resident-memory figure
     train_size: int | None = None  # training resolution; None: `size`
@@ -116,6 +117,7 @@ def run_bench(
         options.size,
         channel_base=options.channel_base,
         channel_max=options.channel_max,
+        mapping_layers=options.mapping_layers,
         seed=options.seed,
     ).to(device)
     set_op_impl(G, "ref")  # the reference: pure PyTorch ops; the fast path plans its own

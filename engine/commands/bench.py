@@ -22,6 +22,7 @@ from lyriscope.engine.bench.suite import BenchOptions, format_report, run_bench,
 from lyriscope.engine.synth.fastpath import FastOptions
 from lyriscope.engine.synth.runtime import pick_device
 from lyriscope.errors import LyriscopeError
+from lyriscope.trainers.network_options import add_network_options
 from lyriscope.trainers.random_model import MAX_SIZE, MIN_SIZE
 
 
@@ -44,16 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--warmup", type=int, default=5, help="untimed frames before each measurement (default 5)"
     )
-    parser.add_argument(
-        "--channel-base",
-        type=int,
-        default=32768,
-        help="generator width: channels = min(channel_base / res, channel_max) "
-        "(default 32768, NVlabs' configs)",
-    )
-    parser.add_argument(
-        "--channel-max", type=int, default=512, help="most channels of any layer (default 512)"
-    )
+    add_network_options(
+        parser, defaults="", channel_base=32768, channel_max=512, mapping_layers=8
+    )  # the published networks' sizes
     parser.add_argument(
         "--fps",
         type=float,
@@ -150,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     options = BenchOptions(
         size=args.size, batch=args.batch, device=args.device, frames=args.frames,
-        warmup=args.warmup, channel_base=args.channel_base, channel_max=args.channel_max,
+        warmup=args.warmup, channel_base=args.channel_base, channel_max=args.channel_max, mapping_layers=args.mapping_layers,
         fps=args.fps, models=args.models, train_size=args.train_size,
         train_batch=args.train_batch,
         train_steps=args.train_steps, profile=args.profile is not None,

@@ -27,11 +27,11 @@ RES = 16
 TINY = [
     "--batch",
     "4",
-    "--cbase",
+    "--channel-base",
     "256",
-    "--cmax",
+    "--channel-max",
     "16",
-    "--map-depth",
+    "--mapping-layers",
     "2",
     "--workers",
     "0",
@@ -166,7 +166,8 @@ def test_train_a_line_from_a_base_model(song_set: Path, tmp_path: Path):
     assert {n: t.shape for n, t in G.state_dict().items()} == shapes  # the base's architecture
     state = load_training_state(tmp_path / "runs" / "line-01" / "training-state.pt")
     assert state["batch_idx"] == 2 and state["config"]["freeze_d"] == 2
-    assert (tmp_path / "runs" / "line-01" / "samples-000000.png").is_file()
+    grids = sorted((tmp_path / "runs" / "line-01").glob("samples-*.png"))
+    assert grids and grids[-1].name == f"samples-000000.{state['batch_idx'] * 4:03d}.png"
     rows = read_stats(tmp_path / "runs" / "line-01" / "stats.jsonl")
     assert all(row["metrics"]["kid"] is not None for row in rows)  # KID at every snapshot
     moved = [n for n, t in base.state_dict().items() if not torch.equal(t, state["G"][n])]

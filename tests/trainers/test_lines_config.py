@@ -42,9 +42,10 @@ CHANGED = TrainLinesConfig(
     metrics=("kid", "fid"),
     metrics_gen=64,
     inception=Path("pt_inception.pth"),
-    cbase=256,
-    cmax=16,
-    map_depth=3,
+    cfg="tiny",
+    channel_base=256,
+    channel_max=16,
+    mapping_layers=3,
     device="cpu",
     ops="ref",
 )
@@ -121,3 +122,25 @@ def test_metrics_from_text(text: str, names: tuple[str, ...]):
 def test_a_config_that_cannot_train_is_refused(changes: dict, match: str):
     with pytest.raises(LyriscopeError, match=match):
         TrainLinesConfig(set_path=Path("s"), **changes)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("--cbase", "--channel-base"),
+        ("--cmax", "--channel-max"),
+        ("--map-depth", "--mapping-layers"),
+    ],
+)
+def test_old_spellings_of_the_network_options_still_work_and_say_so(old, new, capsys):
+    config = parse(["sets/song", "--line", "1", old, "64"])
+    field = new.removeprefix("--").replace("-", "_")
+    assert getattr(config, field) == 64
+    assert f"{old} is now {new} (the old spelling still works)" in capsys.readouterr().err
+    assert parse(["sets/song", "--line", "1", new, "64"]) == config
+    assert capsys.readouterr().err == ""
+
+
+def test_an_unknown_preset_is_refused_naming_the_presets():
+    with pytest.raises(LyriscopeError, match=r"--cfg 'huge': choose one of auto, tiny, small"):
+        dataclasses.replace(CHANGED, cfg="huge")

@@ -30,7 +30,7 @@ RES = 16
 LINES = 4
 TINTS = [(1.0, 0.2, 0.2), (0.2, 1.0, 0.2), (0.2, 0.3, 1.0), (1.0, 1.0, 0.3)]
 TINY = [
-    *("--batch", "4", "--cbase", "256", "--cmax", "16", "--map-depth", "2"),
+    *("--batch", "4", "--channel-base", "256", "--channel-max", "16", "--mapping-layers", "2"),
     *("--workers", "0", "--metrics", "none", "--tick-kimg", "0.004", "--snap", "1"),
     *("--ops", "ref"),
 ]

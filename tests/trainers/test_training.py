@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -155,7 +156,11 @@ def test_a_run_writes_state_model_samples_and_stats(shapes16: ImageDataset, tmp_
     assert [r["kimg"] for r in rows] == pytest.approx([0.008, 0.016])
     for key in ("loss_G", "loss_D", "loss_r1", "loss_pl", "p", "sec_per_kimg", "peak_memory_mb"):
         assert all(np.isfinite(r[key]) for r in rows), key
-    grid = Image.open(paths.samples_path(0))
+    assert sorted(paths.run_dir.glob("samples-*.png")) == [
+        paths.samples_path(8),
+        paths.samples_path(16),
+    ]  # a grid at each snapshot, named by the images shown
+    grid = Image.open(paths.samples_path(16))
     assert grid.size == (4 * 16, 4 * 16)
     info = read_model_config(paths.model_path)
     assert info["kimg"] == pytest.approx(0.016)
@@ -272,3 +277,15 @@ def test_ada_raises_p_when_d_overfits_eight_images(tmp_path: Path):
     # D tells the 8 real images apart (E[sign D(real)] above the 0.6 target), so p goes up.
     assert np.mean([r["real_sign"] for r in rows]) > config.ada_target
     assert max(r["p"] for r in rows) >= 0.3 and rows[-1]["p"] > 0
+
+
+def test_the_progress_bar_ends_at_the_total_with_no_warning(shapes16, tmp_path, capsys):
+    # 0.010 kimg at batch 4: the third batch passes the total (12 images of 10).
+    config = _tiny(16, total_kimg=0.010, tick_kimg=0.010)
+    paths = RunPaths(tmp_path / "run", tmp_path / "models" / "line-01.safetensors")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(config, batches=batches_from(shapes16, config), paths=paths, progress=True)
+    assert not [w for w in caught if "clamping frac" in str(w.message)]
+    bar = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "0.010/0.010 kimg" in bar and "<-" not in bar  # full, and no negative time left

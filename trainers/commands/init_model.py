@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lyriscope.errors import LyriscopeError
 from lyriscope.trainers.checkpoint import save_model
+from lyriscope.trainers.network_options import add_network_options
 from lyriscope.trainers.random_model import random_generator
 
 
@@ -21,19 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="image side in pixels, a power of two (e.g. 256, 1024)",
     )
-    parser.add_argument(
-        "--channel-base",
-        type=int,
-        default=32768,
-        help="channels at a resolution = min(channel_base / res, channel_max) "
-        "(default 32768, NVlabs' paper configs; 16384 halves the size)",
-    )
-    parser.add_argument(
-        "--channel-max", type=int, default=512, help="most channels of any layer (default 512)"
-    )
-    parser.add_argument(
-        "--mapping-layers", type=int, default=8, help="depth of the mapping network (default 8)"
-    )
+    add_network_options(
+        parser, defaults="", channel_base=32768, channel_max=512, mapping_layers=8
+    )  # NVlabs' paper configs; --channel-base 16384 halves the widths
     parser.add_argument(
         "--classes",
         type=int,

@@ -2,7 +2,7 @@
 
 Reads sets/NAME/data/line-NN.zip (`lyriscope prepare` writes it), writes the model to the
 line's `model` path of set.toml (default models/line-NN.safetensors) and the run to
-sets/NAME/runs/line-NN/ (training-state.pt, stats.jsonl, samples-KKKKKK.png). Defaults
+sets/NAME/runs/line-NN/ (training-state.pt, stats.jsonl, samples-KKKKKK.KKK.png). Defaults
 follow StyleGAN2-ADA's 'auto' configuration for the resolution and GPU count.
 
 --conditional trains one class-conditional model of every line instead (one run, not one
@@ -37,8 +37,9 @@ from lyriscope.trainers.lines_config import (
     TrainLinesConfig,
     metrics_from_text,
 )
+from lyriscope.trainers.network_options import add_network_options
 from lyriscope.trainers.slurm import SlurmOptions
-from lyriscope.trainers.train_config import AUG_MODES
+from lyriscope.trainers.train_config import AUG_MODES, PRESETS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -167,12 +168,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="Inception feature network for FID/KID (default: the built-in net)",
     )
     parser.add_argument(
-        "--cbase",
-        type=int,
-        help="channel_base of G and D (default: 'auto', 16384 below 512², else 32768)",
+        "--cfg",
+        choices=tuple(PRESETS),
+        default=default.cfg,
+        metavar="NAME",
+        help="a preset of network sizes and rates (default %(default)s): "
+        + "; ".join(f"{p.name}: {p.help}" for p in PRESETS.values()),
     )
-    parser.add_argument("--cmax", type=int, help="most channels of any layer (default 512)")
-    parser.add_argument("--map-depth", type=int, help="mapping network layers (default 2)")
+    add_network_options(parser, defaults="the --cfg's")
     parser.add_argument(
         "--device",
         default=default.device,
@@ -238,9 +241,10 @@ def config_from_args(args: argparse.Namespace) -> TrainLinesConfig:
         metrics=metrics_from_text(args.metrics),
         metrics_gen=args.metrics_gen,
         inception=args.inception,
-        cbase=args.cbase,
-        cmax=args.cmax,
-        map_depth=args.map_depth,
+        cfg=args.cfg,
+        channel_base=args.channel_base,
+        channel_max=args.channel_max,
+        mapping_layers=args.mapping_layers,
         device=args.device,
         ops=args.ops,
     )
