@@ -176,6 +176,14 @@ def fit(
             f"-> {paths.model_path}",
             file=sys.stderr,
         )
+        if len(dataset) < train_config.batch:
+            print(
+                f"warning: {name}: {len(dataset)} images but {train_config.batch} a step: "
+                f"every step shows each image about {train_config.batch / len(dataset):.1g} "
+                f"times, and the model can only learn these few; a few hundred make a model "
+                f"that varies",
+                file=sys.stderr,
+            )
 
     def batches(start: int):
         return make_loader(

@@ -115,6 +115,19 @@ def test_bad_input_is_one_sentence_and_exit_2(
     assert match in err and len(err.splitlines()) == 1
 
 
+def test_a_dataset_smaller_than_a_minibatch_is_trained_with_a_warning(
+    song_set: Path, tmp_path: Path, capsys
+):
+    _dataset_zip(tmp_path / "two.zip", res=RES, count=2)
+    argv = [str(song_set), "--line", "2", "--data", str(tmp_path / "two.zip"), "--kimg", "0.004"]
+    argv += ["--outdir", str(tmp_path / "runs"), "--output", str(tmp_path / "m.safetensors")]
+    assert main([*argv, *TINY, "--ops", "ref"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "warning: line 2: 2 images but 4 a step: every step shows each image about 2 times" in err
+    )
+
+
 def test_from_a_model_of_another_resolution_is_refused(song_set: Path, tmp_path: Path, capsys):
     save_model(
         tmp_path / "base32.safetensors", random_generator(32, channel_base=256, channel_max=16)
@@ -135,7 +148,7 @@ def test_from_a_model_of_another_resolution_is_refused(song_set: Path, tmp_path:
     assert code == 2 and "32² images but the dataset is 16²" in err
 
 
-def test_train_a_line_from_a_base_model(song_set: Path, tmp_path: Path):
+def test_train_a_line_from_a_base_model(song_set: Path, tmp_path: Path, capsys):
     base = random_generator(RES, channel_base=256, channel_max=16, mapping_layers=2, seed=5)
     save_model(tmp_path / "base.safetensors", base)
     code = main(
@@ -161,6 +174,7 @@ def test_train_a_line_from_a_base_model(song_set: Path, tmp_path: Path):
         ]
     )
     assert code == 0
+    assert "every step shows each image" not in capsys.readouterr().err  # 8 images, batch 4
     G = load_model(song_set / "models" / "line-01.safetensors")
     shapes = {n: t.shape for n, t in base.state_dict().items()}
     assert {n: t.shape for n, t in G.state_dict().items()} == shapes  # the base's architecture
