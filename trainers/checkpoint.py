@@ -32,6 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from lyriscope.atomic import atomic_path
 from lyriscope.errors import CheckpointError
+from lyriscope.torch_load_errors import load_failure
 from lyriscope.trainers.networks import Generator
 
 FORMAT = "lyriscope.generator"
@@ -171,9 +172,8 @@ def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
-            f"{path}: not a readable training checkpoint ({first_line})"
+            f"{path}: not a readable training checkpoint ({load_failure(exc)})"
         ) from None
     if not isinstance(raw, dict):
         raise CheckpointError(

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from lyriscope.errors import CheckpointError
+from lyriscope.torch_load_errors import load_failure
 from lyriscope.trainers.checkpoint import build_generator, load_state_checked
 from lyriscope.trainers.networks import Generator
 from lyriscope.trainers.tf_pickle import TFNetwork, generator_from_tf
@@ -89,7 +90,7 @@ def _load_storage_bytes(data: Any) -> Any:
         storage = torch.load(io.BytesIO(bytes(data)), weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - torch raises many types for foreign bytes
         raise CheckpointError(
-            f"a tensor storage is not plain data and was refused ({_first_line(exc)})"
+            f"a tensor storage is not plain data and was refused ({load_failure(exc)})"
         ) from None
     if not isinstance(storage, torch.TypedStorage | torch.UntypedStorage):
         raise CheckpointError(f"a tensor storage holds a {type(storage).__name__}, not a storage")
