@@ -366,7 +366,9 @@ def generator_from_record(obj: PersistentObject, *, source: str | Path) -> torch
         )
     signature = inspect.signature(Generator)
     kwargs = fold_synthesis_kwargs(constructor_kwargs(obj, signature), signature)
-    G = build_generator(kwargs, source=source)
+    # The settings must make exactly the recorded tensors before the generator is allocated.
+    shapes = {name: tuple(tensor.shape) for name, tensor in tensors.items()}
+    G = build_generator(kwargs, source=source, tensor_shapes=shapes)
     load_state_checked(G, tensors, source=source)
     return G.eval().requires_grad_(False)
 

@@ -129,7 +129,7 @@ def _check_models(
     songset: SongSet, warnings: list[str], *, need_models: bool
 ) -> tuple[ModelStatus, ...]:
     any_found = any(line.model is not None and line.model.is_file() for line in songset.lines)
-    read_model_config = _model_reader() if any_found else None  # imports torch: only if needed
+    check_model_file = _model_checker() if any_found else None  # imports torch: only if needed
     statuses: list[ModelStatus] = []
     missing: list[str] = []
     for line in songset.lines:
@@ -145,8 +145,8 @@ def _check_models(
             statuses.append(ModelStatus(line.index, line.model, found=False, resolution=None))
             continue
         resolution = None
-        if read_model_config is not None:
-            resolution = _model_resolution(read_model_config, line.model, line.index)
+        if check_model_file is not None:
+            resolution = _model_resolution(check_model_file, line.model, line.index)
         statuses.append(ModelStatus(line.index, line.model, found=True, resolution=resolution))
     warnings += _upscale_warnings(statuses, size=songset.output.size)
     if missing:
@@ -171,17 +171,18 @@ def _upscale_warnings(statuses: list[ModelStatus], *, size: int) -> list[str]:
     ]
 
 
-def _model_reader() -> Callable[[Path], dict]:
+def _model_checker() -> Callable[[Path], dict]:
     # Imported here: the core imports no package at module level (dependencies point from
-    # trainers to the core), and torch loads only when there is a model to read.
-    from lyriscope.trainers.checkpoint import read_model_config
+    # trainers to the core), and torch loads only when there is a model to read. The check
+    # reads each model's header: its config within limits and making the header's tensors.
+    from lyriscope.trainers.checkpoint import check_model_file
 
-    return read_model_config
+    return check_model_file
 
 
-def _model_resolution(read_model_config, path: Path, line: int) -> int:
+def _model_resolution(check_model_file, path: Path, line: int) -> int:
     try:
-        config = read_model_config(path)
+        config = check_model_file(path)
     except LyriscopeError:
         raise
     except Exception as exc:  # noqa: BLE001 - an unreadable model is the user's file problem

@@ -66,9 +66,10 @@ def audio_module(monkeypatch):
 
 
 def model_reader(monkeypatch, read) -> None:
-    """Put a stand-in lyriscope.trainers.checkpoint with `read` as read_model_config."""
+    """Put a stand-in lyriscope.trainers.checkpoint with `read` as its model readers."""
     stand_in = types.ModuleType("lyriscope.trainers.checkpoint")
     stand_in.read_model_config = read
+    stand_in.check_model_file = read
     monkeypatch.setitem(sys.modules, "lyriscope.trainers.checkpoint", stand_in)
 
 

@@ -9,6 +9,8 @@ its peak memory (VmHWM) must stay near what a small run needs.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from bounded_run import MAX_PEAK_MB, run_lyriscope
@@ -25,7 +27,7 @@ from hostile_pickles import (
     write,
 )
 from setfiles import write_set
-from test_import import SMALL, _Call, _EasyDict
+from test_import import SMALL, _Call, _EasyDict, random_generator
 
 from lyriscope.errors import CheckpointError
 from lyriscope.trainers.nvlabs_pickle import import_generator
@@ -74,6 +76,11 @@ def hostile(kind: str) -> tuple[object, str]:
         data = snapshot(record(init_kwargs=_EasyDict(SMALL)))
         data["training_set_kwargs"] = _EasyDict(path=storage_declaring(2**29))
         return data, "a tensor storage declares 2,147,483,648 bytes but comes with 16"
+    if kind == "settings-ask-for-more":  # real small tensors, settings of a big generator
+        tensors = random_generator(1).state_dict()
+        return snapshot(record(tensors=tensors, init_kwargs=_EasyDict(BIG))), (
+            "tensor mapping.fc2.weight is missing (and 11 more)"
+        )
     if kind == "stretched-weights":
         return snapshot(stretched_generator(BIG)), "values but its storage holds 1 from offset 0"
     raise ValueError(kind)
@@ -87,6 +94,7 @@ KINDS = (
     "shared-dtype",
     "shared-class-name",
     "storage-declares-more",
+    "settings-ask-for-more",
     "stretched-weights",
 )
 
@@ -95,8 +103,8 @@ KINDS = (
 def test_a_hostile_pickle_is_refused_in_one_sentence(kind, tmp_path):
     data, message = hostile(kind)
     path = write(data, tmp_path / "hostile.pkl")
-    assert path.stat().st_size < 20_000
-    with pytest.raises(CheckpointError, match=rf"hostile\.pkl: .*{message}") as caught:
+    assert path.stat().st_size < 200_000  # small files; the one with real weights is 145 kB
+    with pytest.raises(CheckpointError, match=rf"hostile\.pkl: .*{re.escape(message)}") as caught:
         import_generator(path)
     assert "\n" not in str(caught.value)
 
@@ -107,6 +115,7 @@ def test_a_hostile_pickle_is_refused_in_one_sentence(kind, tmp_path):
         ("shared-settings", "import"),
         ("shared-training-set", "sample"),
         ("shared-tuple-key", "sample"),
+        ("settings-ask-for-more", "sample"),
         ("stretched-weights", "import"),
     ],
 )
@@ -143,7 +152,6 @@ def test_train_from_a_hostile_pickle_ends_in_exit_2_within_bounds(tmp_path):
 
 def test_a_real_snapshot_still_imports(tmp_path):
     # The bounds leave room for real pickles: the importer's own snapshots load as before.
-    from test_import import random_generator
     from test_import import snapshot as real_snapshot
 
     path = write(
