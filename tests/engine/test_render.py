@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
 import signal
@@ -258,3 +259,89 @@ def test_preview_and_loops_commands(tiny_set: Path, tmp_path: Path):
     with av.open(str(tmp_path / "l" / "line-01.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == loop_frame_count(8.0, 5.0)
     assert main(["preview", str(tiny_set), "--line", "9"]) == 2
+
+
+def _stop_when(p: subprocess.Popen, ready, sig: int) -> str:
+    """Send `sig` once ready() is true (the render has begun writing); its stderr after exit."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not ready() and p.poll() is None:
+        time.sleep(0.05)
+    assert ready(), p.communicate(timeout=10)[1]
+    p.send_signal(sig)
+    return p.communicate(timeout=60)[1]
+
+
+def _slow_render(tiny_set: Path, out: Path) -> list[str]:
+    # One frame at a time at 256², so the render is still running when the signal comes.
+    args = ["render", str(tiny_set), "-o", str(out), "--device", "cpu", "--no-progress"]
+    return [*args, "--batch", "1", "--size", "256"]
+
+
+def _default_sigint() -> None:
+    # Python takes Ctrl-C as KeyboardInterrupt only when SIGINT is not ignored at its start
+    # (a test run in the background of a shell has it ignored).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_sigterm_is_handled_like_ctrl_c_exit_143_and_no_files(tiny_set: Path, tmp_path: Path):
+    p = _cli(_slow_render(tiny_set, tmp_path / "v.mp4"))
+    err = _stop_when(p, lambda: bool(list(tmp_path.glob(".v.mp4.*.part"))), signal.SIGTERM)
+    assert p.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "lyriscope render: stopped by SIGTERM"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_png_render_stopped_with_ctrl_c_leaves_no_frames(tiny_set: Path, tmp_path: Path):
+    def frames_written() -> bool:
+        return bool(list(tmp_path.glob(".frames.*.part/frame*.png"))) or bool(
+            list(tmp_path.glob("frames/frame*.png"))
+        )
+
+    p = _cli(_slow_render(tiny_set, tmp_path / "frames"), preexec_fn=_default_sigint)
+    err = _stop_when(p, frames_written, signal.SIGINT)
+    assert p.returncode == 130, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_render_removes_what_a_killed_render_of_its_output_left(tiny_set: Path, tmp_path: Path):
+    stale_video = tmp_path / ".v.mp4.k1ll3d00.part"
+    stale_video.write_bytes(b"half a video")
+    stale_frames = tmp_path / ".frames.k1ll3d00.part"
+    stale_frames.mkdir()
+    (stale_frames / "frame000000.png").write_bytes(b"half a frame")
+    other = tmp_path / ".other.mp4.k1ll3d00.part"  # another output's part: not ours to touch
+    other.write_bytes(b"")
+    live = tmp_path / ".v.mp4.w0rk1ng0.part"  # a render of the same output still running
+    live.write_bytes(b"")
+    with open(live, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        for out in ("v.mp4", "frames"):
+            args = ["render", str(tiny_set), "-o", str(tmp_path / out), "--device", "cpu"]
+            assert main([*args, "--no-progress", "--end", "0.5"]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([live.name, other.name, "frames", "v.mp4"])
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [
+        "audio.wav",
+        *(f"frame{k:06d}.png" for k in range(5)),
+    ]
+
+
+def test_a_png_render_replaces_a_previous_one_but_not_a_folder_of_other_files(
+    tiny_set: Path, tmp_path: Path, capsys
+):
+    out = tmp_path / "frames"
+    out.mkdir()
+    for k in range(9):  # a previous, longer render
+        (out / f"frame{k:06d}.png").write_bytes(b"old")
+    args = ["render", str(tiny_set), "-o", str(out), "--device", "cpu", "--no-progress"]
+    assert main([*args, "--end", "0.3"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "audio.wav",
+        *(f"frame{k:06d}.png" for k in range(3)),
+    ]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    assert main(["render", str(tiny_set), "-o", str(notes), "--device", "cpu", "--end", "0.3"]) == 2
+    assert "holds 'todo.txt', which a render did not write" in capsys.readouterr().err
+    assert [p.name for p in notes.iterdir()] == ["todo.txt"]
