@@ -40,8 +40,9 @@ from PIL import Image
 
 from lyriscope.atomic import atomic_folder, atomic_path, remove_stale_parts
 from lyriscope.audiofile import decode
-from lyriscope.errors import AudioError, LyriscopeError
+from lyriscope.errors import LyriscopeError
 from lyriscope.timebase import fps_fraction
+from lyriscope.track_mix import mix_for_video
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +367,7 @@ class PngSequenceWriter(_QueuedWriter):
         self.compress_level = compress_level
         self._index = 0
         if self.audio is not None:
-            _load_song(self.audio)  # fail now, not after the render
+            _load_song(self.audio, for_video=False)  # fail now, not after the render
         remove_stale_parts(self.folder)  # what a killed render of this folder left
         self._atomic = contextlib.ExitStack()
         self._tmp = self._atomic.enter_context(atomic_folder(self.folder))
@@ -393,7 +394,7 @@ class PngSequenceWriter(_QueuedWriter):
             raise
 
     def _write_audio(self, path: Path) -> None:
-        song, sr = _load_song(self.audio)
+        song, sr = _load_song(self.audio, for_video=False)  # a WAV keeps every channel
         start = round(self.audio_start_s * sr)
         n = round(self.frames_written * sr / self.fps)
         cut = np.zeros((song.shape[0], n), np.float32)  # [ch, n]
@@ -436,12 +437,10 @@ def open_writer(path: str | os.PathLike[str], **options: Any) -> VideoWriter | P
     )
 
 
-def _load_song(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """The song as float32 [channels, n] (1 or 2 channels) and its sample rate."""
+def _load_song(path: str | os.PathLike[str], *, for_video: bool = True) -> tuple[np.ndarray, int]:
+    """The song as float32 [channels, n] and its sample rate; for_video: the track's 1 or 2
+    channels (5.1 and 7.1 mixed down, lyriscope.track_mix), else all of its own."""
     samples, sr = decode(path, mono=False)  # [channels, n]
-    if samples.shape[0] > 2:
-        raise AudioError(
-            f"{path}: {samples.shape[0]} channels; the video's AAC track takes mono "
-            f"or stereo, so mix it down to stereo first"
-        )
+    if for_video:
+        samples = mix_for_video(samples, source=path)
     return np.ascontiguousarray(samples, dtype=np.float32), sr

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lyriscope.audiofile import audio_duration
+from lyriscope.audiofile import AudioInfo, audio_info
 from lyriscope.errors import AudioError, CheckpointError, LyriscopeError, SetError, quoted
 from lyriscope.lrc import Lyrics, format_time, read_lrc
 from lyriscope.setmodel import SongSet, load_set
 from lyriscope.timeline import Timeline, line_starts_override
+from lyriscope.track_mix import surround_name, track_channels
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class SetReport:
     line_starts: tuple[float, ...]  # seconds, by 0-based line
     models: tuple[ModelStatus, ...]
     warnings: tuple[str, ...]
+    channels: int = 2  # of the audio file; 5.1 and 7.1 are mixed down to stereo in videos
 
     def text(self) -> str:
         """The report as printed by `lyriscope check`."""
@@ -45,6 +47,8 @@ class SetReport:
         audio = (
             f"{_rel(s.song.audio, s.root)}, {format_time(self.duration)} ({self.duration:.3f} s)"
         )
+        if surround_name(self.channels):
+            audio += f", {surround_name(self.channels)} (stereo mix-down in videos)"
         out = [
             f"set       {s.root}",
             f"title     {title}",
@@ -89,7 +93,8 @@ def check_set(path: str | Path, *, need_models: bool = False) -> SetReport:
     songset = load_set(path)
     lyrics = read_lrc(songset.song.lyrics)
     warnings: list[str] = []
-    duration = _audio_duration(songset.song.audio)
+    song = _audio_info(songset.song.audio)
+    duration = song.duration
     overrides = line_starts_override(songset, lyrics)
     timeline = Timeline.from_set(songset, lyrics=lyrics, duration=duration)
     starts = timeline.line_starts()
@@ -104,15 +109,16 @@ def check_set(path: str | Path, *, need_models: bool = False) -> SetReport:
         line_starts=starts,
         models=models,
         warnings=tuple(warnings),
+        channels=song.channels,
     )
 
 
 # --- parts ---------------------------------------------------------------------------------
 
 
-def _audio_duration(path: Path) -> float:
+def _audio_info(path: Path) -> AudioInfo:
     try:
-        duration = float(audio_duration(path))
+        info = audio_info(path)
     except LyriscopeError:
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable
@@ -120,9 +126,10 @@ def _audio_duration(path: Path) -> float:
             f"{path}: cannot be decoded ({type(exc).__name__}: {exc}); "
             f"expected a wav, flac, mp3 or ogg file"
         ) from None
-    if not duration > 0:
-        raise AudioError(f"{path}: has no audio (duration {duration} s)")
-    return duration
+    if not info.duration > 0:
+        raise AudioError(f"{path}: has no audio (duration {info.duration} s)")
+    track_channels(info.channels, source=path)  # what render does with them
+    return info
 
 
 def _check_models(

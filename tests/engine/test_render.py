@@ -345,3 +345,51 @@ def test_a_png_render_replaces_a_previous_one_but_not_a_folder_of_other_files(
     assert main(["render", str(tiny_set), "-o", str(notes), "--device", "cpu", "--end", "0.3"]) == 2
     assert "holds 'todo.txt', which a render did not write" in capsys.readouterr().err
     assert [p.name for p in notes.iterdir()] == ["todo.txt"]
+
+
+def surround_song(channels: int, seconds: float = 1.0) -> np.ndarray:
+    """[n, channels]: a 220 Hz tone front left, 330 Hz back right, 50 Hz on the LFE; else silence."""
+    t = np.arange(int(seconds * SR)) / SR
+    y = np.zeros((t.size, channels), np.float32)
+    y[:, 0] = 0.3 * np.sin(2 * np.pi * 220 * t)
+    if channels >= 6:
+        y[:, 3] = 0.5 * np.sin(2 * np.pi * 50 * t)  # LFE: left out of the stereo mix
+        y[:, 5] = 0.3 * np.sin(2 * np.pi * 330 * t)
+    return y
+
+
+def test_a_51_song_checks_and_renders_with_a_stereo_mix_down(tmp_path: Path, capsys):
+    root = write_set(
+        tmp_path / "surround", audio=surround_song(6), seconds=1.0, line_s=0.5, **RENDER_SET
+    )
+    assert main(["check", str(root)]) == 0
+    assert "5.1 (stereo mix-down in videos)" in capsys.readouterr().out
+    out = tmp_path / "v.mp4"
+    assert main(["render", str(root), "-o", str(out), "--device", "cpu", "--no-progress"]) == 0
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.layout.name == "stereo"
+        track = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)  # [2, n]
+    source = surround_song(6)
+    gain = 1 / (1 + np.sqrt(2))  # ITU-R BS.775 weights, scaled so a full-scale sum cannot clip
+    expected = [source[:, 0] * gain, source[:, 5] * gain / np.sqrt(2)]  # L, R: no LFE in either
+    for side in (0, 1):
+        got = track[side, 2048 : 2048 + 8192]  # past the AAC priming, inside the song
+        best = max(
+            np.corrcoef(got, expected[side][k : k + 8192])[0, 1] for k in range(1024, 3072, 8)
+        )
+        assert best > 0.95, (side, best)
+        assert np.std(got) == pytest.approx(np.std(expected[side][2048 : 2048 + 8192]), rel=0.15)
+
+
+def test_a_three_channel_song_is_refused_alike_by_check_and_render(tmp_path: Path, capsys):
+    root = write_set(
+        tmp_path / "odd", audio=surround_song(3), seconds=1.0, line_s=0.5, **RENDER_SET
+    )
+    assert main(["check", str(root)]) == 2
+    checked = capsys.readouterr().err
+    out = tmp_path / "v.mp4"
+    assert main(["render", str(root), "-o", str(out), "--device", "cpu", "--no-progress"]) == 2
+    rendered = capsys.readouterr().err
+    reason = "has 3 channels; lyriscope takes mono, stereo, 5.1 (6 channels) or 7.1 (8)"
+    assert reason in checked and reason in rendered
+    assert not out.exists()
