@@ -30,7 +30,7 @@ from lyriscope.engine.offline.encoder import open_writer
 from lyriscope.engine.shots import Shot, shot_at
 from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.errors import LyriscopeError
-from lyriscope.setmodel import SongSet, load_set
+from lyriscope.setmodel import SongSet, frame_side, load_set
 from lyriscope.timebase import Timebase
 from lyriscope.timeline import Timeline
 from lyriscope.track_mix import track_channels
@@ -86,7 +86,7 @@ def render(
         songset = load_set(songset, need_models=generator is None)
     timebase = options.timebase if options.timebase is not None else Timebase.from_set(songset)
     fps = timebase.rate
-    size = int(options.size or songset.output.size)
+    size = songset.output.size if options.size is None else frame_side(options.size, where="size")
     crf = songset.output.crf if options.crf is None else options.crf
     if size % 2:
         raise LyriscopeError(f"output size must be even for H.264, got {size}")
