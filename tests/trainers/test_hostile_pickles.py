@@ -27,7 +27,7 @@ from hostile_pickles import (
     write,
 )
 from setfiles import write_set
-from test_import import SMALL, _Call, _EasyDict, random_generator
+from test_import import SMALL, _Call, _EasyDict, _TFNetwork, dump, random_generator, tf_networks
 
 from lyriscope.errors import CheckpointError
 from lyriscope.trainers.nvlabs_pickle import import_generator
@@ -158,3 +158,23 @@ def test_a_real_snapshot_still_imports(tmp_path):
         real_snapshot(random_generator(1), random_generator(2), tmp_path), tmp_path / "s.pkl"
     )
     assert import_generator(path).G.img_resolution == SMALL["img_resolution"]
+
+
+@pytest.mark.parametrize("where", ["components", "static_kwargs"])
+def test_a_tensorflow_pickle_with_shared_references_is_refused(tmp_path, where):
+    Gs = tf_networks(random_generator(4))
+    if where == "components":  # every component holds the same one twice, 28 levels down
+        shared = Gs._state["components"]["mapping"]
+        for _ in range(28):
+            shared = _TFNetwork({**Gs._state, "components": {"a": shared, "b": shared}})
+        Gs._state["components"]["mapping"] = shared
+        message = "more than 10,000 modules in the TensorFlow network"
+    else:
+        Gs._state["static_kwargs"] = {
+            **Gs._state["static_kwargs"],
+            "resample_kernel": shared_lists(DEPTH),
+        }
+        message = "more than 100,000 values in the TensorFlow network's settings"
+    path = dump(Gs, tmp_path / "tf.pkl")
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        import_generator(path)
