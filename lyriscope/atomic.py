@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -23,6 +23,7 @@ except ImportError:  # Windows: no advisory locks, so stale parts are left alone
     fcntl = None  # type: ignore[assignment]
 
 PART_SUFFIX = ".part"
+_NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # as mkstemp opens
 
 
 @contextlib.contextmanager
@@ -34,26 +35,27 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=PART_SUFFIX, dir=target.parent
-    )
-    _lock(fd)  # held until the end: this part belongs to a live writer
-    tmp = Path(tmp_name)
-    try:
+    fd = None
+    tmp = _part_name(target)
+    try:  # named before it exists: a Ctrl-C at any point from here on removes it
+        fd = os.open(tmp, _NEW_FILE, 0o600)
+        _lock(fd)  # held until the end: this part belongs to a live writer
         yield tmp
-        # mkstemp makes the file private (0600), and some writers (safetensors) recreate it so;
+        # The part is created private (0600), and some writers (safetensors) recreate it so;
         # a result file gets the usual umask-based mode.
         os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    except BaseException as exc:
+        if _ours(exc, fd):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         raise
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -66,12 +68,14 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=PART_SUFFIX, dir=target.parent))
-    fd = os.open(tmp, os.O_RDONLY)
-    _lock(fd)
-    try:
+    fd = None
+    tmp = _part_name(target)
+    try:  # named before it exists: a Ctrl-C at any point from here on removes it
+        os.mkdir(tmp, 0o700)
+        fd = os.open(tmp, os.O_RDONLY)
+        _lock(fd)
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private, as mkstemp does files
+        os.chmod(tmp, 0o777 & ~_umask())  # created private (0700) while it is written
         _fsync_dir(tmp)
         if target.exists():
             # Two renames with the old folder aside: a crash between them leaves parts that
@@ -83,11 +87,13 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
         else:
             os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as exc:
+        if _ours(exc, fd):
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 def remove_stale_parts(path: str | os.PathLike[str]) -> list[Path]:
@@ -143,6 +149,20 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to `path` atomically."""
     with atomic_open(path, "wb") as f:
         f.write(data)
+
+
+def _part_name(target: Path) -> Path:
+    """A temporary name beside target no other writer has: .NAME.<64 random bits>.part.
+
+    Named before the part exists, so that an interrupt landing just after the part appears
+    cannot leave it behind: the writer's cleanup removes it by that name.
+    """
+    return target.with_name(f".{target.name}.{secrets.token_hex(8)}{PART_SUFFIX}")
+
+
+def _ours(exc: BaseException, fd: int | None) -> bool:
+    # The one failure after which the part is not ours: creating it found the name taken.
+    return fd is not None or not isinstance(exc, FileExistsError)
 
 
 def _lock(fd: int) -> None:

@@ -26,15 +26,16 @@ class Terminated(KeyboardInterrupt):
 def sigterm_raises() -> Iterator[None]:
     """While inside, SIGTERM raises Terminated in the main thread (elsewhere: no change).
 
-    Further SIGTERMs are ignored once the first was raised, so they cannot cut the cleanup
-    short; SIGKILL still ends the process.
+    Every SIGTERM raises, as every Ctrl-C does: Python runs handlers wherever the main thread
+    is, and one that lands in a finaliser or weakref callback is printed and dropped, so a
+    later SIGTERM must still stop the command. (What a second one cuts short in cleanup, the
+    next render of that output removes: lyriscope.atomic.remove_stale_parts.)
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def raise_terminated(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, raise_terminated)

@@ -251,8 +251,8 @@ class VideoWriter(_QueuedWriter):
 
         remove_stale_parts(self.path)  # what a killed render of this output left
         self._atomic = contextlib.ExitStack()
-        self._tmp = self._atomic.enter_context(atomic_path(self.path))
-        try:
+        try:  # from here on, any failure or Ctrl-C removes the temporary file
+            self._tmp = self._atomic.enter_context(atomic_path(self.path))
             self._container = av.open(str(self._tmp), mode="w", format=container_format)
             self._video = self._container.add_stream("libx264", rate=self.fps)
             self._video.width, self._video.height = width, height
@@ -266,10 +266,10 @@ class VideoWriter(_QueuedWriter):
                 layout = "mono" if self._song.shape[0] == 1 else "stereo"
                 self._audio = self._container.add_stream("aac", rate=self._sr, layout=layout)
                 self._audio.bit_rate = AAC_BIT_RATE
+            self._start()
         except BaseException:
             self._abandon_file()
             raise
-        self._start()
 
     def _encode(self, pixels: np.ndarray) -> None:
         frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
@@ -370,8 +370,12 @@ class PngSequenceWriter(_QueuedWriter):
             _load_song(self.audio, for_video=False)  # fail now, not after the render
         remove_stale_parts(self.folder)  # what a killed render of this folder left
         self._atomic = contextlib.ExitStack()
-        self._tmp = self._atomic.enter_context(atomic_folder(self.folder))
-        self._start()
+        try:  # from here on, any failure or Ctrl-C removes the temporary folder
+            self._tmp = self._atomic.enter_context(atomic_folder(self.folder))
+            self._start()
+        except BaseException:
+            self._discard()
+            raise
 
     def frame_path(self, frame: int) -> Path:
         """Where frame `frame` (0-based) is written."""
