@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -56,7 +56,9 @@ class Architecture:
         return sum(math.prod(shape) for shape in self.shapes.values())
 
 
-def checked_kwargs(config: Mapping[str, Any], *, where: str, info_keys=()) -> dict[str, Any]:
+def checked_kwargs(
+    config: Mapping[str, Any], *, where: str, info_keys: Collection[str] = ()
+) -> dict[str, Any]:
     """The Generator kwargs of `config` (info keys dropped) once they are within SIZE_LIMITS.
 
     `where` starts the message ("path: " or ""); CheckpointError names the key and its range.
