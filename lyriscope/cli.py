@@ -4,7 +4,8 @@ Each subcommand lives in a module with two functions:
     configure(parser: argparse.ArgumentParser) -> None   # adds its arguments
     run(args: argparse.Namespace) -> int | None          # does the work; None means 0
 so `lyriscope --help` imports nothing heavy. Exit codes: 0 success, 2 bad input (one
-sentence, no traceback unless -v), 1 internal error, 130 interrupted.
+sentence, no traceback unless -v), 1 internal error, 130 interrupted (Ctrl-C), 143 stopped
+by SIGTERM (handled as Ctrl-C is, so partial outputs are removed: lyriscope.termination).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 
 from lyriscope.errors import LyriscopeError
 from lyriscope.numba_cache import use_private_numba_cache
+from lyriscope.termination import EXIT_CODE as TERMINATED_EXIT_CODE
+from lyriscope.termination import Terminated, sigterm_raises
 
 
 @dataclass(frozen=True)
@@ -168,13 +171,17 @@ def _run(command: Command, module, args: argparse.Namespace, verbose: int) -> in
     # -v adds the traceback before the one-line message; the exit code stays the same.
     prefix = f"lyriscope {command.name}"
     try:
-        code = module.run(args)
+        with sigterm_raises():
+            code = module.run(args)
         return 0 if code is None else int(code)
     except LyriscopeError as exc:
         if verbose:
             traceback.print_exc()
         print(f"{prefix}: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"{prefix}: stopped by SIGTERM", file=sys.stderr)
+        return TERMINATED_EXIT_CODE
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted", file=sys.stderr)
         return 130

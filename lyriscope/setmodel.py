@@ -347,6 +347,19 @@ def require_models(songset: SongSet, lines: Iterable[int]) -> None:
         )
 
 
+def frame_side(size: int, *, where: str) -> int:
+    """`size` once it is what [output] size may be (16..8192, even); `where` names its origin.
+
+    For a --size flag: SetError "--size: expected ..., got 0" instead of a silent fallback.
+    """
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise SetError(f"{where}: expected a whole number of pixels, got {size!r}")
+    problem = _even_size(size)
+    if problem:
+        raise SetError(f"{where}: expected {problem}, got {size}")
+    return size
+
+
 def default_seeds(line_index: int, count: int) -> tuple[int, ...]:
     """Seeds of a line that lists none: distinct per line, stable across runs."""
     return tuple(line_index * 1000 + k for k in range(count))

@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from lyriscope.errors import CheckpointError
+from lyriscope.torch_load_errors import load_failure
 
 
 def read_state_dict(path: Path, *, net: str, example: str) -> dict[str, torch.Tensor]:
@@ -32,7 +33,8 @@ def read_state_dict(path: Path, *, net: str, example: str) -> dict[str, torch.Te
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure means "not a usable file"
         raise CheckpointError(
-            f"{path}: cannot read {net} weights as a state dict ({type(exc).__name__}: {exc})"
+            f"{path}: cannot read {net} weights as a state dict "
+            f"({type(exc).__name__}: {load_failure(exc)})"
         ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]

@@ -55,6 +55,15 @@ def analysis_rate(fps: float | Fraction, *, target_sr: int = ANALYSIS_SR) -> tup
     return int(hop * rate), hop
 
 
+def positive_seconds(seconds: float, *, where: str) -> float:
+    """`seconds` once it is a positive finite number; `where` names its origin (a flag)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise SetError(f"{where}: expected a number of seconds, got {seconds!r}")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise SetError(f"{where}: expected a positive number of seconds, got {seconds}")
+    return float(seconds)
+
+
 @dataclass(frozen=True)
 class Timebase:
     """Video frames per second (exact) and the audio analysis rate that matches it."""

@@ -3,8 +3,11 @@
 The inference file (`.safetensors`) holds G_ema's state dict (mapping.w_avg included) and,
 in the header's string metadata, the constructor kwargs ("config", JSON), num_ws, the
 training kimg, a dataset fingerprint and free-form "extra" JSON. Reading the config needs
-only the header, so a set can be checked without loading weights. Loading compares every
-tensor against the architecture that the config builds and names the first that differs.
+only the header, so a set can be checked without loading weights. The header also gives
+every tensor's dtype, shape and byte range: `check_model_file` holds the config to limits
+and compares the shapes it makes (lyriscope.trainers.architecture_check, nothing allocated)
+with the header's, and `load_model` does so before it builds anything, so a file's
+metadata cannot make it allocate more than the file holds.
 
 The training state (G, D, G_ema, optimizers, augmentation, RNG states, counters) is a
 nested dict written with torch.save and read back with `torch.load(weights_only=True)`,
@@ -20,10 +23,12 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -32,14 +37,28 @@ from safetensors.torch import load_file, save_file
 
 from lyriscope.atomic import atomic_path
 from lyriscope.errors import CheckpointError
+from lyriscope.torch_load_errors import load_failure
+from lyriscope.trainers.architecture_check import (
+    REQUIRED_KEYS,
+    checked_kwargs,
+    compare_shapes,
+    meta_architecture,
+)
 from lyriscope.trainers.networks import Generator
 
 FORMAT = "lyriscope.generator"
 FORMAT_VERSION = 1
 # Keys of read_model_config() that describe the file rather than construct the network.
 INFO_KEYS = ("num_ws", "kimg", "dataset_fingerprint", "extra")
-REQUIRED_KEYS = ("z_dim", "c_dim", "w_dim", "img_resolution")
 _MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit
+_MAX_DIMS = 8  # a generator's tensors have at most 4
+# Bytes per element of the safetensors dtypes.
+_DTYPE_BYTES = MappingProxyType(
+    {
+        "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
+        "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
+    }
+)  # fmt: skip
 _NDARRAY = "__ndarray__"  # marks a numpy array encoded as bytes in a training state
 
 
@@ -95,49 +114,34 @@ def read_model_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def build_generator(
-    config: Mapping[str, Any], *, source: str | os.PathLike[str] | None = None
+    config: Mapping[str, Any],
+    *,
+    source: str | os.PathLike[str] | None = None,
+    tensor_shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> torch.nn.Module:
-    """A Generator with fresh weights from constructor kwargs (read_model_config's dict works too)."""
+    """A Generator with fresh weights from constructor kwargs (read_model_config's dict works too).
+
+    The config is held to lyriscope.trainers.architecture_check's limits first; with
+    `tensor_shapes` (the shapes a file holds) the architecture must have exactly those
+    before anything is allocated.
+    """
     where = f"{source}: " if source is not None else ""
-    kwargs = {k: v for k, v in config.items() if k not in INFO_KEYS}
-    missing = [k for k in REQUIRED_KEYS if k not in kwargs]
-    if missing:
-        raise CheckpointError(
-            f"{where}the model config lacks {', '.join(missing)}; it needs "
-            f"{', '.join(REQUIRED_KEYS)}"
-        )
-    try:
-        return Generator(**kwargs)
-    except TypeError as exc:  # an argument our Generator does not have
-        raise CheckpointError(
-            f"{where}the model config does not fit lyriscope's Generator ({exc})"
-        ) from None
+    kwargs = checked_kwargs(config, where=where, info_keys=INFO_KEYS)
+    architecture = meta_architecture(kwargs, where=where)
+    if tensor_shapes is not None:
+        compare_shapes(architecture.shapes, tensor_shapes, source=source or "the model")
+    return Generator(**kwargs)
 
 
 def load_state_checked(
     module: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str | os.PathLike[str]
 ) -> None:
     """Load `state` into `module` strictly; a missing, extra or misshapen tensor is named."""
-    expected = module.state_dict()
-    missing = [name for name in expected if name not in state]
-    unexpected = [name for name in state if name not in expected]
-    if missing:
-        raise CheckpointError(
-            f"{source}: tensor {missing[0]} is missing"
-            f"{_more(missing)}; the file does not match its architecture"
-        )
-    if unexpected:
-        raise CheckpointError(
-            f"{source}: tensor {unexpected[0]} is not part of the architecture"
-            f"{_more(unexpected)}; the file does not match its config"
-        )
-    for name, want in expected.items():
-        got = state[name]
-        if tuple(got.shape) != tuple(want.shape):
-            raise CheckpointError(
-                f"{source}: tensor {name} has shape {list(got.shape)}, but the "
-                f"architecture needs {list(want.shape)}"
-            )
+    compare_shapes(
+        {name: tuple(t.shape) for name, t in module.state_dict().items()},
+        {name: tuple(t.shape) for name, t in state.items()},
+        source=source,
+    )
     module.load_state_dict(dict(state), strict=True)
 
 
@@ -146,14 +150,36 @@ def load_model(
 ) -> torch.nn.Module:
     """The Generator saved in `path`, on `device`, in eval mode with requires_grad False."""
     path = Path(path)
-    config = read_model_config(path)  # checks the header, the format and the file length
-    G = build_generator(config, source=path)
+    header = _read_header(path)  # checks the header and the file length
+    config = _config_from_metadata(path, header.get("__metadata__") or {})
+    G = build_generator(config, source=path, tensor_shapes=_header_shapes(path, header))
     try:
         state = load_file(str(path), device="cpu")
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
         raise CheckpointError(f"{path}: cannot read the tensors ({exc})") from None
     load_state_checked(G, state, source=path)
     return G.to(device).eval().requires_grad_(False)
+
+
+def check_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """read_model_config, after the config was checked against the header's tensors.
+
+    Reads the header only and allocates no weights: the config must be within limits and
+    make exactly the tensors (names and shapes) the header lists, each of a byte size that
+    fits its dtype and shape. What `lyriscope check` runs on every model of a set.
+    """
+    path = Path(path)
+    header = _read_header(path)
+    config = _config_from_metadata(path, header.get("__metadata__") or {})
+    kwargs = checked_kwargs(config, where=f"{path}: ", info_keys=INFO_KEYS)
+    architecture = meta_architecture(kwargs, where=f"{path}: ")
+    compare_shapes(architecture.shapes, _header_shapes(path, header), source=path)
+    if config["num_ws"] != architecture.num_ws:
+        raise CheckpointError(
+            f"{path}: the metadata says num_ws {config['num_ws']}, but the config makes "
+            f"{architecture.num_ws}; the file does not match its config"
+        )
+    return config
 
 
 def save_training_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
@@ -171,9 +197,8 @@ def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
-            f"{path}: not a readable training checkpoint ({first_line})"
+            f"{path}: not a readable training checkpoint ({load_failure(exc)})"
         ) from None
     if not isinstance(raw, dict):
         raise CheckpointError(
@@ -183,10 +208,6 @@ def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _more(names: list[str]) -> str:
-    return f" (and {len(names) - 1} more)" if len(names) > 1 else ""
 
 
 def _read_header(path: Path) -> dict[str, Any]:
@@ -212,7 +233,7 @@ def _read_header(path: Path) -> dict[str, Any]:
         )
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # deep nesting: not ours
         raise CheckpointError(not_ours) from None
     if not isinstance(header, dict):
         raise CheckpointError(not_ours)
@@ -230,6 +251,33 @@ def _read_header(path: Path) -> dict[str, Any]:
             f"describes {8 + length + data_end}); save or copy it again"
         )
     return header
+
+
+def _header_shapes(path: Path, header: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape from the header, once its dtype, shape and byte range agree."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        dtype, shape = entry.get("dtype"), entry.get("shape")
+        begin, end = entry["data_offsets"]  # present: _read_header checked
+        if not (
+            dtype in _DTYPE_BYTES
+            and isinstance(shape, list)
+            and len(shape) <= _MAX_DIMS
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+            and isinstance(begin, int)
+            and isinstance(end, int)
+            and 0 <= begin <= end
+            and end - begin == math.prod(shape) * _DTYPE_BYTES[dtype]
+        ):
+            raise CheckpointError(
+                f"{path}: the header's entry for tensor {name} does not add up (dtype, shape "
+                f"and byte range disagree); the file is damaged or was not written by "
+                f"safetensors"
+            )
+        shapes[name] = tuple(shape)
+    return shapes
 
 
 def _config_from_metadata(path: Path, metadata: Mapping[str, str]) -> dict[str, Any]:

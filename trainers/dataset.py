@@ -32,6 +32,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 LABELS_FILE = "dataset.json"
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 MIN_RESOLUTION = 4  # the smallest StyleGAN2 block
+MAX_RESOLUTION = 8192  # the largest generator lyriscope builds (trainers.architecture_check)
 FINGERPRINT_FILES = 4  # files whose bytes enter the fingerprint (the rest by name and size)
 MAX_SIZE_SEED = 0  # NVlabs' random_seed default for the max_size subset
 
@@ -129,6 +130,8 @@ class ImageDataset(torch.utils.data.Dataset):
             with Image.open(io.BytesIO(self._read(name))) as img:
                 img.load()
                 image = self._to_channels(img)
+        except Image.DecompressionBombError:  # the file changed since its header was checked
+            raise DatasetError(_bomb_message(self._where(name))) from None
         except (OSError, SyntaxError, ValueError) as exc:
             raise DatasetError(
                 f"{self._where(name)}: cannot decode the image ({exc}); remove "
@@ -239,6 +242,8 @@ class ImageDataset(torch.utils.data.Dataset):
             try:
                 with self._stream(name) as stream, Image.open(stream) as img:
                     size, mode = img.size, img.mode  # the header only: no decoding
+            except Image.DecompressionBombError:
+                raise DatasetError(_bomb_message(self._where(name))) from None
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
                 raise DatasetError(
                     f"{self._where(name)}: not a readable image ({exc}); remove "
@@ -252,10 +257,11 @@ class ImageDataset(torch.utils.data.Dataset):
             if first_size is None:
                 first_size = size
                 side = size[0]
-                if side < MIN_RESOLUTION or side & (side - 1):
+                if side < MIN_RESOLUTION or side & (side - 1) or side > MAX_RESOLUTION:
                     raise DatasetError(
                         f"{self._where(name)}: is {side}x{side}; the side must be "
-                        f"a power of two from {MIN_RESOLUTION} (e.g. 256, 512, 1024)"
+                        f"a power of two from {MIN_RESOLUTION} to {MAX_RESOLUTION} "
+                        f"(e.g. 256, 512, 1024)"
                     )
             elif size != first_size:
                 raise DatasetError(
@@ -319,6 +325,13 @@ class ImageDataset(torch.utils.data.Dataset):
             onehot[np.arange(len(values)), values] = 1
             return onehot
         return _vector_labels(values, where=where)
+
+
+def _bomb_message(where: str) -> str:
+    return (
+        f"{where}: declares more pixels than an image decoder should take (a decompression "
+        f"bomb); remove it or run `lyriscope prepare` again"
+    )
 
 
 def _hidden(name: str) -> bool:

@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from lyriscope.errors import DeviceError
+from lyriscope.termination import Terminated
 from lyriscope.trainers.torchrun import torchrun_command
 
 
@@ -158,4 +160,13 @@ def launch_torchrun(module_args: Sequence[str], *, nproc: int) -> int:
         raise DeviceError(
             f"--gpus {nproc}: this machine has {torch.cuda.device_count()} CUDA device(s)"
         )
-    return subprocess.call(torchrun_command(module_args, nproc=nproc))
+    with subprocess.Popen(torchrun_command(module_args, nproc=nproc)) as torchrun:
+        try:
+            return torchrun.wait()
+        except KeyboardInterrupt as stop:
+            # Ctrl-C reaches every process of the terminal's group, but a SIGTERM (which the
+            # CLI raises as Terminated) only this one: pass it on so that torchrun stops its
+            # workers and they save a checkpoint, instead of leaving them running.
+            torchrun.send_signal(signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
+            torchrun.wait()
+            raise

@@ -6,9 +6,11 @@ An NVlabs stylegan2-ada-pytorch snapshot is one `pickle.dump` of a dict (`G`, `D
 of its module (which NVlabs' loader executes) and the instance `__dict__`. Here every
 global the pickle names is looked up in a fixed table of stand-ins: a network becomes a
 `PersistentObject` record, tensors are rebuilt from their storage bytes with
-`torch.load(weights_only=True)`, and anything else (os.system, eval, ...) is refused
-before it is called. The record's module tree gives the state dict and `_init_kwargs`
-the constructor kwargs of our Generator.
+`torch.load(weights_only=True)` once their declared sizes fit their bytes, and anything
+else (os.system, eval, ...) is refused before it is called. The record's module tree gives
+the state dict and `_init_kwargs` the constructor kwargs of our Generator. The work stays
+proportional to the file (lyriscope.trainers.pickle_limits): shared references are counted,
+not expanded, and a tensor must fit in the storage it is built on.
 
 TensorFlow-era pickles (dnnlib.tflib.network.Network) load through the same unpickler
 into `TFNetwork` records; lyriscope.trainers.tf_pickle converts them.
@@ -21,8 +23,7 @@ Example:
 from __future__ import annotations
 
 import inspect
-import io
-import pickle
+import math
 import re
 import warnings
 from collections import OrderedDict
@@ -37,6 +38,18 @@ import torch
 from lyriscope.errors import CheckpointError
 from lyriscope.trainers.checkpoint import build_generator, load_state_checked
 from lyriscope.trainers.networks import Generator
+from lyriscope.trainers.pickle_limits import (
+    KEYED_GLOBALS,
+    BoundedUnpickler,
+    WorkBudget,
+    brief,
+    check_members,
+    checked_dict,
+    module_budget,
+    plain_settings,
+    settings_budget,
+)
+from lyriscope.trainers.storage_bytes import load_storage
 from lyriscope.trainers.tf_pickle import TFNetwork, generator_from_tf
 
 NETWORK_NAMES = ("G_ema", "G")  # which generator of a snapshot can be imported
@@ -56,6 +69,9 @@ class PersistentObject:
 class _EasyDict(dict):
     """dnnlib.util.EasyDict read as a plain dict (it pickles as a dict subclass)."""
 
+    def __init__(self, *args: Any) -> None:
+        super().__init__(checked_dict(*args))  # keys checked before they are hashed
+
 
 @dataclass(frozen=True)
 class ImportedGenerator:
@@ -72,28 +88,13 @@ class ImportedGenerator:
 def _record_persistent(meta: Any) -> PersistentObject:
     if not isinstance(meta, dict) or meta.get("type") != "class":
         raise CheckpointError("a persistent network record is not a dict of type 'class'")
+    class_name = meta.get("class_name")
+    if not isinstance(class_name, str):
+        raise CheckpointError(f"a network's class name is {brief(class_name)}, not a name")
     state = meta.get("state")
     if not isinstance(state, dict):
-        raise CheckpointError(f"network {meta.get('class_name')!r} has no instance state")
-    return PersistentObject(
-        class_name=str(meta.get("class_name")), state=state, version=int(meta.get("version", 0))
-    )
-
-
-def _load_storage_bytes(data: Any) -> Any:
-    # Storages pickle as the bytes of a torch.save of themselves (legacy or zipfile layout);
-    # torch's weights-only loader reads both and runs nothing.
-    if not isinstance(data, bytes | bytearray):
-        raise CheckpointError(f"a tensor storage is a {type(data).__name__}, not bytes")
-    try:
-        storage = torch.load(io.BytesIO(bytes(data)), weights_only=True, map_location="cpu")
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for foreign bytes
-        raise CheckpointError(
-            f"a tensor storage is not plain data and was refused ({_first_line(exc)})"
-        ) from None
-    if not isinstance(storage, torch.TypedStorage | torch.UntypedStorage):
-        raise CheckpointError(f"a tensor storage holds a {type(storage).__name__}, not a storage")
-    return storage
+        raise CheckpointError(f"network {class_name!r} has no instance state")
+    return PersistentObject(class_name=class_name, state=state, version=int(meta.get("version", 0)))
 
 
 def _rebuild_tensor(
@@ -107,12 +108,30 @@ def _rebuild_tensor(
 ) -> torch.Tensor:
     if not isinstance(storage, torch.TypedStorage | torch.UntypedStorage):
         raise CheckpointError(f"a tensor is built on a {type(storage).__name__}, not a storage")
+    _check_fits(storage, int(storage_offset), tuple(size))
     with warnings.catch_warnings():
         warnings.simplefilter(
             "ignore", UserWarning
         )  # TypedStorage is deprecated; it is what pickles hold
         return torch._utils._rebuild_tensor_v2(
             storage, int(storage_offset), tuple(size), tuple(stride), False, OrderedDict()
+        )
+
+
+def _check_fits(storage: Any, offset: int, size: tuple[Any, ...]) -> None:
+    # A network's tensors never overlap themselves, so one fits in what its storage holds;
+    # a view with zero strides could otherwise stretch one number into gigabytes of weights.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # TypedStorage is deprecated
+        itemsize = storage.dtype.itemsize if isinstance(storage, torch.TypedStorage) else 1
+        held = storage.nbytes() // itemsize
+    if not all(isinstance(n, int) and n >= 0 for n in size) or offset < 0:
+        raise CheckpointError(f"a tensor has the shape {list(size)} at offset {offset}")
+    if math.prod(size) > held - offset:
+        raise CheckpointError(
+            f"a tensor of shape {list(size)} needs {math.prod(size):,} values but its storage "
+            f"holds {max(held - offset, 0):,} from offset {offset}; the pickle is damaged or "
+            f"crafted, so it was refused"
         )
 
 
@@ -132,20 +151,28 @@ def _rebuild_from_type(func: Any, new_type: Any, args: Any, state: Any = None) -
 
 def _numpy_scalar(dtype: Any, data: Any = None) -> int | float | bool | complex:
     if not isinstance(dtype, np.dtype) or dtype.kind not in "biufc" or not isinstance(data, bytes):
-        raise CheckpointError(f"a numpy scalar of type {dtype!r} is not a plain number")
+        raise CheckpointError(f"a numpy scalar of type {brief(dtype)} is not a plain number")
     return np.frombuffer(data, dtype=dtype, count=1)[0].item()
 
 
 def _numpy_reconstruct(cls: Any, shape: Any, typecode: Any) -> np.ndarray:
     if cls is not np.ndarray:
-        raise CheckpointError(f"an array of class {cls!r} is not a plain numpy array")
+        raise CheckpointError(f"an array of class {brief(cls)} is not a plain numpy array")
     return np.empty(0, dtype=np.uint8)  # filled in by ndarray.__setstate__ (pickle BUILD)
 
 
 def _numpy_frombuffer(buffer: Any, dtype: Any, shape: Any, order: str = "C") -> np.ndarray:
     if not isinstance(dtype, np.dtype) or dtype.hasobject:
-        raise CheckpointError(f"an array of type {dtype!r} is not plain numbers")
+        raise CheckpointError(f"an array of type {brief(dtype)} is not plain numbers")
     return np.frombuffer(bytes(buffer), dtype=dtype).reshape(shape, order=order).copy()
+
+
+def _numpy_dtype(spec: Any, align: Any = False, copy: Any = False) -> np.dtype:
+    # Pickles name a dtype by its code ('f4', 'i8'); numpy's own error for anything else
+    # quotes it, which for shared structure takes as long as expanding it.
+    if not isinstance(spec, str) or len(spec) > 16:
+        raise CheckpointError(f"a numpy dtype is {brief(spec)}, not a type code such as 'f4'")
+    return np.dtype(spec, align=bool(align), copy=bool(copy))
 
 
 def _codecs_encode(text: Any, encoding: str = "latin1") -> bytes:
@@ -159,9 +186,9 @@ def _copyreg_reconstructor(cls: Any, base: Any, state: Any) -> Any:
     # Protocol 0/1 pickles rebuild objects this way; only our own records may be built.
     if cls is TFNetwork and base is object:
         return TFNetwork()
-    if cls is _EasyDict and base is dict:
+    if cls is _EasyDict and base in (dict, checked_dict):
         return _EasyDict(state or {})
-    raise CheckpointError(f"the pickle rebuilds an object of {cls!r}, which is not a network")
+    raise CheckpointError(f"the pickle rebuilds an object of {brief(cls)}, which is not a network")
 
 
 _TENSOR_TYPE = object()  # stands for torch.Tensor / Parameter as _rebuild_from_type's new_type
@@ -177,15 +204,12 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
         ("torch._tensor", "Tensor"): _TENSOR_TYPE,
         ("torch", "Tensor"): _TENSOR_TYPE,
         ("torch.nn.parameter", "Parameter"): _TENSOR_TYPE,
-        ("torch.storage", "_load_from_bytes"): _load_storage_bytes,
-        ("collections", "OrderedDict"): OrderedDict,
-        ("builtins", "set"): set,
-        ("builtins", "frozenset"): frozenset,
+        ("torch.storage", "_load_from_bytes"): load_storage,
         ("_codecs", "encode"): _codecs_encode,
         ("copyreg", "_reconstructor"): _copyreg_reconstructor,
         ("builtins", "object"): object,
-        ("builtins", "dict"): dict,
-        ("numpy", "dtype"): np.dtype,
+        **KEYED_GLOBALS,  # set, frozenset, dict, OrderedDict: keys checked before hashing
+        ("numpy", "dtype"): _numpy_dtype,
         ("numpy", "ndarray"): np.ndarray,
         ("dnnlib.util", "EasyDict"): _EasyDict,
         ("dnnlib", "EasyDict"): _EasyDict,
@@ -202,8 +226,8 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
     return table
 
 
-class NetworkUnpickler(pickle.Unpickler):
-    """A pickle.Unpickler that only knows the names a StyleGAN2 network pickle uses."""
+class NetworkUnpickler(BoundedUnpickler):
+    """An unpickler that only knows the names a StyleGAN2 network pickle uses."""
 
     def __init__(self, file: Any, *, source: str | Path) -> None:
         super().__init__(file)
@@ -223,7 +247,7 @@ class NetworkUnpickler(pickle.Unpickler):
     def persistent_load(self, pid: Any) -> Any:
         raise CheckpointError(
             f"{self._source}: refused to load: the pickle refers to external objects "
-            f"({pid!r}); a network pickle holds everything inline"
+            f"({brief(pid)}); a network pickle holds everything inline"
         )
 
 
@@ -250,24 +274,19 @@ def load_network_pickle(path: str | Path) -> Any:
 # -- from records to our Generator -------------------------------------------------------------
 
 
-def plain(value: Any) -> Any:
-    """`value` with EasyDicts, OrderedDicts and tuples turned into JSON-able dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise CheckpointError(f"a network setting holds a {type(value).__name__}, not plain data")
+def module_state_dict(
+    obj: PersistentObject, *, prefix: str = "", budget: WorkBudget | None = None
+) -> dict[str, torch.Tensor]:
+    """The state dict of a recorded module tree: own parameters, own buffers, then children.
 
-
-def module_state_dict(obj: PersistentObject, *, prefix: str = "") -> dict[str, torch.Tensor]:
-    """The state dict of a recorded module tree: own parameters, own buffers, then children."""
+    The walk counts modules (a module reached twice counts twice) within `budget`
+    (default: lyriscope.trainers.pickle_limits.module_budget()).
+    """
+    budget = budget if budget is not None else module_budget()
+    budget.visit(prefix.count("."))
     state = obj.state
     tensors: dict[str, torch.Tensor] = {}
-    non_persistent = set(state.get("_non_persistent_buffers_set") or ())
+    non_persistent = set(check_members(state.get("_non_persistent_buffers_set") or ()))
     for group in ("_parameters", "_buffers"):
         for name, tensor in _entries(state, group, prefix):
             if tensor is None or (group == "_buffers" and name in non_persistent):
@@ -282,7 +301,7 @@ def module_state_dict(obj: PersistentObject, *, prefix: str = "") -> dict[str, t
             raise CheckpointError(
                 f"module {prefix}{name} is a {type(child).__name__}, not a network"
             )
-        tensors.update(module_state_dict(child, prefix=f"{prefix}{name}."))
+        tensors.update(module_state_dict(child, prefix=f"{prefix}{name}.", budget=budget))
     return tensors
 
 
@@ -297,8 +316,9 @@ def _entries(state: dict[str, Any], group: str, prefix: str) -> list[tuple[str, 
 
 def constructor_kwargs(obj: PersistentObject, signature: inspect.Signature) -> dict[str, Any]:
     """The recorded `_init_args` and `_init_kwargs` of a network as one JSON-able kwargs dict."""
-    args = plain(obj.state.get("_init_args") or [])
-    kwargs = plain(obj.state.get("_init_kwargs") or {})
+    budget = settings_budget(f"the settings of {obj.class_name}")
+    args = plain_settings(obj.state.get("_init_args") or [], budget=budget)
+    kwargs = plain_settings(obj.state.get("_init_kwargs") or {}, budget=budget)
     names = [
         p.name
         for p in signature.parameters.values()
@@ -346,7 +366,9 @@ def generator_from_record(obj: PersistentObject, *, source: str | Path) -> torch
         )
     signature = inspect.signature(Generator)
     kwargs = fold_synthesis_kwargs(constructor_kwargs(obj, signature), signature)
-    G = build_generator(kwargs, source=source)
+    # The settings must make exactly the recorded tensors before the generator is allocated.
+    shapes = {name: tuple(tensor.shape) for name, tensor in tensors.items()}
+    G = build_generator(kwargs, source=source, tensor_shapes=shapes)
     load_state_checked(G, tensors, source=source)
     return G.eval().requires_grad_(False)
 
@@ -396,7 +418,10 @@ def _generator_from_pickle_data(data: Any, *, path: Path, which: str) -> Importe
     info["format"] = "pytorch"
     training_set = data.get("training_set_kwargs")
     if isinstance(training_set, Mapping):
-        info["training_set_kwargs"] = _json_safe(training_set)
+        # Informational: settings that are not plain data are named, never fatal.
+        info["training_set_kwargs"] = plain_settings(
+            training_set, budget=settings_budget("the training set settings"), lenient=True
+        )
     return ImportedGenerator(
         G=generator_from_record(record, source=path), kimg=snapshot_kimg(path), info=info
     )
@@ -415,10 +440,3 @@ def _is_tf_pickle(data: Any) -> bool:
         and len(data) == 3
         and all(isinstance(net, TFNetwork) for net in data)
     )
-
-
-def _json_safe(value: Any) -> Any:
-    try:
-        return plain(value)
-    except CheckpointError:
-        return str(value)  # informational only; never worth failing an import

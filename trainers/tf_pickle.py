@@ -23,6 +23,12 @@ import torch
 
 from lyriscope.errors import CheckpointError
 from lyriscope.trainers.checkpoint import build_generator, load_state_checked
+from lyriscope.trainers.pickle_limits import (
+    brief,
+    module_budget,
+    plain_settings,
+    settings_budget,
+)
 
 MIN_VERSION = 4  # older TF pickles (StyleGAN1) have another architecture
 # TF static kwargs that only steer TF's graph at run time; they change no weights.
@@ -97,7 +103,7 @@ def generator_kwargs_from_tf(
     if synthesis.get("architecture", "skip") != "skip":
         raise CheckpointError(
             f"{source}: the TensorFlow generator uses the "
-            f"{synthesis['architecture']!r} architecture; only 'skip' is imported"
+            f"{brief(synthesis['architecture'])} architecture; only 'skip' is imported"
         )
     if mapping:
         kwargs["mapping_kwargs"] = mapping
@@ -109,10 +115,14 @@ def generator_kwargs_from_tf(
 def tf_variables(network: TFNetwork) -> dict[str, np.ndarray]:
     """All variables of a TF network and its components by path: "mapping/Dense0/weight" -> array."""
     found: dict[str, np.ndarray] = {}
+    budget = module_budget("the TensorFlow network")  # shared ones count each time
 
     def collect(prefix: str, net: TFNetwork) -> None:
+        budget.visit(prefix.count("/"))
         for name, value in net.state.get("variables") or []:
-            found[prefix + str(name)] = value
+            if not isinstance(name, str):
+                raise CheckpointError(f"a TensorFlow variable is named by {brief(name)}")
+            found[prefix + name] = value
         for name, component in (net.state.get("components") or {}).items():
             if not isinstance(component, TFNetwork):
                 raise CheckpointError(
@@ -197,11 +207,16 @@ def generator_from_tf(network: TFNetwork, *, source: str | os.PathLike[str]) -> 
     version = network.state.get("version")
     if not isinstance(version, int) or version < MIN_VERSION:
         raise CheckpointError(
-            f"{source}: TensorFlow network pickle version {version!r} is too old "
+            f"{source}: TensorFlow network pickle version {brief(version)} is too old "
             f"(StyleGAN2 pickles have version {MIN_VERSION} or later)"
         )
-    static_kwargs = network.state.get("static_kwargs") or {}
-    G = build_generator(generator_kwargs_from_tf(dict(static_kwargs), source=source), source=source)
+    static_kwargs = plain_settings(
+        network.state.get("static_kwargs") or {},
+        budget=settings_budget("the TensorFlow network's settings"),
+    )
+    if not isinstance(static_kwargs, dict):
+        raise CheckpointError(f"{source}: the TensorFlow network's settings are not a dict")
+    G = build_generator(generator_kwargs_from_tf(static_kwargs, source=source), source=source)
     variables = tf_variables(network)
     rules = _rules()
     state: dict[str, torch.Tensor] = {}
@@ -230,7 +245,11 @@ def _converted(
             raise CheckpointError(
                 f"{source}: the TensorFlow network has no variable {tf_name} (it would fill {name})"
             )
-        value = np.asarray(variables[tf_name])
+        value = variables[tf_name]
+        if not isinstance(value, np.ndarray):  # asarray of nested lists could be made to explode
+            raise CheckpointError(
+                f"{source}: variable {tf_name} is a {type(value).__name__}, not an array"
+            )
         if value.dtype.hasobject:
             raise CheckpointError(f"{source}: variable {tf_name} holds objects, not numbers")
         if convert is not None:

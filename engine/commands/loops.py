@@ -8,7 +8,7 @@ from pathlib import Path
 from lyriscope.engine.commands.options import add_fast_option, runtime_options
 from lyriscope.engine.offline.loops import LoopOptions, check_line, render_loop
 from lyriscope.engine.synth.runtime import Generator
-from lyriscope.setmodel import load_set, require_models
+from lyriscope.setmodel import frame_side, load_set, require_models
 from lyriscope.timebase import Timebase
 
 
@@ -43,6 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     songset = load_set(args.set)
     timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
+    size = None if args.size is None else frame_side(args.size, where="--size")
     lines = [n - 1 for n in args.line] if args.line else range(len(songset.lines))
     for line in lines:
         check_line(songset, line)
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or songset.root / "loops"
     generator = Generator.from_set(songset, options=runtime_options(args), lines=lines)
     options = LoopOptions(
-        size=args.size, timebase=timebase, device=args.device, progress=not args.no_progress
+        size=size, timebase=timebase, device=args.device, progress=not args.no_progress
     )
     for line in lines:
         path = out / f"line-{line + 1:02d}.mp4"

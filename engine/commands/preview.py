@@ -11,8 +11,8 @@ from lyriscope.engine.file_watch import watch
 from lyriscope.engine.offline.loops import LoopOptions, check_line, keyframe_strip, render_loop
 from lyriscope.engine.synth.runtime import Generator
 from lyriscope.errors import LyriscopeError
-from lyriscope.setmodel import load_set, require_models
-from lyriscope.timebase import Timebase
+from lyriscope.setmodel import frame_side, load_set, require_models
+from lyriscope.timebase import Timebase, positive_seconds
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     songset = load_set(args.set)
+    frame_side(args.size, where="--size")  # the flags once, before any work (and any --watch)
+    if args.seconds is not None:
+        positive_seconds(args.seconds, where="--seconds")
     _preview(args)
     if args.watch:
         print(f"watching {songset.path}; Ctrl-C to stop")

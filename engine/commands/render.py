@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lyriscope.engine.commands.options import add_fast_option
 from lyriscope.engine.offline.render import RenderOptions, render
-from lyriscope.setmodel import load_set
+from lyriscope.setmodel import frame_side, load_set
 from lyriscope.timebase import Timebase
 
 
@@ -57,11 +57,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     songset = load_set(args.set, need_models=True)
     timebase = Timebase.from_set(songset, fps=args.fps, flag="--fps")
+    size = None if args.size is None else frame_side(args.size, where="--size")
     out = args.out or songset.root / "renders" / f"{songset.name}.mp4"
     options = RenderOptions(
         start_s=args.start,
         end_s=args.end,
-        size=args.size,
+        size=size,
         timebase=timebase,
         crf=args.crf,
         preset=args.preset,

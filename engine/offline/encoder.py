@@ -8,10 +8,12 @@ The video's audio track is the song, sample for sample, cut to the video's span
 [audio_start_s, audio_start_s + frames / fps] (silence where the song has ended). Frame k
 has pts k in time base 1 / fps.
 
-Atomic: the video is written to a temporary file beside the target and renamed when
-`close()` finishes cleanly. An exception, a KeyboardInterrupt or `abort()` removes the
-partial file, so a stopped render leaves the old file or none (never a broken one).
-A PNG sequence writes each frame atomically; an interrupted one keeps the frames written.
+Atomic: the video is written to a temporary file beside the target, a PNG sequence to a
+temporary folder, and either is renamed into place when `close()` finishes cleanly. An
+exception, a KeyboardInterrupt (or the CLI's SIGTERM, which raises one) or `abort()`
+removes the partial result, so a stopped render leaves the old output or none, never a
+broken one. What a killed render left (SIGKILL: no cleanup runs) is removed when the next
+render of the same output starts (lyriscope.atomic.remove_stale_parts).
 
 Example:
     >>> with open_writer("out.mp4", fps=60, size=(512, 512), audio="song.wav") as writer:
@@ -25,6 +27,7 @@ import contextlib
 import logging
 import os
 import queue
+import re
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -35,10 +38,11 @@ import numpy as np
 import soundfile
 from PIL import Image
 
-from lyriscope.atomic import atomic_path
+from lyriscope.atomic import atomic_folder, atomic_path, remove_stale_parts
 from lyriscope.audiofile import decode
-from lyriscope.errors import AudioError, LyriscopeError
+from lyriscope.errors import LyriscopeError
 from lyriscope.timebase import fps_fraction
+from lyriscope.track_mix import mix_for_video
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ X264_PRESETS: tuple[str, ...] = (
     "placebo",
 )
 AAC_BIT_RATE = 192_000  # bits per second for the song's track
+# What a PNG-sequence render writes into its folder: frame000000.png, ... and audio.wav.
+_RENDER_FILE = re.compile(r"frame\d{6}\.png|audio\.wav")
 _STOP = object()  # queue sentinel: no more frames
 
 
@@ -243,9 +249,10 @@ class VideoWriter(_QueuedWriter):
         self._audio_written = 0  # samples of the track encoded so far
         self._frames_encoded = 0
 
+        remove_stale_parts(self.path)  # what a killed render of this output left
         self._atomic = contextlib.ExitStack()
-        self._tmp = self._atomic.enter_context(atomic_path(self.path))
-        try:
+        try:  # from here on, any failure or Ctrl-C removes the temporary file
+            self._tmp = self._atomic.enter_context(atomic_path(self.path))
             self._container = av.open(str(self._tmp), mode="w", format=container_format)
             self._video = self._container.add_stream("libx264", rate=self.fps)
             self._video.width, self._video.height = width, height
@@ -259,10 +266,10 @@ class VideoWriter(_QueuedWriter):
                 layout = "mono" if self._song.shape[0] == 1 else "stereo"
                 self._audio = self._container.add_stream("aac", rate=self._sr, layout=layout)
                 self._audio.bit_rate = AAC_BIT_RATE
+            self._start()
         except BaseException:
             self._abandon_file()
             raise
-        self._start()
 
     def _encode(self, pixels: np.ndarray) -> None:
         frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
@@ -332,7 +339,11 @@ class VideoWriter(_QueuedWriter):
 
 
 class PngSequenceWriter(_QueuedWriter):
-    """Numbered PNGs (frame000000.png, ...) in a folder; with `audio`, the cut song as audio.wav."""
+    """Numbered PNGs (frame000000.png, ...) in a folder; with `audio`, the cut song as audio.wav.
+
+    The frames go to a temporary folder that replaces `folder` when the writer closes
+    cleanly, so `folder` must be new, empty, or hold only what a render wrote there.
+    """
 
     def __init__(
         self,
@@ -349,43 +360,72 @@ class PngSequenceWriter(_QueuedWriter):
     ) -> None:
         super().__init__(size=size, queue_frames=queue_frames, name="lyriscope-png-writer")
         self.folder = Path(folder)
-        if self.folder.exists() and not self.folder.is_dir():
-            raise LyriscopeError(
-                f"{self.folder}: exists and is not a folder; give a folder for PNG frames"
-            )
-        self.folder.mkdir(parents=True, exist_ok=True)
+        _check_replaceable(self.folder)
         self.fps = fps_fraction(fps)
         self.audio = None if audio is None else Path(audio)
         self.audio_start_s = audio_start_s
         self.compress_level = compress_level
         self._index = 0
         if self.audio is not None:
-            _load_song(self.audio)  # fail now, not after the render
-        self._start()
+            _load_song(self.audio, for_video=False)  # fail now, not after the render
+        remove_stale_parts(self.folder)  # what a killed render of this folder left
+        self._atomic = contextlib.ExitStack()
+        try:  # from here on, any failure or Ctrl-C removes the temporary folder
+            self._tmp = self._atomic.enter_context(atomic_folder(self.folder))
+            self._start()
+        except BaseException:
+            self._discard()
+            raise
 
     def frame_path(self, frame: int) -> Path:
         """Where frame `frame` (0-based) is written."""
         return self.folder / f"frame{frame:06d}.png"
 
     def _encode(self, pixels: np.ndarray) -> None:
-        with atomic_path(self.frame_path(self._index)) as tmp:
-            Image.fromarray(pixels, "RGB").save(
-                tmp, format="PNG", compress_level=self.compress_level
-            )
+        with open(self._tmp / self.frame_path(self._index).name, "wb") as f:
+            Image.fromarray(pixels, "RGB").save(f, format="PNG", compress_level=self.compress_level)
+            f.flush()
+            os.fsync(f.fileno())  # durable before the folder is renamed into place
         self._index += 1
 
     def _commit(self) -> None:
-        if self.audio is None:
-            return
+        try:
+            if self.audio is not None:
+                self._write_audio(self._tmp / "audio.wav")
+            self._atomic.close()  # rename over the target folder
+        except BaseException:
+            self._discard()
+            raise
 
-        song, sr = _load_song(self.audio)
+    def _write_audio(self, path: Path) -> None:
+        song, sr = _load_song(self.audio, for_video=False)  # a WAV keeps every channel
         start = round(self.audio_start_s * sr)
         n = round(self.frames_written * sr / self.fps)
         cut = np.zeros((song.shape[0], n), np.float32)  # [ch, n]
         have = song[:, min(start, song.shape[1]) : min(start + n, song.shape[1])]
         cut[:, : have.shape[1]] = have
-        with atomic_path(self.folder / "audio.wav") as tmp:
-            soundfile.write(tmp, cut.T, sr, format="WAV", subtype="FLOAT")
+        with open(path, "wb") as f:
+            soundfile.write(f, cut.T, sr, format="WAV", subtype="FLOAT")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _discard(self) -> None:
+        # Unwinding atomic_folder with an exception removes the temporary folder.
+        self._atomic.__exit__(LyriscopeError, LyriscopeError("abandoned"), None)
+
+
+def _check_replaceable(folder: Path) -> None:
+    """A PNG render replaces its folder at the end: only a new, empty or rendered one may be."""
+    if folder.exists() and not folder.is_dir():
+        raise LyriscopeError(f"{folder}: exists and is not a folder; give a folder for PNG frames")
+    if not folder.is_dir():
+        return
+    foreign = sorted(p.name for p in folder.iterdir() if not _RENDER_FILE.fullmatch(p.name))
+    if foreign:
+        raise LyriscopeError(
+            f"{folder}: holds {foreign[0]!r}, which a render did not write; give a new or "
+            f"empty folder for PNG frames (the render replaces the whole folder when it ends)"
+        )
 
 
 def open_writer(path: str | os.PathLike[str], **options: Any) -> VideoWriter | PngSequenceWriter:
@@ -401,12 +441,10 @@ def open_writer(path: str | os.PathLike[str], **options: Any) -> VideoWriter | P
     )
 
 
-def _load_song(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """The song as float32 [channels, n] (1 or 2 channels) and its sample rate."""
+def _load_song(path: str | os.PathLike[str], *, for_video: bool = True) -> tuple[np.ndarray, int]:
+    """The song as float32 [channels, n] and its sample rate; for_video: the track's 1 or 2
+    channels (5.1 and 7.1 mixed down, lyriscope.track_mix), else all of its own."""
     samples, sr = decode(path, mono=False)  # [channels, n]
-    if samples.shape[0] > 2:
-        raise AudioError(
-            f"{path}: {samples.shape[0]} channels; the video's AAC track takes mono "
-            f"or stereo, so mix it down to stereo first"
-        )
+    if for_video:
+        samples = mix_for_video(samples, source=path)
     return np.ascontiguousarray(samples, dtype=np.float32), sr

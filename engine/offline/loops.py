@@ -25,8 +25,8 @@ from lyriscope.engine.offline.encoder import open_writer
 from lyriscope.engine.shots import Shot
 from lyriscope.engine.synth.walk import Walk
 from lyriscope.errors import LyriscopeError
-from lyriscope.setmodel import SongSet
-from lyriscope.timebase import Timebase
+from lyriscope.setmodel import SongSet, frame_side
+from lyriscope.timebase import Timebase, positive_seconds
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,12 @@ def render_loop(
     spec = songset.lines[line]
     timebase = options.timebase if options.timebase is not None else Timebase.from_set(songset)
     fps = timebase.rate
-    size = int(options.size or songset.output.size)
-    seconds = options.seconds or spec.walk.loop_seconds
+    size = songset.output.size if options.size is None else frame_side(options.size, where="size")
+    seconds = (
+        spec.walk.loop_seconds
+        if options.seconds is None
+        else positive_seconds(options.seconds, where="seconds")
+    )
     n = loop_frame_count(seconds, fps)
     walks = {line: Walk.for_model(generator.line(line), seeds=spec.seeds, fps=fps)}
     crf = songset.output.crf if options.crf is None else options.crf

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from lyriscope.audiofile import audio_duration
+from lyriscope.audiofile import audio_info
 from lyriscope.engine.audio.features import analyse_file
 from lyriscope.engine.compose import draw, line_walks, render_picture
 from lyriscope.engine.gl.renderer import Renderer
@@ -31,9 +31,10 @@ from lyriscope.engine.offline.encoder import open_writer
 from lyriscope.engine.shots import Shot, shot_at
 from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.errors import LyriscopeError
-from lyriscope.setmodel import SongSet, load_set
+from lyriscope.setmodel import SongSet, frame_side, load_set
 from lyriscope.timebase import Timebase
 from lyriscope.timeline import Timeline
+from lyriscope.track_mix import track_channels
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,14 @@ def render(
         songset = load_set(songset, need_models=generator is None)
     timebase = options.timebase if options.timebase is not None else Timebase.from_set(songset)
     fps = timebase.rate
-    size = int(options.size or songset.output.size)
+    size = songset.output.size if options.size is None else frame_side(options.size, where="size")
     crf = songset.output.crf if options.crf is None else options.crf
     if size % 2:
         raise LyriscopeError(f"output size must be even for H.264, got {size}")
 
-    duration = audio_duration(songset.song.audio)
+    song = audio_info(songset.song.audio)
+    track_channels(song.channels, source=songset.song.audio)  # a song the video can carry
+    duration = song.duration
     timeline = Timeline.from_set(songset, duration=duration)
     first, last = frame_range(
         timeline.frame_count(fps), fps=fps, start_s=options.start_s, end_s=options.end_s

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lyriscope.audiofile import audio_duration
+from lyriscope.audiofile import AudioInfo, audio_info
 from lyriscope.errors import AudioError, CheckpointError, LyriscopeError, SetError, quoted
 from lyriscope.lrc import Lyrics, format_time, read_lrc
 from lyriscope.setmodel import SongSet, load_set
 from lyriscope.timeline import Timeline, line_starts_override
+from lyriscope.track_mix import surround_name, track_channels
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class SetReport:
     models: tuple[ModelStatus, ...]
     warnings: tuple[str, ...]
     song_model: SongModelStatus | None = None  # None: the set names no [song] model
+    channels: int = 2  # of the audio file; 5.1 and 7.1 are mixed down to stereo in videos
 
     def text(self) -> str:
         """The report as printed by `lyriscope check`."""
@@ -58,6 +60,8 @@ class SetReport:
         audio = (
             f"{_rel(s.song.audio, s.root)}, {format_time(self.duration)} ({self.duration:.3f} s)"
         )
+        if surround_name(self.channels):
+            audio += f", {surround_name(self.channels)} (stereo mix-down in videos)"
         out = [
             f"set       {s.root}",
             f"title     {title}",
@@ -104,7 +108,8 @@ def check_set(path: str | Path, *, need_models: bool = False) -> SetReport:
     songset = load_set(path)
     lyrics = read_lrc(songset.song.lyrics)
     warnings: list[str] = []
-    duration = _audio_duration(songset.song.audio)
+    song = _audio_info(songset.song.audio)
+    duration = song.duration
     overrides = line_starts_override(songset, lyrics)
     timeline = Timeline.from_set(songset, lyrics=lyrics, duration=duration)
     starts = timeline.line_starts()
@@ -120,15 +125,16 @@ def check_set(path: str | Path, *, need_models: bool = False) -> SetReport:
         models=models,
         warnings=tuple(warnings),
         song_model=song_model,
+        channels=song.channels,
     )
 
 
 # --- parts ---------------------------------------------------------------------------------
 
 
-def _audio_duration(path: Path) -> float:
+def _audio_info(path: Path) -> AudioInfo:
     try:
-        duration = float(audio_duration(path))
+        info = audio_info(path)
     except LyriscopeError:
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable
@@ -136,9 +142,10 @@ def _audio_duration(path: Path) -> float:
             f"{path}: cannot be decoded ({type(exc).__name__}: {exc}); "
             f"expected a wav, flac, mp3 or ogg file"
         ) from None
-    if not duration > 0:
-        raise AudioError(f"{path}: has no audio (duration {duration} s)")
-    return duration
+    if not info.duration > 0:
+        raise AudioError(f"{path}: has no audio (duration {info.duration} s)")
+    track_channels(info.channels, source=path)  # what render does with them
+    return info
 
 
 def _check_models(
@@ -146,7 +153,7 @@ def _check_models(
 ) -> tuple[tuple[ModelStatus, ...], SongModelStatus | None]:
     paths = [line.model for line in songset.lines] + [songset.song.model]
     any_found = any(path is not None and path.is_file() for path in paths)
-    read_model_config = _model_reader() if any_found else None  # imports torch: only if needed
+    read_model_config = _model_checker() if any_found else None  # imports torch: only if needed
     song = _check_song_model(songset, read_model_config, need_models=need_models)
     statuses: list[ModelStatus] = []
     missing: list[str] = []
@@ -251,12 +258,13 @@ def _upscale_warnings(statuses: list[ModelStatus], *, size: int) -> list[str]:
     ]
 
 
-def _model_reader() -> Callable[[Path], dict]:
+def _model_checker() -> Callable[[Path], dict]:
     # Imported here: the core imports no package at module level (dependencies point from
-    # trainers to the core), and torch loads only when there is a model to read.
-    from lyriscope.trainers.checkpoint import read_model_config
+    # trainers to the core), and torch loads only when there is a model to read. The check
+    # reads each model's header: its config within limits and making the header's tensors.
+    from lyriscope.trainers.checkpoint import check_model_file
 
-    return read_model_config
+    return check_model_file
 
 
 def _model_resolution(read_model_config, path: Path, line: int) -> int:

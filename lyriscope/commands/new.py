@@ -4,18 +4,23 @@ The set.toml has [song], [output] and [walk] with every default written out and 
 one [[line]] per lyric line of the LRC (text, queries = the text, tags, the model file it
 will be trained into) and a [midi] example. An existing set is left alone unless --force,
 which rewrites set.toml and the two copies but keeps everything else (models, data).
+
+Atomic: a new set is built in a temporary folder beside it and renamed into place once it
+loads; with --force the three files are written to temporary files first and renamed
+together at the end. A failure (a full disk, Ctrl-C) leaves no half-made set.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from pathlib import Path
 
-from lyriscope.atomic import atomic_path, write_text
+from lyriscope.atomic import atomic_folder, atomic_path, remove_stale_parts
 from lyriscope.audiofile import audio_duration
 from lyriscope.errors import LyriscopeError, SetError
 from lyriscope.lrc import Lyrics, format_time, parse_lrc, read_lrc
@@ -134,27 +139,44 @@ def create_set(
             f"need different names, other than {SET_FILE}"
         )
 
-    root.mkdir(parents=True, exist_ok=True)
-    for src in (audio, lyrics) if fetched is None else (audio,):
-        dst = root / src.name
-        if dst.exists() and dst.samefile(src):
-            continue  # already in the set folder
-        with atomic_path(dst) as tmp:
-            shutil.copyfile(src, tmp)
-    if fetched is not None:
-        write_text(root / lyrics.name, fetched)
-    write_text(
-        root / SET_FILE,
-        set_toml(
-            parsed,
-            audio_name=audio.name,
-            lyrics_name=lyrics.name,
-            title=title,
-            artist=artist,
-        ),
+    toml = set_toml(
+        parsed, audio_name=audio.name, lyrics_name=lyrics.name, title=title, artist=artist
     )
-    load_set(root)  # what we wrote must load; a failure here is a bug, not bad input
+    # name in the set -> how to write it to a given path; set.toml last (see _rewrite_files)
+    files: dict[str, Callable[[Path], None]] = {}
+    for src in (audio, lyrics) if fetched is None else (audio,):
+        if not (root / src.name).exists() or not (root / src.name).samefile(src):
+            files[src.name] = _copy_of(src)  # else it is in the set folder already
+    if fetched is not None:
+        files[lyrics.name] = _text_of(fetched)
+    files[SET_FILE] = _text_of(toml)
+    remove_stale_parts(root)  # what a killed `new` of this set left
+    if root.is_dir() and any(root.iterdir()):
+        _rewrite_files(root, files)
+    else:
+        with atomic_folder(root) as tmp:
+            for name, write in files.items():
+                write(tmp / name)
+            load_set(tmp)  # what we wrote must load; a failure here is a bug, not bad input
     return root
+
+
+def _rewrite_files(root: Path, files: Mapping[str, Callable[[Path], None]]) -> None:
+    """Write each file to a temporary beside it; rename them all only when all are written."""
+    with contextlib.ExitStack() as renames:
+        # ExitStack unwinds last-in first-out: set.toml, entered first, is renamed last, so
+        # it never names copies that are not in place yet.
+        for name in sorted(files, key=lambda n: n != SET_FILE):
+            files[name](renames.enter_context(atomic_path(root / name)))
+    load_set(root)  # what we wrote must load; a failure here is a bug, not bad input
+
+
+def _copy_of(src: Path) -> Callable[[Path], None]:
+    return lambda path: shutil.copyfile(src, path)
+
+
+def _text_of(text: str) -> Callable[[Path], None]:
+    return lambda path: path.write_text(text, encoding="utf-8")
 
 
 def set_toml(

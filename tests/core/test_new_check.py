@@ -66,9 +66,10 @@ def audio_module(monkeypatch):
 
 
 def model_reader(monkeypatch, read) -> None:
-    """Put a stand-in lyriscope.trainers.checkpoint with `read` as read_model_config."""
+    """Put a stand-in lyriscope.trainers.checkpoint with `read` as its model readers."""
     stand_in = types.ModuleType("lyriscope.trainers.checkpoint")
     stand_in.read_model_config = read
+    stand_in.check_model_file = read
     monkeypatch.setitem(sys.modules, "lyriscope.trainers.checkpoint", stand_in)
 
 
@@ -426,3 +427,44 @@ def test_check_a_missing_song_model_is_a_warning_and_an_error_with_need_models(m
     assert main(["check", str(made_set), "--need-models"]) == 2
     err = capsys.readouterr().err
     assert "[song] model: file" in err and "--conditional" in err and err.count("\n") == 1
+
+
+def _disk_full_on(nth: int, monkeypatch) -> None:
+    """Make the nth file copy of `lyriscope new` fail as a full disk does."""
+    import errno
+    import shutil
+
+    import lyriscope.commands.new as new_module
+
+    calls = []
+    original = shutil.copyfile
+
+    def copyfile(src, dst):
+        calls.append(src)
+        if len(calls) == nth:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return original(src, dst)
+
+    monkeypatch.setattr(new_module.shutil, "copyfile", copyfile)
+
+
+def test_new_that_fails_half_way_leaves_no_set_folder(tmp_path, sources, capsys, monkeypatch):
+    _disk_full_on(2, monkeypatch)  # the audio is copied, the lyrics are not
+    assert new(tmp_path, sources) == 1
+    assert "the disk is full" in capsys.readouterr().err
+    assert list((tmp_path / "sets").iterdir()) == []  # no set, no temporary folder
+
+
+def test_new_force_that_fails_half_way_keeps_the_old_set(tmp_path, sources, capsys, monkeypatch):
+    assert new(tmp_path, sources) == 0
+    root = tmp_path / "sets" / "song"
+    (root / "models").mkdir()
+    (root / "models" / "line-01.safetensors").write_bytes(b"weights")
+    before = {p.name: p.read_bytes() for p in root.iterdir() if p.is_file()}
+    audio, _ = sources
+    audio.write_bytes(audio.read_bytes()[:-400])  # a new take of the song
+    _disk_full_on(2, monkeypatch)
+    assert new(tmp_path, sources, "--force") == 1
+    assert {p.name: p.read_bytes() for p in root.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in root.iterdir()) == sorted([*before, "models"])
+    assert (root / "models" / "line-01.safetensors").read_bytes() == b"weights"

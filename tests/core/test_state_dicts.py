@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,21 @@ def test_values_take_the_models_dtypes(tmp_path: Path):
     load_checked(model, source.state_dict(), path=tmp_path / "x.pth", net="Net")
     assert model[0].weight.dtype == torch.float32
     assert torch.equal(model[0].weight, source[0].weight.float())
+
+
+class _Calls:
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+def test_a_pth_that_would_run_code_is_refused_without_torchs_advice(tmp_path: Path):
+    path = tmp_path / "evil.pth"
+    torch.save({"weight": _Calls()}, path)
+    with pytest.raises(CheckpointError, match=r"evil\.pth: cannot read Net weights") as caught:
+        read_state_dict(path, net="Net", example=EXAMPLE)
+    message = str(caught.value)
+    assert "system" in message and "\n" not in message
+    assert "weights_only" not in message and "safe_globals" not in message
 
 
 def test_unreadable_files_and_non_tensor_dicts_are_refused(tmp_path: Path):

@@ -1,4 +1,5 @@
-"""--fps of render, preview and loops: a rate that is no rate is one line naming --fps (exit 2);
+"""--fps, --size and --seconds of render, preview and loops: a value that is no rate, frame
+side or length is one line naming the flag (exit 2), never a silent fallback to the set's;
 without --fps the set's [output] fps is the video's."""
 
 from __future__ import annotations
@@ -68,3 +69,33 @@ def test_without_fps_the_sets_fps_is_used(command, fps_set, tmp_path):
     assert rate == SET_FPS
     seconds = SONG_S if command == "render" else LOOP_S
     assert frames == loop_frame_count(seconds, SET_FPS)
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "value"),
+    [
+        ("render", "--size", "-4"),
+        ("render", "--size", "0"),
+        ("render", "--size", "33"),  # odd: H.264 needs an even side
+        ("render", "--size", "10000000"),
+        ("loops", "--size", "0"),
+        ("preview", "--size", "0"),
+        ("preview", "--seconds", "0"),
+        ("preview", "--seconds", "-1"),
+        ("preview", "--seconds", "nan"),
+    ],
+)
+def test_a_bad_size_or_length_is_one_line_naming_the_flag(
+    command, flag, value, fps_set, tmp_path, capsys
+):
+    args, video = command_line(command, fps_set, tmp_path)
+    if flag == "--size" and "--size" in args:
+        at = args.index("--size")
+        args = args[:at] + args[at + 2 :]  # preview's own --size 32 is replaced
+    code = main([*args, "--device", "cpu", flag, value])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"lyriscope {command}: {flag}: expected") and value in lines[0]
+    assert not video.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
 import signal
@@ -258,3 +259,137 @@ def test_preview_and_loops_commands(tiny_set: Path, tmp_path: Path):
     with av.open(str(tmp_path / "l" / "line-01.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == loop_frame_count(8.0, 5.0)
     assert main(["preview", str(tiny_set), "--line", "9"]) == 2
+
+
+def _stop_when(p: subprocess.Popen, ready, sig: int) -> str:
+    """Send `sig` once ready() is true (the render has begun writing); its stderr after exit."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not ready() and p.poll() is None:
+        time.sleep(0.05)
+    assert ready(), p.communicate(timeout=10)[1]
+    p.send_signal(sig)
+    return p.communicate(timeout=60)[1]
+
+
+def _slow_render(tiny_set: Path, out: Path) -> list[str]:
+    # One frame at a time at 256², so the render is still running when the signal comes.
+    args = ["render", str(tiny_set), "-o", str(out), "--device", "cpu", "--no-progress"]
+    return [*args, "--batch", "1", "--size", "256"]
+
+
+def _default_sigint() -> None:
+    # Python takes Ctrl-C as KeyboardInterrupt only when SIGINT is not ignored at its start
+    # (a test run in the background of a shell has it ignored).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_sigterm_is_handled_like_ctrl_c_exit_143_and_no_files(tiny_set: Path, tmp_path: Path):
+    p = _cli(_slow_render(tiny_set, tmp_path / "v.mp4"))
+    err = _stop_when(p, lambda: bool(list(tmp_path.glob(".v.mp4.*.part"))), signal.SIGTERM)
+    assert p.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "lyriscope render: stopped by SIGTERM"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_png_render_stopped_with_ctrl_c_leaves_no_frames(tiny_set: Path, tmp_path: Path):
+    def frames_written() -> bool:
+        return bool(list(tmp_path.glob(".frames.*.part/frame*.png"))) or bool(
+            list(tmp_path.glob("frames/frame*.png"))
+        )
+
+    p = _cli(_slow_render(tiny_set, tmp_path / "frames"), preexec_fn=_default_sigint)
+    err = _stop_when(p, frames_written, signal.SIGINT)
+    assert p.returncode == 130, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_render_removes_what_a_killed_render_of_its_output_left(tiny_set: Path, tmp_path: Path):
+    stale_video = tmp_path / ".v.mp4.k1ll3d00.part"
+    stale_video.write_bytes(b"half a video")
+    stale_frames = tmp_path / ".frames.k1ll3d00.part"
+    stale_frames.mkdir()
+    (stale_frames / "frame000000.png").write_bytes(b"half a frame")
+    other = tmp_path / ".other.mp4.k1ll3d00.part"  # another output's part: not ours to touch
+    other.write_bytes(b"")
+    live = tmp_path / ".v.mp4.w0rk1ng0.part"  # a render of the same output still running
+    live.write_bytes(b"")
+    with open(live, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        for out in ("v.mp4", "frames"):
+            args = ["render", str(tiny_set), "-o", str(tmp_path / out), "--device", "cpu"]
+            assert main([*args, "--no-progress", "--end", "0.5"]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([live.name, other.name, "frames", "v.mp4"])
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [
+        "audio.wav",
+        *(f"frame{k:06d}.png" for k in range(5)),
+    ]
+
+
+def test_a_png_render_replaces_a_previous_one_but_not_a_folder_of_other_files(
+    tiny_set: Path, tmp_path: Path, capsys
+):
+    out = tmp_path / "frames"
+    out.mkdir()
+    for k in range(9):  # a previous, longer render
+        (out / f"frame{k:06d}.png").write_bytes(b"old")
+    args = ["render", str(tiny_set), "-o", str(out), "--device", "cpu", "--no-progress"]
+    assert main([*args, "--end", "0.3"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "audio.wav",
+        *(f"frame{k:06d}.png" for k in range(3)),
+    ]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    assert main(["render", str(tiny_set), "-o", str(notes), "--device", "cpu", "--end", "0.3"]) == 2
+    assert "holds 'todo.txt', which a render did not write" in capsys.readouterr().err
+    assert [p.name for p in notes.iterdir()] == ["todo.txt"]
+
+
+def surround_song(channels: int, seconds: float = 1.0) -> np.ndarray:
+    """[n, channels]: a 220 Hz tone front left, 330 Hz back right, 50 Hz on the LFE; else silence."""
+    t = np.arange(int(seconds * SR)) / SR
+    y = np.zeros((t.size, channels), np.float32)
+    y[:, 0] = 0.3 * np.sin(2 * np.pi * 220 * t)
+    if channels >= 6:
+        y[:, 3] = 0.5 * np.sin(2 * np.pi * 50 * t)  # LFE: left out of the stereo mix
+        y[:, 5] = 0.3 * np.sin(2 * np.pi * 330 * t)
+    return y
+
+
+def test_a_51_song_checks_and_renders_with_a_stereo_mix_down(tmp_path: Path, capsys):
+    root = write_set(
+        tmp_path / "surround", audio=surround_song(6), seconds=1.0, line_s=0.5, **RENDER_SET
+    )
+    assert main(["check", str(root)]) == 0
+    assert "5.1 (stereo mix-down in videos)" in capsys.readouterr().out
+    out = tmp_path / "v.mp4"
+    assert main(["render", str(root), "-o", str(out), "--device", "cpu", "--no-progress"]) == 0
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.layout.name == "stereo"
+        track = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)  # [2, n]
+    source = surround_song(6)
+    gain = 1 / (1 + np.sqrt(2))  # ITU-R BS.775 weights, scaled so a full-scale sum cannot clip
+    expected = [source[:, 0] * gain, source[:, 5] * gain / np.sqrt(2)]  # L, R: no LFE in either
+    for side in (0, 1):
+        got = track[side, 2048 : 2048 + 8192]  # past the AAC priming, inside the song
+        best = max(
+            np.corrcoef(got, expected[side][k : k + 8192])[0, 1] for k in range(1024, 3072, 8)
+        )
+        assert best > 0.95, (side, best)
+        assert np.std(got) == pytest.approx(np.std(expected[side][2048 : 2048 + 8192]), rel=0.15)
+
+
+def test_a_three_channel_song_is_refused_alike_by_check_and_render(tmp_path: Path, capsys):
+    root = write_set(
+        tmp_path / "odd", audio=surround_song(3), seconds=1.0, line_s=0.5, **RENDER_SET
+    )
+    assert main(["check", str(root)]) == 2
+    checked = capsys.readouterr().err
+    out = tmp_path / "v.mp4"
+    assert main(["render", str(root), "-o", str(out), "--device", "cpu", "--no-progress"]) == 2
+    rendered = capsys.readouterr().err
+    reason = "has 3 channels; lyriscope takes mono, stereo, 5.1 (6 channels) or 7.1 (8)"
+    assert reason in checked and reason in rendered
+    assert not out.exists()

@@ -255,9 +255,13 @@ def test_training_state_that_holds_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"G": Evil()}, path)
 
-    with pytest.raises(CheckpointError, match=r"evil\.pt: not a readable training checkpoint"):
+    with pytest.raises(
+        CheckpointError, match=r"evil\.pt: not a readable training checkpoint"
+    ) as caught:
         load_training_state(path)
     assert not marker.exists()
+    assert "system" in str(caught.value)  # what was refused
+    assert "weights_only" not in str(caught.value)  # never torch's advice to load it unsafely
 
 
 def test_training_state_refuses_objects_it_cannot_store_as_data(tmp_path):

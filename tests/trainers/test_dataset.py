@@ -7,6 +7,7 @@ import itertools
 import json
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -311,3 +312,51 @@ def test_loader_gives_the_same_batches_with_workers(labelled_zip: Path) -> None:
     resumed = next(make_loader(data, batch=4, seed=1, workers=0, start=4))[0]
     second = next(itertools.islice(make_loader(data, batch=4, seed=1, workers=0), 1, None))[0]
     assert torch.equal(resumed, second)
+
+
+def png_header(side: int) -> bytes:
+    """A PNG that declares side x side grey pixels: signature, IHDR, a little IDAT, IEND.
+
+    A decompression bomb as a dataset could hold one: 100 bytes that decode to side² bytes.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    ihdr = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])  # 8-bit grey, no interlace
+    idat = zlib.compress(bytes(side + 1) * 4)  # the first rows; a decoder would go on
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["bomb-first", "bomb-later"])
+def test_a_png_bomb_is_refused_naming_its_entry(tmp_path: Path, first: bool) -> None:
+    good = {nvlabs_name(i): png_bytes(random_pixels(i, size=16)) for i in range(3)}
+    bomb = {"00000/bomb.png": png_header(65536)}  # 4.3 billion pixels
+    files = {**bomb, **good} if first else {**good, **bomb}
+    with pytest.raises(DatasetError, match=r"bomb\.zip: 00000/bomb\.png: declares more pixels"):
+        ImageDataset(write_zip(tmp_path / "bomb.zip", files))
+
+
+def test_a_side_past_the_largest_generator_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # with PIL's own guard switched off
+    files = {"big.png": png_header(16384)}
+    with pytest.raises(
+        DatasetError, match=r"big\.png: is 16384x16384; .* power of two from 4 to 8192"
+    ):
+        ImageDataset(write_zip(tmp_path / "big.zip", files))
+
+
+def test_train_refuses_a_png_bomb_with_exit_2(tmp_path: Path, capsys) -> None:
+    from setfiles import write_set
+
+    from lyriscope.cli import main
+
+    root = write_set(tmp_path / "set", lines=["only line"])
+    (root / "data").mkdir()
+    write_zip(root / "data" / "line-01.zip", {"00000/img00000000.png": png_header(65536)})
+    code = main(["train", str(root), "--line", "1", "--outdir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1
+    assert "line-01.zip: 00000/img00000000.png: declares more pixels" in err

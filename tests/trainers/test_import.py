@@ -375,9 +375,13 @@ def test_storage_bytes_that_hold_code_are_refused(generators, tmp_path):
     )
     path = dump(data, tmp_path / "evil.pkl")
 
-    with pytest.raises(CheckpointError, match=r"evil\.pkl: a tensor storage is not plain data"):
+    with pytest.raises(
+        CheckpointError, match=r"evil\.pkl: a tensor storage is not plain data"
+    ) as caught:
         import_generator(path)
     assert not marker.exists()
+    assert "system" in str(caught.value)  # what was refused
+    assert "weights_only" not in str(caught.value)  # never torch's advice to load it unsafely
 
 
 def test_cli_reports_a_refused_pickle_in_one_line(tmp_path, capsys):
