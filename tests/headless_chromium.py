@@ -43,6 +43,8 @@ class Chromium:
         except ImportError as exc:
             raise ChromiumUnavailable(f"websocket-client is not installed ({exc})") from None
         self.ws = None
+        port_file = profile / "DevToolsActivePort"
+        port_file.unlink(missing_ok=True)  # a reused profile's file names a port long gone
         self.proc = subprocess.Popen(
             [
                 binary,
@@ -64,11 +66,18 @@ class Chromium:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        port_file = profile / "DevToolsActivePort"
+        try:
+            self.ws = self._connect(profile / "DevToolsActivePort", websocket)
+        except BaseException:
+            self.close()  # never leave a browser behind
+            raise
+        self.next_id = 0
+
+    def _connect(self, port_file: Path, websocket):
+        """The DevTools connection to the browser's first page, once it is there."""
         deadline = time.monotonic() + 30
         while not (port_file.is_file() and port_file.read_text().strip()):
             if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.close()
                 raise ChromiumUnavailable("chromium did not start its DevTools endpoint")
             time.sleep(0.1)
         port = int(port_file.read_text().split()[0])
@@ -78,12 +87,10 @@ class Chromium:
                 targets = [t for t in json.load(r) if t.get("type") == "page"]
             time.sleep(0.1)
         if not targets:
-            self.close()
             raise ChromiumUnavailable("chromium opened no page")
-        self.ws = websocket.create_connection(
+        return websocket.create_connection(
             targets[0]["webSocketDebuggerUrl"], timeout=30, suppress_origin=True
         )
-        self.next_id = 0
 
     @classmethod
     def start(cls, url: str, *, profile: Path, width: int = 1280, height: int = 900) -> Chromium:
@@ -121,8 +128,14 @@ class Chromium:
         return result["result"].get("value")
 
     def wait_for(self, expression: str, timeout: float = 15) -> None:
+        """Poll until `expression` is truthy; one that throws (the page still loading) is false."""
         deadline = time.monotonic() + timeout
-        while not self.evaluate(expression):
+        while True:
+            try:
+                if self.evaluate(expression):
+                    return
+            except RuntimeError:
+                pass
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {expression}")
             time.sleep(0.1)
