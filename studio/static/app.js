@@ -119,7 +119,8 @@ async function route() {
     state.setName = name;
     state.tab = tab;
     try {
-      if (!state.set) state.set = await get(`/api/sets/${enc(name)}`);
+      // Fetched on every tab: work done meanwhile (here or in a terminal) shows.
+      state.set = await get(`/api/sets/${enc(name)}`);
     } catch (e) {
       renderProblem(e.message);
       return;
@@ -785,7 +786,9 @@ function renderPreview(root) {
   size.value = "256";
   kept(seconds);
   kept(size);
-  const render = el("button", {type: "button", class: "primary", id: "preview-render", disabled: !line.status.model}, "Render preview");
+  // `lyriscope preview` loads the set with every line's model, not only this line's.
+  const untrained = s.lines.filter(l => !l.status.model).map(l => l.number);
+  const render = el("button", {type: "button", class: "primary", id: "preview-render", disabled: untrained.length > 0}, "Render preview");
   const reset = el("button", {type: "button", id: "preview-reset", disabled: !line.overrides.some(k => knobs.some(p => p.name === k))}, "Use the set's [walk]");
   const error = el("div", {class: "error", id: "preview-error"});
   render.addEventListener("click", async () => {
@@ -806,7 +809,8 @@ function renderPreview(root) {
   put(root, el("div", {class: "train-grid"},
     el("div", {class: "panel"},
       el("div", {class: "row"}, el("label", {}, "line ", lineSelect(v => { state.line = v; renderSet(); }, {id: "preview-line"})),
-        el("span", {class: "grow"}), line.status.model ? null : el("span", {class: "error small"}, "this line has no model yet: train it first")),
+        el("span", {class: "grow"}), untrained.length ? el("span", {class: "error small"},
+          `line(s) ${untrained.join(", ")} have no model yet; the preview needs every line's (train them first)`) : null),
       el("h3", {}, "walk"),
       sliders,
       el("p", {class: "small muted"}, "Rendering saves these values to this line in set.toml (● marks a line's own value; the others follow [walk]), so the export shows what the preview showed."),
