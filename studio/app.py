@@ -39,7 +39,7 @@ class Studio:
         self.sets_dir = Path(options.sets_dir).resolve()
         self.token = secrets.token_urlsafe(24)
         self.jobs = JobQueue(
-            command=(sys.executable, "-m", "lyriscope"),
+            command=(sys.executable, "-m", "lyriscope.studio.child"),
             cwd=self.sets_dir,
             stop_grace_s=options.stop_grace_s,
             kill_grace_s=options.kill_grace_s,

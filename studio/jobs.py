@@ -98,7 +98,7 @@ class JobQueue:
     def __init__(
         self,
         *,
-        command: Sequence[str],  # the program and its first arguments: [python, "-m", "lyriscope"]
+        command: Sequence[str],  # the program and its first arguments: `lyriscope` (studio.child)
         cwd: Path,
         stop_grace_s: float = 30.0,  # SIGINT -> SIGTERM
         kill_grace_s: float = 60.0,  # SIGTERM -> SIGKILL
