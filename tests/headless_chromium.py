@@ -184,6 +184,14 @@ class Chromium:
         )
         self.call("Input.insertText", text=text)
 
+    def set_value(self, selector: str, value: str) -> None:
+        """Set a field's value as a script would, then fire its input and change events."""
+        self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            f" e.value = {json.dumps(value)}; e.dispatchEvent(new Event('input'));"
+            f" e.dispatchEvent(new Event('change')); }})()"
+        )
+
     def press(self, key: str, code: str, key_code: int) -> None:
         self.call(
             "Input.dispatchKeyEvent",

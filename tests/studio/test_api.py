@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_song
 from PIL import Image
+from studio_harness import write_song
 
 from lyriscope.dataset_tools.cluster import MERGED, cluster_line
 from lyriscope.dataset_tools.queries import fill_queries

@@ -45,3 +45,14 @@ def test_the_studio_prints_its_url_serves_and_stops_on_sigterm(sets_dir: Path) -
             proc.kill()
     assert proc.returncode == 0, err
     assert "stopping" in err
+
+
+def test_help_imports_nothing_heavy() -> None:
+    probe = (
+        "import sys\nfrom lyriscope.cli import main\ntry:\n    main(['studio', '--help'])\n"
+        "except SystemExit:\n    pass\n"
+        "print('HEAVY:', *sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'torch', 'sklearn', 'librosa', 'av', 'moderngl'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "--sets-dir" in done.stdout and done.stdout.splitlines()[-1] == "HEAVY:"

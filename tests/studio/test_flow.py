@@ -13,9 +13,15 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import running_studio, write_song
 from setfiles import write_model
-from test_page import open_page, set_value, two_colour_pictures, visit_tab, wait_job
+from studio_harness import (
+    open_page,
+    running_studio,
+    two_colour_pictures,
+    visit_tab,
+    wait_job,
+    write_song,
+)
 
 from lyriscope.setmodel import load_set
 from lyriscope.trainers.training_loop import read_stats
@@ -65,7 +71,7 @@ def test_the_whole_flow_in_the_page(tmp_path: Path, monkeypatch) -> None:
 
             visit_tab(browser, "images")
             for field, value in (("k", "2"), ("min-side", "32"), ("size", "32")):
-                set_value(browser, f"#opt-{field}", value)
+                browser.set_value(f"#opt-{field}", value)
             for kind in ("collect", "cluster"):
                 browser.click(f'.images-row[data-line="1"] button.{kind}')
                 wait_job(browser, kind)
@@ -82,9 +88,9 @@ def test_the_whole_flow_in_the_page(tmp_path: Path, monkeypatch) -> None:
             # Train: stop after the first tick (a checkpoint), then resume for one more tick.
             visit_tab(browser, "train")
             for field, value in TINY_TRAINING.items():
-                set_value(browser, f"#train-{field}", value)
-            set_value(browser, "#train-metrics", "none")
-            set_value(browser, "#train-device", "cpu")
+                browser.set_value(f"#train-{field}", value)
+            browser.set_value("#train-metrics", "none")
+            browser.set_value("#train-device", "cpu")
             browser.click("#train-start")
             state = root / "runs" / "line-01" / "training-state.pt"
             browser.wait_for("document.querySelector('#train-sample') !== null", timeout=120)
@@ -99,7 +105,7 @@ def test_the_whole_flow_in_the_page(tmp_path: Path, monkeypatch) -> None:
             )
             assert "continue with --resume" in log
             stopped_kimg = read_stats(state.parent / "stats.jsonl")[-1]["kimg"]
-            set_value(browser, "#train-kimg", f"{stopped_kimg + 0.004:g}")
+            browser.set_value("#train-kimg", f"{stopped_kimg + 0.004:g}")
             browser.wait_for("document.querySelector('#train-resume').checked")
             browser.click("#train-start")
             browser.wait_for(
@@ -117,9 +123,9 @@ def test_the_whole_flow_in_the_page(tmp_path: Path, monkeypatch) -> None:
             # loads the set with every model, so line 2 gets a random one (only 1 was trained).
             write_model(root / "models" / "line-02.safetensors", size=32, seed=2)
             visit_tab(browser, "preview")
-            set_value(browser, 'input.walk[data-key="pulse"]', "1.2")
-            set_value(browser, "#preview-seconds", "1")
-            set_value(browser, "#preview-size", "128")
+            browser.set_value('input.walk[data-key="pulse"]', "1.2")
+            browser.set_value("#preview-seconds", "1")
+            browser.set_value("#preview-size", "128")
             browser.click("#preview-render")
             wait_job(browser, "preview", timeout=120)
             assert load_set(root).lines[0].walk.pulse == pytest.approx(1.2)  # saved for the export
@@ -134,7 +140,7 @@ def test_the_whole_flow_in_the_page(tmp_path: Path, monkeypatch) -> None:
             # Export the first 5 s.
             visit_tab(browser, "export")
             for field, value in (("start", "0"), ("end", "5"), ("size", "64"), ("fps", "12")):
-                set_value(browser, f"#export-{field}", value)
+                browser.set_value(f"#export-{field}", value)
             browser.click("#export-start-button")
             wait_job(browser, "render", timeout=180)
             video = root / "renders" / "flow-0-5s.mp4"

@@ -10,63 +10,18 @@ import json
 import zipfile
 from pathlib import Path
 
-import numpy as np
-import pytest
-from conftest import running_studio, write_song
-from headless_chromium import Chromium, ChromiumUnavailable, wait_until
+from headless_chromium import wait_until
 from PIL import Image
+from studio_harness import (
+    open_page,
+    running_studio,
+    two_colour_pictures,
+    visit_tab,
+    wait_job,
+    write_song,
+)
 
 from lyriscope.setmodel import load_set
-
-
-def open_page(url: str, profile: Path) -> Chromium:
-    try:
-        return Chromium.start(url, profile=profile)
-    except ChromiumUnavailable as exc:
-        pytest.skip(str(exc))
-
-
-def two_colour_pictures(folder: Path, count: int = 6, *, side: int = 64) -> None:
-    """count pictures, alternately red and blue with noise: two clusters a person can tell apart."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    for i in range(count):
-        colour = np.array([220, 50, 40] if i % 2 else [40, 60, 220])
-        pixels = np.clip(colour + rng.normal(0, 25, (side, side, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"picture-{i}.png")
-
-
-def visit_tab(browser: Chromium, tab: str) -> None:
-    browser.click(f'#tabs a[data-tab="{tab}"]')
-    browser.wait_for(
-        f"document.body.dataset.view === 'set-{tab}' && document.body.dataset.ready === '1'"
-    )
-
-
-def set_value(browser: Chromium, selector: str, value: str) -> None:
-    browser.evaluate(
-        f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.value = {json.dumps(value)};"
-        " e.dispatchEvent(new Event('input')); e.dispatchEvent(new Event('change')); })()"
-    )
-
-
-def job_done(browser: Chromium, kind: str) -> bool:
-    return bool(
-        browser.evaluate(
-            f'document.querySelector(\'.job[data-kind="{kind}"][data-state="done"]\') !== null'
-        )
-    )
-
-
-def wait_job(browser: Chromium, kind: str, timeout: float = 60) -> None:
-    browser.wait_for(
-        f"(() => {{ const j = document.querySelector('.job[data-kind=\"{kind}\"]');"
-        " return j && ['done', 'failed', 'cancelled'].includes(j.dataset.state); })()",
-        timeout=timeout,
-    )
-    state = browser.evaluate(f"document.querySelector('.job[data-kind=\"{kind}\"]').dataset.state")
-    log = browser.evaluate(f"document.querySelector('.job[data-kind=\"{kind}\"] pre').textContent")
-    assert state == "done", log
 
 
 def test_a_set_made_edited_collected_curated_and_prepared_in_the_page(tmp_path: Path) -> None:
@@ -122,9 +77,9 @@ def test_a_set_made_edited_collected_curated_and_prepared_in_the_page(tmp_path: 
 
             # Collect, cluster (2 clusters of small pictures), from the Images tab.
             visit_tab(browser, "images")
-            set_value(browser, "#opt-k", "2")
-            set_value(browser, "#opt-min-side", "32")
-            set_value(browser, "#opt-size", "32")
+            browser.set_value("#opt-k", "2")
+            browser.set_value("#opt-min-side", "32")
+            browser.set_value("#opt-size", "32")
             browser.click('.images-row[data-line="1"] button.collect')
             wait_job(browser, "collect")
             assert len(list((root / "images" / "line-01").glob("*.png"))) == 6
@@ -157,7 +112,7 @@ def test_a_set_made_edited_collected_curated_and_prepared_in_the_page(tmp_path: 
 
             # Prepare the kept three at 32 px.
             visit_tab(browser, "images")
-            set_value(browser, "#opt-size", "32")
+            browser.set_value("#opt-size", "32")
             browser.click('.images-row[data-line="1"] button.prepare')
             wait_job(browser, "prepare")
             with zipfile.ZipFile(root / "data" / "line-01.zip") as zf:

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import running_studio
+from studio_harness import running_studio
 
 from lyriscope.errors import SetError
 from lyriscope.setmodel import edit_set
