@@ -159,7 +159,9 @@ def _render(songset: SongSet, line: int | None, options: Fields) -> JobSpec:
         lane="gpu",
         set_name=songset.name,
         argv=("render", str(songset.root), *argv),
-        title=f"export {out}",
+        title="export the song"
+        if stem == songset.name
+        else f"export {stem.removeprefix(songset.name + '-')}",
         results=(out,),
         key=f"render:{songset.name}:{out}",
     )

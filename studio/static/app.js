@@ -84,6 +84,11 @@ function duration(seconds) {
   const h = Math.floor(seconds / 3600), m = Math.floor(seconds / 60) % 60, s = seconds % 60;
   return h ? `${h} h ${m} min` : m ? `${m} min ${s} s` : `${s} s`;
 }
+function clockLeft(seconds) {  // "1:56" or "2:03:10": short enough for a stat box
+  seconds = Math.round(seconds);
+  const h = Math.floor(seconds / 3600), m = Math.floor(seconds / 60) % 60, s = String(seconds % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
 const fmt = (x, digits = 3) => (x === null || x === undefined) ? "–" : Number(x).toFixed(digits);
 const megabytes = (n) => `${(n / 2 ** 20).toFixed(n < 10 * 2 ** 20 ? 1 : 0)} MB`;
 
@@ -292,8 +297,11 @@ function jobSummary(job, {compact = false} = {}) {
   if (refused.length) facts.push("refused: " + refused.map(([r, n]) => `${r.replace(/_/g, " ")} ${n}`).join(", "));
   if (running && job.eta_s !== null) facts.push(`${duration(job.eta_s)} left`);
   const badge = el("span", {class: "badge " + badgeClass(job)}, job.cancelling ? "stopping" : job.state);
+  // What it said last, leaving out collect's pointer to the credits file.
+  const said = job.log.filter(line => !line.startsWith("credits: ")).pop() || "";
   const message = job.state === "failed" ? el("div", {class: "error small"}, job.error)
-    : el("div", {class: "msg", title: job.message}, job.message);
+    : (compact && running && job.progress !== null) ? null  // the bar says it already
+    : el("div", {class: "msg", title: said}, said);
   if (compact) return [el("div", {class: "row"}, badge, el("b", {}, job.kind), el("span", {}, facts.join(" · "))), ACTIVE.has(job.state) ? bar : null, message];
   return [bar, facts.length ? el("div", {class: "small"}, facts.join(" · ")) : null, message];
 }
@@ -320,7 +328,7 @@ function renderLines(root) {
   put(root, 
     waveformPanel(),
     s.times_error ? el("p", {class: "error"}, s.times_error) : null,
-    el("div", {class: "row"}, fill, el("label", {class: "small"}, force, " replace queries already written"),
+    el("div", {class: "row toolbar"}, fill, el("label", {class: "small"}, force, " replace queries already written"),
       el("span", {class: "muted small grow"}, "Queries are searched alone and with each tag; sources like folder:img/line1 or openverse replace the default sources for that line.")),
     el("table", {class: "grid lines"},
       el("thead", {}, el("tr", {}, ...["#", "time", "text", "queries (one a line)", "tags", "sources", ""].map(h => el("th", {}, h)))),
@@ -704,7 +712,7 @@ async function loadTraining() {
       el("h2", {}, `Line ${line} — ${lineOf(line).text}`),
       el("div", {class: "stats"},
         stat("kimg", fmt(view.kimg, 3), "train-kimg-now"),
-        stat("time left", running && job.eta_s !== null ? duration(job.eta_s) : "–", "train-eta"),
+        stat("time left", running && job.eta_s !== null ? clockLeft(job.eta_s) : "–", "train-eta"),
         stat("ADA p", fmt(view.p, 3), "train-p"),
         stat("KID", kidLast === null ? "–" : fmt(kidLast, 4), "train-kid")),
       el("div", {class: "small muted"}, view.sec_per_kimg ? `${fmt(view.sec_per_kimg, 1)} s per kimg · tick ${view.tick}` : "no ticks yet",
