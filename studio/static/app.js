@@ -292,9 +292,9 @@ function jobSummary(job, {compact = false} = {}) {
   bar.firstChild.style.width = `${Math.round(100 * (job.progress ?? (job.state === "done" ? 1 : 0)))}%`;
   const facts = [];
   if (job.counters.stored !== undefined) facts.push(`stored ${job.counters.stored}`);
-  if (job.counters.refused !== undefined) facts.push(`refused ${job.counters.refused}`);
-  const refused = Object.entries(job.refused || {}).filter(([, n]) => n > 0);
+  const refused = Object.entries(job.refused || {}).filter(([, n]) => n > 0);  // by reason, at the end
   if (refused.length) facts.push("refused: " + refused.map(([r, n]) => `${r.replace(/_/g, " ")} ${n}`).join(", "));
+  else if (job.counters.refused !== undefined) facts.push(`refused ${job.counters.refused}`);
   if (running && job.eta_s !== null) facts.push(`${duration(job.eta_s)} left`);
   const badge = el("span", {class: "badge " + badgeClass(job)}, job.cancelling ? "stopping" : job.state);
   // What it said last, leaving out collect's pointer to the credits file.
@@ -525,7 +525,9 @@ function imagesRow(line, options) {
     el("td", {class: "num"}, String(line.number)),
     el("td", {}, el("div", {}, line.text), el("div", {class: "chips"}, ...line.queries.slice(0, 4).map(q => el("span", {class: "chip"}, q)))),
     el("td", {class: "small"}, line.sources.length ? line.sources.join(", ") : el("span", {class: "muted"}, "default")),
-    el("td", {}, el("b", {class: "count-images"}, String(st.images)), refused.length ? el("div", {class: "small muted"}, "refused for good: " + refused.join(", ")) : null),
+    el("td", {}, el("b", {class: "count-images"}, String(st.images)),
+      refused.length ? el("div", {class: "small muted refused", title: "refused for good: " + refused.join(", ")},
+        `${Object.values(st.refused).reduce((a, b) => a + b, 0)} refused`) : null),
     el("td", {}, st.clusters === null ? el("span", {class: "muted"}, "–") : `${st.clusters} of ${st.clustered} images`),
     el("td", {}, st.kept === null ? el("span", {class: "muted"}, "–") : el("a", {href: `#/set/${enc(state.setName)}/curate`, onclick: () => { state.line = line.number; }}, `${st.kept} kept`)),
     el("td", {}, st.data ? el("span", {class: "badge ok"}, st.data) : el("span", {class: "muted"}, "–")),
