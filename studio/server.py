@@ -115,7 +115,12 @@ class StudioHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
-        self.query = parse_qs(url.query, max_num_fields=20)
+        try:
+            self.query = parse_qs(url.query, max_num_fields=20)
+        except ValueError:  # more fields than any route takes
+            self.close_connection = True
+            self._send(HTTPStatus.BAD_REQUEST, b"too many query fields\n")
+            return
         if not self._authorised():
             self.close_connection = True  # its body, if any, is not read
             self._send(HTTPStatus.FORBIDDEN, b"forbidden: open the studio's URL with its token\n")

@@ -258,6 +258,7 @@ def test_a_request_without_a_length_or_for_an_unknown_set_is_refused(studio) -> 
     assert response.status == 400 and b"Content-Length" in response.read()
     conn.close()
     assert client.get("/api/sets/..%2Fsets").status == 404
+    assert client.get("/api/sets", params={f"f{i}": "x" for i in range(30)}).status == 400
     assert (
         client.get("/api/sets/nosuchset").json()["error"].startswith("there is no set 'nosuchset'")
     )
