@@ -65,6 +65,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("live", "lyriscope.engine.commands.live", "play a set live in a window"),
     Command("devices", "lyriscope.engine.commands.devices", "list audio and MIDI ports"),
     Command("bench", "lyriscope.engine.commands.bench", "measure synthesis, live and render speed"),
+    Command("studio", "lyriscope.studio.command", "the whole flow of a set in a local web page"),
 )
 
 

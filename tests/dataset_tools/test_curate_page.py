@@ -7,19 +7,16 @@ import http.client
 import json
 import os
 import shutil
-import signal
-import subprocess
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from base64 import b64decode
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from headless_chromium import Chromium, ChromiumUnavailable, wait_until  # tests/: shared helper
 from PIL import Image
 
 from lyriscope.dataset_tools.cluster import MERGED, cluster_line
@@ -181,112 +178,16 @@ def test_bad_decisions_get_400_and_change_nothing(served, body, length, error) -
     assert fetch(url)[0] == 200  # the server goes on
 
 
-class Chromium:
-    """Headless Chromium driven over the DevTools protocol (a small CDP client)."""
-
-    def __init__(self, binary: str, profile: Path, url: str) -> None:
-        websocket = pytest.importorskip("websocket")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                "--remote-debugging-port=0",
-                "--window-size=1280,900",
-                url,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.is_file() and port_file.read_text().strip()):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.close()
-                pytest.skip("chromium did not start its DevTools endpoint")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        targets = []
-        while not targets and time.monotonic() < deadline:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=5) as r:
-                targets = [t for t in json.load(r) if t.get("type") == "page"]
-            time.sleep(0.1)
-        self.ws = websocket.create_connection(
-            targets[0]["webSocketDebuggerUrl"], timeout=20, suppress_origin=True
-        )
-        self.next_id = 0
-
-    def call(self, method: str, **params) -> dict:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv())
-            if message.get("id") == self.next_id:
-                assert "error" not in message, message
-                return message["result"]
-
-    def evaluate(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.evaluate(expression):
-            assert time.monotonic() < deadline, f"timed out waiting for {expression}"
-            time.sleep(0.1)
-
-    def click(self, selector: str) -> None:
-        """A real mouse click at the centre of the element."""
-        box = self.evaluate(
-            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-            f" e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();"
-            f" return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
-        )
-        for kind in ("mousePressed", "mouseReleased"):
-            self.call(
-                "Input.dispatchMouseEvent",
-                type=kind,
-                x=box[0],
-                y=box[1],
-                button="left",
-                clickCount=1,
-            )
-
-    def close(self) -> None:
-        if getattr(self, "ws", None) is not None:
-            self.ws.close()
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # the group this test started
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
-def wait_until(predicate, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
+def open_chromium(url: str, profile: Path) -> Chromium:
+    try:
+        return Chromium.start(url, profile=profile)
+    except ChromiumUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 def test_clicks_and_keys_in_chromium_save_decisions(served, tmp_path: Path) -> None:
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
     root, _, url = served
-    browser = Chromium(binary, tmp_path / "profile", url)
+    browser = open_chromium(url, tmp_path / "profile")
     try:
         browser.wait_for(
             "document.body.dataset.ready === '1' && "
@@ -336,18 +237,9 @@ def test_clicks_and_keys_in_chromium_save_decisions(served, tmp_path: Path) -> N
         assert wait_until(lambda: curation(root)["lines"]["1"]["outlier"] == 2.5)
         browser.click("#line-1 input.merge")
         assert wait_until(lambda: curation(root)["lines"]["1"]["merged"] is False)
-        browser.call(
-            "Emulation.setDeviceMetricsOverride",
-            width=1280,
-            height=900,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
-        shot = browser.call("Page.captureScreenshot", format="png")
+        png = browser.screenshot(tmp_path / "curate.png", width=1280, height=900)
     finally:
         browser.close()
-    png = tmp_path / "curate.png"
-    png.write_bytes(b64decode(shot["data"]))
     if SCREENSHOT_COPY:
         shutil.copy(png, SCREENSHOT_COPY)
     with Image.open(png) as img:
@@ -358,12 +250,9 @@ def test_clicks_and_keys_in_chromium_save_decisions(served, tmp_path: Path) -> N
 
 
 def test_every_contact_sheet_shows_its_thumbnails_at_one_size(tmp_path: Path) -> None:
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
     root = clustered_set(tmp_path / "song", [1, 5], k=2)  # a cluster of 1 and one of 5
     with serving(root) as (_, url):
-        browser = Chromium(binary, tmp_path / "profile", url)
+        browser = open_chromium(url, tmp_path / "profile")
         try:
             browser.wait_for(
                 "document.body.dataset.ready === '1' && "
