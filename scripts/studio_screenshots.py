@@ -41,8 +41,8 @@ TRAINING = {  # #train-* field: value; a small model that ticks every few second
     "tick": "0.008",
     "snap": "1",
     "batch": "4",
-    "cbase": "512",
-    "cmax": "32",
+    "channel-base": "512",
+    "channel-max": "32",
     "workers": "0",
 }
 

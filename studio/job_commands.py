@@ -17,7 +17,7 @@ from lyriscope.studio.errors import BadRequest
 from lyriscope.studio.fields import Fields
 from lyriscope.studio.jobs import JobSpec
 from lyriscope.trainers.lines_config import OPS_CHOICES, TrainLinesConfig, train_arguments
-from lyriscope.trainers.train_config import AUG_MODES
+from lyriscope.trainers.train_config import AUG_MODES, PRESETS
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -83,9 +83,10 @@ def _train(songset: SongSet, line: int | None, options: Fields) -> JobSpec:
         tick_kimg=options.number("tick_kimg", default=TrainLinesConfig.tick_kimg, lo=0.001, hi=1e4),
         snap=options.whole("snap", default=TrainLinesConfig.snap, lo=1, hi=10_000),
         batch=options.whole("batch", lo=1, hi=4096),
-        cbase=options.whole("cbase", lo=16, hi=2**20),
-        cmax=options.whole("cmax", lo=1, hi=4096),
-        map_depth=options.whole("map_depth", lo=1, hi=16),
+        cfg=options.choice("cfg", tuple(PRESETS), default=TrainLinesConfig.cfg),
+        channel_base=options.whole("channel_base", lo=16, hi=2**20),
+        channel_max=options.whole("channel_max", lo=1, hi=4096),
+        mapping_layers=options.whole("mapping_layers", lo=1, hi=16),
         metrics=() if metrics == "none" else tuple(metrics.split(",")),
         metrics_gen=options.whole(
             "metrics_gen", default=TrainLinesConfig.metrics_gen, lo=1, hi=10**6

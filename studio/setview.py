@@ -25,6 +25,7 @@ from lyriscope.setmodel import SET_FILE, SongSet, load_set
 from lyriscope.studio.files import relative_to_set
 from lyriscope.studio.training import latest_sample, run_paths
 from lyriscope.timeline import Timeline, line_starts_override
+from lyriscope.trainers.train_config import PRESETS
 from lyriscope.trainers.training_loop import read_stats
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
@@ -85,6 +86,8 @@ def set_view(songset: SongSet) -> dict:
             "post": _params(POST_PARAMS),
             "output": _params(OUTPUT_PARAMS),
         },
+        # Training presets (lyriscope train --cfg), for the Train tab's select.
+        "presets": [{"name": p.name, "help": p.help} for p in PRESETS.values()],
     }
 
 

@@ -658,8 +658,10 @@ function renderTrain(root) {
   const tick = num("train-tick", 4, {min: 0.001, step: "any"});
   const snap = num("train-snap", 50, {min: 1});
   const batch = num("train-batch", null, {placeholder: "auto", min: 1});
-  const cbase = num("train-cbase", null, {placeholder: "auto", min: 16});
-  const cmax = num("train-cmax", null, {placeholder: "512", min: 1});
+  const cfg = kept(el("select", {id: "train-cfg", title: "a preset of network sizes and rates (lyriscope train --cfg)"},
+    ...s.presets.map(p => el("option", {value: p.name, title: p.help}, p.name))));
+  const channelBase = num("train-channel-base", null, {placeholder: "the preset's", min: 16});
+  const channelMax = num("train-channel-max", null, {placeholder: "the preset's", min: 1});
   const workers = num("train-workers", 3, {min: 0});
   const metrics = el("select", {id: "train-metrics"}, ...["kid", "fid", "kid,fid", "none"].map(m => el("option", {value: m}, m)));
   const device = el("select", {id: "train-device"}, ...["auto", "cuda", "cpu"].map(d => el("option", {value: d}, d)));
@@ -673,7 +675,8 @@ function renderTrain(root) {
   const start = el("button", {type: "button", class: "primary", id: "train-start"}, "Start training");
   start.addEventListener("click", () => startJob("train", choice.value === "all" ? "all" : Number(choice.value), {
     kimg: Number(kimg.value), tick_kimg: Number(tick.value), snap: Number(snap.value),
-    batch: numberOrNull(batch), cbase: numberOrNull(cbase), cmax: numberOrNull(cmax), workers: Number(workers.value),
+    cfg: cfg.value, batch: numberOrNull(batch), channel_base: numberOrNull(channelBase),
+    channel_max: numberOrNull(channelMax), workers: Number(workers.value),
     metrics: metrics.value, device: device.value, resume: resume.checked, mirror: mirror.checked}));
   const stop = el("button", {type: "button", class: "danger", id: "train-stop", disabled: true,
     title: "Ctrl-C for the training: it writes a checkpoint; start again with resume to continue"}, "Stop");
@@ -685,7 +688,8 @@ function renderTrain(root) {
       el("div", {class: "options"},
         el("label", {}, "line", choice),
         el("label", {}, "train to kimg", kimg), el("label", {}, "kimg per tick", tick), el("label", {}, "snapshot every (ticks)", snap),
-        el("label", {}, "batch", batch), el("label", {}, "channel base", cbase), el("label", {}, "channel max", cmax),
+        el("label", {}, "preset", cfg), el("label", {}, "batch", batch),
+        el("label", {}, "channel base", channelBase), el("label", {}, "channel max", channelMax),
         el("label", {}, "data workers", workers), el("label", {}, "metrics", metrics), el("label", {}, "device", device),
         el("label", {class: "check"}, resume, "resume from the checkpoint"), el("label", {class: "check"}, mirror, "mirror")),
       el("div", {class: "row actions"}, start, stop,
@@ -796,8 +800,8 @@ function renderPreview(root) {
   size.value = "256";
   kept(seconds);
   kept(size);
-  // `lyriscope preview` loads the set with every line's model, not only this line's.
-  const untrained = s.lines.filter(l => !l.status.model).map(l => l.number);
+  // `lyriscope preview --line N` needs only that line's model.
+  const untrained = line.status.model ? [] : [line.number];
   const render = el("button", {type: "button", class: "primary", id: "preview-render", disabled: untrained.length > 0}, "Render preview");
   const reset = el("button", {type: "button", id: "preview-reset", disabled: !line.overrides.some(k => knobs.some(p => p.name === k))}, "Use the set's [walk]");
   const error = el("div", {class: "error", id: "preview-error"});
@@ -820,7 +824,7 @@ function renderPreview(root) {
     el("div", {class: "panel"},
       el("div", {class: "row"}, el("label", {}, "line ", lineSelect(v => { state.line = v; renderSet(); }, {id: "preview-line"})),
         el("span", {class: "grow"}), untrained.length ? el("span", {class: "error small"},
-          `line(s) ${untrained.join(", ")} have no model yet; the preview needs every line's (train them first)`) : null),
+          `line ${untrained[0]} has no model yet; train it first`) : null),
       el("h3", {}, "walk"),
       sliders,
       el("p", {class: "small muted"}, "Rendering saves these values to this line in set.toml (● marks a line's own value; the others follow [walk]), so the export shows what the preview showed."),

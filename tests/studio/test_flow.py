@@ -33,8 +33,8 @@ TINY_TRAINING = {  # #train-* field: value (a 32² model with few channels, on t
     "tick": "0.004",
     "snap": "1",
     "batch": "4",
-    "cbase": "256",
-    "cmax": "16",
+    "channel-base": "256",
+    "channel-max": "16",
     "workers": "0",
 }
 
