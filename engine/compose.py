@@ -204,6 +204,8 @@ def draw(
             shot,
             frame=int(frame),
             params=songset.lines[shot.line].walk,
+            # The fading line walks by its own settings, as in the live show.
+            prev_params=None if shot.prev is None else songset.lines[shot.prev].walk,
             morph=morphs(songset, shot.line, shot.prev),
         )
         for shot, frame in zip(shots, frames, strict=True)

@@ -18,9 +18,11 @@ from PIL import Image
 from setfiles import write_set
 
 from lyriscope.cli import main
+from lyriscope.engine.compose import LineImage, draw, line_walks, synthesize
 from lyriscope.engine.offline.loops import LoopOptions, loop_frame_count, render_loop
 from lyriscope.engine.offline.render import RenderOptions, render
-from lyriscope.engine.synth.runtime import Generator
+from lyriscope.engine.shots import Shot
+from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import load_set
 
@@ -393,3 +395,20 @@ def test_a_three_channel_song_is_refused_alike_by_check_and_render(tmp_path: Pat
     reason = "has 3 channels; lyriscope takes mono, stereo, 5.1 (6 channels) or 7.1 (8)"
     assert reason in checked and reason in rendered
     assert not out.exists()
+
+
+def test_a_fading_line_walks_by_its_own_settings_as_live_does(tmp_path: Path):
+    lines = [{"text": "one", "loop_seconds": 8.0}, {"text": "two", "loop_seconds": 3.0}]
+    root = write_set(
+        tmp_path / "s", audio=click_song(), lines=lines, walk=RENDER_WALK, **RENDER_SET
+    )
+    songset = load_set(root)
+    generator = Generator.from_set(songset, options=RuntimeOptions(device="cpu"))
+    walks = line_walks(songset, generator, fps=FPS)
+    shot = Shot(line=0, t_line=0.1, prev=1, t_prev=2.6, mix=0.5)  # line 2 fading out
+    picture = draw(
+        [shot], frames=[26], songset=songset, walks=walks, generator=generator, features=None
+    )[0]
+    own = LineImage(1, 2.6, 26, songset.lines[1].walk)  # its loop is 3 s, not line 1's 8 s
+    expected = synthesize([own], walks=walks, generator=generator, features=None)[0]
+    np.testing.assert_array_equal(picture.prev_image, expected)

@@ -148,7 +148,9 @@ def _unavailable_reason(sources: tuple[str, ...]) -> str | None:
         return f"sources not shipped: {', '.join(missing) or 'none listed'}"
     try:
         from torch.utils import cpp_extension  # needs setuptools: only where kernels may build
-
+    except ImportError as exc:  # no setuptools in this environment: the reference path runs
+        return f"torch's extension builder cannot load ({exc})"
+    try:
         cpp_extension.verify_ninja_availability()
     except RuntimeError:
         return "ninja is not installed"
