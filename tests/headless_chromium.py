@@ -127,7 +127,7 @@ class Chromium:
             raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails'].get('text')}")
         return result["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 15) -> None:
+    def wait_for(self, expression: str, timeout: float = 30) -> None:
         """Poll until `expression` is truthy; one that throws (the page still loading) is false."""
         deadline = time.monotonic() + timeout
         while True:

@@ -124,11 +124,21 @@ def two_colour_pictures(folder: Path, count: int = 6, *, side: int = 64) -> None
         Image.fromarray(pixels).save(folder / f"picture-{i}.png")
 
 
-def visit_tab(browser: Chromium, tab: str) -> None:
-    browser.click(f'#tabs a[data-tab="{tab}"]')
-    browser.wait_for(
-        f"document.body.dataset.view === 'set-{tab}' && document.body.dataset.ready === '1'"
-    )
+def visit_tab(browser: Chromium, tab: str, *, tries: int = 3) -> None:
+    """Click a tab until its view is shown and ready.
+
+    A click is a real mouse click at the tab's place: on a busy machine the page may be
+    re-rendering (a job's progress) under it, so a click that changed nothing is repeated.
+    """
+    ready = f"document.body.dataset.view === 'set-{tab}' && document.body.dataset.ready === '1'"
+    for attempt in range(tries):
+        browser.click(f'#tabs a[data-tab="{tab}"]')
+        try:
+            browser.wait_for(ready, timeout=30)
+            return
+        except AssertionError:
+            if attempt == tries - 1:
+                raise
 
 
 def wait_job(browser: Chromium, kind: str, timeout: float = 60) -> None:
