@@ -12,6 +12,10 @@ less work per frame:
   stream (no allocations, host syncs or launches per layer); or torch.compile instead;
 - optionally (FastOptions.subpixel) each 2x up-conv as one 3x3 conv with 4x the outputs and
   a pixel shuffle instead of a transposed conv plus a FIR pass;
+- per layer shape, the fastest of: the modulated conv as one grouped conv with per-sample
+  weights or as one shared-weight conv over the batch between scalings ("scaled"); the
+  epilogue as PyTorch ops or one Triton kernel; the FIR after an up-conv fused or in
+  PyTorch. On CUDA each shape is timed once and the choice cached (picker.LayerPicker);
 - HostFrames: double-buffered pinned host memory for the GL upload, one event per buffer.
 Whatever cannot run (no CUDA, a capture or compile error, an architecture the plan does not
 cover, precision out of tolerance) falls back to the next simpler path with one warning.
@@ -25,19 +29,30 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lyriscope.engine.synth.picker import (
+    LayerImpl,
+    LayerPicker,
+    MakeRun,
+    ShapeKey,
+    triton_usable,
+)
 from lyriscope.trainers.ops import upfirdn2d
 from lyriscope.trainers.ops.conv2d_resample import conv2d_resample
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 HOMOGENEOUS = {"linear": 1.0, "relu": 0.0, "lrelu": 0.2}  # act(g*x) = g*act(x) for g > 0: slope < 0
 PROBE_SEED = 1234  # z of the tolerance probe
+DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+PICK_MODES = ("auto", "time", "off")
 
 
 class FastPathWarning(RuntimeWarning):
@@ -57,6 +72,9 @@ class FastOptions:
     noise_mode: str = "const"  # "const" (the reference's deterministic noise) or "none"
     max_abs_error: float = 0.1  # reduced precision may differ at most this on [-1, 1] pixels
     mean_abs_error: float = 0.005  # ... and on average at most this (≈ 0.3 uint8 levels)
+    pick: str = "auto"  # layer forms: "auto": timed per shape on CUDA (cached), grouped conv +
+    #                     PyTorch epilogue elsewhere; "time": timed here too; "off": never
+    layer: LayerImpl | None = None  # every layer this way (tests, experiments); None: `pick`
 
     def __post_init__(self) -> None:
         if self.dtype != "auto" and self.dtype not in DTYPES:
@@ -66,6 +84,8 @@ class FastOptions:
                 f"the fast path keeps frames deterministic: noise_mode 'const' or "
                 f"'none', not {self.noise_mode!r}"
             )
+        if self.pick not in PICK_MODES:
+            raise ValueError(f"pick must be one of {PICK_MODES}, not {self.pick!r}")
 
 
 def to_uint8(img: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -108,6 +128,9 @@ class UnsupportedModel(Exception):
 class _ConvPlan:
     """One modulated conv layer with every w-independent part precomputed."""
 
+    name: str  # e.g. "b64.conv0", for descriptions
+    kind: str  # one of picker.KINDS
+    resolution: int  # output side in pixels
     w_index: int  # which of the num_ws w's drives it
     affine_t: torch.Tensor  # [w_dim, C_in] affine weight with its gain, transposed
     affine_b: torch.Tensor  # [1, C_in] affine bias with its gain
@@ -115,6 +138,9 @@ class _ConvPlan:
     weight_sq: (
         torch.Tensor | None
     )  # [C_out, C_in] sum over k of weight² (demodulation); None: no demod
+    shared: torch.Tensor  # the scaled form's weight ([C_out(·4), C_in, k, k]), ·shared_gain,
+    #                       in the compute dtype and layout (phases for a subpixel layer)
+    shared_gain: float  # keeps the shared conv's sums near 1 (fp16 range); undone by demod
     noise: torch.Tensor | None  # [1, 1, R, R] noise·strength·gain in the compute dtype
     bias: torch.Tensor  # [C_out] bias·gain in the compute dtype
     slope: float  # leaky ReLU slope (1.0: linear)
@@ -124,6 +150,7 @@ class _ConvPlan:
     padding: int
     resample_filter: torch.Tensor | None
     phases: torch.Tensor | None = None  # [C_out*4, C_in, 3, 3] up-conv as 4 sub-pixel kernels
+    impl: LayerImpl = LayerImpl()  # how it runs (the picker's choice)
 
 
 @dataclass
@@ -162,8 +189,12 @@ class SynthesisPlan:
         noise_mode: str = "const",
         subpixel: bool = False,
     ) -> SynthesisPlan:
-        """Precompute the plan of G (on G's device); UnsupportedModel if its layout is not covered."""
+        """Precompute the plan of G (on G's device); UnsupportedModel if its layout is not covered.
+
+        Every layer starts in today's form (grouped conv, PyTorch epilogue); use() changes it.
+        """
         syn = G.synthesis
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
         blocks: list[_BlockPlan] = []
         w_idx = 0
         for res in syn.block_resolutions:
@@ -174,12 +205,28 @@ class SynthesisPlan:
                     f"(the plan covers 'skip', the published generator's)"
                 )
             first = block.in_channels == 0
-            layers = [block.conv1] if first else [block.conv0, block.conv1]
+            names = ["conv1"] if first else ["conv0", "conv1"]
             convs = [
-                _conv_plan(layer, w_idx + i, dtype=dtype, noise_mode=noise_mode, subpixel=subpixel)
-                for i, layer in enumerate(layers)
+                _conv_plan(
+                    getattr(block, name),
+                    w_idx + i,
+                    name=f"b{res}.{name}",
+                    resolution=res,
+                    dtype=dtype,
+                    memory_format=memory_format,
+                    noise_mode=noise_mode,
+                    subpixel=subpixel,
+                )
+                for i, name in enumerate(names)
             ]
-            torgb = _torgb_plan(block.torgb, w_idx + block.num_conv, dtype=dtype)
+            torgb = _torgb_plan(
+                block.torgb,
+                w_idx + block.num_conv,
+                name=f"b{res}.torgb",
+                resolution=res,
+                dtype=dtype,
+                memory_format=memory_format,
+            )
             const = None
             if first:
                 const = block.const.detach().to(dtype).unsqueeze(0)  # [1, C, 4, 4]
@@ -194,7 +241,6 @@ class SynthesisPlan:
                 )
             )
             w_idx += block.num_conv
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
         return cls(
             blocks=blocks,
             batch=batch,
@@ -205,6 +251,77 @@ class SynthesisPlan:
             resolution=syn.img_resolution,
             img_channels=syn.img_channels,
         )
+
+    # --- layer forms ----------------------------------------------------------------------
+
+    def layers(self) -> list[_ConvPlan]:
+        """Every modulated layer, in order (convs and toRGBs)."""
+        return [conv for block in self.blocks for conv in (*block.convs, block.torgb)]
+
+    def shape_key(self, conv: _ConvPlan) -> ShapeKey:
+        """What `conv`'s speed depends on (the picker's and the cache's key)."""
+        c_out, c_in = conv.weight.shape[:2]
+        return ShapeKey(
+            kind=conv.kind,
+            resolution=conv.resolution,
+            c_in=int(c_in),
+            c_out=int(c_out),
+            up=conv.up,
+            batch=self.batch,
+            dtype=DTYPE_NAMES[self.dtype],
+            memory_format="nhwc" if self.memory_format == torch.channels_last else "nchw",
+        )
+
+    def use(self, choices: Mapping[ShapeKey, LayerImpl]) -> None:
+        """Run each layer as `choices` says for its shape (today's form where it says nothing)."""
+        for conv in self.layers():
+            conv.impl = choices.get(self.shape_key(conv), LayerImpl())
+
+    def layer_runs(self, *, seed: int = 0) -> dict[ShapeKey, MakeRun]:
+        """For each distinct shape, impl -> a call running its first layer on random input."""
+        runs: dict[ShapeKey, MakeRun] = {}
+        for conv in self.layers():
+            key = self.shape_key(conv)
+            if key not in runs:
+                runs[key] = self._layer_run(conv, seed=seed)
+        return runs
+
+    def _layer_run(self, conv: _ConvPlan, *, seed: int) -> MakeRun:
+        device = conv.weight.device
+        generator = torch.Generator(device=device).manual_seed(seed)
+        side = conv.resolution // conv.up
+        x = torch.randn(
+            self.batch, conv.weight.shape[1], side, side, generator=generator, device=device
+        )  # [B, C_in, R/up, R/up]
+        x = x.to(self.dtype).contiguous(memory_format=self.memory_format)
+        w = torch.randn(self.batch, self.w_dim, generator=generator, device=device)  # [B, w_dim]
+
+        def make_run(impl: LayerImpl) -> Callable[[], torch.Tensor]:
+            return lambda: self._modulated(x, w, conv, impl=impl)
+
+        return make_run
+
+    def summary(self) -> str:
+        """How many layers run in each form, e.g. "conv grouped:3 scaled:6; epilogue torch:9"."""
+        layers = self.layers()
+        parts = [
+            _counts("conv", (c.impl.conv for c in layers)),
+            _counts("epilogue", (c.impl.epilogue for c in layers)),
+        ]
+        ups = [c.impl.fir for c in layers if c.kind == "up"]
+        if ups:
+            parts.append(_counts("fir", ups))
+        return "; ".join(parts)
+
+    def describe(self) -> list[str]:
+        """One line per layer: its name, shape key and form (for bench and profile reports)."""
+        return [
+            f"{conv.name:<12} {self.shape_key(conv).text():<40} "
+            f"{conv.impl.text(fir=conv.kind == 'up')}"
+            for conv in self.layers()
+        ]
+
+    # --- per frame ------------------------------------------------------------------------
 
     def forward(self, ws: torch.Tensor) -> torch.Tensor:
         """ws [batch, num_ws, w_dim] float32 -> img [batch, C, H, W] float32 (as G.synthesis)."""
@@ -222,16 +339,30 @@ class SynthesisPlan:
                 img = upfirdn2d.upsample2d(img, block.resample_filter).add_(y)
         return img
 
-    def _modulated(self, x: torch.Tensor, w: torch.Tensor, conv: _ConvPlan) -> torch.Tensor:
+    def _modulated(
+        self, x: torch.Tensor, w: torch.Tensor, conv: _ConvPlan, *, impl: LayerImpl | None = None
+    ) -> torch.Tensor:
+        """x [N, C_in, r, r], w [N, w_dim] -> [N, C_out, R, R] in the plan's dtype and layout."""
+        impl = impl or conv.impl
+        styles = torch.addmm(conv.affine_b, w, conv.affine_t)  # [N, C_in]
+        if impl.conv == "scaled":
+            y = self._scaled_conv(x, styles, conv, fir=impl.fir)
+            scale = _dcoefs(styles, conv, gain=conv.gain / conv.shared_gain)
+            return self._epilogue(y, conv, impl, scale=scale, bias=conv.bias)
+        # A plain conv takes the bias itself: one pass less for the PyTorch epilogue.
+        bias_in_conv = impl.epilogue == "torch" and conv.up == 1
+        y = self._grouped_conv(x, styles, conv, fir=impl.fir, bias=bias_in_conv)
+        return self._epilogue(y, conv, impl, scale=None, bias=None if bias_in_conv else conv.bias)
+
+    def _grouped_conv(
+        self, x: torch.Tensor, styles: torch.Tensor, conv: _ConvPlan, *, fir: str, bias: bool
+    ) -> torch.Tensor:
+        """Styles and demodulation folded into per-sample weights; the batch is one grouped conv."""
         n = x.shape[0]
         c_out, c_in, kh, kw = conv.weight.shape
-        styles = torch.addmm(conv.affine_b, w, conv.affine_t)  # [N, C_in]
         scale = styles.reshape(n, 1, c_in, 1, 1)
-        dcoefs = None
-        if conv.weight_sq is not None:
-            # Σ_ik (W·s)² = Σ_i s_i² Σ_k W², so demodulation needs no [N, C_out, C_in, k, k] pass.
-            dcoefs = (styles.square() @ conv.weight_sq.t() + 1e-8).rsqrt() * conv.gain  # [N, C_out]
-        x = x.reshape(1, n * c_in, *x.shape[2:])  # a batch is one grouped conv
+        dcoefs = _dcoefs(styles, conv, gain=conv.gain)  # [N, C_out] or None
+        x = x.reshape(1, n * c_in, *x.shape[2:])
         if conv.phases is not None:
             # Modulation scales whole (out, in) kernels, so it commutes with the FIR filter.
             weight = conv.phases.reshape(1, c_out, 4, c_in, 3, 3) * scale.unsqueeze(2)
@@ -239,17 +370,14 @@ class SynthesisPlan:
                 weight = weight * dcoefs.reshape(n, c_out, 1, 1, 1, 1)
             weight = weight.reshape(n * c_out * 4, c_in, 3, 3).to(self.dtype)
             x = F.conv2d(x, weight, padding=1, groups=n)  # [1, N*C_out*4, H, W]
-            x = F.pixel_shuffle(x.reshape(n, c_out * 4, *x.shape[2:]), 2)  # [N, C_out, 2H, 2W]
-            x = x.add_(conv.bias.reshape(1, -1, 1, 1))
-            return self._tail(x, conv)
+            return F.pixel_shuffle(x.reshape(n, c_out * 4, *x.shape[2:]), 2)  # [N, C_out, 2H, 2W]
         weight = conv.weight * scale  # [N, C_out, C_in, k, k]
         if dcoefs is not None:
             weight = weight * dcoefs.reshape(n, c_out, 1, 1, 1)
         weight = weight.reshape(n * c_out, c_in, kh, kw).to(self.dtype)
         if conv.up == 1:
-            # A plain conv takes the bias itself: one pass less over the activations.
-            x = F.conv2d(x, weight, bias=self._bias(conv, n), padding=conv.padding, groups=n)
-            x = x.reshape(n, c_out, *x.shape[2:])
+            b = self._bias(conv, n) if bias else None
+            x = F.conv2d(x, weight, bias=b, padding=conv.padding, groups=n)
         else:
             x = conv2d_resample(
                 x,
@@ -259,21 +387,51 @@ class SynthesisPlan:
                 padding=conv.padding,
                 groups=n,
                 flip_weight=False,
+                impl=fir,
             )
-            x = x.reshape(n, c_out, *x.shape[2:]).add_(conv.bias.reshape(1, -1, 1, 1))
-        return self._tail(x, conv)
+        return x.reshape(n, c_out, *x.shape[2:])
 
-    def _tail(self, x: torch.Tensor, conv: _ConvPlan) -> torch.Tensor:
-        """Noise, activation and clamp, in place, on x [N, C_out, R, R]."""
-        if conv.noise is not None:
-            x = x.add_(conv.noise)
-        if conv.slope == 0.0:
-            x = F.relu_(x)
-        elif conv.slope != 1.0:
-            x = F.leaky_relu_(x, conv.slope)
-        if conv.clamp is not None:
-            x = x.clamp_(-conv.clamp, conv.clamp)
-        return x.contiguous(memory_format=self.memory_format)
+    def _scaled_conv(
+        self, x: torch.Tensor, styles: torch.Tensor, conv: _ConvPlan, *, fir: str
+    ) -> torch.Tensor:
+        """x·styles, then one conv with the shared weight over the whole batch (cuDNN's best case).
+
+        The demodulation is left to the epilogue: it scales whole output channels.
+        """
+        n, c_in = styles.shape
+        x = x * styles.to(self.dtype).reshape(n, c_in, 1, 1)  # a new tensor: x also feeds toRGB
+        if conv.phases is not None:
+            x = F.conv2d(x, conv.shared, padding=1)  # [N, C_out*4, H, W]
+            return F.pixel_shuffle(x, 2)  # [N, C_out, 2H, 2W]
+        if conv.up == 1:
+            return F.conv2d(x, conv.shared, padding=conv.padding)
+        return conv2d_resample(
+            x,
+            conv.shared,
+            f=conv.resample_filter,
+            up=conv.up,
+            padding=conv.padding,
+            flip_weight=False,
+            impl=fir,
+        )
+
+    def _epilogue(
+        self,
+        x: torch.Tensor,
+        conv: _ConvPlan,
+        impl: LayerImpl,
+        *,
+        scale: torch.Tensor | None,
+        bias: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Demodulation, bias, noise, activation and clamp, in place, on x [N, C_out, R, R]."""
+        options = dict(scale=scale, bias=bias, noise=conv.noise, slope=conv.slope, clamp=conv.clamp)
+        if impl.epilogue == "triton":
+            from lyriscope.engine.synth import triton_epilogue  # triton may be missing: lazily
+
+            x = x.contiguous(memory_format=self.memory_format)
+            return triton_epilogue.epilogue(x, **options)
+        return torch_epilogue(x, **options).contiguous(memory_format=self.memory_format)
 
     def _bias(self, conv: _ConvPlan, n: int) -> torch.Tensor:
         if n == 1:
@@ -284,11 +442,55 @@ class SynthesisPlan:
         return self._repeated_bias[key]
 
 
+def torch_epilogue(
+    x: torch.Tensor,
+    *,
+    scale: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+    slope: float = 1.0,
+    clamp: float | None = None,
+) -> torch.Tensor:
+    """The epilogue in PyTorch ops, in place: the reference of the Triton kernel, the CPU path.
+
+    x [N, C, H, W]; scale [N, C] float32; bias [C]; noise [1, 1, H, W]; slope 1.0: linear.
+    """
+    if scale is not None:
+        x = x.mul_(scale.reshape(*scale.shape, 1, 1))
+    if bias is not None:
+        x = x.add_(bias.reshape(1, -1, 1, 1))
+    if noise is not None:
+        x = x.add_(noise)
+    if slope == 0.0:
+        x = F.relu_(x)
+    elif slope != 1.0:
+        x = F.leaky_relu_(x, slope)
+    if clamp is not None:
+        x = x.clamp_(-clamp, clamp)
+    return x
+
+
+def _dcoefs(styles: torch.Tensor, conv: _ConvPlan, *, gain: float) -> torch.Tensor | None:
+    """Demodulation coefficients [N, C_out] times `gain`; None for a layer without demodulation."""
+    if conv.weight_sq is None:
+        return None
+    # Σ_ik (W·s)² = Σ_i s_i² Σ_k W², so demodulation needs no [N, C_out, C_in, k, k] pass.
+    return (styles.square() @ conv.weight_sq.t() + 1e-8).rsqrt() * gain
+
+
+def _counts(what: str, values: Any) -> str:
+    counts = Counter(values)
+    return f"{what} " + " ".join(f"{name}:{counts[name]}" for name in sorted(counts))
+
+
 def _conv_plan(
     layer: torch.nn.Module,
     w_index: int,
     *,
+    name: str,
+    resolution: int,
     dtype: torch.dtype,
+    memory_format: torch.memory_format,
     noise_mode: str,
     subpixel: bool = False,
 ) -> _ConvPlan:
@@ -315,11 +517,16 @@ def _conv_plan(
         and f.shape == (4, 4)
     ):
         phases = _subpixel_kernels(weight, f * 4)  # gain up² as upfirdn2d applies it
+    kind = "subpixel" if phases is not None else ("up" if layer.up > 1 else "conv")
+    # Unit-variance weights sum C_in·k² terms: 1/sqrt(fan-in) keeps fp16 sums in range.
+    shared_gain = 1 / math.sqrt(weight[0].numel())
+    shared = (phases if phases is not None else weight) * shared_gain
     return _ConvPlan(
-        w_index=w_index,
+        name=name, kind=kind, resolution=resolution, w_index=w_index,
         affine_t=(affine.weight.detach().float() * affine.weight_gain).t().contiguous(),
         affine_b=(affine.bias.detach().float() * affine.bias_gain).reshape(1, -1),
         weight=weight, weight_sq=weight.square().sum(dim=[2, 3]),
+        shared=shared.to(dtype).contiguous(memory_format=memory_format), shared_gain=shared_gain,
         noise=noise, bias=(layer.bias.detach().float() * gain).to(dtype),
         slope=HOMOGENEOUS[layer.activation], gain=gain, clamp=clamp, up=layer.up,
         padding=layer.padding, resample_filter=f, phases=phases,
@@ -346,15 +553,25 @@ def _subpixel_kernels(weight: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return phases.permute(0, 2, 1, 3, 4).reshape(c_out * 4, c_in, 3, 3).contiguous()
 
 
-def _torgb_plan(layer: torch.nn.Module, w_index: int, *, dtype: torch.dtype) -> _ConvPlan:
+def _torgb_plan(
+    layer: torch.nn.Module,
+    w_index: int,
+    *,
+    name: str,
+    resolution: int,
+    dtype: torch.dtype,
+    memory_format: torch.memory_format,
+) -> _ConvPlan:
     affine = layer.affine
     gain = affine.weight_gain * layer.weight_gain  # ToRGB scales its styles, not its weight
+    weight = layer.weight.detach().float().contiguous()  # [C_img, C_in, 1, 1]
     return _ConvPlan(
-        w_index=w_index,
+        name=name, kind="torgb", resolution=resolution, w_index=w_index,
         affine_t=(affine.weight.detach().float() * gain).t().contiguous(),
         affine_b=(affine.bias.detach().float() * affine.bias_gain * layer.weight_gain).reshape(1, -1),
-        weight=layer.weight.detach().float().contiguous(), weight_sq=None, noise=None,
-        bias=layer.bias.detach().float().to(dtype), slope=1.0, gain=1.0,
+        weight=weight, weight_sq=None,
+        shared=weight.to(dtype).contiguous(memory_format=memory_format), shared_gain=1.0,
+        noise=None, bias=layer.bias.detach().float().to(dtype), slope=1.0, gain=1.0,
         clamp=layer.conv_clamp, up=1, padding=layer.weight.shape[-1] // 2, resample_filter=None,
     )  # fmt: skip
 
@@ -377,8 +594,11 @@ class FastSynthesis:
         batch: int = 1,
         options: FastOptions = FastOptions(),
         graph_pool: Any = None,
+        picker: LayerPicker | None = None,
     ) -> None:
-        """graph_pool: torch.cuda.graph_pool_handle() shared by models replayed on one stream."""
+        """graph_pool: torch.cuda.graph_pool_handle() shared by models replayed on one stream;
+        picker: times the layer forms when options.pick asks for it (None: LayerPicker's
+        defaults: CUDA-event timer, the user's cache file)."""
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         self.G = G
@@ -395,6 +615,7 @@ class FastSynthesis:
         self._static_ws: torch.Tensor | None = None
         self._static_out: torch.Tensor | None = None
         self._graph_pool = graph_pool
+        self._picker = picker
 
         dtype = (
             DTYPES[options.dtype]
@@ -457,7 +678,12 @@ class FastSynthesis:
             parts.append("cuda-graph")
         if self._compiled is not None:
             parts.append("compiled")
-        return " ".join(parts)
+        return f"{' '.join(parts)} ({self.plan.summary()})"
+
+    @property
+    def layers(self) -> list[str]:
+        """One line per layer with the form it runs in (empty on the reference path)."""
+        return [] if self.plan is None else self.plan.describe()
 
     # --- building -------------------------------------------------------------------------
 
@@ -467,15 +693,64 @@ class FastSynthesis:
 
     def _checked_plan(self, dtype: torch.dtype, channels_last: bool) -> SynthesisPlan:
         """The plan in `dtype` if its images stay within tolerance of the reference, else float32."""
-        build = dict(
+        plan = self._picked_plan(dtype, channels_last)
+        if dtype == torch.float32:
+            return plan
+        problem = self._tolerance_problem(plan)
+        if problem is None:
+            return plan
+        self._fallback(f"{dtype} {problem}; using float32")
+        return self._picked_plan(torch.float32, channels_last)
+
+    def _picked_plan(self, dtype: torch.dtype, channels_last: bool) -> SynthesisPlan:
+        """The plan with each layer in its chosen form, or today's forms if those are off."""
+        plan = SynthesisPlan.build(
+            self.G,
             batch=self.batch,
+            dtype=dtype,
             channels_last=channels_last,
             noise_mode=self.options.noise_mode,
             subpixel=self.options.subpixel,
         )
-        plan = SynthesisPlan.build(self.G, dtype=dtype, **build)
-        if dtype == torch.float32:
+        choices = self._layer_choices(plan)
+        if all(impl == LayerImpl() for impl in choices.values()):
             return plan
+        plan.use(choices)
+        problem = self._tolerance_problem(plan)
+        if problem is None:
+            return plan
+        self._fallback(
+            f"the chosen layer forms in {dtype} {problem}; using grouped convs and PyTorch "
+            f"epilogues"
+        )
+        plan.use({})
+        return plan
+
+    def _layer_choices(self, plan: SynthesisPlan) -> dict[ShapeKey, LayerImpl]:
+        """Each shape's form: forced by options.layer, picked (timed or cached), or none."""
+        keys = {plan.shape_key(conv) for conv in plan.layers()}
+        forced = self.options.layer
+        if forced is not None:
+            if forced.epilogue == "triton" and not triton_usable(self.device):
+                self._fallback(
+                    "the Triton epilogue cannot run here (no triton, or no CUDA and "
+                    "TRITON_INTERPRET unset); using the PyTorch epilogue"
+                )
+                forced = replace(forced, epilogue="torch")
+            return dict.fromkeys(keys, forced)
+        pick = self.options.pick
+        if pick == "off" or (pick == "auto" and self.device.type != "cuda"):
+            return {}
+        if self._picker is None:
+            self._picker = LayerPicker(device=self.device)
+        seen = len(self._picker.notes)
+        with torch.no_grad():
+            choices = self._picker.pick(plan.layer_runs())
+        self.notes += self._picker.notes[seen:]  # the picker warned already
+        return choices
+
+    def _tolerance_problem(self, plan: SynthesisPlan) -> str | None:
+        """None if the plan's probe images are within tolerance of the reference, else why not."""
         ws = probe_ws(self.G, self.batch, device=self.device)
         with torch.no_grad():
             # Compared as shown: pixels beyond [-1, 1] saturate either way.
@@ -488,13 +763,11 @@ class FastSynthesis:
             and worst <= self.options.max_abs_error
             and mean <= self.options.mean_abs_error
         ):
-            return plan
-        self._fallback(
-            f"{dtype} differs from the reference by up to {worst:.3g} (mean "
-            f"{mean:.3g}), more than {self.options.max_abs_error} "
-            f"({self.options.mean_abs_error}); using float32"
+            return None
+        return (
+            f"differs from the reference by up to {worst:.3g} (mean {mean:.3g}), more than "
+            f"{self.options.max_abs_error} ({self.options.mean_abs_error})"
         )
-        return SynthesisPlan.build(self.G, dtype=torch.float32, **build)
 
     def _capture(self) -> None:
         """Capture plan + uint8 conversion for `batch` as one CUDA graph on the dedicated stream."""
