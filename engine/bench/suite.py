@@ -161,25 +161,47 @@ def run_bench(
 def bench_synthesis(
     G: torch.nn.Module, fast: FastSynthesis, *, options: BenchOptions, device: torch.device
 ) -> dict[str, Any]:
-    """ms/frame of the reference and fast paths (interleaved) and how far apart their images are."""
-    ws = probe_ws(G, options.batch, device=device, seed=options.seed + 1)  # [B, num_ws, w_dim]
-    sync = device_sync(device)
+    """ms/frame of the reference and fast paths (interleaved) and how far apart their images are.
 
-    def reference() -> None:
-        to_uint8(reference_images(G, ws))
+    Measured at --batch, and at batch 1 and 8 (each with its own reference in the same
+    run), with the per-frame ratio of batch 8 to batch 1 (the goal: at most 0.6).
+    """
 
-    def fast_path() -> None:
-        fast(ws)
+    def timed(path: FastSynthesis, batch: int) -> dict[str, Any]:
+        ws = probe_ws(G, batch, device=device, seed=options.seed + 1)  # [B, num_ws, w_dim]
 
-    with torch.no_grad():
-        times = interleaved_times(
-            {"reference": reference, "fast": fast_path},
-            iterations=options.frames,
-            warmup=options.warmup,
-            sync=sync,
-        )
-    ref, quick = (_timing(times[k], batch=options.batch) for k in ("reference", "fast"))
-    quick["mode"] = fast.mode
+        def reference() -> None:
+            to_uint8(reference_images(G, ws))
+
+        def fast_path() -> None:
+            path(ws)
+
+        with torch.no_grad():
+            times = interleaved_times(
+                {"reference": reference, "fast": fast_path},
+                iterations=options.frames,
+                warmup=options.warmup,
+                sync=device_sync(device),
+            )
+        ref, quick = (_timing(times[k], batch=batch) for k in ("reference", "fast"))
+        quick["mode"] = path.mode
+        quick["layers"] = path.layers  # each layer's form, for the report and the profile
+        return {"reference": ref, "fast": quick, "speedup": ref["p50_ms"] / quick["p50_ms"]}
+
+    result = timed(fast, options.batch)
+    batches: dict[str, Any] = {}
+    notes: list[str] = []
+    for batch in (1, 8):
+        if batch == options.batch:
+            batches[str(batch)] = {key: result[key] for key in ("reference", "fast", "speedup")}
+            continue
+        path = FastSynthesis(G, batch=batch, options=options.fast)
+        batches[str(batch)] = timed(path, batch)
+        notes += [f"batch {batch}: {note}" for note in path.notes]
+    per_frame = {
+        name: batches["8"][name]["p50_ms"] / batches["1"][name]["p50_ms"]
+        for name in ("reference", "fast")
+    }
 
     with torch.no_grad():
         ws_check = probe_ws(G, max(options.batch, 4), device=device, seed=options.seed + 2)
@@ -198,10 +220,11 @@ def bench_synthesis(
         "uint8_mean": float((ref_u8 - fast_u8).abs().float().mean()),
     }
     return {
-        "reference": ref,
-        "fast": quick,
-        "speedup": ref["p50_ms"] / quick["p50_ms"],
+        **result,
         "difference": difference,
+        "batches": batches,
+        "batch8_per_batch1": per_frame,  # per-frame p50 at batch 8 / at batch 1
+        "notes": notes,
     }
 
 
@@ -454,13 +477,39 @@ def _timing_text(t: dict[str, Any]) -> str:
 
 def _synthesis_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     d = s["difference"]
-    return [
+    rows = [
         ("reference (fp32, eager, PyTorch ops)", _timing_text(s["reference"])),
         (f"fast ({s['fast']['mode']})", _timing_text(s["fast"])),
         ("speed-up", f"{s['speedup']:.2f}x"),
+    ]
+    for batch, b in s.get("batches", {}).items():
+        rows += [
+            (f"batch {batch}: reference", _timing_text(b["reference"])),
+            (f"batch {batch}: fast", f"{_timing_text(b['fast'])}  {b['speedup']:.2f}x"),
+        ]
+    if "batch8_per_batch1" in s:
+        ratio = s["batch8_per_batch1"]
+        rows.append(
+            (
+                "batch 8 / batch 1, per frame",
+                f"fast {ratio['fast']:.2f}  reference {ratio['reference']:.2f}  (goal <= 0.6)",
+            )
+        )
+    rows += [
         ("fast - reference, uint8", f"max {d['uint8_max']}  mean {d['uint8_mean']:.4f}"),
         ("fast - reference, float", f"max {d['float_max']:.3g}  mean {d['float_mean']:.3g}"),
     ]
+    # Each layer's form at each batch size (what the picker chose), one row per layer.
+    listings = {batch: b["fast"].get("layers", []) for batch, b in s.get("batches", {}).items()}
+    for i, layer in enumerate(next(iter(listings.values()), [])):
+        forms = [
+            f"b{batch}: {layers[i]['form']}"
+            for batch, layers in listings.items()
+            if i < len(layers)
+        ]
+        rows.append((f"layer {layer['name']}", "  ".join(forms)))
+    rows += [("note", note) for note in s.get("notes", [])]
+    return rows
 
 
 def _live_rows(live: dict[str, Any]) -> list[tuple[str, str]]:

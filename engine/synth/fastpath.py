@@ -313,11 +313,14 @@ class SynthesisPlan:
             parts.append(_counts("fir", ups))
         return "; ".join(parts)
 
-    def describe(self) -> list[str]:
-        """One line per layer: its name, shape key and form (for bench and profile reports)."""
+    def describe(self) -> list[dict[str, str]]:
+        """Per layer: its name, shape key and form, in words (for bench and profile reports)."""
         return [
-            f"{conv.name:<12} {self.shape_key(conv).text():<40} "
-            f"{conv.impl.text(fir=conv.kind == 'up')}"
+            {
+                "name": conv.name,
+                "shape": self.shape_key(conv).text(),
+                "form": conv.impl.text(fir=conv.kind == "up"),
+            }
             for conv in self.layers()
         ]
 
@@ -681,8 +684,8 @@ class FastSynthesis:
         return f"{' '.join(parts)} ({self.plan.summary()})"
 
     @property
-    def layers(self) -> list[str]:
-        """One line per layer with the form it runs in (empty on the reference path)."""
+    def layers(self) -> list[dict[str, str]]:
+        """Per layer: name, shape and the form it runs in (empty on the reference path)."""
         return [] if self.plan is None else self.plan.describe()
 
     # --- building -------------------------------------------------------------------------

@@ -84,6 +84,19 @@ def test_bench_writes_every_section(bench_run):
     assert result["memory"]["models"] == 2
 
 
+def test_bench_measures_batch_1_and_8_each_with_its_reference(bench_run):
+    _, report, result = bench_run
+    s = result["synthesis"]
+    assert set(s["batches"]) == {"1", "8"}
+    for b in s["batches"].values():
+        assert b["reference"]["frames"] > 0 and b["fast"]["frames"] > 0 and b["speedup"] > 0
+        assert b["fast"]["mode"].startswith("plan fp32") and b["fast"]["layers"]
+    assert s["batches"]["8"]["fast"]["frames"] == 8 * s["batches"]["1"]["fast"]["frames"]
+    assert set(s["batch8_per_batch1"]) == {"fast", "reference"}
+    assert "batch 8 / batch 1, per frame" in report
+    assert "layer b64.conv0" in report and "b8: grouped conv, torch epilogue" in report
+
+
 def test_bench_says_the_fused_ops_need_cuda(bench_run):
     _, stdout, result = bench_run
     assert result["ops"]["available"] is False and "CUDA" in result["ops"]["reason"]
