@@ -161,6 +161,7 @@ class _BlockPlan:
     torgb: _ConvPlan
     resample_filter: torch.Tensor  # image upsampling filter
     first: bool
+    img_fir: str = "cuda"  # the image upsampling's FIR: "cuda" (fused where built) or "ref"
 
 
 @dataclass
@@ -272,18 +273,33 @@ class SynthesisPlan:
             memory_format="nhwc" if self.memory_format == torch.channels_last else "nchw",
         )
 
+    def image_key(self, block: _BlockPlan) -> ShapeKey:
+        """The shape key of a block's image upsampling (to its resolution, in float32)."""
+        c = self.img_channels
+        return ShapeKey("imgup", block.resolution, c, c, 2, self.batch, "fp32", "nchw")
+
     def use(self, choices: Mapping[ShapeKey, LayerImpl]) -> None:
         """Run each layer as `choices` says for its shape (today's form where it says nothing)."""
         for conv in self.layers():
             conv.impl = choices.get(self.shape_key(conv), LayerImpl())
+        for block in self.blocks:
+            block.img_fir = choices.get(self.image_key(block), LayerImpl()).fir
+
+    def shape_keys(self) -> set[ShapeKey]:
+        """Every distinct shape of the plan: its layers' and its image upsamplings'."""
+        keys = {self.shape_key(conv) for conv in self.layers()}
+        return keys | {self.image_key(block) for block in self.blocks if not block.first}
 
     def layer_runs(self, *, seed: int = 0) -> dict[ShapeKey, MakeRun]:
         """For each distinct shape, impl -> a call running its first layer on random input."""
         runs: dict[ShapeKey, MakeRun] = {}
-        for conv in self.layers():
-            key = self.shape_key(conv)
-            if key not in runs:
-                runs[key] = self._layer_run(conv, seed=seed)
+        for block in self.blocks:
+            for conv in (*block.convs, block.torgb):
+                key = self.shape_key(conv)
+                if key not in runs:
+                    runs[key] = self._layer_run(conv, seed=seed)
+            if not block.first and self.image_key(block) not in runs:
+                runs[self.image_key(block)] = self._image_run(block, seed=seed)
         return runs
 
     def _layer_run(self, conv: _ConvPlan, *, seed: int) -> MakeRun:
@@ -301,6 +317,19 @@ class SynthesisPlan:
 
         return make_run
 
+    def _image_run(self, block: _BlockPlan, *, seed: int) -> MakeRun:
+        device = block.resample_filter.device
+        generator = torch.Generator(device=device).manual_seed(seed)
+        side = block.resolution // 2
+        img = torch.randn(
+            self.batch, self.img_channels, side, side, generator=generator, device=device
+        )  # [B, C, R/2, R/2] float32
+
+        def make_run(impl: LayerImpl) -> Callable[[], torch.Tensor]:
+            return lambda: upfirdn2d.upsample2d(img, block.resample_filter, impl=impl.fir)
+
+        return make_run
+
     def summary(self) -> str:
         """How many layers run in each form, e.g. "conv grouped:3 scaled:6; epilogue torch:9"."""
         layers = self.layers()
@@ -311,18 +340,25 @@ class SynthesisPlan:
         ups = [c.impl.fir for c in layers if c.kind == "up"]
         if ups:
             parts.append(_counts("fir", ups))
+        images = [block.img_fir for block in self.blocks if not block.first]
+        if images:
+            parts.append(_counts("image fir", images))
         return "; ".join(parts)
 
     def describe(self) -> list[dict[str, str]]:
         """Per layer: its name, shape key and form, in words (for bench and profile reports)."""
-        return [
-            {
-                "name": conv.name,
-                "shape": self.shape_key(conv).text(),
-                "form": conv.impl.text(fir=conv.kind == "up"),
-            }
-            for conv in self.layers()
-        ]
+        rows = []
+        for block in self.blocks:
+            for conv in (*block.convs, block.torgb):
+                form = conv.impl.text(fir=conv.kind == "up")
+                rows.append({"name": conv.name, "shape": self.shape_key(conv).text(), "form": form})
+            if not block.first:  # the image is upsampled after toRGB, then the two are added
+                key = self.image_key(block)
+                form = f"{block.img_fir} fir"
+                rows.append(
+                    {"name": f"b{block.resolution}.image", "shape": key.text(), "form": form}
+                )
+        return rows
 
     # --- per frame ------------------------------------------------------------------------
 
@@ -339,7 +375,8 @@ class SynthesisPlan:
             if img is None:
                 img = y.contiguous()
             else:
-                img = upfirdn2d.upsample2d(img, block.resample_filter).add_(y)
+                img = upfirdn2d.upsample2d(img, block.resample_filter, impl=block.img_fir)
+                img = img.add_(y)
         return img
 
     def _modulated(
@@ -731,7 +768,7 @@ class FastSynthesis:
 
     def _layer_choices(self, plan: SynthesisPlan) -> dict[ShapeKey, LayerImpl]:
         """Each shape's form: forced by options.layer, picked (timed or cached), or none."""
-        keys = {plan.shape_key(conv) for conv in plan.layers()}
+        keys = plan.shape_keys()
         forced = self.options.layer
         if forced is not None:
             if forced.epilogue == "triton" and not triton_usable(self.device):

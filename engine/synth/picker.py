@@ -34,7 +34,7 @@ from lyriscope.numba_cache import user_cache_dir
 CONV_FORMS = ("grouped", "scaled")
 EPILOGUES = ("torch", "triton")
 FIRS = ("cuda", "ref")
-KINDS = ("conv", "up", "subpixel", "torgb")
+KINDS = ("conv", "up", "subpixel", "torgb", "imgup")
 CACHE_ENV = "LYRISCOPE_PLAN_CACHE"  # a file path that overrides the cache's place
 CACHE_VERSION = 1
 
@@ -68,7 +68,8 @@ class LayerImpl:
 class ShapeKey:
     """What a layer's speed depends on; layers with equal keys get the same choice."""
 
-    kind: str  # one of KINDS: 3x3 conv, 2x up-conv (transposed + FIR), subpixel up-conv, toRGB
+    kind: str  # one of KINDS: 3x3 conv, 2x up-conv (transposed + FIR), subpixel up-conv,
+    #            toRGB, or the skip image's 2x upsampling (a FIR only)
     resolution: int  # output side in pixels
     c_in: int
     c_out: int
@@ -90,8 +91,10 @@ MakeRun = Callable[[LayerImpl], Callable[[], Any]]  # impl -> a call that runs t
 
 def candidates(key: ShapeKey, *, triton: bool, fused_fir: bool) -> list[LayerImpl]:
     """The implementations worth timing for `key`; the first is the plan's default."""
+    firs = FIRS if fused_fir and key.kind in ("up", "imgup") else ("cuda",)
+    if key.kind == "imgup":  # no conv, no epilogue: only the FIR is a choice
+        return [LayerImpl(fir=fir) for fir in firs]
     epilogues = EPILOGUES if triton else ("torch",)
-    firs = FIRS if fused_fir and key.kind == "up" else ("cuda",)
     return [
         LayerImpl(conv=conv, epilogue=epilogue, fir=fir)
         for conv in CONV_FORMS
@@ -152,7 +155,7 @@ def triton_usable(device: torch.device, environ: Mapping[str, str] = os.environ)
         return False
     try:
         from lyriscope.engine.synth import triton_epilogue  # noqa: F401  (triton may be missing)
-    except ImportError:
+    except Exception:  # not installed, or installed without a usable backend
         return False
     return True
 

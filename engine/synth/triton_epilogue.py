@@ -41,7 +41,8 @@ def _epilogue_kernel(
     HAS_CLAMP: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,
 ):
-    offsets = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    # int64: a batch of wide 1024² layers passes 2^31 elements.
+    offsets = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
     mask = offsets < total
     if CHANNELS_LAST:  # memory order n, h, w, c
         c = offsets % channels

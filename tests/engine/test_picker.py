@@ -59,6 +59,8 @@ def _picker(tmp_path, timer) -> LayerPicker:
 
 
 def test_candidates_per_kind():
+    image = ShapeKey("imgup", 64, 3, 3, 2, 8, "fp32", "nchw")
+    assert candidates(image, triton=True, fused_fir=True) == [LayerImpl(), LayerImpl(fir="ref")]
     assert candidates(CONV, triton=False, fused_fir=True)[0] == LayerImpl()  # today's first
     assert len(candidates(CONV, triton=True, fused_fir=True)) == 4  # 2 forms x 2 epilogues
     assert len(candidates(UP, triton=True, fused_fir=True)) == 8  # x fused or reference FIR
@@ -182,7 +184,8 @@ def test_forced_picker_on_cpu_uses_the_timers_choice_and_then_the_cache(G, tmp_p
     fast = FastSynthesis(G, batch=2, options=FastOptions(pick="time"), picker=picker)
     layers = len(fast.plan.layers())
     assert f"conv scaled:{layers}" in fast.mode, fast.mode
-    assert all(layer["form"].startswith("scaled conv") for layer in fast.layers)
+    convs = [layer for layer in fast.layers if not layer["name"].endswith(".image")]
+    assert len(convs) == layers and all(c["form"].startswith("scaled conv") for c in convs)
     ws = probe_ws(G, 2, device=CPU, seed=9)
     assert (fast.float_images(ws) - reference_images(G, ws)).abs().max() < 1e-4
     assert timer.calls  # timed once ...
@@ -199,8 +202,10 @@ def test_forced_picker_with_the_real_timer_runs(G, tmp_path):
         timer=event_timer(CPU, warmup=0, iterations=1),
         cache_path=tmp_path / "plans.json",
         triton=False,
+        fused_fir=True,  # on the CPU both run the reference FIR; every shape is then timed
     )
     fast = FastSynthesis(G, batch=2, options=FastOptions(pick="time"), picker=picker)
+    assert "image fir" in fast.mode
     ws = probe_ws(G, 2, device=CPU, seed=9)
     assert (fast.float_images(ws) - reference_images(G, ws)).abs().max() < 1e-4
     assert len(json.loads((tmp_path / "plans.json").read_text())["choices"]) == len(
