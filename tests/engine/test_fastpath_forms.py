@@ -1,9 +1,10 @@
 """Every layer form of the fast plan gives the reference's images; the Triton epilogue equals
 the PyTorch one.
 
-Without CUDA the Triton kernel runs in Triton's interpreter. Triton reads TRITON_INTERPRET
-when a kernel is decorated, i.e. when synth.triton_epilogue is first imported, so it is set
-here, at import, before anything imports that module.
+The tests run on CUDA where there is one (float32, eager, TF32 off), else on the CPU, where
+the Triton kernel runs in Triton's interpreter. Triton reads TRITON_INTERPRET when a kernel
+is decorated, i.e. when synth.triton_epilogue is first imported, so it is set here, at
+import, before anything imports that module.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ from lyriscope.engine.synth.fastpath import (  # noqa: E402  (after TRITON_INTER
 from lyriscope.engine.synth.picker import LayerImpl  # noqa: E402
 from lyriscope.trainers.checkpoint import build_generator  # noqa: E402
 
-CPU = torch.device("cpu")
-FLOAT_TOLERANCE = 1e-4  # fp32 forms vs reference on [-1, 1] pixels: rounding order only
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# fp32 forms vs reference on [-1, 1] pixels: rounding order only (cuDNN picks other algorithms).
+FLOAT_TOLERANCE = 1e-3 if DEVICE.type == "cuda" else 1e-4
+
+# One thread: tiny convolutions on a shared CPU; full float32 on CUDA.
+pytestmark = pytest.mark.usefixtures("one_thread", "no_tf32")
 
 
 def _triton_epilogue():
@@ -64,7 +69,7 @@ def _generator(**synthesis: object) -> torch.nn.Module:
         for name, p in G.named_parameters():
             if name.endswith("noise_strength"):  # random init leaves them at 0
                 p.fill_(0.3)
-    return G
+    return G.to(DEVICE)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +78,13 @@ def G() -> torch.nn.Module:
     return _generator(conv_clamp=0.5)
 
 
+def _options(**kwargs: object) -> FastOptions:
+    """float32 and eager on CUDA too, so that forms compare at float32 precision."""
+    return FastOptions(dtype="fp32", cuda_graph=False, **kwargs)
+
+
 def _assert_like_reference(fast: FastSynthesis, G: torch.nn.Module, batch: int) -> None:
-    ws = probe_ws(G, batch, device=CPU, seed=11)
+    ws = probe_ws(G, batch, device=DEVICE, seed=11)
     ref = reference_images(G, ws)
     got = fast.float_images(ws)
     assert got.shape == ref.shape
@@ -84,7 +94,7 @@ def _assert_like_reference(fast: FastSynthesis, G: torch.nn.Module, batch: int) 
 
 
 def test_the_clamp_bites(G):
-    ws = probe_ws(G, 1, device=CPU)
+    ws = probe_ws(G, 1, device=DEVICE)
     assert (reference_images(G, ws) - reference_images(_generator(), ws)).abs().max() > 1e-2
 
 
@@ -96,7 +106,7 @@ def test_every_layer_form_equals_reference(G, conv, epilogue, channels_last, bat
     if epilogue == "triton":
         _triton_epilogue()
     layer = LayerImpl(conv=conv, epilogue=epilogue, fir="ref")
-    options = FastOptions(channels_last=channels_last, layer=layer)
+    options = _options(channels_last=channels_last, layer=layer)
     fast = FastSynthesis(G, batch=batch, options=options)
     assert fast.notes == []
     layers = len(fast.plan.layers())
@@ -110,7 +120,7 @@ def test_every_layer_form_equals_reference(G, conv, epilogue, channels_last, bat
 def test_subpixel_up_convs_in_every_form(G, conv, epilogue):
     if epilogue == "triton":
         _triton_epilogue()
-    options = FastOptions(
+    options = _options(
         channels_last=True, subpixel=True, layer=LayerImpl(conv=conv, epilogue=epilogue)
     )
     fast = FastSynthesis(G, batch=3, options=options)
@@ -124,14 +134,14 @@ def test_forms_can_differ_from_layer_to_layer(G):
     forms = itertools.cycle([LayerImpl(conv="scaled"), LayerImpl(), LayerImpl(conv="scaled")])
     plan.use({plan.shape_key(conv): next(forms) for conv in plan.layers()})
     assert "grouped:" in plan.summary() and "scaled:" in plan.summary()
-    ws = probe_ws(G, 2, device=CPU, seed=3)
+    ws = probe_ws(G, 2, device=DEVICE, seed=3)
     assert (plan.forward(ws) - reference_images(G, ws)).abs().max() < FLOAT_TOLERANCE
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_scaled_form_in_reduced_precision_is_as_close_as_grouped(G, dtype):
     """The shared weight is scaled by 1/sqrt(fan-in) so fp16 sums stay in range; run on the CPU."""
-    ws = probe_ws(G, 2, device=CPU, seed=7)
+    ws = probe_ws(G, 2, device=DEVICE, seed=7)
     ref = reference_images(G, ws).clamp(-1, 1)
     errors = {}
     for conv in ("grouped", "scaled"):
@@ -153,9 +163,29 @@ def test_a_form_out_of_tolerance_falls_back_to_todays(G, monkeypatch):
 
     monkeypatch.setattr(SynthesisPlan, "_scaled_conv", broken)
     with pytest.warns(FastPathWarning, match="chosen layer forms"):
-        fast = FastSynthesis(G, options=FastOptions(layer=LayerImpl(conv="scaled")))
+        fast = FastSynthesis(G, options=_options(layer=LayerImpl(conv="scaled")))
     assert "conv grouped:" in fast.mode and "scaled" not in fast.mode
     _assert_like_reference(fast, G, 1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("conv, epilogue", [("scaled", "triton"), ("scaled", "torch")])
+def test_cuda_graph_of_every_form_in_half_precision(conv, epilogue):
+    G = _generator(conv_clamp=256)  # fp16 models clamp at 256
+    options = FastOptions(
+        dtype="fp16",
+        max_abs_error=0.15,
+        mean_abs_error=0.01,
+        layer=LayerImpl(conv=conv, epilogue=epilogue, fir="ref"),
+    )
+    fast = FastSynthesis(G, batch=3, options=options)
+    assert "cuda-graph" in fast.mode and "fp16" in fast.mode, fast.notes
+    assert f"conv {conv}:" in fast.mode and f"epilogue {epilogue}:" in fast.mode
+    for seed in (1, 2):  # a second replay with new ws gives that ws's image
+        ws = probe_ws(G, 3, device=DEVICE, seed=seed)
+        diff = (fast(ws).int() - to_uint8(reference_images(G, ws)).int()).abs()
+        assert diff.max() <= 20 and diff.float().mean() < 1.0  # as the grouped form's test
 
 
 # ----------------------------------------------------------------------------- the kernel
@@ -169,7 +199,7 @@ def _epilogue_case(dtype, channels_last, *, seed=0):
     scale = torch.rand(3, 5, generator=generator) + 0.5  # [N, C] float32
     bias = torch.randn(5, generator=generator).to(dtype)  # [C]
     noise = torch.randn(1, 1, 6, 7, generator=generator).to(dtype)  # [1, 1, H, W]
-    return x, scale, bias, noise
+    return tuple(t.to(DEVICE) for t in (x, scale, bias, noise))
 
 
 EPILOGUES = [  # (scale, bias, noise, slope, clamp): the plan's combinations and the extremes

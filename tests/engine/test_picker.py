@@ -12,6 +12,7 @@ from lyriscope.engine.synth.fastpath import (
     FastSynthesis,
     probe_ws,
     reference_images,
+    to_uint8,
 )
 from lyriscope.engine.synth.picker import (
     CACHE_ENV,
@@ -211,3 +212,28 @@ def test_forced_picker_with_the_real_timer_runs(G, tmp_path):
     assert len(json.loads((tmp_path / "plans.json").read_text())["choices"]) == len(
         fast.plan.layer_runs()
     )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_picker_on_cuda_times_each_shape_once_and_stays_within_tolerance(tmp_path):
+    cuda = torch.device("cuda")
+    G = random_generator(64, channel_base=1024, channel_max=64, mapping_layers=2).to(cuda)
+    timed: list[ShapeKey] = []
+    real = event_timer(cuda)
+
+    def timer(run, key, impl):
+        timed.append(key)
+        return real(run, key, impl)
+
+    cache = tmp_path / "plans.json"
+    options = FastOptions(max_abs_error=0.15, mean_abs_error=0.01)
+    fast = FastSynthesis(
+        G, batch=8, options=options, picker=LayerPicker(device=cuda, timer=timer, cache_path=cache)
+    )
+    assert timed and "cuda-graph" in fast.mode, fast.notes
+    ws = probe_ws(G, 8, device=cuda, seed=3)
+    diff = (fast(ws).int() - to_uint8(reference_images(G, ws)).int()).abs()
+    assert diff.max() <= 20 and diff.float().mean() < 1.0
+    again = LayerPicker(device=cuda, timer=_no_timing, cache_path=cache)
+    assert FastSynthesis(G, batch=8, options=options, picker=again).mode == fast.mode
