@@ -703,7 +703,9 @@ class FastSynthesis:
 
     @property
     def mode(self) -> str:
-        """What runs, in words (e.g. "plan fp16 channels-last cuda-graph")."""
+        """What runs, in words, with how many layers run in each form, e.g.
+        "plan fp16 channels-last cuda-graph (conv grouped:3 scaled:24; epilogue triton:27;
+        fir ref:8; image fir cuda:8)"."""
         if self.plan is None:
             return "reference fp32"
         parts = [
