@@ -94,6 +94,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="fast path: up-convs as a 3x3 conv + pixel shuffle (try on GPUs)",
     )
     parser.add_argument(
+        "--pick",
+        choices=("auto", "time", "off"),
+        default="auto",
+        help="fast path layer forms: auto (each layer shape timed once on CUDA, cached), "
+        "time (also on the CPU), off (grouped convs, PyTorch epilogues everywhere)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -149,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         train_batch=args.train_batch,
         train_steps=args.train_steps, profile=args.profile is not None,
         fast=FastOptions(dtype=args.dtype, cuda_graph=not args.no_cuda_graph,
-                         compile=args.compile, subpixel=args.subpixel),
+                         compile=args.compile, subpixel=args.subpixel, pick=args.pick),
     )  # fmt: skip
     pick_device(args.device)  # a missing CUDA device is reported before any work starts
     command = "lyriscope " + " ".join(shlex.quote(a) for a in sys.argv[1:])
