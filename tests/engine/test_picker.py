@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -237,3 +239,12 @@ def test_picker_on_cuda_times_each_shape_once_and_stays_within_tolerance(tmp_pat
     assert diff.max() <= 20 and diff.float().mean() < 1.0
     again = LayerPicker(device=cuda, timer=_no_timing, cache_path=cache)
     assert FastSynthesis(G, batch=8, options=options, picker=again).mode == fast.mode
+
+
+def test_the_fast_path_imports_no_triton():
+    """triton is optional: importing the fast path (and the bench) must not need it."""
+    code = (
+        "import sys, lyriscope.engine.synth.fastpath, lyriscope.engine.bench.suite; "
+        "sys.exit('triton' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
