@@ -1,0 +1,169 @@
+"""Training speed levers that a CPU can check: no host reads per step, the optimizer, the first tick."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from dataset_zips import batches_from, shapes_zip
+
+from lyriscope.trainers.augment import GEOM, AdaController, AugmentConfig, AugmentPipe
+from lyriscope.trainers.dataset import ImageDataset
+from lyriscope.trainers.train_config import TrainConfig, auto_config
+from lyriscope.trainers.training_loop import (
+    Augmentation,
+    RunPaths,
+    StopFlag,
+    Trainer,
+    read_stats,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# Every way Python code reads a tensor's value on the host: on CUDA each one waits for the
+# GPU to finish all queued work (a sync), so none may run between two ticks.
+HOST_READS = (
+    "item",
+    "tolist",
+    "numpy",
+    "cpu",
+    "__float__",
+    "__int__",
+    "__bool__",
+    "__index__",
+    "__repr__",
+    "__format__",
+)
+
+
+def _tiny(res: int, **overrides) -> TrainConfig:
+    values = dict(
+        batch=4,
+        channel_base=256,
+        channel_max=16,
+        z_dim=16,
+        w_dim=16,
+        aug="none",
+        total_kimg=0.008,
+        tick_kimg=0.004,
+        snap=1,
+        workers=0,
+        metrics=(),
+    )
+    values.update(overrides)
+    return auto_config(res, **values)
+
+
+@pytest.fixture(scope="module")
+def shapes16(tmp_path_factory) -> ImageDataset:
+    return ImageDataset(shapes_zip(tmp_path_factory.mktemp("d") / "s16.zip", count=8, res=16))
+
+
+class _HostReads:
+    """Records host reads of tensors made while `active` (where they came from)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.seen: list[str] = []
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        before, self.active = self.active, False
+        try:
+            yield
+        finally:
+            self.active = before
+
+    def wrap(self, name: str, original):
+        def read(tensor, *args, **kwargs):
+            if self.active:
+                self.active = False  # the stack formatting itself must not count
+                where = traceback.format_stack(limit=4)[-2].strip().splitlines()[0]
+                # Plain Adam keeps its step count on the host by design: not a GPU read.
+                if "torch/optim/" not in where:
+                    self.seen.append(f"Tensor.{name} at {where}")
+                self.active = True
+            return original(tensor, *args, **kwargs)
+
+        return read
+
+
+@pytest.fixture
+def host_reads(monkeypatch) -> _HostReads:
+    """Counts host reads of tensors made between tick boundaries of Trainer.run.
+
+    The tick boundary (Trainer._tick_row: the stats row; Trainer.snapshot) and the data
+    source (decoding on the CPU) may read; everything else in the loop may not.
+    """
+    reads = _HostReads()
+    for name in HOST_READS:
+        monkeypatch.setattr(torch.Tensor, name, reads.wrap(name, getattr(torch.Tensor, name)))
+    for name in ("_tick_row", "snapshot"):
+        original = getattr(Trainer, name)
+
+        def unguarded(self, *args, _original=original, **kwargs):
+            with reads.paused():
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Trainer, name, unguarded)
+    return reads
+
+
+def _guarded_batches(dataset: ImageDataset, config: TrainConfig, reads: _HostReads):
+    def batches(start: int):
+        with reads.paused():
+            source = batches_from(dataset, config)(start)
+        while True:
+            with reads.paused():
+                batch = next(source)
+            yield batch
+
+    return batches
+
+
+@pytest.mark.parametrize("aug", ["none", "ada"])
+def test_no_host_reads_between_ticks(shapes16, tmp_path: Path, host_reads: _HostReads, aug: str):
+    # Every phase runs (lazy R1 and path length every 2nd minibatch), ADA adjusts p every
+    # 2nd minibatch: 8 minibatches in 2 ticks.
+    config = _tiny(
+        16,
+        aug=aug,
+        augment_p=0.3,
+        ada_interval=2,
+        ada_kimg=1,
+        r1_interval=2,
+        pl_interval=2,
+        total_kimg=0.032,
+        tick_kimg=0.016,
+        snap=100,
+    )
+    augmentation = None
+    if aug == "ada":
+        # Blit and colour: the general geometric warp reads its padding on the host (as
+        # published) and is left out here.
+        no_warp = {name: 0.0 for name in GEOM}
+        pipe = AugmentPipe(dataclasses.replace(AugmentConfig.preset("bgc"), **no_warp))
+        pipe.p.fill_(config.augment_p)
+        ada = AdaController(target=0.0, ada_kimg=config.ada_kimg, interval=2, batch=config.batch)
+        augmentation = Augmentation(pipe=pipe, ada=ada)
+    paths = RunPaths(tmp_path / "run", tmp_path / "m.safetensors")
+    trainer = Trainer(config, paths=paths, device="cpu", augmentation=augmentation)
+    host_reads.active = True
+    result = trainer.run(
+        _guarded_batches(shapes16, config, host_reads), stop=StopFlag(), progress=False
+    )
+    host_reads.active = False
+    assert result.batch_idx == 8
+    assert "\n".join(sorted(set(host_reads.seen))) == ""
+    rows = read_stats(paths.stats_path)
+    assert [r["kimg"] for r in rows] == pytest.approx([0.016, 0.032])
+    for key in ("loss_G", "loss_D", "loss_r1", "loss_pl"):
+        assert all(isinstance(r[key], float) for r in rows), key
+    if aug == "ada":
+        assert all(-1 <= r["real_sign"] <= 1 and -1 <= r["rt"] <= 1 for r in rows)
+        assert float(pipe.p) != pytest.approx(0.3)  # ADA moved p, on the device
