@@ -304,13 +304,15 @@ class Trainer:
     def step(self, real_img_u8: torch.Tensor, real_c: torch.Tensor) -> dict[str, torch.Tensor]:
         """One minibatch of every due phase, then G_ema and ADA; returns the loss terms."""
         c, dist = self.config, self.dist
-        real_img = real_img_u8.to(self.device).to(torch.float32) / 127.5 - 1  # [B, C, R, R]
-        real_c = real_c.to(self.device).to(torch.float32)  # [B, c_dim]
+        real_img = (
+            _to_device(real_img_u8, self.device).to(torch.float32) / 127.5 - 1
+        )  # [B, C, R, R]
+        real_c = _to_device(real_c, self.device).to(torch.float32)  # [B, c_dim]
         all_z = torch.randn(
             [len(self.phases), c.batch, c.z_dim], generator=self.z_generator
         )  # [phases, batch, z_dim]
         # Round-robin shard, as the sampler deals real images: process r has items r, r+K, ...
-        shards = all_z[:, dist.rank :: dist.world_size].to(self.device)
+        shards = _to_device(all_z[:, dist.rank :: dist.world_size], self.device)
         stats: dict[str, torch.Tensor] = {}
         for phase, gen_z in zip(self.phases, shards, strict=True):
             if self.batch_idx % phase.interval != 0:
@@ -339,7 +341,7 @@ class Trainer:
         if ada is not None and self.augmentation.pipe is not None:
             rt = ada.step(self.augmentation.pipe, batch_idx=self.batch_idx)
             if rt is not None:
-                stats["rt"] = torch.as_tensor(float(rt))
+                stats["rt"] = rt  # a device scalar, read with the tick's stats
         return stats
 
     @torch.no_grad()
@@ -437,16 +439,20 @@ class Trainer:
         )
 
     def _tick_row(self, tick: _TickStats) -> dict[str, Any]:
+        """The stats row of a tick: the only place the loop reads tensors between snapshots."""
         seconds = time.perf_counter() - tick.start_time
         kimg_done = (self.cur_nimg - tick.start_nimg) / 1000
         pipe = self.augmentation.pipe
+        extra = {"pl_mean": self.loss.pl_mean}
+        if pipe is not None and hasattr(pipe, "p"):
+            extra["p"] = pipe.p
+        means = tick.means(extra)
         row: dict[str, Any] = {
             "tick": self.cur_tick,
             "kimg": self.cur_nimg / 1000,
             "batch_idx": self.batch_idx,
-            **tick.means(),
-            "pl_mean": float(self.loss.pl_mean),
-            "p": float(pipe.p) if pipe is not None and hasattr(pipe, "p") else 0.0,
+            "p": 0.0,
+            **means,
             "sec_per_tick": seconds,
             "sec_per_kimg": seconds / kimg_done if kimg_done else None,
             "peak_memory_mb": _peak_memory_mb(self.device),
@@ -566,28 +572,41 @@ def _read_state(path: Path) -> dict[str, Any]:
 
 @dataclass
 class _TickStats:
+    """One tick's loss terms, summed on their device: read on the host once, by means()."""
+
     start_nimg: int
     start_time: float
-    sums: dict[str, float] = field(default_factory=dict)
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)  # float64 scalars
     counts: dict[str, int] = field(default_factory=dict)
-    last: dict[str, float] = field(default_factory=dict)
+    last: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def add(self, stats: dict[str, torch.Tensor]) -> None:
+        """Add one minibatch's terms (no host read: on CUDA that would wait for the GPU)."""
         for name, value in stats.items():
             if name == "rt":
-                self.last[name] = float(value)
+                self.last[name] = value.detach()
                 continue
             if name == "real_logits":
                 name = "real_sign"
                 value = value.sign()
-            self.sums[name] = self.sums.get(name, 0.0) + float(value.float().mean())
+            mean = value.detach().float().mean().to(torch.float64)
+            self.sums[name] = self.sums[name] + mean if name in self.sums else mean
             self.counts[name] = self.counts.get(name, 0) + 1
 
-    def means(self) -> dict[str, float]:
-        out = {name: self.sums[name] / self.counts[name] for name in self.sums}
+    def means(self, extra: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+        """Mean of each term over the tick (and `extra` scalars), in one host read."""
+        values = {name: self.sums[name] / self.counts[name] for name in self.sums}
+        values.update(self.last)
+        values.update(extra or {})
+        if not values:
+            return {}
+        device = next(iter(values.values())).device
+        stacked = torch.stack(
+            [v.detach().to(device, torch.float64).reshape([]) for v in values.values()]
+        )
+        out = dict(zip(values, stacked.tolist(), strict=True))  # the tick's one sync
         if "loss_D_gen" in out and "loss_D_real" in out:
             out["loss_D"] = out["loss_D_gen"] + out["loss_D_real"]
-        out.update(self.last)
         return out
 
 
@@ -647,6 +666,15 @@ def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(row, sort_keys=True) + "\n")  # one write: a line or nothing
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a host tensor to `device` without waiting for the GPU (a blocking copy syncs)."""
+    if device.type != "cuda" or tensor.device == device:
+        return tensor.to(device)
+    if tensor.device.type == "cpu" and not tensor.is_pinned():
+        tensor = tensor.pin_memory()  # from pinned memory the copy runs behind the queue
+    return tensor.to(device, non_blocking=True)
 
 
 def _peak_memory_mb(device: torch.device) -> float:
