@@ -274,13 +274,14 @@ class Trainer:
             ("D", self.D, c.r1_interval, c.r1_gamma > 0),
         ):
             params = [p for p in module.parameters()]
+            impl = adam_impl(self.device)
             if not active or reg_interval <= 1:
-                opt = torch.optim.Adam(params, lr=c.lr, betas=c.betas, eps=c.eps)
+                opt = torch.optim.Adam(params, lr=c.lr, betas=c.betas, eps=c.eps, **impl)
                 phases.append(_Phase(f"{name}both" if active else f"{name}main", module, opt, 1))
                 continue
             ratio = reg_interval / (reg_interval + 1)
             opt = torch.optim.Adam(
-                params, lr=c.lr * ratio, betas=tuple(b**ratio for b in c.betas), eps=c.eps
+                params, lr=c.lr * ratio, betas=tuple(b**ratio for b in c.betas), eps=c.eps, **impl
             )
             phases.append(_Phase(f"{name}main", module, opt, 1))
             phases.append(_Phase(f"{name}reg", module, opt, reg_interval))
@@ -510,6 +511,9 @@ class Trainer:
             load_state_checked(module, state[name], source=f"{path} [{name}]")
         for phase, opt_state in zip(self._optimizer_phases(), state["opt"], strict=True):
             phase.opt.load_state_dict(opt_state)
+            # The saved groups carry the implementation of the device they were saved on.
+            for group in phase.opt.param_groups:
+                group.update(adam_impl(self.device))
         self.loss.pl_mean.copy_(state["pl_mean"])
         aug = self.augmentation
         if aug.pipe is not None and state["augment_pipe"] is not None:
@@ -608,6 +612,13 @@ class _TickStats:
         if "loss_D_gen" in out and "loss_D_real" in out:
             out["loss_D"] = out["loss_D_gen"] + out["loss_D_real"]
         return out
+
+
+def adam_impl(device: torch.device) -> dict[str, bool]:
+    """Adam's implementation on `device`: fused on CUDA (one kernel for all parameters instead
+    of several per parameter), foreach (batched tensor lists) elsewhere; the same update."""
+    cuda = device.type == "cuda"
+    return {"fused": cuda, "foreach": not cuda}
 
 
 def write_sample_grid(

@@ -12,6 +12,7 @@ import pytest
 import torch
 from dataset_zips import batches_from, shapes_zip
 
+from lyriscope.trainers import training_loop
 from lyriscope.trainers.augment import GEOM, AdaController, AugmentConfig, AugmentPipe
 from lyriscope.trainers.dataset import ImageDataset
 from lyriscope.trainers.train_config import TrainConfig, auto_config
@@ -167,3 +168,57 @@ def test_no_host_reads_between_ticks(shapes16, tmp_path: Path, host_reads: _Host
     if aug == "ada":
         assert all(-1 <= r["real_sign"] <= 1 and -1 <= r["rt"] <= 1 for r in rows)
         assert float(pipe.p) != pytest.approx(0.3)  # ADA moved p, on the device
+
+
+# -- the optimizer -----------------------------------------------------------------------------
+
+
+def _stepped(config: TrainConfig, dataset: ImageDataset, tmp_path: Path, steps: int) -> Trainer:
+    trainer = Trainer(config, paths=RunPaths(tmp_path, tmp_path / "m.safetensors"), device="cpu")
+    batches = batches_from(dataset, config)(0)
+    for _ in range(steps):
+        trainer.step(*next(batches))
+    return trainer
+
+
+def test_adam_is_foreach_on_the_cpu_and_fused_on_cuda():
+    assert training_loop.adam_impl(torch.device("cpu")) == {"fused": False, "foreach": True}
+    assert training_loop.adam_impl(torch.device("cuda", 0)) == {"fused": True, "foreach": False}
+
+
+@pytest.mark.parametrize(
+    "impl",
+    [{"fused": False, "foreach": False}, {"fused": True, "foreach": False}],
+    ids=["for-loop", "fused"],
+)
+def test_adam_implementations_give_the_same_weights(shapes16, tmp_path, monkeypatch, impl):
+    # Every phase twice: Gboth/Dboth-style lazy groups (interval 2) and the main ones.
+    config = _tiny(16, r1_interval=2, pl_interval=2)
+    default = _stepped(config, shapes16, tmp_path / "a", steps=4)
+    assert all(g["foreach"] for ph in default.phases for g in ph.opt.param_groups)
+    monkeypatch.setattr(training_loop, "adam_impl", lambda device: impl)
+    other = _stepped(config, shapes16, tmp_path / "b", steps=4)
+    assert all(g["fused"] == impl["fused"] for ph in other.phases for g in ph.opt.param_groups)
+    for net in ("G", "D", "G_ema"):
+        a, b = getattr(default, net).state_dict(), getattr(other, net).state_dict()
+        for name in a:
+            torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_a_fused_checkpoint_resumes_with_this_devices_adam(shapes16, tmp_path, monkeypatch):
+    config = _tiny(16, r1_interval=2, pl_interval=2)
+    # What a CUDA run saves: param groups that say fused=True.
+    monkeypatch.setattr(
+        training_loop, "adam_impl", lambda device: {"fused": True, "foreach": False}
+    )
+    saved = _stepped(config, shapes16, tmp_path, steps=2)
+    saved.snapshot()
+    monkeypatch.undo()
+    resumed = Trainer(config, paths=saved.paths, device="cpu")
+    resumed.load_state(saved.paths.state_path)
+    for phase in resumed.phases:
+        for group in phase.opt.param_groups:
+            assert group["foreach"] is True and group["fused"] is False
+    batches = batches_from(shapes16, config)(resumed.items_drawn)
+    resumed.step(*next(batches))  # and it steps
+    assert resumed.batch_idx == 3
