@@ -125,8 +125,9 @@ class TrainResult:
     batch_idx: int  # minibatches done in total
     stopped_by: int | None  # signal number that stopped it early; None: reached total_kimg
     seconds: float  # wall time of this call
-    seconds_per_kimg: float  # training speed of this call (without snapshots)
+    seconds_per_kimg: float  # training speed of this call (without snapshots and start-up)
     last_stats: dict[str, Any] = field(default_factory=dict)  # the last stats.jsonl row
+    startup_seconds: float = math.nan  # one-time work before the timed training (NaN: none)
 
 
 @dataclass
@@ -367,30 +368,28 @@ class Trainer:
         evaluate: Evaluate | None = None,
         progress: bool = True,
     ) -> TrainResult:
-        """Train until total_kimg or a stop request; snapshot on the way and at the end."""
+        """Train until total_kimg or a stop request; snapshot on the way and at the end.
+
+        Start-up (the first batch from the loader, op builds, cuDNN tuning, lazy CUDA
+        init: everything until each phase has run once) is timed on its own: it is
+        reported as startup_s and kept out of the ticks' s/kimg, the result's s/kimg and
+        the progress bar's ETA.
+        """
         c, dist = self.config, self.dist
         total_nimg = int(round(c.total_kimg * 1000))
         start_time = time.perf_counter()
-        train_seconds = 0.0
-        start_nimg = self.cur_nimg
-        tick = _TickStats(start_nimg=self.cur_nimg, start_time=time.perf_counter())
+        tick = _TickStats(start_nimg=self.cur_nimg, start_time=start_time)
+        timed = _Timed()  # training after start-up: seconds and images
+        startup: dict[str, float] = {}
+        warm_up_left = self._warm_up_steps()
         last_row: dict[str, Any] = {}
-        digits = 1 if c.total_kimg >= 10 else 3
-        bar = tqdm(
-            total=round(c.total_kimg, 3),
-            initial=round(self.cur_nimg / 1000, 3),
-            unit="kimg",
-            disable=not (progress and dist.is_main),
-            dynamic_ncols=True,
-            bar_format=f"{{l_bar}}{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} kimg "
-            f"[{{elapsed}}<{{remaining}}{{postfix}}]",
-        )
+        show = progress and dist.is_main
+        bar = _progress_bar(c.total_kimg, self.cur_nimg, show=show, start_up=True)
         with _rng_preserved(self.device):  # a DataLoader draws its seed from the global RNG
             source = batches(self.items_drawn)
         stopped_by = None
         try:
             while self.cur_nimg < total_nimg:
-                t0 = time.perf_counter()
                 try:
                     real_img, real_c = next(source)
                 except RuntimeError:
@@ -400,9 +399,15 @@ class Trainer:
                     self.snapshot(evaluate=None)
                     stopped_by = stop.signum
                     break
-                stats = self.step(real_img, real_c)
-                tick.add(stats)
-                train_seconds += time.perf_counter() - t0
+                tick.add(self.step(real_img, real_c))
+                if warm_up_left:
+                    warm_up_left -= 1
+                    if not warm_up_left:  # start-up is over: time the training from here
+                        _synchronize(self.device)
+                        startup = self._startup_stats(start_time)
+                        tick.timed_from(self.cur_nimg, time.perf_counter())
+                        bar.close()
+                        bar = _progress_bar(c.total_kimg, self.cur_nimg, show=show)
                 # Never past the total (a last batch may overshoot it): the ETA stays >= 0.
                 bar.update(min(self.cur_nimg, total_nimg) / 1000 - bar.n)
                 signum = stop.signum if broadcast_flag(stop.signum is not None, dist) else None
@@ -416,6 +421,9 @@ class Trainer:
                     self.cur_tick += 1
                 snapshot = done or signum is not None or (tick_done and self.cur_tick % c.snap == 0)
                 row = self._tick_row(tick)
+                timed.add(tick)
+                if startup and not last_row:
+                    row.update(startup)  # the first row of this call says what start-up cost
                 bar.set_postfix_str(_postfix(row), refresh=False)
                 if snapshot:
                     row["metrics"] = self.snapshot(evaluate=evaluate)
@@ -423,39 +431,61 @@ class Trainer:
                     _append_jsonl(self.paths.stats_path, row)
                     log.info("tick %d  kimg %.1f  %s", self.cur_tick, row["kimg"], _postfix(row))
                 last_row = row
+                _reset_peak_memory(self.device)  # each tick reports its own peak
                 tick = _TickStats(start_nimg=self.cur_nimg, start_time=time.perf_counter())
+                if not warm_up_left:
+                    tick.timed_from(self.cur_nimg, tick.start_time)
                 if signum is not None:
                     stopped_by = signum
                     break
         finally:
             bar.close()
-        done_kimg = (self.cur_nimg - start_nimg) / 1000
         return TrainResult(
             kimg=self.cur_nimg / 1000,
             batch_idx=self.batch_idx,
             stopped_by=stopped_by,
             seconds=time.perf_counter() - start_time,
-            seconds_per_kimg=train_seconds / done_kimg if done_kimg else math.nan,
+            seconds_per_kimg=timed.seconds / timed.kimg if timed.kimg else math.nan,
             last_stats=last_row,
+            startup_seconds=startup.get("startup_s", math.nan),
         )
 
+    def _warm_up_steps(self) -> int:
+        """Minibatches from here until every phase has run once: the one-time work of a run."""
+        return max(-self.batch_idx % phase.interval for phase in self.phases) + 1
+
+    def _startup_stats(self, start_time: float) -> dict[str, float]:
+        """What start-up cost (after a device sync): seconds and peak memory; resets the peak."""
+        stats = {
+            "startup_s": time.perf_counter() - start_time,
+            "startup_peak_memory_mb": _peak_memory_mb(self.device),
+        }
+        _reset_peak_memory(self.device)
+        return stats
+
     def _tick_row(self, tick: _TickStats) -> dict[str, Any]:
-        """The stats row of a tick: the only place the loop reads tensors between snapshots."""
-        seconds = time.perf_counter() - tick.start_time
-        kimg_done = (self.cur_nimg - tick.start_nimg) / 1000
+        """The stats row of a tick: the only place the loop reads tensors between snapshots.
+
+        sec_per_kimg counts the tick's minibatches after start-up (None when all were
+        start-up); peak_memory_mb is the tick's own peak (CUDA: allocated by tensors;
+        CPU: the process's resident set).
+        """
         pipe = self.augmentation.pipe
         extra = {"pl_mean": self.loss.pl_mean}
         if pipe is not None and hasattr(pipe, "p"):
             extra["p"] = pipe.p
-        means = tick.means(extra)
+        means = tick.means(extra)  # waits for the GPU: the times below include its work
+        now = time.perf_counter()
+        tick.end_time, tick.end_nimg = now, self.cur_nimg
+        kimg_timed = (self.cur_nimg - tick.timed_nimg) / 1000 if tick.timed_time else 0.0
         row: dict[str, Any] = {
             "tick": self.cur_tick,
             "kimg": self.cur_nimg / 1000,
             "batch_idx": self.batch_idx,
             "p": 0.0,
             **means,
-            "sec_per_tick": seconds,
-            "sec_per_kimg": seconds / kimg_done if kimg_done else None,
+            "sec_per_tick": now - tick.start_time,
+            "sec_per_kimg": (now - tick.timed_time) / kimg_timed if kimg_timed else None,
             "peak_memory_mb": _peak_memory_mb(self.device),
         }
         return row
@@ -580,9 +610,17 @@ class _TickStats:
 
     start_nimg: int
     start_time: float
+    timed_nimg: int = 0  # images shown when the timed part began (after start-up)
+    timed_time: float | None = None  # when it began; None: the tick is all start-up
+    end_time: float | None = None  # set by the stats row, with end_nimg
+    end_nimg: int = 0
     sums: dict[str, torch.Tensor] = field(default_factory=dict)  # float64 scalars
     counts: dict[str, int] = field(default_factory=dict)
     last: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def timed_from(self, nimg: int, t: float) -> None:
+        """Time the tick's speed from here (start-up is over)."""
+        self.timed_nimg, self.timed_time = nimg, t
 
     def add(self, stats: dict[str, torch.Tensor]) -> None:
         """Add one minibatch's terms (no host read: on CUDA that would wait for the GPU)."""
@@ -619,6 +657,19 @@ def adam_impl(device: torch.device) -> dict[str, bool]:
     of several per parameter), foreach (batched tensor lists) elsewhere; the same update."""
     cuda = device.type == "cuda"
     return {"fused": cuda, "foreach": not cuda}
+
+
+@dataclass
+class _Timed:
+    """Seconds and thousands of images of training after start-up, summed over ticks."""
+
+    seconds: float = 0.0
+    kimg: float = 0.0
+
+    def add(self, tick: _TickStats) -> None:
+        if tick.timed_time is not None and tick.end_time is not None:
+            self.seconds += tick.end_time - tick.timed_time
+            self.kimg += (tick.end_nimg - tick.timed_nimg) / 1000
 
 
 def write_sample_grid(
@@ -689,9 +740,49 @@ def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def _peak_memory_mb(device: torch.device) -> float:
+    """CUDA: the most bytes tensors held since the last reset; CPU: the peak resident set."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):  # peak RSS since the last reset, in kB
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's life; KiB
+
+
+def _reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # Linux: VmHWM starts again from the current RSS
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _progress_bar(total_kimg: float, nimg: int, *, show: bool, start_up: bool = False) -> tqdm:
+    """The kimg bar; its ETA is remaining kimg x (seconds / kimg since the bar began).
+
+    A run starts with a "start-up" bar that vanishes when start-up is over; the real bar
+    begins there, so one-time work and the images of an earlier call (resume) stay out of
+    the rate. smoothing=0: the rate over the whole bar, snapshots included.
+    """
+    digits = 1 if total_kimg >= 10 else 3
+    return tqdm(
+        total=round(total_kimg, 3),
+        initial=round(nimg / 1000, 3),
+        unit="kimg",
+        desc="start-up" if start_up else None,
+        leave=not start_up,
+        smoothing=0,
+        disable=not show,
+        dynamic_ncols=True,
+        bar_format=f"{{l_bar}}{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} kimg "
+        f"[{{elapsed}}<{{remaining}}{{postfix}}]",
+    )
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from lyriscope.trainers.training_loop import (
     StopFlag,
     Trainer,
     read_stats,
+    train,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -222,3 +224,73 @@ def test_a_fused_checkpoint_resumes_with_this_devices_adam(shapes16, tmp_path, m
     batches = batches_from(shapes16, config)(resumed.items_drawn)
     resumed.step(*next(batches))  # and it steps
     assert resumed.batch_idx == 3
+
+
+# -- start-up and the first tick ---------------------------------------------------------------
+
+
+def _slow_first_step(monkeypatch, seconds: float) -> None:
+    """The first step of each Trainer sleeps `seconds`: one-time work such as cuDNN tuning."""
+    original = Trainer.step
+
+    def step(self, *args):
+        if not getattr(self, "_slept", False):
+            self._slept = True
+            time.sleep(seconds)
+        return original(self, *args)
+
+    monkeypatch.setattr(Trainer, "step", step)
+
+
+def test_start_up_is_reported_apart_from_the_first_ticks_speed(shapes16, tmp_path, monkeypatch):
+    _slow_first_step(monkeypatch, 1.0)
+    config = _tiny(16, r1_interval=2, pl_interval=2, total_kimg=0.032, tick_kimg=0.016, snap=100)
+    paths = RunPaths(tmp_path / "run", tmp_path / "m.safetensors")
+    result = train(config, batches=batches_from(shapes16, config), paths=paths, progress=False)
+    first, second = read_stats(paths.stats_path)
+    assert first["startup_s"] >= 1.0 and "startup_s" not in second
+    assert first["startup_peak_memory_mb"] > 0
+    # With the 1 s in it, the first tick would be over 62 s/kimg (1 s / 0.016 kimg).
+    assert first["sec_per_kimg"] < 31 and first["sec_per_tick"] >= 1.0
+    assert result.startup_seconds >= 1.0 and result.seconds_per_kimg < 31
+
+
+def test_a_resumed_run_starts_up_until_each_phase_ran(shapes16, tmp_path):
+    config = _tiny(16, r1_interval=4, pl_interval=3)
+    trainer = _stepped(config, shapes16, tmp_path, steps=5)
+    # Greg is due at minibatch 6, Dreg at 8: start-up is minibatches 5, 6, 7 and 8.
+    assert trainer._warm_up_steps() == 4
+    assert Trainer(config, paths=trainer.paths, device="cpu")._warm_up_steps() == 1
+
+
+def test_the_eta_of_a_resumed_run_leaves_out_start_up_and_earlier_calls(
+    shapes16, tmp_path, monkeypatch
+):
+    bars = []
+
+    class RecordingBar(training_loop.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+        def close(self):
+            self.last_dict = dict(self.format_dict)
+            super().close()
+
+    monkeypatch.setattr(training_loop, "tqdm", RecordingBar)
+    paths = RunPaths(tmp_path / "run", tmp_path / "m.safetensors")
+    first = _tiny(16, r1_interval=2, pl_interval=2, total_kimg=0.016, tick_kimg=0.008)
+    train(first, batches=batches_from(shapes16, first), paths=paths, progress=True)
+    _slow_first_step(monkeypatch, 1.0)
+    bars.clear()
+    resumed = _tiny(16, r1_interval=2, pl_interval=2, total_kimg=0.032, tick_kimg=0.008)
+    train(resumed, batches=batches_from(shapes16, resumed), paths=paths, resume=True)
+    start_up, bar = bars
+    assert start_up.last_dict["prefix"] == "start-up" and start_up.leave is False
+    info = bar.last_dict
+    assert info["initial"] == pytest.approx(0.020)  # resumed at 0.016, + the start-up minibatch
+    assert info["n"] == pytest.approx(0.032)
+    assert info["elapsed"] < 1.0  # the 1 s of start-up is not in the rate
+    rate = (info["n"] - info["initial"]) / info["elapsed"]
+    eta = RecordingBar.format_meter(**{**info, "n": 0.024, "rate": rate})
+    assert "<00:0" in eta  # at this rate the remaining 0.008 kimg take seconds, not minutes
