@@ -189,6 +189,16 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class SpeedOptions:
+    """How a run computes, not what it trains: results agree to float rounding either way.
+
+    Run controls: never stored in a checkpoint, free to change on resume.
+    """
+
+    fast_adam: bool = True  # fused Adam on CUDA, foreach elsewhere; False: the for-loop Adam
+
+
+@dataclass(frozen=True)
 class Preset:
     """A named training configuration, as NVlabs' train.py --cfg (None: the 'auto' formula)."""
 

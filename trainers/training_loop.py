@@ -63,7 +63,7 @@ from lyriscope.trainers.distributed import (
 from lyriscope.trainers.loss import StyleGAN2Loss
 from lyriscope.trainers.networks import Discriminator, Generator, set_op_impl
 from lyriscope.trainers.seeds import seeds_to_z, to_uint8
-from lyriscope.trainers.train_config import RUN_CONTROL_FIELDS, TrainConfig
+from lyriscope.trainers.train_config import RUN_CONTROL_FIELDS, SpeedOptions, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -164,13 +164,15 @@ def train(
     handle_signals: bool = False,
     progress: bool = True,
     ops: str = "cuda",
+    speed: SpeedOptions | None = None,
 ) -> TrainResult:
     """Train until config.total_kimg (or a stop request); resume=True continues the run's checkpoint.
 
     With resume=True and a checkpoint in paths.run_dir, the architecture and losses come
     from the checkpoint and only the run-control fields (total_kimg, tick_kimg, snap,
     metrics, workers) from `config`. ops: 'cuda' runs the fused CUDA kernels where they
-    build, 'ref' pure PyTorch everywhere (a run control: results agree either way).
+    build, 'ref' pure PyTorch everywhere; speed: how to compute (SpeedOptions). Both are
+    run controls: results agree either way.
     """
     resuming = resume and paths.state_path.is_file()
     if paths.state_path.is_file() and not resume:
@@ -192,6 +194,7 @@ def train(
         augmentation=augmentation,
         fingerprint=fingerprint,
         ops=ops,
+        speed=speed,
     )
     if resuming:
         trainer.load_state(paths.state_path)
@@ -215,9 +218,11 @@ class Trainer:
         augmentation: Augmentation | None = None,
         fingerprint: str | None = None,
         ops: str = "cuda",
+        speed: SpeedOptions | None = None,  # None: the defaults (fused / foreach Adam)
     ) -> None:
         dist = dist or DistInfo()
         augmentation = augmentation or Augmentation()
+        self.speed = speed or SpeedOptions()
 
         self.config = config
         self.paths = paths
@@ -275,7 +280,7 @@ class Trainer:
             ("D", self.D, c.r1_interval, c.r1_gamma > 0),
         ):
             params = [p for p in module.parameters()]
-            impl = adam_impl(self.device)
+            impl = adam_impl(self.device, fast=self.speed.fast_adam)
             if not active or reg_interval <= 1:
                 opt = torch.optim.Adam(params, lr=c.lr, betas=c.betas, eps=c.eps, **impl)
                 phases.append(_Phase(f"{name}both" if active else f"{name}main", module, opt, 1))
@@ -543,7 +548,7 @@ class Trainer:
             phase.opt.load_state_dict(opt_state)
             # The saved groups carry the implementation of the device they were saved on.
             for group in phase.opt.param_groups:
-                group.update(adam_impl(self.device))
+                group.update(adam_impl(self.device, fast=self.speed.fast_adam))
         self.loss.pl_mean.copy_(state["pl_mean"])
         aug = self.augmentation
         if aug.pipe is not None and state["augment_pipe"] is not None:
@@ -652,11 +657,14 @@ class _TickStats:
         return out
 
 
-def adam_impl(device: torch.device) -> dict[str, bool]:
+def adam_impl(device: torch.device, *, fast: bool = True) -> dict[str, bool]:
     """Adam's implementation on `device`: fused on CUDA (one kernel for all parameters instead
-    of several per parameter), foreach (batched tensor lists) elsewhere; the same update."""
+    of several per parameter), foreach (batched tensor lists) elsewhere; the same update.
+
+    fast=False: the for-loop Adam (one parameter at a time), the reference.
+    """
     cuda = device.type == "cuda"
-    return {"fused": cuda, "foreach": not cuda}
+    return {"fused": fast and cuda, "foreach": fast and not cuda}
 
 
 @dataclass

@@ -186,6 +186,10 @@ def _stepped(config: TrainConfig, dataset: ImageDataset, tmp_path: Path, steps: 
 def test_adam_is_foreach_on_the_cpu_and_fused_on_cuda():
     assert training_loop.adam_impl(torch.device("cpu")) == {"fused": False, "foreach": True}
     assert training_loop.adam_impl(torch.device("cuda", 0)) == {"fused": True, "foreach": False}
+    # The reference (bench): the for-loop Adam everywhere.
+    for device in ("cpu", "cuda"):
+        impl = training_loop.adam_impl(torch.device(device), fast=False)
+        assert impl == {"fused": False, "foreach": False}
 
 
 @pytest.mark.parametrize(
@@ -198,7 +202,7 @@ def test_adam_implementations_give_the_same_weights(shapes16, tmp_path, monkeypa
     config = _tiny(16, r1_interval=2, pl_interval=2)
     default = _stepped(config, shapes16, tmp_path / "a", steps=4)
     assert all(g["foreach"] for ph in default.phases for g in ph.opt.param_groups)
-    monkeypatch.setattr(training_loop, "adam_impl", lambda device: impl)
+    monkeypatch.setattr(training_loop, "adam_impl", lambda device, fast=True: impl)
     other = _stepped(config, shapes16, tmp_path / "b", steps=4)
     assert all(g["fused"] == impl["fused"] for ph in other.phases for g in ph.opt.param_groups)
     for net in ("G", "D", "G_ema"):
@@ -211,7 +215,7 @@ def test_a_fused_checkpoint_resumes_with_this_devices_adam(shapes16, tmp_path, m
     config = _tiny(16, r1_interval=2, pl_interval=2)
     # What a CUDA run saves: param groups that say fused=True.
     monkeypatch.setattr(
-        training_loop, "adam_impl", lambda device: {"fused": True, "foreach": False}
+        training_loop, "adam_impl", lambda device, fast=True: {"fused": True, "foreach": False}
     )
     saved = _stepped(config, shapes16, tmp_path, steps=2)
     saved.snapshot()
