@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import random
-import resource
 import signal
 import threading
 import time
@@ -50,6 +49,7 @@ from lyriscope.trainers.checkpoint import (
     save_training_state,
 )
 from lyriscope.trainers.contact_sheet import contact_sheet
+from lyriscope.trainers.device_memory import peak_memory_mb, reset_peak_memory, synchronize
 from lyriscope.trainers.distributed import (
     DistInfo,
     average_gradients,
@@ -408,7 +408,7 @@ class Trainer:
                 if warm_up_left:
                     warm_up_left -= 1
                     if not warm_up_left:  # start-up is over: time the training from here
-                        _synchronize(self.device)
+                        synchronize(self.device)
                         startup = self._startup_stats(start_time)
                         tick.timed_from(self.cur_nimg, time.perf_counter())
                         bar.close()
@@ -436,7 +436,7 @@ class Trainer:
                     _append_jsonl(self.paths.stats_path, row)
                     log.info("tick %d  kimg %.1f  %s", self.cur_tick, row["kimg"], _postfix(row))
                 last_row = row
-                _reset_peak_memory(self.device)  # each tick reports its own peak
+                reset_peak_memory(self.device)  # each tick reports its own peak
                 tick = _TickStats(start_nimg=self.cur_nimg, start_time=time.perf_counter())
                 if not warm_up_left:
                     tick.timed_from(self.cur_nimg, tick.start_time)
@@ -463,9 +463,9 @@ class Trainer:
         """What start-up cost (after a device sync): seconds and peak memory; resets the peak."""
         stats = {
             "startup_s": time.perf_counter() - start_time,
-            "startup_peak_memory_mb": _peak_memory_mb(self.device),
+            "startup_peak_memory_mb": peak_memory_mb(self.device),
         }
-        _reset_peak_memory(self.device)
+        reset_peak_memory(self.device)
         return stats
 
     def _tick_row(self, tick: _TickStats) -> dict[str, Any]:
@@ -491,7 +491,7 @@ class Trainer:
             **means,
             "sec_per_tick": now - tick.start_time,
             "sec_per_kimg": (now - tick.timed_time) / kimg_timed if kimg_timed else None,
-            "peak_memory_mb": _peak_memory_mb(self.device),
+            "peak_memory_mb": peak_memory_mb(self.device),
         }
         return row
 
@@ -745,30 +745,6 @@ def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     if tensor.device.type == "cpu" and not tensor.is_pinned():
         tensor = tensor.pin_memory()  # from pinned memory the copy runs behind the queue
     return tensor.to(device, non_blocking=True)
-
-
-def _peak_memory_mb(device: torch.device) -> float:
-    """CUDA: the most bytes tensors held since the last reset; CPU: the peak resident set."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):  # peak RSS since the last reset, in kB
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's life; KiB
-
-
-def _reset_peak_memory(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return
-    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # Linux: VmHWM starts again from the current RSS
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _progress_bar(total_kimg: float, nimg: int, *, show: bool, start_up: bool = False) -> tqdm:
