@@ -298,3 +298,31 @@ def test_the_eta_of_a_resumed_run_leaves_out_start_up_and_earlier_calls(
     rate = (info["n"] - info["initial"]) / info["elapsed"]
     eta = RecordingBar.format_meter(**{**info, "n": 0.024, "rate": rate})
     assert "<00:0" in eta  # at this rate the remaining 0.008 kimg take seconds, not minutes
+
+
+# -- CUDA ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_steps_between_ticks_never_wait_for_the_gpu(shapes16, tmp_path, monkeypatch):
+    # CUDA's own detector: any synchronizing call (a host read, a blocking copy, a
+    # pageable-memory transfer) inside a step raises.
+    config = _tiny(16, r1_interval=2, pl_interval=2, total_kimg=0.032, tick_kimg=0.016, snap=100)
+    original = Trainer.step
+
+    def strict_step(self, *args):
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            return original(self, *args)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+    trainer = Trainer(config, paths=RunPaths(tmp_path, tmp_path / "m"), device="cuda")
+    batches = batches_from(shapes16, config)(0)
+    trainer.step(*next(batches))  # start-up: lazy init, cuDNN tuning, op loading may sync
+    monkeypatch.setattr(Trainer, "step", strict_step)
+    for _ in range(7):
+        real, c = next(batches)
+        trainer.step(real.pin_memory(), c.pin_memory())  # as the CUDA loader pins them
+    assert trainer.batch_idx == 8
