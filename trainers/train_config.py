@@ -196,6 +196,8 @@ class SpeedOptions:
     """
 
     fast_adam: bool = True  # fused Adam on CUDA, foreach elsewhere; False: the for-loop Adam
+    channels_last: bool = False  # G's and D's blocks in channels-last format (not yet measured)
+    bf16: bool = False  # bfloat16 instead of float16 in the reduced-precision blocks (ditto)
 
 
 @dataclass(frozen=True)

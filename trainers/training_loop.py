@@ -61,7 +61,12 @@ from lyriscope.trainers.distributed import (
     gather_tensor,
 )
 from lyriscope.trainers.loss import StyleGAN2Loss
-from lyriscope.trainers.networks import Discriminator, Generator, set_op_impl
+from lyriscope.trainers.networks import (
+    Discriminator,
+    Generator,
+    set_op_impl,
+    set_speed_levers,
+)
 from lyriscope.trainers.seeds import seeds_to_z, to_uint8
 from lyriscope.trainers.train_config import RUN_CONTROL_FIELDS, SpeedOptions, TrainConfig
 
@@ -245,6 +250,8 @@ class Trainer:
         for module in (self.G, self.D, self.G_ema):
             set_op_impl(module, ops)
             broadcast_module(module, dist)
+        for module in (self.G, self.D):  # G_ema draws the sample grids as a user's model would
+            set_speed_levers(module, channels_last=self.speed.channels_last, bf16=self.speed.bf16)
         if augmentation.pipe is not None:
             augmentation.pipe.to(self.device)
         self.loss = StyleGAN2Loss(

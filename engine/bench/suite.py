@@ -323,9 +323,15 @@ def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, 
     """
     runs: dict[str, dict[str, Any]] = {}
     size = options.train_size or options.size
+    configurations = (  # name, lyriscope's ops and precision, how it computes
+        ("reference", False, SpeedOptions(fast_adam=False)),
+        ("lyriscope", True, SpeedOptions()),
+        # Levers not on by default until these rows show they pay off on a GPU.
+        ("lyriscope + channels-last", True, SpeedOptions(channels_last=True)),
+        ("lyriscope + bf16", True, SpeedOptions(bf16=True)),
+    )
     with tempfile.TemporaryDirectory(prefix="lyriscope-bench-") as tmp:
-        for name in ("reference", "lyriscope"):
-            fast = name == "lyriscope"
+        for name, fast, speed in configurations:
             extra = (
                 {"num_fp16_res": 4, "conv_clamp": 256}
                 if fast
@@ -337,7 +343,8 @@ def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, 
                 channel_max=options.channel_max, aug="none", metrics=(), workers=0,
                 pl_batch_shrink=min(2, options.train_batch), seed=options.seed, **extra,
             )  # fmt: skip
-            paths = RunPaths(run_dir=Path(tmp) / name, model_path=Path(tmp) / f"{name}.safetensors")
+            folder = Path(tmp) / str(len(runs))
+            paths = RunPaths(run_dir=folder, model_path=folder / "model.safetensors")
             reals = _real_batch(options, device=device)
             labels = torch.zeros(options.train_batch, 0)
             gc.collect()
@@ -350,7 +357,7 @@ def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, 
                 paths=paths,
                 device=device,
                 ops="cuda" if fast else "ref",
-                speed=SpeedOptions(fast_adam=fast),
+                speed=speed,
             )
             runs[name] = _time_steps(
                 lambda t=trainer, r=reals, c=labels: t.step(r, c),
@@ -361,6 +368,15 @@ def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, 
             )
             del trainer
     reference, ours = runs["reference"], runs["lyriscope"]
+    levers = {
+        name: {
+            **run,
+            "speedup_vs_lyriscope": ours["s_per_kimg"] / run["s_per_kimg"],
+            "memory_vs_lyriscope": run["peak_memory_mb"] / ours["peak_memory_mb"],
+        }
+        for name, run in runs.items()
+        if name not in ("reference", "lyriscope")
+    }
     return {
         "what": "Trainer.step (Gmain, Dmain, lazy R1 / path length as scheduled, no augmentation)",
         "loss": "StyleGAN2Loss",
@@ -371,6 +387,7 @@ def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, 
         "lyriscope": ours,
         "speedup": reference["s_per_kimg"] / ours["s_per_kimg"],
         "memory_ratio": ours["peak_memory_mb"] / reference["peak_memory_mb"],
+        "levers": levers,
     }
 
 
@@ -528,6 +545,14 @@ def _training_rows(tr: dict[str, Any]) -> list[tuple[str, str]]:
             f"{tr['memory_ratio']:.2f}x",
         )
     )
+    for name, run in tr.get("levers", {}).items():
+        rows.append(
+            (
+                f"{name} (vs lyriscope)",
+                f"{run['s_per_kimg']:.1f} s/kimg ({run['speedup_vs_lyriscope']:.2f}x), "
+                f"peak {run['peak_memory_mb']:.0f} MB ({run['memory_vs_lyriscope']:.2f}x)",
+            )
+        )
     return rows
 
 

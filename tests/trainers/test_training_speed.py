@@ -16,7 +16,7 @@ from dataset_zips import batches_from, shapes_zip
 from lyriscope.trainers import training_loop
 from lyriscope.trainers.augment import GEOM, AdaController, AugmentConfig, AugmentPipe
 from lyriscope.trainers.dataset import ImageDataset
-from lyriscope.trainers.train_config import TrainConfig, auto_config
+from lyriscope.trainers.train_config import SpeedOptions, TrainConfig, auto_config
 from lyriscope.trainers.training_loop import (
     Augmentation,
     RunPaths,
@@ -326,3 +326,68 @@ def test_cuda_steps_between_ticks_never_wait_for_the_gpu(shapes16, tmp_path, mon
         real, c = next(batches)
         trainer.step(real.pin_memory(), c.pin_memory())  # as the CUDA loader pins them
     assert trainer.batch_idx == 8
+
+
+# -- optional levers (off by default until measured on a GPU) -------------------------------------
+
+
+def _lever_trainer(config: TrainConfig, tmp_path: Path, **levers) -> Trainer:
+    return Trainer(
+        config,
+        paths=RunPaths(tmp_path, tmp_path / "m.safetensors"),
+        device="cpu",
+        speed=SpeedOptions(**levers),
+    )
+
+
+def test_channels_last_trains_like_the_default_layout(shapes16, tmp_path, monkeypatch):
+    config = _tiny(16, r1_interval=2, pl_interval=2)
+    default = _stepped(config, shapes16, tmp_path / "a", steps=2)
+    layouts = []
+
+    def record(module, args):
+        layouts.append(args[0].is_contiguous(memory_format=torch.channels_last))
+
+    lever = _lever_trainer(config, tmp_path / "b", channels_last=True)
+    for name in ("G", "D"):
+        for block in getattr(lever, name).modules():
+            if type(block).__name__ in ("Conv2dLayer", "SynthesisLayer"):
+                block.register_forward_pre_hook(record)
+    batches = batches_from(shapes16, config)(0)
+    for _ in range(2):
+        lever.step(*next(batches))
+    assert layouts and sum(layouts) > len(layouts) // 2  # most convolutions see NHWC
+    assert not any(b.lever_channels_last for b in lever.G_ema.modules() if hasattr(b, "lever_bf16"))
+    for net in ("G", "D", "G_ema"):
+        a, b = getattr(default, net).state_dict(), getattr(lever, net).state_dict()
+        for name in a:
+            torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_bf16_blocks_stay_within_bfloat16_of_float32(shapes16, tmp_path):
+    # At 16² the blocks at 8² and 16² are the reduced-precision ones (num_fp16_res 4).
+    config = _tiny(16)
+    fp32 = _lever_trainer(config, tmp_path / "a")
+    bf16 = _lever_trainer(config, tmp_path / "b", bf16=True)
+    z = torch.randn([4, config.z_dim], generator=torch.Generator().manual_seed(0))
+    c = torch.zeros([4, 0])
+    dtypes = []
+    block = bf16.G.synthesis.b16
+    block.conv0.register_forward_pre_hook(lambda m, args: dtypes.append(args[0].dtype))
+    images = [t.G(z, c, noise_mode="const") for t in (fp32, bf16)]
+    assert dtypes == [torch.bfloat16]
+    assert images[1].dtype == torch.float32
+    torch.testing.assert_close(images[1], images[0], rtol=0, atol=0.05)
+    logits, grads = [], []
+    for t in (fp32, bf16):
+        params = [p.requires_grad_() for p in t.D.parameters()]
+        out = t.D(images[0].detach(), c)
+        logits.append(out.detach())
+        grads.append(torch.cat([g.flatten() for g in torch.autograd.grad(out.sum(), params)]))
+        t.D.requires_grad_(False)
+    torch.testing.assert_close(logits[1], logits[0], rtol=0.05, atol=0.05)
+    # The gradients point the same way.
+    assert torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0) > 0.99
+    batches = batches_from(shapes16, config)(0)
+    stats = bf16.step(*next(batches))  # a whole step runs, with finite losses
+    assert all(torch.isfinite(v).all() for v in stats.values())
