@@ -18,6 +18,12 @@ convolutions may differ in the last bits).
 Stopping: SIGINT/SIGTERM set a flag; the loop finishes the current minibatch, writes a
 snapshot and returns TrainResult.stopped_by = the signal number (the CLI exits 128 + it:
 130 for Ctrl-C, 143 for SIGTERM).
+
+Speed: between two ticks nothing reads a tensor on the host (on CUDA each read waits for
+the GPU): loss terms are summed on the device and read once per tick, in the stats row.
+Start-up (until every phase ran once: data workers, op builds, cuDNN tuning) is timed
+apart (startup_s) and left out of the ticks' s/kimg and the ETA; each tick reports its
+own peak memory.
 """
 
 from __future__ import annotations
