@@ -457,6 +457,7 @@ class Trainer:
                     stopped_by = signum
                     break
         finally:
+            bar.leave = True  # a run that ended within start-up keeps its start-up bar
             bar.close()
         return TrainResult(
             kimg=self.cur_nimg / 1000,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
 import traceback
 from collections.abc import Iterator
@@ -391,3 +392,13 @@ def test_bf16_blocks_stay_within_bfloat16_of_float32(shapes16, tmp_path):
     batches = batches_from(shapes16, config)(0)
     stats = bf16.step(*next(batches))  # a whole step runs, with finite losses
     assert all(torch.isfinite(v).all() for v in stats.values())
+
+
+def test_a_run_that_ends_within_start_up_keeps_its_bar(shapes16, tmp_path, capsys):
+    config = _tiny(16, total_kimg=0.004, tick_kimg=0.004)  # one minibatch: all start-up
+    paths = RunPaths(tmp_path / "run", tmp_path / "m.safetensors")
+    result = train(config, batches=batches_from(shapes16, config), paths=paths)
+    assert result.batch_idx == 1 and result.startup_seconds > 0
+    assert math.isnan(result.seconds_per_kimg)  # nothing was timed after start-up
+    bar = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "0.004/0.004 kimg" in bar
