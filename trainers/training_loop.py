@@ -324,9 +324,8 @@ class Trainer:
     def step(self, real_img_u8: torch.Tensor, real_c: torch.Tensor) -> dict[str, torch.Tensor]:
         """One minibatch of every due phase, then G_ema and ADA; returns the loss terms."""
         c, dist = self.config, self.dist
-        real_img = (
-            _to_device(real_img_u8, self.device).to(torch.float32) / 127.5 - 1
-        )  # [B, C, R, R]
+        real_img_u8 = _to_device(real_img_u8, self.device)
+        real_img = real_img_u8.to(torch.float32) / 127.5 - 1  # [B, C, R, R]
         real_c = _to_device(real_c, self.device).to(torch.float32)  # [B, c_dim]
         all_z = torch.randn(
             [len(self.phases), c.batch, c.z_dim], generator=self.z_generator
@@ -496,7 +495,8 @@ class Trainer:
         means = tick.means(extra)  # waits for the GPU: the times below include its work
         now = time.perf_counter()
         tick.end_time, tick.end_nimg = now, self.cur_nimg
-        kimg_timed = (self.cur_nimg - tick.timed_nimg) / 1000 if tick.timed_time else 0.0
+        timed = tick.timed_time is not None
+        kimg_timed = (self.cur_nimg - tick.timed_nimg) / 1000 if timed else 0.0
         row: dict[str, Any] = {
             "tick": self.cur_tick,
             "kimg": self.cur_nimg / 1000,
