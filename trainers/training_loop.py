@@ -370,10 +370,11 @@ class Trainer:
         if c.ema_rampup is not None:
             ema_nimg = min(ema_nimg, self.cur_nimg * c.ema_rampup)
         beta = 0.5 ** (c.batch / max(ema_nimg, 1e-8))
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
-            p_ema.copy_(p.lerp(p_ema, beta))
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
-            b_ema.copy_(b)
+        # Multi-tensor ops: a few kernel launches for all parameters, not two per parameter;
+        # the same lerp(p, p_ema, beta) as one at a time.
+        ema, params = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_copy_(ema, torch._foreach_lerp(params, ema, beta))
+        torch._foreach_copy_(list(self.G_ema.buffers()), list(self.G.buffers()))
 
     # -- the loop ------------------------------------------------------------------------
 

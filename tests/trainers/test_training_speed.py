@@ -231,6 +231,20 @@ def test_a_fused_checkpoint_resumes_with_this_devices_adam(shapes16, tmp_path, m
     assert resumed.batch_idx == 3
 
 
+def test_g_ema_follows_g_as_one_parameter_at_a_time(shapes16, tmp_path):
+    config = _tiny(16, ema_kimg=0.01)
+    trainer = _stepped(config, shapes16, tmp_path, steps=2)
+    before = {k: v.clone() for k, v in trainer.G_ema.state_dict().items()}
+    trainer.cur_nimg += 4
+    trainer._update_ema()
+    beta = 0.5 ** (config.batch / min(config.ema_kimg * 1000, trainer.cur_nimg * config.ema_rampup))
+    after = trainer.G_ema.state_dict()
+    for name, p in trainer.G.named_parameters():
+        assert torch.equal(after[name], p.lerp(before[name], beta)), name
+    for name, b in trainer.G.named_buffers():
+        assert torch.equal(after[name], b), name
+
+
 # -- start-up and the first tick ---------------------------------------------------------------
 
 
