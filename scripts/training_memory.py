@@ -12,6 +12,8 @@ held before the minibatch. Each measurement runs in its own process:
                 the kernel (the real one needs CUDA), upfirdn2d on PyTorch: what the
                 CUDA route's bias_act keeps for backward
   fused-keep-x  the same, keeping bias_act's input for backward (lyriscope before issue 18)
+Both sides run num_fp16_res=0: NVlabs' blocks would run float16 on a CPU as well (ours
+only on CUDA), which halves their activations and is no like-for-like comparison.
 NVlabs' code is imported from the given checkout, never copied here. Linux/glibc only.
 """
 
