@@ -340,7 +340,8 @@ def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, 
             config = TrainConfig(
                 resolution=size, batch=options.train_batch,
                 mbstd_group=min(4, options.train_batch), channel_base=options.channel_base,
-                channel_max=options.channel_max, aug="none", metrics=(), workers=0,
+                channel_max=options.channel_max, mapping_layers=options.mapping_layers,
+                aug="none", metrics=(), workers=0,
                 pl_batch_shrink=min(2, options.train_batch), seed=options.seed, **extra,
             )  # fmt: skip
             folder = Path(tmp) / str(len(runs))
@@ -382,6 +383,11 @@ def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, 
         "loss": "StyleGAN2Loss",
         "batch": options.train_batch,
         "size": size,
+        "networks": {
+            "channel_base": options.channel_base,
+            "channel_max": options.channel_max,
+            "mapping_layers": options.mapping_layers,
+        },
         "memory_kind": memory_kind(device),
         "reference": reference,
         "lyriscope": ours,
@@ -528,7 +534,14 @@ def _offline_rows(off: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _training_rows(tr: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [(tr["what"], f"{tr['size']}², batch {tr['batch']}, {tr['loss']}")]
+    nets = tr["networks"]
+    rows = [
+        (
+            tr["what"],
+            f"{tr['size']}², batch {tr['batch']}, channel_base {nets['channel_base']}, "
+            f"max {nets['channel_max']}, mapping {nets['mapping_layers']}, {tr['loss']}",
+        )
+    ]
     for name in ("reference", "lyriscope"):
         run = tr[name]
         rows.append(
