@@ -402,7 +402,7 @@ class Trainer:
         warm_up_left = self._warm_up_steps()
         last_row: dict[str, Any] = {}
         show = progress and dist.is_main
-        bar = _progress_bar(c.total_kimg, self.cur_nimg, show=show, start_up=True)
+        bar = _progress_bar(c.total_kimg, min(self.cur_nimg, total_nimg), show=show, start_up=True)
         with _rng_preserved(self.device):  # a DataLoader draws its seed from the global RNG
             source = batches(self.items_drawn)
         stopped_by = None
@@ -425,7 +425,7 @@ class Trainer:
                         startup = self._startup_stats(start_time)
                         tick.timed_from(self.cur_nimg, time.perf_counter())
                         bar.close()
-                        bar = _progress_bar(c.total_kimg, self.cur_nimg, show=show)
+                        bar = _progress_bar(c.total_kimg, min(self.cur_nimg, total_nimg), show=show)
                 # Never past the total (a last batch may overshoot it): the ETA stays >= 0.
                 bar.update(min(self.cur_nimg, total_nimg) / 1000 - bar.n)
                 signum = stop.signum if broadcast_flag(stop.signum is not None, dist) else None
