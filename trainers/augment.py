@@ -368,15 +368,20 @@ class AdaController:
         )
         self._count += real_logits.numel()
 
-    def step(self, pipe: AugmentPipe, *, batch_idx: int) -> float | None:
-        """After minibatch batch_idx (counted from 1): maybe adjust pipe.p; rt or None."""
+    def step(self, pipe: AugmentPipe, *, batch_idx: int) -> torch.Tensor | None:
+        """After minibatch batch_idx (counted from 1): maybe adjust pipe.p; rt or None.
+
+        rt is a float64 scalar on the logits' device: p moves there too, so the heuristic
+        never waits for the GPU (read rt when the stats are written, once per tick).
+        """
         if batch_idx % self.interval != 0:
             return None
-        if self._count == 0:
+        if self._count == 0 or self._sign_sum is None:
             return None  # no logits seen: nothing to judge
-        rt = float(self._sign_sum) / self._count
+        rt = self._sign_sum / self._count
         self._sign_sum, self._count = None, 0
-        direction = (rt > self.target) - (rt < self.target)
+        # -1, 0 or +1 as float32: p + direction * step_size rounds as it did on the host.
+        direction = torch.sign(rt - self.target).to(device=pipe.p.device, dtype=pipe.p.dtype)
         with torch.no_grad():
             pipe.p.copy_((pipe.p + direction * self.step_size).clamp(min=0))
         return rt

@@ -60,10 +60,14 @@ def env_dist_info() -> DistInfo:
 
 
 def init_process_group(info: DistInfo, *, device: torch.device) -> None:
-    """Join the process group when several processes run (NCCL on CUDA, gloo otherwise)."""
+    """Join the process group when several processes run (NCCL on CUDA, gloo otherwise).
+
+    On CUDA, host tensors (the per-minibatch stop flag of broadcast_flag) go over gloo:
+    NCCL takes only GPU tensors, and a GPU flag would make every minibatch wait for the GPU.
+    """
     if not info.enabled or torch.distributed.is_initialized():
         return
-    backend = "nccl" if device.type == "cuda" else "gloo"
+    backend = "cuda:nccl,cpu:gloo" if device.type == "cuda" else "gloo"
     if "MASTER_ADDR" not in os.environ or "MASTER_PORT" not in os.environ:
         raise DeviceError(
             "WORLD_SIZE > 1 but MASTER_ADDR/MASTER_PORT are not set; start the "
@@ -136,7 +140,7 @@ def broadcast_flag(flag: bool, info: DistInfo) -> bool:
     """True on every process when any process says True (e.g. a signal arrived)."""
     if not info.enabled:
         return flag
-    value = torch.tensor([1.0 if flag else 0.0])
+    value = torch.tensor([1.0 if flag else 0.0])  # a host tensor: gloo, no GPU sync
     torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
     return bool(value.item() > 0)
 

@@ -224,6 +224,8 @@ def fit(
                 if math.isfinite(result.seconds_per_kimg)
                 else ""
             )
+            if math.isfinite(result.startup_seconds):
+                speed += f" after {result.startup_seconds:.1f} s of start-up"
             print(
                 f"{name}: trained to {result.kimg:g} kimg{speed}; model {paths.model_path}",
                 file=sys.stderr,

@@ -33,8 +33,13 @@ def normalize_2nd_moment(x: torch.Tensor, *, dim: int = 1, eps: float = 1e-8) ->
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
-def _compute_dtype(use_fp16: bool, device: torch.device, force_fp32: bool) -> torch.dtype:
-    # float16 only pays off (and is only tested by NVlabs) on CUDA.
+def _compute_dtype(
+    use_fp16: bool, device: torch.device, force_fp32: bool, *, bf16: bool = False
+) -> torch.dtype:
+    # float16 only pays off (and is only tested by NVlabs) on CUDA. bf16 (a lever, see
+    # SpeedLevers) runs on any device: on a CPU that is how its tests see it.
+    if use_fp16 and not force_fp32 and bf16:
+        return torch.bfloat16
     if use_fp16 and not force_fp32 and device.type == "cuda":
         return torch.float16
     return torch.float32
@@ -44,6 +49,35 @@ def _memory_format(channels_last: bool, dtype: torch.dtype) -> torch.memory_form
     if channels_last and dtype == torch.float16:
         return torch.channels_last
     return torch.contiguous_format
+
+
+class SpeedLevers:
+    """Run-time switches of a block's arithmetic, not part of its architecture (never saved).
+
+    channels_last: the block's activations in channels-last memory format at any precision
+    (the fp16_channels_last argument only does so in float16); bf16: the blocks that run in
+    reduced precision use bfloat16 instead of float16 (wider range, fewer mantissa bits).
+    """
+
+    lever_channels_last: bool = False
+    lever_bf16: bool = False
+
+    def _block_format(self, dtype: torch.dtype, channels_last: bool) -> torch.memory_format:
+        if self.lever_channels_last:
+            return torch.channels_last
+        return _memory_format(channels_last, dtype)
+
+
+def set_speed_levers(
+    module: torch.nn.Module, *, channels_last: bool = False, bf16: bool = False
+) -> torch.nn.Module:
+    """Set the SpeedLevers of every block in `module`; returns module. Results agree with the
+    levers off to float rounding (bf16: to its 8 mantissa bits)."""
+    for layer in module.modules():
+        if isinstance(layer, SpeedLevers):
+            layer.lever_channels_last = channels_last
+            layer.lever_bf16 = bf16
+    return module
 
 
 def _check_noise_mode(noise_mode: str) -> None:
@@ -362,7 +396,7 @@ class ToRGBLayer(torch.nn.Module, UsesFusedOps):
 # ----------------------------------------------------------------------------- generator
 
 
-class SynthesisBlock(torch.nn.Module, UsesFusedOps):
+class SynthesisBlock(torch.nn.Module, UsesFusedOps, SpeedLevers):
     """One resolution of the generator: (const or up-conv) + conv + toRGB added to the image."""
 
     def __init__(
@@ -432,15 +466,15 @@ class SynthesisBlock(torch.nn.Module, UsesFusedOps):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x [N, C, R/2, R/2], img [N, img_channels, R/2, R/2], ws [N, num_conv+num_torgb, w_dim]."""
         w_iter = iter(ws.unbind(dim=1))
-        dtype = _compute_dtype(self.use_fp16, ws.device, force_fp32)
-        memory_format = _memory_format(self.channels_last, dtype)
+        dtype = _compute_dtype(self.use_fp16, ws.device, force_fp32, bf16=self.lever_bf16)
+        memory_format = self._block_format(dtype, self.channels_last)
         if fused_modconv is None:
             # Grouped convs are fastest at inference; training backprops faster through plain ones.
             fused_modconv = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
 
         if self.in_channels == 0:
-            x = self.const.to(dtype=dtype, memory_format=memory_format)
-            x = x.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])  # [N, C, 4, 4]
+            x = self.const.to(dtype=dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = x.contiguous(memory_format=memory_format)  # [N, C, 4, 4]
         else:
             x = x.to(dtype=dtype, memory_format=memory_format)
 
@@ -610,7 +644,7 @@ class Generator(torch.nn.Module):
 # ----------------------------------------------------------------------------- discriminator
 
 
-class DiscriminatorBlock(torch.nn.Module, UsesFusedOps):
+class DiscriminatorBlock(torch.nn.Module, UsesFusedOps, SpeedLevers):
     """One resolution of the discriminator: (fromRGB) + conv + down-conv, with a resnet skip."""
 
     def __init__(
@@ -677,8 +711,8 @@ class DiscriminatorBlock(torch.nn.Module, UsesFusedOps):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x [N, tmp_channels, R, R] (None in the first block), img [N, img_channels, R, R]."""
         device = (x if x is not None else img).device
-        dtype = _compute_dtype(self.use_fp16, device, force_fp32)
-        memory_format = _memory_format(self.channels_last, dtype)
+        dtype = _compute_dtype(self.use_fp16, device, force_fp32, bf16=self.lever_bf16)
+        memory_format = self._block_format(dtype, self.channels_last)
         if x is not None:
             x = x.to(dtype=dtype, memory_format=memory_format)
         if self.in_channels == 0 or self.architecture == "skip":

@@ -189,6 +189,18 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class SpeedOptions:
+    """How a run computes, not what it trains: results agree to float rounding either way.
+
+    Run controls: never stored in a checkpoint, free to change on resume.
+    """
+
+    fast_adam: bool = True  # fused Adam on CUDA, foreach elsewhere; False: the for-loop Adam
+    channels_last: bool = False  # G's and D's blocks in channels-last format (not yet measured)
+    bf16: bool = False  # bfloat16 instead of float16 in the reduced-precision blocks (ditto)
+
+
+@dataclass(frozen=True)
 class Preset:
     """A named training configuration, as NVlabs' train.py --cfg (None: the 'auto' formula)."""
 

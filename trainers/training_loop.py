@@ -18,6 +18,12 @@ convolutions may differ in the last bits).
 Stopping: SIGINT/SIGTERM set a flag; the loop finishes the current minibatch, writes a
 snapshot and returns TrainResult.stopped_by = the signal number (the CLI exits 128 + it:
 130 for Ctrl-C, 143 for SIGTERM).
+
+Speed: between two ticks nothing reads a tensor on the host (on CUDA each read waits for
+the GPU): loss terms are summed on the device and read once per tick, in the stats row.
+Start-up (until every phase ran once: data workers, op builds, cuDNN tuning) is timed
+apart (startup_s) and left out of the ticks' s/kimg and the ETA; each tick reports its
+own peak memory.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ import json
 import logging
 import math
 import random
-import resource
 import signal
 import threading
 import time
@@ -50,6 +55,7 @@ from lyriscope.trainers.checkpoint import (
     save_training_state,
 )
 from lyriscope.trainers.contact_sheet import contact_sheet
+from lyriscope.trainers.device_memory import peak_memory_mb, reset_peak_memory, synchronize
 from lyriscope.trainers.distributed import (
     DistInfo,
     average_gradients,
@@ -61,9 +67,14 @@ from lyriscope.trainers.distributed import (
     gather_tensor,
 )
 from lyriscope.trainers.loss import StyleGAN2Loss
-from lyriscope.trainers.networks import Discriminator, Generator, set_op_impl
+from lyriscope.trainers.networks import (
+    Discriminator,
+    Generator,
+    set_op_impl,
+    set_speed_levers,
+)
 from lyriscope.trainers.seeds import seeds_to_z, to_uint8
-from lyriscope.trainers.train_config import RUN_CONTROL_FIELDS, TrainConfig
+from lyriscope.trainers.train_config import RUN_CONTROL_FIELDS, SpeedOptions, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +136,9 @@ class TrainResult:
     batch_idx: int  # minibatches done in total
     stopped_by: int | None  # signal number that stopped it early; None: reached total_kimg
     seconds: float  # wall time of this call
-    seconds_per_kimg: float  # training speed of this call (without snapshots)
+    seconds_per_kimg: float  # training speed of this call (without snapshots and start-up)
     last_stats: dict[str, Any] = field(default_factory=dict)  # the last stats.jsonl row
+    startup_seconds: float = math.nan  # one-time work before the timed training (NaN: none)
 
 
 @dataclass
@@ -163,13 +175,15 @@ def train(
     handle_signals: bool = False,
     progress: bool = True,
     ops: str = "cuda",
+    speed: SpeedOptions | None = None,
 ) -> TrainResult:
     """Train until config.total_kimg (or a stop request); resume=True continues the run's checkpoint.
 
     With resume=True and a checkpoint in paths.run_dir, the architecture and losses come
     from the checkpoint and only the run-control fields (total_kimg, tick_kimg, snap,
     metrics, workers) from `config`. ops: 'cuda' runs the fused CUDA kernels where they
-    build, 'ref' pure PyTorch everywhere (a run control: results agree either way).
+    build, 'ref' pure PyTorch everywhere; speed: how to compute (SpeedOptions). Both are
+    run controls: results agree either way.
     """
     resuming = resume and paths.state_path.is_file()
     if paths.state_path.is_file() and not resume:
@@ -191,6 +205,7 @@ def train(
         augmentation=augmentation,
         fingerprint=fingerprint,
         ops=ops,
+        speed=speed,
     )
     if resuming:
         trainer.load_state(paths.state_path)
@@ -214,9 +229,11 @@ class Trainer:
         augmentation: Augmentation | None = None,
         fingerprint: str | None = None,
         ops: str = "cuda",
+        speed: SpeedOptions | None = None,  # None: the defaults (fused / foreach Adam)
     ) -> None:
         dist = dist or DistInfo()
         augmentation = augmentation or Augmentation()
+        self.speed = speed or SpeedOptions()
 
         self.config = config
         self.paths = paths
@@ -239,6 +256,8 @@ class Trainer:
         for module in (self.G, self.D, self.G_ema):
             set_op_impl(module, ops)
             broadcast_module(module, dist)
+        for module in (self.G, self.D):  # G_ema draws the sample grids as a user's model would
+            set_speed_levers(module, channels_last=self.speed.channels_last, bf16=self.speed.bf16)
         if augmentation.pipe is not None:
             augmentation.pipe.to(self.device)
         self.loss = StyleGAN2Loss(
@@ -274,13 +293,14 @@ class Trainer:
             ("D", self.D, c.r1_interval, c.r1_gamma > 0),
         ):
             params = [p for p in module.parameters()]
+            impl = adam_impl(self.device, fast=self.speed.fast_adam)
             if not active or reg_interval <= 1:
-                opt = torch.optim.Adam(params, lr=c.lr, betas=c.betas, eps=c.eps)
+                opt = torch.optim.Adam(params, lr=c.lr, betas=c.betas, eps=c.eps, **impl)
                 phases.append(_Phase(f"{name}both" if active else f"{name}main", module, opt, 1))
                 continue
             ratio = reg_interval / (reg_interval + 1)
             opt = torch.optim.Adam(
-                params, lr=c.lr * ratio, betas=tuple(b**ratio for b in c.betas), eps=c.eps
+                params, lr=c.lr * ratio, betas=tuple(b**ratio for b in c.betas), eps=c.eps, **impl
             )
             phases.append(_Phase(f"{name}main", module, opt, 1))
             phases.append(_Phase(f"{name}reg", module, opt, reg_interval))
@@ -304,13 +324,14 @@ class Trainer:
     def step(self, real_img_u8: torch.Tensor, real_c: torch.Tensor) -> dict[str, torch.Tensor]:
         """One minibatch of every due phase, then G_ema and ADA; returns the loss terms."""
         c, dist = self.config, self.dist
-        real_img = real_img_u8.to(self.device).to(torch.float32) / 127.5 - 1  # [B, C, R, R]
-        real_c = real_c.to(self.device).to(torch.float32)  # [B, c_dim]
+        real_img_u8 = _to_device(real_img_u8, self.device)
+        real_img = real_img_u8.to(torch.float32) / 127.5 - 1  # [B, C, R, R]
+        real_c = _to_device(real_c, self.device).to(torch.float32)  # [B, c_dim]
         all_z = torch.randn(
             [len(self.phases), c.batch, c.z_dim], generator=self.z_generator
         )  # [phases, batch, z_dim]
         # Round-robin shard, as the sampler deals real images: process r has items r, r+K, ...
-        shards = all_z[:, dist.rank :: dist.world_size].to(self.device)
+        shards = _to_device(all_z[:, dist.rank :: dist.world_size], self.device)
         stats: dict[str, torch.Tensor] = {}
         for phase, gen_z in zip(self.phases, shards, strict=True):
             if self.batch_idx % phase.interval != 0:
@@ -339,7 +360,7 @@ class Trainer:
         if ada is not None and self.augmentation.pipe is not None:
             rt = ada.step(self.augmentation.pipe, batch_idx=self.batch_idx)
             if rt is not None:
-                stats["rt"] = torch.as_tensor(float(rt))
+                stats["rt"] = rt  # a device scalar, read with the tick's stats
         return stats
 
     @torch.no_grad()
@@ -349,10 +370,11 @@ class Trainer:
         if c.ema_rampup is not None:
             ema_nimg = min(ema_nimg, self.cur_nimg * c.ema_rampup)
         beta = 0.5 ** (c.batch / max(ema_nimg, 1e-8))
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
-            p_ema.copy_(p.lerp(p_ema, beta))
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
-            b_ema.copy_(b)
+        # Multi-tensor ops: a few kernel launches for all parameters, not two per parameter;
+        # the same lerp(p, p_ema, beta) as one at a time.
+        ema, params = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_copy_(ema, torch._foreach_lerp(params, ema, beta))
+        torch._foreach_copy_(list(self.G_ema.buffers()), list(self.G.buffers()))
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -364,30 +386,28 @@ class Trainer:
         evaluate: Evaluate | None = None,
         progress: bool = True,
     ) -> TrainResult:
-        """Train until total_kimg or a stop request; snapshot on the way and at the end."""
+        """Train until total_kimg or a stop request; snapshot on the way and at the end.
+
+        Start-up (the first batch from the loader, op builds, cuDNN tuning, lazy CUDA
+        init: everything until each phase has run once) is timed on its own: it is
+        reported as startup_s and kept out of the ticks' s/kimg, the result's s/kimg and
+        the progress bar's ETA.
+        """
         c, dist = self.config, self.dist
         total_nimg = int(round(c.total_kimg * 1000))
         start_time = time.perf_counter()
-        train_seconds = 0.0
-        start_nimg = self.cur_nimg
-        tick = _TickStats(start_nimg=self.cur_nimg, start_time=time.perf_counter())
+        tick = _TickStats(start_nimg=self.cur_nimg, start_time=start_time)
+        timed = _Timed()  # training after start-up: seconds and images
+        startup: dict[str, float] = {}
+        warm_up_left = self._warm_up_steps()
         last_row: dict[str, Any] = {}
-        digits = 1 if c.total_kimg >= 10 else 3
-        bar = tqdm(
-            total=round(c.total_kimg, 3),
-            initial=round(self.cur_nimg / 1000, 3),
-            unit="kimg",
-            disable=not (progress and dist.is_main),
-            dynamic_ncols=True,
-            bar_format=f"{{l_bar}}{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} kimg "
-            f"[{{elapsed}}<{{remaining}}{{postfix}}]",
-        )
+        show = progress and dist.is_main
+        bar = _progress_bar(c.total_kimg, min(self.cur_nimg, total_nimg), show=show, start_up=True)
         with _rng_preserved(self.device):  # a DataLoader draws its seed from the global RNG
             source = batches(self.items_drawn)
         stopped_by = None
         try:
             while self.cur_nimg < total_nimg:
-                t0 = time.perf_counter()
                 try:
                     real_img, real_c = next(source)
                 except RuntimeError:
@@ -397,9 +417,15 @@ class Trainer:
                     self.snapshot(evaluate=None)
                     stopped_by = stop.signum
                     break
-                stats = self.step(real_img, real_c)
-                tick.add(stats)
-                train_seconds += time.perf_counter() - t0
+                tick.add(self.step(real_img, real_c))
+                if warm_up_left:
+                    warm_up_left -= 1
+                    if not warm_up_left:  # start-up is over: time the training from here
+                        synchronize(self.device)
+                        startup = self._startup_stats(start_time)
+                        tick.timed_from(self.cur_nimg, time.perf_counter())
+                        bar.close()
+                        bar = _progress_bar(c.total_kimg, min(self.cur_nimg, total_nimg), show=show)
                 # Never past the total (a last batch may overshoot it): the ETA stays >= 0.
                 bar.update(min(self.cur_nimg, total_nimg) / 1000 - bar.n)
                 signum = stop.signum if broadcast_flag(stop.signum is not None, dist) else None
@@ -413,6 +439,9 @@ class Trainer:
                     self.cur_tick += 1
                 snapshot = done or signum is not None or (tick_done and self.cur_tick % c.snap == 0)
                 row = self._tick_row(tick)
+                timed.add(tick)
+                if startup and not last_row:
+                    row.update(startup)  # the first row of this call says what start-up cost
                 bar.set_postfix_str(_postfix(row), refresh=False)
                 if snapshot:
                     row["metrics"] = self.snapshot(evaluate=evaluate)
@@ -420,36 +449,64 @@ class Trainer:
                     _append_jsonl(self.paths.stats_path, row)
                     log.info("tick %d  kimg %.1f  %s", self.cur_tick, row["kimg"], _postfix(row))
                 last_row = row
+                reset_peak_memory(self.device)  # each tick reports its own peak
                 tick = _TickStats(start_nimg=self.cur_nimg, start_time=time.perf_counter())
+                if not warm_up_left:
+                    tick.timed_from(self.cur_nimg, tick.start_time)
                 if signum is not None:
                     stopped_by = signum
                     break
         finally:
+            bar.leave = True  # a run that ended within start-up keeps its start-up bar
             bar.close()
-        done_kimg = (self.cur_nimg - start_nimg) / 1000
         return TrainResult(
             kimg=self.cur_nimg / 1000,
             batch_idx=self.batch_idx,
             stopped_by=stopped_by,
             seconds=time.perf_counter() - start_time,
-            seconds_per_kimg=train_seconds / done_kimg if done_kimg else math.nan,
+            seconds_per_kimg=timed.seconds / timed.kimg if timed.kimg else math.nan,
             last_stats=last_row,
+            startup_seconds=startup.get("startup_s", math.nan),
         )
 
+    def _warm_up_steps(self) -> int:
+        """Minibatches from here until every phase has run once: the one-time work of a run."""
+        return max(-self.batch_idx % phase.interval for phase in self.phases) + 1
+
+    def _startup_stats(self, start_time: float) -> dict[str, float]:
+        """What start-up cost (after a device sync): seconds and peak memory; resets the peak."""
+        stats = {
+            "startup_s": time.perf_counter() - start_time,
+            "startup_peak_memory_mb": peak_memory_mb(self.device),
+        }
+        reset_peak_memory(self.device)
+        return stats
+
     def _tick_row(self, tick: _TickStats) -> dict[str, Any]:
-        seconds = time.perf_counter() - tick.start_time
-        kimg_done = (self.cur_nimg - tick.start_nimg) / 1000
+        """The stats row of a tick: the only place the loop reads tensors between snapshots.
+
+        sec_per_kimg counts the tick's minibatches after start-up (None when all were
+        start-up); peak_memory_mb is the tick's own peak (CUDA: allocated by tensors;
+        CPU: the process's resident set).
+        """
         pipe = self.augmentation.pipe
+        extra = {"pl_mean": self.loss.pl_mean}
+        if pipe is not None and hasattr(pipe, "p"):
+            extra["p"] = pipe.p
+        means = tick.means(extra)  # waits for the GPU: the times below include its work
+        now = time.perf_counter()
+        tick.end_time, tick.end_nimg = now, self.cur_nimg
+        timed = tick.timed_time is not None
+        kimg_timed = (self.cur_nimg - tick.timed_nimg) / 1000 if timed else 0.0
         row: dict[str, Any] = {
             "tick": self.cur_tick,
             "kimg": self.cur_nimg / 1000,
             "batch_idx": self.batch_idx,
-            **tick.means(),
-            "pl_mean": float(self.loss.pl_mean),
-            "p": float(pipe.p) if pipe is not None and hasattr(pipe, "p") else 0.0,
-            "sec_per_tick": seconds,
-            "sec_per_kimg": seconds / kimg_done if kimg_done else None,
-            "peak_memory_mb": _peak_memory_mb(self.device),
+            "p": 0.0,
+            **means,
+            "sec_per_tick": now - tick.start_time,
+            "sec_per_kimg": (now - tick.timed_time) / kimg_timed if kimg_timed else None,
+            "peak_memory_mb": peak_memory_mb(self.device),
         }
         return row
 
@@ -504,6 +561,9 @@ class Trainer:
             load_state_checked(module, state[name], source=f"{path} [{name}]")
         for phase, opt_state in zip(self._optimizer_phases(), state["opt"], strict=True):
             phase.opt.load_state_dict(opt_state)
+            # The saved groups carry the implementation of the device they were saved on.
+            for group in phase.opt.param_groups:
+                group.update(adam_impl(self.device, fast=self.speed.fast_adam))
         self.loss.pl_mean.copy_(state["pl_mean"])
         aug = self.augmentation
         if aug.pipe is not None and state["augment_pipe"] is not None:
@@ -566,29 +626,73 @@ def _read_state(path: Path) -> dict[str, Any]:
 
 @dataclass
 class _TickStats:
+    """One tick's loss terms, summed on their device: read on the host once, by means()."""
+
     start_nimg: int
     start_time: float
-    sums: dict[str, float] = field(default_factory=dict)
+    timed_nimg: int = 0  # images shown when the timed part began (after start-up)
+    timed_time: float | None = None  # when it began; None: the tick is all start-up
+    end_time: float | None = None  # set by the stats row, with end_nimg
+    end_nimg: int = 0
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)  # float64 scalars
     counts: dict[str, int] = field(default_factory=dict)
-    last: dict[str, float] = field(default_factory=dict)
+    last: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def timed_from(self, nimg: int, t: float) -> None:
+        """Time the tick's speed from here (start-up is over)."""
+        self.timed_nimg, self.timed_time = nimg, t
 
     def add(self, stats: dict[str, torch.Tensor]) -> None:
+        """Add one minibatch's terms (no host read: on CUDA that would wait for the GPU)."""
         for name, value in stats.items():
             if name == "rt":
-                self.last[name] = float(value)
+                self.last[name] = value.detach()
                 continue
             if name == "real_logits":
                 name = "real_sign"
                 value = value.sign()
-            self.sums[name] = self.sums.get(name, 0.0) + float(value.float().mean())
+            mean = value.detach().float().mean().to(torch.float64)
+            self.sums[name] = self.sums[name] + mean if name in self.sums else mean
             self.counts[name] = self.counts.get(name, 0) + 1
 
-    def means(self) -> dict[str, float]:
-        out = {name: self.sums[name] / self.counts[name] for name in self.sums}
+    def means(self, extra: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+        """Mean of each term over the tick (and `extra` scalars), in one host read."""
+        values = {name: self.sums[name] / self.counts[name] for name in self.sums}
+        values.update(self.last)
+        values.update(extra or {})
+        if not values:
+            return {}
+        device = next(iter(values.values())).device
+        stacked = torch.stack(
+            [v.detach().to(device, torch.float64).reshape([]) for v in values.values()]
+        )
+        out = dict(zip(values, stacked.tolist(), strict=True))  # the tick's one sync
         if "loss_D_gen" in out and "loss_D_real" in out:
             out["loss_D"] = out["loss_D_gen"] + out["loss_D_real"]
-        out.update(self.last)
         return out
+
+
+def adam_impl(device: torch.device, *, fast: bool = True) -> dict[str, bool]:
+    """Adam's implementation on `device`: fused on CUDA (one kernel for all parameters instead
+    of several per parameter), foreach (batched tensor lists) elsewhere; the same update.
+
+    fast=False: the for-loop Adam (one parameter at a time), the reference.
+    """
+    cuda = device.type == "cuda"
+    return {"fused": fast and cuda, "foreach": fast and not cuda}
+
+
+@dataclass
+class _Timed:
+    """Seconds and thousands of images of training after start-up, summed over ticks."""
+
+    seconds: float = 0.0
+    kimg: float = 0.0
+
+    def add(self, tick: _TickStats) -> None:
+        if tick.timed_time is not None and tick.end_time is not None:
+            self.seconds += tick.end_time - tick.timed_time
+            self.kimg += (tick.end_nimg - tick.timed_nimg) / 1000
 
 
 def write_sample_grid(
@@ -649,10 +753,35 @@ def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
         f.write(json.dumps(row, sort_keys=True) + "\n")  # one write: a line or nothing
 
 
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a host tensor to `device` without waiting for the GPU (a blocking copy syncs)."""
+    if device.type != "cuda" or tensor.device == device:
+        return tensor.to(device)
+    if tensor.device.type == "cpu" and not tensor.is_pinned():
+        tensor = tensor.pin_memory()  # from pinned memory the copy runs behind the queue
+    return tensor.to(device, non_blocking=True)
+
+
+def _progress_bar(total_kimg: float, nimg: int, *, show: bool, start_up: bool = False) -> tqdm:
+    """The kimg bar; its ETA is remaining kimg x (seconds / kimg since the bar began).
+
+    A run starts with a "start-up" bar that vanishes when start-up is over; the real bar
+    begins there, so one-time work and the images of an earlier call (resume) stay out of
+    the rate. smoothing=0: the rate over the whole bar, snapshots included.
+    """
+    digits = 1 if total_kimg >= 10 else 3
+    return tqdm(
+        total=round(total_kimg, 3),
+        initial=round(nimg / 1000, 3),
+        unit="kimg",
+        desc="start-up" if start_up else None,
+        leave=not start_up,
+        smoothing=0,
+        disable=not show,
+        dynamic_ncols=True,
+        bar_format=f"{{l_bar}}{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} kimg "
+        f"[{{elapsed}}<{{remaining}}{{postfix}}]",
+    )
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import logging
 import math
 import os
@@ -55,9 +56,15 @@ from lyriscope.engine.synth.runtime import pick_device
 from lyriscope.engine.synth.walk import Walk
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import WalkParams
+from lyriscope.trainers.device_memory import (
+    memory_kind,
+    memory_now_mb,
+    peak_memory_mb,
+    reset_peak_memory,
+)
 from lyriscope.trainers.networks import set_op_impl
 from lyriscope.trainers.random_model import random_generator
-from lyriscope.trainers.train_config import TrainConfig
+from lyriscope.trainers.train_config import SpeedOptions, TrainConfig
 from lyriscope.trainers.training_loop import RunPaths, Trainer
 
 log = logging.getLogger(__name__)
@@ -327,47 +334,89 @@ def bench_offline(
 
 
 def bench_training(*, options: BenchOptions, device: torch.device) -> dict[str, Any]:
-    """Seconds per kimg of training: reference (fp32, PyTorch ops) vs fast configuration.
+    """Seconds per kimg and peak memory of a training step: reference vs lyriscope, same run.
 
-    fast: fused CUDA ops, fp16 on the top 4 resolutions, conv_clamp 256, cuDNN benchmark.
-
-    Through trainers.training_loop.Trainer.step, as `lyriscope train` runs it.
+    reference: fp32, pure-PyTorch ops, the for-loop Adam, no cuDNN benchmark (no levers).
+    lyriscope: what `lyriscope train` runs: fused CUDA ops, fp16 on the top 4 resolutions,
+    conv_clamp 256, cuDNN benchmark, fused Adam (CUDA; foreach Adam on a CPU).
+    Through trainers.training_loop.Trainer.step, as `lyriscope train` runs it. Each
+    configuration runs alone (the other's trainer freed); one warm-up step (every phase
+    runs on minibatch 0: cuDNN tuning, op loading) is reported as start-up, then
+    `train_steps` steps are timed (lazy R1 every 16th, path length every 4th minibatch).
     """
     runs: dict[str, dict[str, Any]] = {}
     size = options.train_size or options.size
+    configurations = (  # name, lyriscope's ops and precision, how it computes
+        ("reference", False, SpeedOptions(fast_adam=False)),
+        ("lyriscope", True, SpeedOptions()),
+        # Levers not on by default until these rows show they pay off on a GPU.
+        ("lyriscope + channels-last", True, SpeedOptions(channels_last=True)),
+        ("lyriscope + bf16", True, SpeedOptions(bf16=True)),
+    )
     with tempfile.TemporaryDirectory(prefix="lyriscope-bench-") as tmp:
-        for name in ("reference", "fast"):
+        for name, fast, speed in configurations:
             extra = (
                 {"num_fp16_res": 4, "conv_clamp": 256}
-                if name == "fast"
+                if fast
                 else {"num_fp16_res": 0, "conv_clamp": None}
             )
             config = TrainConfig(
                 resolution=size, batch=options.train_batch,
                 mbstd_group=min(4, options.train_batch), channel_base=options.channel_base,
-                channel_max=options.channel_max, aug="none", metrics=(), workers=0,
+                channel_max=options.channel_max, mapping_layers=options.mapping_layers,
+                aug="none", metrics=(), workers=0,
                 pl_batch_shrink=min(2, options.train_batch), seed=options.seed, **extra,
             )  # fmt: skip
-            paths = RunPaths(run_dir=Path(tmp) / name, model_path=Path(tmp) / f"{name}.safetensors")
-            trainer = Trainer(
-                config, paths=paths, device=device, ops="cuda" if name == "fast" else "ref"
-            )
+            folder = Path(tmp) / str(len(runs))
+            paths = RunPaths(run_dir=folder, model_path=folder / "model.safetensors")
             reals = _real_batch(options, device=device)
             labels = torch.zeros(options.train_batch, 0)
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            before_mb = memory_now_mb(device)
+            reset_peak_memory(device)
+            trainer = Trainer(
+                config,
+                paths=paths,
+                device=device,
+                ops="cuda" if fast else "ref",
+                speed=speed,
+            )
             runs[name] = _time_steps(
                 lambda t=trainer, r=reals, c=labels: t.step(r, c),
-                fast=name == "fast",
+                fast=fast,
                 options=options,
                 device=device,
+                before_mb=before_mb,
             )
+            del trainer
+    reference, ours = runs["reference"], runs["lyriscope"]
+    levers = {
+        name: {
+            **run,
+            "speedup_vs_lyriscope": ours["s_per_kimg"] / run["s_per_kimg"],
+            "memory_vs_lyriscope": run["peak_memory_mb"] / ours["peak_memory_mb"],
+        }
+        for name, run in runs.items()
+        if name not in ("reference", "lyriscope")
+    }
     return {
         "what": "Trainer.step (Gmain, Dmain, lazy R1 / path length as scheduled, no augmentation)",
         "loss": "StyleGAN2Loss",
         "batch": options.train_batch,
         "size": size,
-        "reference": runs["reference"],
-        "fast": runs["fast"],
-        "speedup": runs["reference"]["s_per_kimg"] / runs["fast"]["s_per_kimg"],
+        "networks": {
+            "channel_base": options.channel_base,
+            "channel_max": options.channel_max,
+            "mapping_layers": options.mapping_layers,
+        },
+        "memory_kind": memory_kind(device),
+        "reference": reference,
+        "lyriscope": ours,
+        "speedup": reference["s_per_kimg"] / ours["s_per_kimg"],
+        "memory_ratio": ours["peak_memory_mb"] / reference["peak_memory_mb"],
+        "levers": levers,
     }
 
 
@@ -534,12 +583,39 @@ def _offline_rows(off: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _training_rows(tr: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (tr["what"], f"{tr['size']}², batch {tr['batch']}, {tr['loss']}"),
-        ("reference (fp32, PyTorch ops)", f"{tr['reference']['s_per_kimg']:.1f} s/kimg"),
-        (f"fast ({tr['fast']['config']})", f"{tr['fast']['s_per_kimg']:.1f} s/kimg"),
-        ("speed-up", f"{tr['speedup']:.2f}x"),
+    nets = tr["networks"]
+    rows = [
+        (
+            tr["what"],
+            f"{tr['size']}², batch {tr['batch']}, channel_base {nets['channel_base']}, "
+            f"max {nets['channel_max']}, mapping {nets['mapping_layers']}, {tr['loss']}",
+        )
     ]
+    for name in ("reference", "lyriscope"):
+        run = tr[name]
+        rows.append(
+            (
+                f"{name} ({run['config']})",
+                f"{run['s_per_kimg']:.1f} s/kimg, peak {run['peak_memory_mb']:.0f} MB, "
+                f"start-up {run['startup_s']:.1f} s",
+            )
+        )
+    rows.append(("speed-up", f"{tr['speedup']:.2f}x"))
+    rows.append(
+        (
+            f"peak memory vs reference ({tr['memory_kind']}, above the start)",
+            f"{tr['memory_ratio']:.2f}x",
+        )
+    )
+    for name, run in tr.get("levers", {}).items():
+        rows.append(
+            (
+                f"{name} (vs lyriscope)",
+                f"{run['s_per_kimg']:.1f} s/kimg ({run['speedup_vs_lyriscope']:.2f}x), "
+                f"peak {run['peak_memory_mb']:.0f} MB ({run['memory_vs_lyriscope']:.2f}x)",
+            )
+        )
+    return rows
 
 
 def _memory_rows(mem: dict[str, Any]) -> list[tuple[str, str]]:
@@ -631,28 +707,45 @@ def _real_batch(options: BenchOptions, *, device: torch.device) -> torch.Tensor:
 
 
 def _time_steps(
-    step: Callable[[], Any], *, fast: bool, options: BenchOptions, device: torch.device
+    step: Callable[[], Any],
+    *,
+    fast: bool,
+    options: BenchOptions,
+    device: torch.device,
+    before_mb: float,
 ) -> dict[str, Any]:
-    """Mean seconds of `train_steps` steps after one warm-up step, and seconds per kimg."""
+    """One warm-up step (start-up), then `train_steps` timed steps: seconds and peak memory.
+
+    Peak memory is above `before_mb` (what the process held before the trainer was built),
+    over the timed steps only, as a training tick reports it.
+    """
     cuda = device.type == "cuda"
     sync = device_sync(device)
     with _cudnn_benchmark(fast and cuda):
+        start = time.perf_counter()
         step()  # warm up (and the first minibatch's regularization)
         sync()
+        startup_s = time.perf_counter() - start
+        startup_peak_mb = peak_memory_mb(device) - before_mb
+        reset_peak_memory(device)
         start = time.perf_counter()
         for _ in range(options.train_steps):
             step()
         sync()
     step_s = (time.perf_counter() - start) / options.train_steps
     label = (
-        "fused ops, fp16 top 4 res, conv_clamp 256, cuDNN benchmark"
+        "fused ops, fp16 top 4 res, conv_clamp 256, cuDNN benchmark, fused Adam"
         if cuda
-        else "conv_clamp 256 (fp32 and PyTorch ops off CUDA)"
+        else "conv_clamp 256, foreach Adam (fp32 and PyTorch ops off CUDA)"
     )
     return {
-        "config": label if fast else "fp32, PyTorch ops",
+        "config": label if fast else "fp32, PyTorch ops, for-loop Adam",
         "step_s": step_s,
         "s_per_kimg": step_s / options.train_batch * 1000,
+        "startup_s": startup_s,
+        # At least 1 MB: on a CPU the resident set can shrink below the start.
+        "peak_memory_mb": max(peak_memory_mb(device) - before_mb, 1.0),
+        "startup_peak_memory_mb": max(startup_peak_mb, 1.0),
     }
 
 

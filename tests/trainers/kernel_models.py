@@ -81,6 +81,11 @@ class BiasActKernel:
             inner = 1  # channels_last, dim 1
         out = np.empty_like(xs)
         for i, v in enumerate(xs):
+            if mode == 3:  # v is the output y of linear, relu or lrelu
+                at_clamp = clamp >= 0 and (v <= -clamp or v >= clamp)
+                d1 = {1: float(v > 0), 2: 1.0 if v > 0 else alpha}.get(act, 1.0)
+                out[i] = gs[i] * (0.0 if at_clamp else gain * d1)
+                continue
             s = v + (bs[(i // inner) % channels] if channels else 0.0)
             value, d1, d2 = taylor(act, s, alpha)
             y = value * gain

@@ -92,6 +92,37 @@ def test_fused_bias_act_differentiates_twice_like_the_reference(act):
 
 
 @pytest.mark.parametrize(
+    "act, clamp, kept",
+    [("lrelu", 256.0, "output"), ("relu", None, "output"), ("linear", 1.0, "output"),
+     ("linear", None, "nothing"), ("tanh", None, "input")],
+)  # fmt: skip
+def test_fused_bias_act_keeps_the_output_for_backward_where_that_suffices(act, clamp, kept):
+    # Piecewise-linear acts keep their output (which the next layer keeps anyway), as
+    # NVlabs' op does: keeping the input held one more activation per layer.
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn([2, 3, 4, 4], generator=gen).requires_grad_()
+    b = torch.randn([3], generator=gen).requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = bias_act_module._bias_act_cuda(
+            BiasActKernel(), x, b, dim=1, act=act, alpha=None, gain=None, clamp=clamp
+        )
+    big = [t for t in saved if t.numel() == x.numel()]
+    storage = {"output": y, "input": x}.get(kept)
+    if storage is None:
+        assert big == []
+    else:
+        ptr = storage.untyped_storage().data_ptr()
+        assert big and any(t.untyped_storage().data_ptr() == ptr for t in big)
+        if kept == "output":
+            assert all(t.untyped_storage().data_ptr() == ptr for t in big)
+    gx, gb = torch.autograd.grad(y.sin().sum(), [x, b])
+    ref = bias_act(x, b, act=act, clamp=clamp, impl="ref")
+    rx, rb = torch.autograd.grad(ref.sin().sum(), [x, b])
+    torch.testing.assert_close((gx, gb), (rx, rb))
+
+
+@pytest.mark.parametrize(
     "kwargs",
     [
         dict(up=2, padding=[2, 1, 2, 1], gain=4),

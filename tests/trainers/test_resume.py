@@ -126,6 +126,28 @@ def test_stop_request_saves_a_checkpoint_at_the_step_boundary(dataset, tmp_path:
     assert result.stopped_by == signal.SIGTERM
     state = load_training_state(tmp_path / "training-state.pt")
     assert state["batch_idx"] == 3 and state["cur_nimg"] == 3 * BATCH
+    # The stopped run shows what it learned: a sample grid at the stop.
+    paths = RunPaths(tmp_path, tmp_path / "m.safetensors")
+    assert sorted(tmp_path.glob("samples-*.png"))[-1] == paths.samples_path(3 * BATCH)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_the_run_with_a_checkpoint_and_a_sample_grid(dataset, tmp_path, signum):
+    config = _config(100, tick_kimg=1, snap=100)  # no tick, no snapshot before the signal
+    taken = []
+
+    def batches(start: int):
+        for batch in make_loader(dataset, batch=BATCH, workers=0, start=start):
+            taken.append(batch)
+            if len(taken) == 2:
+                os.kill(os.getpid(), signum)  # as Ctrl-C or `kill` would
+            yield batch
+
+    paths = RunPaths(tmp_path, tmp_path / "m.safetensors")
+    result = train(config, batches=batches, paths=paths, handle_signals=True, progress=False)
+    assert result.stopped_by == signum and result.batch_idx == 2
+    assert sorted(tmp_path.glob("samples-*.png")) == [paths.samples_path(2 * BATCH)]
+    assert load_training_state(paths.state_path)["batch_idx"] == 2
 
 
 def _wait_for(predicate, timeout: float) -> bool:

@@ -7,6 +7,11 @@
 //   mode 2: out = grad * gain * act''(s)  where the clamp did not cut, else 0
 // Mode 1 is the gradient of mode 0 with respect to s; mode 2 is what R1's double
 // backward needs from mode 1.
+//   mode 3: out = grad * gain * act'(s)   as mode 1, read from the output y (passed as x,
+//           no bias) for the piecewise-linear acts (linear, relu, lrelu with alpha >= 0,
+//           gain > 0): their slope follows from y's sign and the clamp cut where |y|
+//           reached it. The backward pass then keeps y, which the next layer keeps
+//           anyway, instead of x: one activation-sized tensor less per layer.
 
 #include <algorithm>
 
@@ -124,6 +129,16 @@ __global__ void bias_act_kernel(
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.numel;
        i += stride) {
+    if (p.mode == 3) {
+      const acc_t y = static_cast<acc_t>(x[i]);
+      const bool at_clamp = clamp >= acc_t(0) && (y <= -clamp || y >= clamp);
+      acc_t d1 = acc_t(1);
+      if (p.act == kRelu) d1 = y > acc_t(0) ? acc_t(1) : acc_t(0);
+      if (p.act == kLrelu) d1 = y > acc_t(0) ? acc_t(1) : alpha;
+      const acc_t slope = at_clamp ? acc_t(0) : gain * d1;
+      out[i] = static_cast<scalar_t>(static_cast<acc_t>(grad[i]) * slope);
+      continue;
+    }
     acc_t s = static_cast<acc_t>(x[i]);
     if (p.channels > 0) s += static_cast<acc_t>(b[(i / p.inner) % p.channels]);
     const Taylor<acc_t> a = activate(p.act, s, alpha);
@@ -165,8 +180,12 @@ torch::Tensor bias_act_cuda(
     double clamp,
     int64_t mode) {
   TORCH_CHECK(x.is_cuda(), "bias_act: x must be on a CUDA device");
-  TORCH_CHECK(mode >= 0 && mode <= 2, "bias_act: mode must be 0, 1 or 2");
+  TORCH_CHECK(mode >= 0 && mode <= 3, "bias_act: mode must be 0, 1, 2 or 3");
   TORCH_CHECK(act >= kLinear && act <= kSwish, "bias_act: unknown activation code ", act);
+  TORCH_CHECK(mode != 3 || ((act == kLinear || act == kRelu || act == kLrelu) &&
+                            b.numel() == 0 && gain > 0 && alpha >= 0),
+              "bias_act: mode 3 takes the output of linear, relu or lrelu (alpha >= 0, "
+              "gain > 0) and no bias");
   TORCH_CHECK(dim >= 0 && dim < x.dim(), "bias_act: dim out of range");
   const int64_t inner = channel_inner(x, dim);
   TORCH_CHECK(inner >= 0, "bias_act: x must be contiguous or channels_last (dim 1)");

@@ -3,7 +3,8 @@
 
 #include <torch/extension.h>
 
-// mode 0: clamp(act(x + b) * gain); 1: grad times its first derivative; 2: the second.
+// mode 0: clamp(act(x + b) * gain); 1: grad times its first derivative; 2: the second;
+// 3: as 1, with x holding the output y of a piecewise-linear act (no bias).
 // b and grad may be empty tensors (no bias; mode 0). clamp < 0 means no clamp.
 torch::Tensor bias_act_cuda(
     torch::Tensor x,

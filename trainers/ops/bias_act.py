@@ -135,6 +135,8 @@ def _bias_act_cuda(
     )
     empty = x.new_empty([0])
     b = empty if b is None else b.to(x.dtype).contiguous()
+    if params.slope_from_output:
+        return _BiasActCudaKeepY.apply(_kernel_layout(x, params.dim), b, params)
     return _BiasActCuda.apply(_kernel_layout(x, params.dim), b, params)
 
 
@@ -147,6 +149,12 @@ class _KernelParams:
     gain: float
     clamp: float  # -1: no clamp
     second_derivative: bool  # False where act'' is 0 everywhere (piecewise-linear acts)
+
+    @property
+    def slope_from_output(self) -> bool:
+        """Whether act' follows from the output (kernel mode 3): piecewise-linear acts whose
+        sign the output keeps. Backward then needs the output, not the input."""
+        return not self.second_derivative and self.gain > 0 and self.alpha >= 0
 
     def run(self, x: torch.Tensor, b: torch.Tensor, grad: torch.Tensor, mode: int) -> torch.Tensor:
         return self.plugin.bias_act(
@@ -216,6 +224,57 @@ class _BiasActCudaGrad(torch.autograd.Function):
             d_x = params.run(x, b, _like(d_dx * dy, x), 2)
         d_b = None if d_x is None else _bias_grad(d_x, b, params.dim)
         return d_dy, d_x, d_b, None
+
+
+class _BiasActCudaKeepY(torch.autograd.Function):
+    """As _BiasActCuda for piecewise-linear acts, but backward keeps the output y, not x.
+
+    The next layer keeps y for its own backward anyway, so this op holds no tensor of its
+    own (as NVlabs' op does), where keeping x would hold one more activation per layer.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, b: torch.Tensor, params: _KernelParams) -> torch.Tensor:
+        y = params.run(x, b, x.new_empty([0]), 0)
+        # linear without a clamp has a constant slope: nothing to keep at all.
+        constant = params.act == ACTIVATION_CODES["linear"] and params.clamp < 0
+        ctx.save_for_backward(y.new_empty([0]) if constant else y)
+        ctx.params = params
+        ctx.has_bias = b.numel() > 0
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, dy: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        (y,) = ctx.saved_tensors
+        dx = _BiasActCudaGradFromY.apply(_like(dy, y) if y.numel() else dy, y, ctx.params)
+        db = dx.sum([i for i in range(dx.ndim) if i != ctx.params.dim]) if ctx.has_bias else None
+        return dx, db, None
+
+
+class _BiasActCudaGradFromY(torch.autograd.Function):
+    """dx = dy * slope(y) (kernel mode 3): linear in dy; the slope is piecewise constant, so
+    its derivative is 0 and R1's double backward needs only the slope again."""
+
+    @staticmethod
+    def forward(ctx: Any, dy: torch.Tensor, y: torch.Tensor, params: _KernelParams) -> torch.Tensor:
+        ctx.save_for_backward(y)
+        ctx.params = params
+        return _times_slope(params, y, dy)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, d_dx: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        (y,) = ctx.saved_tensors
+        d_dy = _times_slope(ctx.params, y, d_dx) if ctx.needs_input_grad[0] else None
+        return d_dy, None, None
+
+
+def _times_slope(params: _KernelParams, y: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """grad * act'(s) * gain, zero where the clamp cut, from the output y (empty: linear
+    without a clamp, whose slope is the gain)."""
+    if not y.numel():
+        return grad * params.gain
+    return params.run(y, y.new_empty([0]), _like(grad, y), 3)
 
 
 def _check_plugin(plugin: ModuleType, device: str = "cuda") -> str | None:
