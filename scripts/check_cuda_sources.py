@@ -40,6 +40,8 @@ def compile_commands(nvcc: Path, out_dir: Path, *, arch: str) -> list[list[str]]
     """One nvcc or c++ command per source, with torch's include paths."""
     from torch.utils import cpp_extension
 
+    from lyriscope.trainers.ops.custom_ops import cuda_flags  # the flags the real build uses
+
     includes = [*cpp_extension.include_paths(), sysconfig.get_paths()["include"]]
     shim = out_dir / "shim"
     # CPU wheels lack this generated header of CUDA builds; one define is all it holds.
@@ -62,7 +64,7 @@ def compile_commands(nvcc: Path, out_dir: Path, *, arch: str) -> list[list[str]]
                 "-o",
                 str(out_dir / f"{source.name}.o"),
                 f"-arch={arch}",
-                "--use_fast_math",
+                *cuda_flags([source.name]),
                 "-diag-suppress",
                 "3306",
                 *flags,

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Download, here, what the GPU machine lacks (it has no network): the wheels for its
-# Python 3.12 into .whl/ (the versions the CPU tests use), and the GL loader packages into
-# .gl/ (EGL for the live and offline bench sections). scripts/gpu_check.sh installs both
-# there. About 40 MB: with the tree (~24 MB) it stays under the device tool's 64 MiB.
+# Python 3.12 into .whl/ (the versions the CPU tests use; setuptools >= 77 only builds our
+# package there), and the GL loader packages into .gl/ (EGL for the live and offline bench
+# sections and the render). scripts/gpu_check.sh installs both there; torch, triton, numpy,
+# pytest and the rest are on the machine already. About 40 MB: with the tree (~24 MB) it
+# stays under the device tool's 64 MiB. Both folders are in .gitignore: they travel only
+# when a call carries them (carry=[".whl", ".gl"]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for d in /.whl/ /.gl/; do
-  grep -qx "$d" .git/info/exclude 2>/dev/null || echo "$d" >> .git/info/exclude
-done
 mkdir -p .whl .gl
 platforms=()
 for p in manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux_2_27 manylinux_2_24 \
@@ -19,7 +19,7 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
   librosa==0.11.0 audioread==3.1.0 soxr==1.1.0 soundfile==0.14.0 cffi==2.1.1 \
   pycparser==3.12 pooch==1.9.0 decorator==5.3.1 platformdirs==4.14.8 \
   moderngl==5.13.0 glcontext==3.1.0 glfw==2.11.0 av==18.1.0 tomlkit==0.15.2 \
-  python-osc==1.10.2 python-rtmidi==1.5.8 sounddevice==0.5.6
+  python-osc==1.10.2 python-rtmidi==1.5.8 sounddevice==0.5.6 setuptools==84.0.0
 # amd64 lists of their own, so the machine's own apt state is untouched.
 lists=/tmp/lyriscope-amd64-lists
 mkdir -p "$lists/partial"

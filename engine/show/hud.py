@@ -51,7 +51,7 @@ class HudInfo:
     frame_ms: float = 0.0  # display loop time per frame, milliseconds
     synth_ms: float = 0.0  # synthesis time of the shown image, milliseconds
     dropped: int = 0  # requested or finished frames replaced before use (latest frame wins)
-    latency_frames: float = 0.0  # how old the shown image's time is against the clock, in frames
+    latency_frames: float = 0.0  # inputs taken -> presented, newest image, in the set's frames
     clock_status: str = ""
     inputs: tuple[str, ...] = ()  # one status line per input: MIDI, OSC, live audio
     frozen: bool = False

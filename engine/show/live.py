@@ -111,6 +111,7 @@ class LiveShow:
         self._flash = 0.0  # 0 .. 1, decaying
         self._last_key: tuple | None = None  # what was last requested (skip identical requests)
         self._shown: FrameResult | None = None
+        self._unpresented: FrameResult | None = None  # shown but not presented yet
         self._last_request: FrameRequest | None = None
         self._last_tick = time.perf_counter()
         self._frame_times = FrameTimes()
@@ -130,7 +131,7 @@ class LiveShow:
         """Ask for the image at the clock's time and wait for it (run() does this first)."""
         if self._shown is not None:
             return
-        self._request(self.clock.now())
+        self._request(self.clock.now(), time.perf_counter())
         deadline = time.monotonic() + self.options.first_image_timeout_s
         while time.monotonic() < deadline and not self._errors:  # a failed frame: go on, say why
             result = self.worker.results.take(timeout=0.1)
@@ -162,8 +163,8 @@ class LiveShow:
         self.controls.tick(dt)
         self._poll_reload()
         self._collect_errors()
-        t = self.clock.now()
-        self._request(t)
+        t, taken = self.clock.now(), time.perf_counter()
+        self._request(t, taken)
         result = self.worker.results.take(timeout=0)
         if result is not None:
             self._show(result)
@@ -171,7 +172,7 @@ class LiveShow:
         self._refresh_hud(t)
         self._draw(t)
         self.renderer.present()
-        self.stats.presented += 1
+        self._presented()
         self._frame_times.add(work_s=time.perf_counter() - tick, interval_s=dt)
 
     def key(self, name: str) -> None:
@@ -242,7 +243,8 @@ class LiveShow:
             else:
                 self._report(f"unknown action {kind!r}")
 
-    def _request(self, t: float) -> None:
+    def _request(self, t: float, taken: float) -> None:
+        """Ask for the image at clock time t, read at perf_counter() `taken`."""
         if self._frozen:
             return  # freeze holds the current w: no new images until released
         songset = self.songset
@@ -272,6 +274,7 @@ class LiveShow:
             walks=self.walks,
             features=features,
             word_times=self.word_times,
+            taken_s=taken,
         )
         self._last_request = request
         self.worker.requests.put(request)
@@ -285,7 +288,7 @@ class LiveShow:
         return t, self.features, self.timebase.frame
 
     def _show(self, result: FrameResult) -> None:
-        self._shown = result
+        self._shown = self._unpresented = result
         self.stats.images += 1
         self.stats.lines_shown.append(result.request.shot.line)
         self.stats.synth_ms = result.synth_s * 1000
@@ -322,11 +325,17 @@ class LiveShow:
         cue = self.director.cue
         return None if cue is None else cued_lyric(self.songset, cue.line, t, since=cue.at)
 
+    def _presented(self) -> None:
+        """Count the frame; a new image's latency: from its clock read to this present()."""
+        self.stats.presented += 1
+        if self._unpresented is not None:
+            latency_s = time.perf_counter() - self._unpresented.request.taken_s
+            self.stats.latency_frames = latency_s * self.timebase.rate
+            self._unpresented = None
+
     def _refresh_hud(self, t: float) -> None:
         stats = self.stats
         stats.dropped = self.worker.requests.dropped + self.worker.results.dropped
-        if self._shown is not None:
-            stats.latency_frames = max(0.0, (t - self._shown.request.t) * self.timebase.rate)
         self._frame_times.update(stats)
         notice = "press Esc again to quit" if time.monotonic() < self._esc_until else ""
         # Numbers are redrawn a few times a second; a change of state at once.

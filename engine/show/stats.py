@@ -16,7 +16,9 @@ class ShowStats:
     fps: float = 0.0  # presented frames per second, recent
     frame_ms: float = 0.0  # display loop time, recent mean
     synth_ms: float = 0.0  # synthesis time of the shown image
-    latency_frames: float = 0.0  # (clock now - shown image's time) * fps
+    # the newest image's inputs (clock read) to its first present(), in frames of the
+    # set's fps; wall time, so a paused clock or a seek does not change it
+    latency_frames: float = 0.0
     lines_shown: list[int] = field(default_factory=list)  # the line of each new image, in order
     errors: list[str] = field(default_factory=list)  # every error reported, in order
 

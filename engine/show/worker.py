@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -77,6 +77,8 @@ class FrameRequest:
     walks: Walks  # the lines' walks when asked (a hot reload replaces the show's)
     features: Features | None  # the audio's features, or None for a silent walk
     word_times: tuple[float, ...] = ()  # seconds each sung word starts (the word pulse)
+    # time.perf_counter() when the clock was read for it: its latency runs from here
+    taken_s: float = field(default_factory=time.perf_counter)
 
 
 @dataclass(frozen=True)

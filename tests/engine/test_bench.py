@@ -78,7 +78,10 @@ def test_bench_writes_every_section(bench_run):
     for path in ("reference", "fast"):
         assert {"p50_ms", "p99_ms", "fps"} <= set(s[path])
     assert {"uint8_max", "uint8_mean", "float_max", "float_mean"} == set(s["difference"])
-    assert result["live"]["latency_frames"] > 0
+    live = result["live"]
+    assert live["latency_frames"] > 0
+    # in the HUD's frames too: of the video's rate (--fps 30), not the loop's
+    assert live["latency_video_frames"] == pytest.approx(live["latency_ms"] * 30 / 1000)
     assert result["offline"]["file_bytes"] > 0  # an MP4 with sound was really written
     assert result["training"]["reference"]["s_per_kimg"] > 0
     assert result["memory"]["models"] == 2
@@ -138,7 +141,8 @@ def test_bench_json_says_where_it_ran(bench_run):
 
 def test_bench_report_is_a_table_with_targets(bench_run):
     _, report, _ = bench_run
-    for word in (*SECTIONS, "speed-up", "targets", "p50", "p99", "latency", "s/kimg", "GB"):
+    words = ("speed-up", "targets", "p50", "p99", "latency", "of the video's 30 fps", "s/kimg")
+    for word in (*SECTIONS, *words, "GB"):
         assert word in report, word
 
 

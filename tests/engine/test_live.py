@@ -511,6 +511,37 @@ def test_hud_lines_say_what_the_performer_needs():
         assert expected in text
 
 
+def test_hud_shows_the_latency_from_the_clock_read_to_the_present(live_set, generator, monkeypatch):
+    # Synthesis takes >= 0.1 s and the display >= 0.05 s to present: the image on screen is
+    # at least 0.15 s = 1.5 frames (10 fps) older than the clock read it was asked at,
+    # though the (stopped) clock says no time passed.
+    songset = load_set(live_set)
+    show = make_show(
+        songset,
+        SlowGenerator(generator, 0.1),
+        ManualClock(0.5),
+        options=LiveOptions(hud_refresh_s=0.0),
+    )
+    present = show.renderer.present
+
+    def slow_present() -> None:
+        time.sleep(0.05)
+        present()
+
+    monkeypatch.setattr(show.renderer, "present", slow_present)
+    try:
+        show.start()  # asked at once, drawn >= 0.1 s later
+        show.step()  # presented here
+        latency = show.stats.latency_frames
+        assert (0.1 + 0.05) * FPS <= latency < 30  # and well under 3 s on a busy machine
+        show.step()  # the clock stands still: nothing new, the latency stays
+        assert show.stats.latency_frames == latency
+        assert f"latency {latency:.1f} frames" in show.hud.lines[3]
+    finally:
+        show.close()
+        show.renderer.close()
+
+
 def test_hud_is_drawn_over_the_top_left_and_h_hides_it(live_set, generator):
     songset = load_set(live_set)
     show = make_show(songset, generator, ManualClock(1.0, playing=False))

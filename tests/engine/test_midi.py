@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from native_libs import import_or_skip
 from setfiles import write_set
 
 from lyriscope.engine.audio.features import Features
@@ -20,7 +21,7 @@ from lyriscope.engine.synth.walk import Walk
 from lyriscope.errors import SetError
 from lyriscope.setmodel import Midi, load_set
 
-rtmidi = pytest.importorskip("rtmidi")
+rtmidi = import_or_skip("rtmidi", needs="ALSA's libasound.so.2")
 
 MIDI_TABLE = """
 # my controller: a nanoKONTROL

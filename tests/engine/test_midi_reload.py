@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from native_libs import import_or_skip
 from setfiles import write_set
 from test_live import ManualClock
 from test_midi import Controller, wait_for
@@ -20,7 +21,7 @@ from lyriscope.engine.show.midi import MidiInput
 from lyriscope.engine.synth.runtime import Generator
 from lyriscope.setmodel import Midi, load_set
 
-rtmidi = pytest.importorskip("rtmidi")
+rtmidi = import_or_skip("rtmidi", needs="ALSA's libasound.so.2")
 
 POLL_S = 0.1
 MAP_A = 'cc = { 1 = "pulse" }\nnotes = { 36 = "freeze" }\nchannel = 1'

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from native_libs import import_or_skip
 from PIL import Image
 from xvfb_server import private_display
 
@@ -327,7 +328,7 @@ def test_a_missing_monitor_is_a_device_error(xvfb_display):
 
 
 def test_a_window_without_a_display_is_a_device_error(monkeypatch):
-    pytest.importorskip("glfw")
+    import_or_skip("glfw", needs="the GLFW library")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(DeviceError, match="no display for a window .*xvfb-run"):

@@ -25,6 +25,17 @@ SOURCE_DIR = Path(__file__).resolve().parent
 # Runs a freshly loaded plugin against the reference; returns what disagreed, or None.
 SelfCheck = Callable[[ModuleType], "str | None"]
 
+# Sources nvcc builds with --use_fast_math: the FIR filter's multiply-adds only. bias_act's
+# activations need libm's precision: under the flag tanhf becomes tanh.approx.f32 (about 11
+# bits: issue 17 saw its bias gradient miss the reference by 1.2e-4 on an H200), and expf and
+# division turn approximate too, while an elementwise kernel is memory-bound and gains nothing.
+FAST_MATH_SOURCES = frozenset({"upfirdn2d.cu"})
+
+
+def cuda_flags(sources: Sequence[str]) -> list[str]:
+    """nvcc's extra flags for a kernel built from `sources` (scripts/check_cuda_sources.py too)."""
+    return ["--use_fast_math"] if FAST_MATH_SOURCES.intersection(sources) else []
+
 
 def check_impl(impl: str) -> None:
     """Raise ValueError unless `impl` is one of IMPLS."""
@@ -124,7 +135,7 @@ def load_plugin(name: str, sources: tuple[str, ...]) -> ModuleType | None:
             module = cpp_extension.load(
                 name=name,
                 sources=[str(SOURCE_DIR / s) for s in sources],
-                extra_cuda_cflags=["--use_fast_math"],
+                extra_cuda_cflags=cuda_flags(sources),
                 verbose=False,
             )
             print(f"ready in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
