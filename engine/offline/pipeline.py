@@ -8,10 +8,10 @@ queues between the stages are bounded, so a long song never holds more than a fe
 An error on the worker is raised in the caller at its next batch, and leaving the `with`
 block (done, an error, Ctrl-C) stops the worker and joins it.
 
-`HostReadback` brings a batch's images to host memory without stalling the device: on CUDA
-each batch is copied into pinned memory on a copy stream (non_blocking) and carries an
-event that the caller waits on before it reads the pixels; on the CPU the images are
-already on the host.
+`HostReadback` (and `HostCopies` under it) brings a batch's images to host memory without
+stalling the device: on CUDA each batch is copied into pinned memory on a copy stream
+(non_blocking) and carries an event that the caller waits on before it reads the pixels;
+on the CPU the images are already on the host.
 
 Example:
     >>> readback = HostReadback(generator)
@@ -65,32 +65,25 @@ class DrawnBatch:
     ready: Fence
 
 
-class HostReadback:
-    """A Generator whose `synthesize` returns host images while the device goes on drawing.
+class HostCopies:
+    """Device images copied to host memory while the device goes on drawing.
 
-    Duck-types what engine.compose uses (`line`, `synthesize`). On CUDA the arrays it returns
-    are filled asynchronously: call `fence()` after a batch and `wait()` on it before reading
-    them. Elsewhere (CPU, or a generator without a CUDA `device`) it is the generator itself.
+    On CUDA `to_host` returns a pinned array that the copy stream fills asynchronously:
+    call `fence()` after a batch and `wait()` on it before reading the arrays. Elsewhere
+    it is a plain copy and the fence is always ready.
     """
 
-    def __init__(self, generator: Any) -> None:
-        self.generator = generator
-        device = getattr(generator, "device", None)
-        self.cuda = isinstance(device, torch.device) and device.type == "cuda"
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
         # Copies on their own stream overlap the next batch's synthesis on the compute stream.
         self._stream = torch.cuda.Stream(device) if self.cuda else None
 
-    def line(self, index: int) -> Any:
-        return self.generator.line(index)
-
-    def synthesize(self, index: int, ws: torch.Tensor) -> np.ndarray:
-        """ws [N, num_ws, w_dim] of line `index` -> uint8 [N, H, W, 3] on the host (see fence)."""
-        if not self.cuda:
-            return self.generator.synthesize(index, ws)
-        return self.to_host(self.generator.line(index).synthesize(ws))
-
     def to_host(self, images: torch.Tensor) -> np.ndarray:
-        """uint8 images [N, H, W, 3] on the device -> a host array, filled by the next fence."""
+        """uint8 images [N, H, W, 3] -> a host array (on CUDA: filled by the next fence).
+
+        The device images must not be written again (a fast path's static output buffer:
+        clone it first); their memory may be freed, the copy stream keeps it until it is done.
+        """
         if not self.cuda:
             return images.cpu().numpy().copy()  # the caller may reuse its buffer
         host = torch.empty(images.shape, dtype=torch.uint8, pin_memory=True)  # [N, H, W, 3]
@@ -107,6 +100,30 @@ class HostReadback:
         event = torch.cuda.Event()
         event.record(self._stream)
         return CudaFence(event)
+
+
+class HostReadback(HostCopies):
+    """A Generator whose `synthesize` returns host images while the device goes on drawing.
+
+    Duck-types what engine.compose uses (`line`, `synthesize`). On CUDA the arrays it returns
+    are filled asynchronously (see HostCopies); on the CPU, or for a generator without a
+    torch `device`, it is the generator itself.
+    """
+
+    def __init__(self, generator: Any) -> None:
+        device = getattr(generator, "device", None)
+        super().__init__(device if isinstance(device, torch.device) else torch.device("cpu"))
+        self.generator = generator
+
+    def line(self, index: int) -> Any:
+        return self.generator.line(index)
+
+    def synthesize(self, index: int, ws: torch.Tensor) -> np.ndarray:
+        """ws [N, num_ws, w_dim] of line `index` -> uint8 [N, H, W, 3] on the host."""
+        if not self.cuda:
+            return self.generator.synthesize(index, ws)
+        # LineModel.synthesize returns a fresh tensor (it clones a fast path's static buffer).
+        return self.to_host(self.generator.line(index).synthesize(ws))
 
 
 @dataclass(frozen=True)
