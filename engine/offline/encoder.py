@@ -61,8 +61,8 @@ X264_PRESETS: tuple[str, ...] = (
 )
 # The default x264 preset: throughput first. At crf 18 on the demo's 512² frames (2-core
 # CPU) veryfast took half the encoder CPU time of medium (4.7 vs 10 ms a frame) for a file
-# no larger and a PSNR 0.25 dB lower; crf keeps its meaning (the same rate factor), and
-# --preset medium (or slower) buys the last few percent of size back.
+# no larger and a PSNR 0.25 dB lower. crf keeps its meaning (the same rate factor with any
+# preset); --preset medium or slower spends more time for a little more quality per bit.
 DEFAULT_PRESET = "veryfast"
 AAC_BIT_RATE = 192_000  # bits per second for the song's track
 # What a PNG-sequence render writes into its folder: frame000000.png, ... and audio.wav.
