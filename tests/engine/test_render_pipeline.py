@@ -138,6 +138,15 @@ def test_a_synthesis_error_is_raised_by_render_and_leaves_no_file(
     assert not _draw_threads()
 
 
+@pytest.mark.timeout(60)
+def test_the_progress_bar_shows_frames_per_second_and_real_time(
+    song_set: Path, tmp_path: Path, capsys
+):
+    render(load_set(song_set), tmp_path / "v.mp4", options=_with(progress=True))
+    bar = capsys.readouterr().err
+    assert " frames/s" in bar and "x real time" in bar
+
+
 def test_the_result_says_frames_per_second_and_real_time_factor():
     result = RenderResult(path=Path("v.mp4"), frames=13_500, fps=60.0, size=1024, seconds=192.0)
     assert result.frames_per_second == pytest.approx(70.3125)
