@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -170,16 +171,29 @@ def render(
         DrawnAhead(chunks, draw_batch, depth=options.depth) as drawn,
         _progress(len(frames), enabled=options.progress, desc="render") as bar,
     ):
-        frame_out = np.empty((size, size, 3), np.uint8)
-        for drawn_batch in drawn:
-            drawn_batch.ready.wait()  # its pixels are on the host
-            for picture in drawn_batch.items:
-                render_picture(renderer, picture)
-                writer.write(renderer.read(frame_out))  # copied: frame_out is reused
-            bar.update(len(drawn_batch.items))
-            bar.set_postfix_str(_pace(bar.n, time.perf_counter() - began, fps=fps), refresh=False)
+        _post_and_encode(drawn, renderer=renderer, writer=writer, bar=bar, fps=fps, began=began)
     seconds = time.perf_counter() - began
     return RenderResult(path=Path(out), frames=len(frames), fps=fps, size=size, seconds=seconds)
+
+
+def _post_and_encode(
+    drawn: Iterable[DrawnBatch],
+    *,
+    renderer: Renderer,
+    writer: Any,  # encoder.VideoWriter or PngSequenceWriter
+    bar: tqdm,
+    fps: float,
+    began: float,  # perf_counter() at the render's start, for the bar's real-time factor
+) -> None:
+    """This thread's stage: each drawn batch through the GL post chain into the writer, in order."""
+    frame_out = np.empty((renderer.size, renderer.size, 3), np.uint8)
+    for batch in drawn:
+        batch.ready.wait()  # its pixels are on the host
+        for picture in batch.items:
+            render_picture(renderer, picture)
+            writer.write(renderer.read(frame_out))  # copied: frame_out is reused
+        bar.update(len(batch.items))
+        bar.set_postfix_str(_pace(bar.n, time.perf_counter() - began, fps=fps), refresh=False)
 
 
 def frame_range(
