@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import logging
 import math
 import os
@@ -277,7 +276,19 @@ def bench_offline(
         audio = Path(tmp) / "song.wav"
         soundfile.write(audio, song, sr)
         out = Path(tmp) / "bench.mp4"
-        run = functools.partial(_offline_run, G, fast, options=options, audio=audio, out=out)
+
+        def run(*, frames: int, depth: int) -> dict[str, float]:
+            return _offline_run(
+                G,
+                fast,
+                options=options,
+                device=device,
+                audio=audio,
+                out=out,
+                frames=frames,
+                depth=depth,
+            )
+
         run(frames=max(options.warmup, 1), depth=0)  # shaders, encoder, allocator caches
         for _ in range(OFFLINE_ROUNDS):  # interleaved: a busy machine slows both alike
             runs["sequential"].append(run(frames=options.frames, depth=0))
@@ -303,6 +314,7 @@ def _offline_run(
     fast: FastSynthesis,
     *,
     options: BenchOptions,
+    device: torch.device,
     audio: Path,
     out: Path,
     frames: int,
@@ -310,7 +322,6 @@ def _offline_run(
 ) -> dict[str, float]:
     """One render of `frames` frames; its frames/s and file size."""
     fps, batch, size = options.fps, options.batch, options.size
-    device = fast.device
     walk = Walk.for_model(_WalkModel(G, device), seeds=list(range(1, 10)), fps=fps)
     params = WalkParams()
     copies = HostCopies(device)
