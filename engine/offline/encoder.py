@@ -59,6 +59,11 @@ X264_PRESETS: tuple[str, ...] = (
     "veryslow",
     "placebo",
 )
+# The default x264 preset: throughput first. At crf 18 on the demo's 512² frames (2-core
+# CPU) veryfast took half the encoder CPU time of medium (4.7 vs 10 ms a frame) for a file
+# no larger and a PSNR 0.25 dB lower. crf keeps its meaning (the same rate factor with any
+# preset); --preset medium or slower spends more time for a little more quality per bit.
+DEFAULT_PRESET = "veryfast"
 AAC_BIT_RATE = 192_000  # bits per second for the song's track
 # What a PNG-sequence render writes into its folder: frame000000.png, ... and audio.wav.
 _RENDER_FILE = re.compile(r"frame\d{6}\.png|audio\.wav")
@@ -219,8 +224,9 @@ class VideoWriter(_QueuedWriter):
         audio: str | os.PathLike[str] | None = None,  # the song; None writes no audio track
         audio_start_s: float = 0.0,  # song time of frame 0 (a render from --start)
         crf: int = 18,  # x264 constant rate factor, 0 lossless .. 51 worst
-        preset: str = "medium",  # x264 speed/size trade-off (X264_PRESETS)
+        preset: str = DEFAULT_PRESET,  # x264 speed/size trade-off (X264_PRESETS)
         queue_frames: int = 8,  # frames waiting for the encoder at most
+        threads: int | None = None,  # x264 frame threads; None: the CPUs this process may use
     ) -> None:
         super().__init__(size=size, queue_frames=queue_frames, name="lyriscope-video-writer")
         self.path = Path(path)
@@ -243,6 +249,9 @@ class VideoWriter(_QueuedWriter):
             )
         if audio_start_s < 0:
             raise LyriscopeError(f"audio_start_s must be at least 0, got {audio_start_s}")
+        if threads is not None and threads < 1:
+            raise LyriscopeError(f"encoder threads must be at least 1, got {threads}")
+        self.threads = usable_cpus() if threads is None else threads
         self.fps = fps_fraction(fps)
         self._song, self._sr = _load_song(audio) if audio is not None else (None, 0)
         self._song_start = round(audio_start_s * self._sr)  # first song sample in the video
@@ -259,6 +268,12 @@ class VideoWriter(_QueuedWriter):
             self._video.pix_fmt = "yuv420p"
             self._video.options = {"crf": str(crf), "preset": preset}
             cc = self._video.codec_context
+            # PyAV asks for slice threads, which x264 then uses: lower latency, less
+            # throughput (medium, 512², 2-core CPU: 99 vs 159 frames/s). A file encodes for
+            # throughput: frame threads, one per CPU (x264's output may depend on the count;
+            # with the same count and options it is the same bytes every time).
+            cc.thread_type = "FRAME"
+            cc.thread_count = self.threads
             cc.colorspace = cc.color_primaries = cc.color_trc = 1  # BT.709, as HD players expect
             cc.color_range = 1  # limited ("tv") range
             self._audio = None
@@ -357,6 +372,7 @@ class PngSequenceWriter(_QueuedWriter):
         queue_frames: int = 8,  # frames waiting for the writer thread at most
         crf: int | None = None,  # ignored (PNG is lossless); open_writer() passes one option set
         preset: str | None = None,  # ignored, as crf
+        threads: int | None = None,  # ignored, as crf (PNGs are written by one thread)
     ) -> None:
         super().__init__(size=size, queue_frames=queue_frames, name="lyriscope-png-writer")
         self.folder = Path(folder)
@@ -412,6 +428,14 @@ class PngSequenceWriter(_QueuedWriter):
     def _discard(self) -> None:
         # Unwinding atomic_folder with an exception removes the temporary folder.
         self._atomic.__exit__(LyriscopeError, LyriscopeError("abandoned"), None)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _check_replaceable(folder: Path) -> None:
