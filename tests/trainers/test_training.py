@@ -11,6 +11,7 @@ import pytest
 import torch
 from dataset_zips import batches_from, shapes_zip
 from PIL import Image
+from tiny_configs import tiny_config
 
 from lyriscope.errors import CheckpointError, LyriscopeError
 from lyriscope.trainers.augment import AdaController, AugmentPipe
@@ -28,24 +29,6 @@ from lyriscope.trainers.training_loop import (
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _tiny(res: int, **overrides) -> TrainConfig:
-    values = dict(
-        batch=4,
-        channel_base=256,
-        channel_max=16,
-        z_dim=16,
-        w_dim=16,
-        aug="none",
-        total_kimg=0.008,
-        tick_kimg=0.004,
-        snap=1,
-        workers=0,
-        metrics=(),
-    )
-    values.update(overrides)
-    return auto_config(res, **values)
 
 
 # -- configuration --------------------------------------------------------------------------
@@ -108,7 +91,7 @@ class LinearD(torch.nn.Module):
 
 
 def test_lazy_r1_gradient_is_gamma_times_interval_times_w():
-    config = _tiny(8)
+    config = tiny_config(8)
     trainer = Trainer(config, paths=RunPaths(Path("."), Path("m")), device="cpu")
     D = LinearD(8)
     loss = StyleGAN2Loss(trainer.G, D, r1_gamma=0.5)
@@ -121,7 +104,9 @@ def test_lazy_r1_gradient_is_gamma_times_interval_times_w():
 
 def test_lazy_regularization_scales_adam_and_keeps_both_phases():
     trainer = Trainer(
-        _tiny(8, pl_interval=4, r1_interval=16), paths=RunPaths(Path("."), Path("m")), device="cpu"
+        tiny_config(8, pl_interval=4, r1_interval=16),
+        paths=RunPaths(Path("."), Path("m")),
+        device="cpu",
     )
     by_name = {p.name: p for p in trainer.phases}
     assert list(by_name) == ["Gmain", "Greg", "Dmain", "Dreg"]
@@ -142,7 +127,7 @@ def shapes16(tmp_path_factory) -> ImageDataset:
 
 
 def test_a_run_writes_state_model_samples_and_stats(shapes16: ImageDataset, tmp_path: Path):
-    config = _tiny(16, r1_interval=2, pl_interval=2, total_kimg=0.016, tick_kimg=0.008)
+    config = tiny_config(16, r1_interval=2, pl_interval=2, total_kimg=0.016, tick_kimg=0.008)
     paths = RunPaths(tmp_path / "run", tmp_path / "models" / "line-01.safetensors")
     result = train(
         config,
@@ -170,7 +155,7 @@ def test_a_run_writes_state_model_samples_and_stats(shapes16: ImageDataset, tmp_
 
 
 def test_frozen_discriminator_layers_do_not_move(shapes16: ImageDataset, tmp_path: Path):
-    config = _tiny(16, freeze_d=2, r1_interval=2, pl_weight=0.0)
+    config = tiny_config(16, freeze_d=2, r1_interval=2, pl_weight=0.0)
     trainer = Trainer(config, paths=RunPaths(tmp_path, tmp_path / "m.safetensors"), device="cpu")
     before = {k: v.clone() for k, v in trainer.D.state_dict().items()}
     batches = batches_from(shapes16, config)(0)
@@ -186,7 +171,7 @@ def test_frozen_discriminator_layers_do_not_move(shapes16: ImageDataset, tmp_pat
 
 
 def test_transfer_starts_from_the_base_generator(tmp_path: Path):
-    config = _tiny(16)
+    config = tiny_config(16)
     base = Trainer(
         replace_seed(config, 7), paths=RunPaths(tmp_path, tmp_path / "m"), device="cpu"
     ).G
@@ -197,7 +182,7 @@ def test_transfer_starts_from_the_base_generator(tmp_path: Path):
     for name, value in base.state_dict().items():
         assert torch.equal(trainer.G.state_dict()[name], value)
         assert torch.equal(trainer.G_ema.state_dict()[name], value)
-    other = Trainer(_tiny(32), paths=RunPaths(tmp_path, tmp_path / "m"), device="cpu")
+    other = Trainer(tiny_config(32), paths=RunPaths(tmp_path, tmp_path / "m"), device="cpu")
     with pytest.raises(CheckpointError, match="does not match"):
         other.load_base(BaseNetworks(G_state=loaded.state_dict(), source="base"))
 
@@ -249,7 +234,7 @@ def test_training_lowers_kid_against_the_dataset(tmp_path: Path):
 def test_ada_raises_p_when_d_overfits_eight_images(tmp_path: Path):
     dataset = ImageDataset(shapes_zip(tmp_path / "s8.zip", count=8, res=16))
     # p may move by 0.16 per adjustment (every 4 minibatches of 4): ADA reacts within the run.
-    config = _tiny(
+    config = tiny_config(
         16,
         aug="ada",
         ada_interval=4,
@@ -281,7 +266,7 @@ def test_ada_raises_p_when_d_overfits_eight_images(tmp_path: Path):
 
 def test_the_progress_bar_ends_at_the_total_with_no_warning(shapes16, tmp_path, capsys):
     # 0.010 kimg at batch 4: the third batch passes the total (12 images of 10).
-    config = _tiny(16, total_kimg=0.010, tick_kimg=0.010)
+    config = tiny_config(16, total_kimg=0.010, tick_kimg=0.010)
     paths = RunPaths(tmp_path / "run", tmp_path / "models" / "line-01.safetensors")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 from dataset_zips import batches_from, shapes_zip
+from tiny_configs import tiny_config
 
 from lyriscope.trainers import training_loop
 from lyriscope.trainers.augment import GEOM, AdaController, AugmentConfig, AugmentPipe
 from lyriscope.trainers.dataset import ImageDataset
-from lyriscope.trainers.train_config import SpeedOptions, TrainConfig, auto_config
+from lyriscope.trainers.train_config import SpeedOptions, TrainConfig
 from lyriscope.trainers.training_loop import (
     Augmentation,
     RunPaths,
@@ -43,24 +44,6 @@ HOST_READS = (
     "__repr__",
     "__format__",
 )
-
-
-def _tiny(res: int, **overrides) -> TrainConfig:
-    values = dict(
-        batch=4,
-        channel_base=256,
-        channel_max=16,
-        z_dim=16,
-        w_dim=16,
-        aug="none",
-        total_kimg=0.008,
-        tick_kimg=0.004,
-        snap=1,
-        workers=0,
-        metrics=(),
-    )
-    values.update(overrides)
-    return auto_config(res, **values)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +117,7 @@ def _guarded_batches(dataset: ImageDataset, config: TrainConfig, reads: _HostRea
 def test_no_host_reads_between_ticks(shapes16, tmp_path: Path, host_reads: _HostReads, aug: str):
     # Every phase runs (lazy R1 and path length every 2nd minibatch), ADA adjusts p every
     # 2nd minibatch: 8 minibatches in 2 ticks.
-    config = _tiny(
+    config = tiny_config(
         16,
         aug=aug,
         augment_p=0.3,
@@ -200,7 +183,7 @@ def test_adam_is_foreach_on_the_cpu_and_fused_on_cuda():
 )
 def test_adam_implementations_give_the_same_weights(shapes16, tmp_path, monkeypatch, impl):
     # Every phase twice: Gboth/Dboth-style lazy groups (interval 2) and the main ones.
-    config = _tiny(16, r1_interval=2, pl_interval=2)
+    config = tiny_config(16, r1_interval=2, pl_interval=2)
     default = _stepped(config, shapes16, tmp_path / "a", steps=4)
     assert all(g["foreach"] for ph in default.phases for g in ph.opt.param_groups)
     monkeypatch.setattr(training_loop, "adam_impl", lambda device, fast=True: impl)
@@ -213,7 +196,7 @@ def test_adam_implementations_give_the_same_weights(shapes16, tmp_path, monkeypa
 
 
 def test_a_fused_checkpoint_resumes_with_this_devices_adam(shapes16, tmp_path, monkeypatch):
-    config = _tiny(16, r1_interval=2, pl_interval=2)
+    config = tiny_config(16, r1_interval=2, pl_interval=2)
     # What a CUDA run saves: param groups that say fused=True.
     monkeypatch.setattr(
         training_loop, "adam_impl", lambda device, fast=True: {"fused": True, "foreach": False}
@@ -232,7 +215,7 @@ def test_a_fused_checkpoint_resumes_with_this_devices_adam(shapes16, tmp_path, m
 
 
 def test_g_ema_follows_g_as_one_parameter_at_a_time(shapes16, tmp_path):
-    config = _tiny(16, ema_kimg=0.01)
+    config = tiny_config(16, ema_kimg=0.01)
     trainer = _stepped(config, shapes16, tmp_path, steps=2)
     before = {k: v.clone() for k, v in trainer.G_ema.state_dict().items()}
     trainer.cur_nimg += 4
@@ -263,7 +246,9 @@ def _slow_first_step(monkeypatch, seconds: float) -> None:
 
 def test_start_up_is_reported_apart_from_the_first_ticks_speed(shapes16, tmp_path, monkeypatch):
     _slow_first_step(monkeypatch, 1.0)
-    config = _tiny(16, r1_interval=2, pl_interval=2, total_kimg=0.032, tick_kimg=0.016, snap=100)
+    config = tiny_config(
+        16, r1_interval=2, pl_interval=2, total_kimg=0.032, tick_kimg=0.016, snap=100
+    )
     paths = RunPaths(tmp_path / "run", tmp_path / "m.safetensors")
     result = train(config, batches=batches_from(shapes16, config), paths=paths, progress=False)
     first, second = read_stats(paths.stats_path)
@@ -275,7 +260,7 @@ def test_start_up_is_reported_apart_from_the_first_ticks_speed(shapes16, tmp_pat
 
 
 def test_a_resumed_run_starts_up_until_each_phase_ran(shapes16, tmp_path):
-    config = _tiny(16, r1_interval=4, pl_interval=3)
+    config = tiny_config(16, r1_interval=4, pl_interval=3)
     trainer = _stepped(config, shapes16, tmp_path, steps=5)
     # Greg is due at minibatch 6, Dreg at 8: start-up is minibatches 5, 6, 7 and 8.
     assert trainer._warm_up_steps() == 4
@@ -298,11 +283,11 @@ def test_the_eta_of_a_resumed_run_leaves_out_start_up_and_earlier_calls(
 
     monkeypatch.setattr(training_loop, "tqdm", RecordingBar)
     paths = RunPaths(tmp_path / "run", tmp_path / "m.safetensors")
-    first = _tiny(16, r1_interval=2, pl_interval=2, total_kimg=0.016, tick_kimg=0.008)
+    first = tiny_config(16, r1_interval=2, pl_interval=2, total_kimg=0.016, tick_kimg=0.008)
     train(first, batches=batches_from(shapes16, first), paths=paths, progress=True)
     _slow_first_step(monkeypatch, 1.0)
     bars.clear()
-    resumed = _tiny(16, r1_interval=2, pl_interval=2, total_kimg=0.032, tick_kimg=0.008)
+    resumed = tiny_config(16, r1_interval=2, pl_interval=2, total_kimg=0.032, tick_kimg=0.008)
     train(resumed, batches=batches_from(shapes16, resumed), paths=paths, resume=True)
     start_up, bar = bars
     assert start_up.last_dict["prefix"] == "start-up" and start_up.leave is False
@@ -323,7 +308,9 @@ def test_the_eta_of_a_resumed_run_leaves_out_start_up_and_earlier_calls(
 def test_cuda_steps_between_ticks_never_wait_for_the_gpu(shapes16, tmp_path, monkeypatch):
     # CUDA's own detector: any synchronizing call (a host read, a blocking copy, a
     # pageable-memory transfer) inside a step raises.
-    config = _tiny(16, r1_interval=2, pl_interval=2, total_kimg=0.032, tick_kimg=0.016, snap=100)
+    config = tiny_config(
+        16, r1_interval=2, pl_interval=2, total_kimg=0.032, tick_kimg=0.016, snap=100
+    )
     original = Trainer.step
 
     def strict_step(self, *args):
@@ -356,7 +343,7 @@ def _lever_trainer(config: TrainConfig, tmp_path: Path, **levers) -> Trainer:
 
 
 def test_channels_last_trains_like_the_default_layout(shapes16, tmp_path, monkeypatch):
-    config = _tiny(16, r1_interval=2, pl_interval=2)
+    config = tiny_config(16, r1_interval=2, pl_interval=2)
     default = _stepped(config, shapes16, tmp_path / "a", steps=2)
     layouts = []
 
@@ -381,7 +368,7 @@ def test_channels_last_trains_like_the_default_layout(shapes16, tmp_path, monkey
 
 def test_bf16_blocks_stay_within_bfloat16_of_float32(shapes16, tmp_path):
     # At 16² the blocks at 8² and 16² are the reduced-precision ones (num_fp16_res 4).
-    config = _tiny(16)
+    config = tiny_config(16)
     fp32 = _lever_trainer(config, tmp_path / "a")
     bf16 = _lever_trainer(config, tmp_path / "b", bf16=True)
     z = torch.randn([4, config.z_dim], generator=torch.Generator().manual_seed(0))
@@ -409,7 +396,7 @@ def test_bf16_blocks_stay_within_bfloat16_of_float32(shapes16, tmp_path):
 
 
 def test_a_run_that_ends_within_start_up_keeps_its_bar(shapes16, tmp_path, capsys):
-    config = _tiny(16, total_kimg=0.004, tick_kimg=0.004)  # one minibatch: all start-up
+    config = tiny_config(16, total_kimg=0.004, tick_kimg=0.004)  # one minibatch: all start-up
     paths = RunPaths(tmp_path / "run", tmp_path / "m.safetensors")
     result = train(config, batches=batches_from(shapes16, config), paths=paths)
     assert result.batch_idx == 1 and result.startup_seconds > 0
