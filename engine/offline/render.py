@@ -171,7 +171,7 @@ def render(
         DrawnAhead(chunks, draw_batch, depth=options.depth) as drawn,
         _progress(len(frames), enabled=options.progress, desc="render") as bar,
     ):
-        _post_and_encode(drawn, renderer=renderer, writer=writer, bar=bar, fps=fps, began=began)
+        _post_and_encode(drawn, renderer=renderer, writer=writer, bar=bar, fps=fps)
     seconds = time.perf_counter() - began
     return RenderResult(path=Path(out), frames=len(frames), fps=fps, size=size, seconds=seconds)
 
@@ -183,7 +183,6 @@ def _post_and_encode(
     writer: Any,  # encoder.VideoWriter or PngSequenceWriter
     bar: tqdm,
     fps: float,
-    began: float,  # perf_counter() at the render's start, for the bar's real-time factor
 ) -> None:
     """This thread's stage: each drawn batch through the GL post chain into the writer, in order."""
     frame_out = np.empty((renderer.size, renderer.size, 3), np.uint8)
@@ -193,7 +192,7 @@ def _post_and_encode(
             render_picture(renderer, picture)
             writer.write(renderer.read(frame_out))  # copied: frame_out is reused
         bar.update(len(batch.items))
-        bar.set_postfix_str(_pace(bar.n, time.perf_counter() - began, fps=fps), refresh=False)
+        bar.set_postfix_str(_pace(bar.n, bar.format_dict["elapsed"], fps=fps), refresh=False)
 
 
 def frame_range(
@@ -224,5 +223,13 @@ def _pace(frames: int, seconds: float, *, fps: float) -> str:
 
 
 def _progress(total: int, *, enabled: bool, **kwargs):
-    # unit " frames": tqdm writes the rate as "70.31 frames/s".
-    return tqdm(total=total, disable=not enabled, dynamic_ncols=True, unit=" frames", **kwargs)
+    # unit " frames": tqdm writes the rate as "70.31 frames/s". smoothing 0: that rate is the
+    # average since the bar began, the same clock as _pace's real-time factor beside it.
+    return tqdm(
+        total=total,
+        disable=not enabled,
+        dynamic_ncols=True,
+        unit=" frames",
+        smoothing=0,
+        **kwargs,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from pathlib import Path
 
@@ -145,6 +146,13 @@ def test_the_progress_bar_shows_frames_per_second_and_real_time(
     render(load_set(song_set), tmp_path / "v.mp4", options=_with(progress=True))
     bar = capsys.readouterr().err
     assert " frames/s" in bar and "x real time" in bar
+    # The rate and the real-time factor beside it are one measure: factor = rate / fps.
+    last = bar.replace("\r", "\n").strip().splitlines()[-1]
+    paces = re.search(r"([\d.]+) frames/s, ([\d.]+)x real time", last)
+    assert paces, last
+    rate, factor = float(paces[1]), float(paces[2])
+    fps = load_set(song_set).output.fps
+    assert factor == pytest.approx(rate / fps, rel=0.15), last  # the bar closes a moment later
 
 
 def test_the_result_says_frames_per_second_and_real_time_factor():
