@@ -285,6 +285,9 @@ class SynthesisPlan:
         """Run each layer as `choices` says for its shape (today's form where it says nothing)."""
         for conv in self.layers():
             conv.impl = choices.get(self.shape_key(conv), LayerImpl())
+            if _fir_or_subpixel(conv, conv.impl) != "subpixel":
+                # 4x a weight's size, twice: kept only where the layer runs them.
+                conv.phases = conv.shared_phases = None
         for block in self.blocks:
             block.img_fir = choices.get(self.image_key(block), LayerImpl()).fir
 
@@ -773,9 +776,9 @@ class FastSynthesis:
             subpixel=self.options.subpixel,
         )
         choices = self._layer_choices(plan)
+        plan.use(choices)
         if all(impl == LayerImpl() for impl in choices.values()):
             return plan
-        plan.use(choices)
         problem = self._tolerance_problem(plan)
         if problem is None:
             return plan

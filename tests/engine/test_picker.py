@@ -286,3 +286,23 @@ def test_an_old_cache_entry_without_the_up_form_is_timed_again(tmp_path):
     assert picker.pick(_runs(UP)) == {UP: LayerImpl(up="subpixel")}
     assert timer.calls
     assert json.loads(picker.cache_path.read_text())["choices"][entry]["up"] == "subpixel"
+
+
+def test_a_plan_keeps_subpixel_kernels_only_where_a_layer_runs_them(G, tmp_path):
+    """4x a weight's size, twice: a 1024² plan would hold a few hundred MB of them for nothing."""
+    plain = FastSynthesis(G, batch=1, options=FastOptions(pick="off"))
+    assert all(conv.phases is None and conv.shared_phases is None for conv in plain.plan.layers())
+    sub = LayerImpl(conv="scaled", up="subpixel")
+    picker = LayerPicker(
+        device=CPU,
+        timer=FakeTimer({"up": sub}),
+        cache_path=tmp_path / "p.json",
+        triton=False,
+        subpixel=True,
+    )
+    picked = FastSynthesis(G, batch=1, options=FastOptions(pick="time"), picker=picker)
+    for conv in picked.plan.layers():
+        kept = conv.phases is not None and conv.shared_phases is not None
+        assert kept == (conv.impl.up == "subpixel"), conv.name
+    forced = FastSynthesis(G, batch=1, options=FastOptions(pick="off", subpixel=True))
+    assert any(conv.phases is not None for conv in forced.plan.layers())
