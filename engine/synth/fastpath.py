@@ -10,8 +10,9 @@ less work per frame:
   reference (checked when the plan is built), channels-last tensors, and the whole frame
   captured as one CUDA graph with static input and output buffers, replayed on a dedicated
   stream (no allocations, host syncs or launches per layer); or torch.compile instead;
-- optionally (FastOptions.subpixel) each 2x up-conv as one 3x3 conv with 4x the outputs and
-  a pixel shuffle instead of a transposed conv plus a FIR pass;
+- each 2x up-conv as a transposed conv plus a FIR pass, or as one 3x3 conv with 4x the
+  outputs and a pixel shuffle (the FIR folded in): picked per shape, or forced everywhere by
+  FastOptions.subpixel;
 - per layer shape, the fastest of: the modulated conv as one grouped conv with per-sample
   weights or as one shared-weight conv over the batch between scalings ("scaled"); the
   epilogue as PyTorch ops or one Triton kernel; the FIR after an up-conv fused or in
@@ -67,8 +68,9 @@ class FastOptions:
     channels_last: bool | None = None  # NHWC activations; None: on CUDA only
     cuda_graph: bool = True  # capture the frame as one CUDA graph (CUDA only)
     compile: bool = False  # torch.compile the plan instead of a graph capture
-    subpixel: bool = False  # up-convs as one 3x3 conv + pixel shuffle (4x the MACs, no FIR
-    #                         pass; slower on CPU, to be measured on GPUs)
+    subpixel: bool = False  # True: every up-conv as one 3x3 conv + pixel shuffle (4x the
+    #                         MACs, no FIR pass); False: the picker times it per shape against
+    #                         transposed conv + FIR where it times (CUDA), else transposed
     noise_mode: str = "const"  # "const" (the reference's deterministic noise) or "none"
     max_abs_error: float = 0.1  # reduced precision may differ at most this on [-1, 1] pixels
     mean_abs_error: float = 0.005  # ... and on average at most this (≈ 0.3 uint8 levels)
@@ -150,6 +152,7 @@ class _ConvPlan:
     padding: int
     resample_filter: torch.Tensor | None
     phases: torch.Tensor | None = None  # [C_out*4, C_in, 3, 3] up-conv as 4 sub-pixel kernels
+    shared_phases: torch.Tensor | None = None  # the scaled form's phases (as `shared`)
     impl: LayerImpl = LayerImpl()  # how it runs (the picker's choice)
 
 
@@ -282,6 +285,9 @@ class SynthesisPlan:
         """Run each layer as `choices` says for its shape (today's form where it says nothing)."""
         for conv in self.layers():
             conv.impl = choices.get(self.shape_key(conv), LayerImpl())
+            if _fir_or_subpixel(conv, conv.impl) != "subpixel":
+                # 4x a weight's size, twice: kept only where the layer runs them.
+                conv.phases = conv.shared_phases = None
         for block in self.blocks:
             block.img_fir = choices.get(self.image_key(block), LayerImpl()).fir
 
@@ -337,7 +343,7 @@ class SynthesisPlan:
             _counts("conv", (c.impl.conv for c in layers)),
             _counts("epilogue", (c.impl.epilogue for c in layers)),
         ]
-        ups = [c.impl.fir for c in layers if c.kind == "up"]
+        ups = [_fir_or_subpixel(c, c.impl) for c in layers if c.kind == "up"]
         if ups:
             parts.append(_counts("fir", ups))
         images = [block.img_fir for block in self.blocks if not block.first]
@@ -386,12 +392,12 @@ class SynthesisPlan:
         impl = impl or conv.impl
         styles = torch.addmm(conv.affine_b, w, conv.affine_t)  # [N, C_in]
         if impl.conv == "scaled":
-            y = self._scaled_conv(x, styles, conv, fir=impl.fir)
+            y = self._scaled_conv(x, styles, conv, fir=_fir_or_subpixel(conv, impl))
             scale = _dcoefs(styles, conv, gain=conv.gain / conv.shared_gain)
             return self._epilogue(y, conv, impl, scale=scale, bias=conv.bias)
         # A plain conv takes the bias itself: one pass less for the PyTorch epilogue.
         bias_in_conv = impl.epilogue == "torch" and conv.up == 1
-        y = self._grouped_conv(x, styles, conv, fir=impl.fir, bias=bias_in_conv)
+        y = self._grouped_conv(x, styles, conv, fir=_fir_or_subpixel(conv, impl), bias=bias_in_conv)
         return self._epilogue(y, conv, impl, scale=None, bias=None if bias_in_conv else conv.bias)
 
     def _grouped_conv(
@@ -403,7 +409,7 @@ class SynthesisPlan:
         scale = styles.reshape(n, 1, c_in, 1, 1)
         dcoefs = _dcoefs(styles, conv, gain=conv.gain)  # [N, C_out] or None
         x = x.reshape(1, n * c_in, *x.shape[2:])
-        if conv.phases is not None:
+        if _subpixel(conv, fir):
             # Modulation scales whole (out, in) kernels, so it commutes with the FIR filter.
             weight = conv.phases.reshape(1, c_out, 4, c_in, 3, 3) * scale.unsqueeze(2)
             if dcoefs is not None:
@@ -440,8 +446,8 @@ class SynthesisPlan:
         """
         n, c_in = styles.shape
         x = x * styles.to(self.dtype).reshape(n, c_in, 1, 1)  # a new tensor: x also feeds toRGB
-        if conv.phases is not None:
-            x = F.conv2d(x, conv.shared, padding=1)  # [N, C_out*4, H, W]
+        if _subpixel(conv, fir):
+            x = F.conv2d(x, conv.shared_phases, padding=1)  # [N, C_out*4, H, W]
             return F.pixel_shuffle(x, 2)  # [N, C_out, 2H, 2W]
         if conv.up == 1:
             return F.conv2d(x, conv.shared, padding=conv.padding)
@@ -510,6 +516,20 @@ def torch_epilogue(
     return x
 
 
+def _fir_or_subpixel(conv: _ConvPlan, impl: LayerImpl) -> str:
+    """The up-conv's FIR impl, or "subpixel" where the layer runs as one conv + pixel shuffle."""
+    forced = conv.kind == "subpixel"  # FastOptions.subpixel: every up-conv that allows it
+    if conv.phases is not None and (forced or impl.up == "subpixel"):
+        return "subpixel"
+    return impl.fir
+
+
+def _subpixel(conv: _ConvPlan, fir: str) -> bool:
+    if fir == "subpixel" and conv.phases is None:  # a choice the layer's geometry forbids
+        raise ValueError(f"{conv.name} has no subpixel form")
+    return fir == "subpixel"
+
+
 def _dcoefs(styles: torch.Tensor, conv: _ConvPlan, *, gain: float) -> torch.Tensor | None:
     """Demodulation coefficients [N, C_out] times `gain`; None for a layer without demodulation."""
     if conv.weight_sq is None:
@@ -549,18 +569,17 @@ def _conv_plan(
     clamp = layer.conv_clamp  # the layer's gain argument is 1 in a skip synthesis
     f = layer.resample_filter.detach().float()
     phases = None
-    if (
-        subpixel
-        and layer.up == 2
-        and weight.shape[-2:] == (3, 3)
-        and layer.padding == 1
-        and f.shape == (4, 4)
-    ):
+    if layer.up == 2 and weight.shape[-2:] == (3, 3) and layer.padding == 1 and f.shape == (4, 4):
         phases = _subpixel_kernels(weight, f * 4)  # gain up² as upfirdn2d applies it
-    kind = "subpixel" if phases is not None else ("up" if layer.up > 1 else "conv")
+    # Phases are built wherever the geometry allows, so the picker can time them; kind
+    # "subpixel" forces them (FastOptions.subpixel), kind "up" leaves the form to impl.up.
+    kind = "subpixel" if subpixel and phases is not None else ("up" if layer.up > 1 else "conv")
     # Unit-variance weights sum C_in·k² terms: 1/sqrt(fan-in) keeps fp16 sums in range.
     shared_gain = 1 / math.sqrt(weight[0].numel())
-    shared = (phases if phases is not None else weight) * shared_gain
+    shared = weight * shared_gain
+    shared_phases = None
+    if phases is not None:
+        shared_phases = (phases * shared_gain).to(dtype).contiguous(memory_format=memory_format)
     return _ConvPlan(
         name=name, kind=kind, resolution=resolution, w_index=w_index,
         affine_t=(affine.weight.detach().float() * affine.weight_gain).t().contiguous(),
@@ -569,7 +588,7 @@ def _conv_plan(
         shared=shared.to(dtype).contiguous(memory_format=memory_format), shared_gain=shared_gain,
         noise=noise, bias=(layer.bias.detach().float() * gain).to(dtype),
         slope=HOMOGENEOUS[layer.activation], gain=gain, clamp=clamp, up=layer.up,
-        padding=layer.padding, resample_filter=f, phases=phases,
+        padding=layer.padding, resample_filter=f, phases=phases, shared_phases=shared_phases,
     )  # fmt: skip
 
 
@@ -714,7 +733,9 @@ class FastSynthesis:
         ]
         if self.plan.memory_format == torch.channels_last:
             parts.append("channels-last")
-        if any(c.phases is not None for b in self.plan.blocks for c in b.convs):
+        if any(
+            _fir_or_subpixel(c, c.impl) == "subpixel" for b in self.plan.blocks for c in b.convs
+        ):
             parts.append("subpixel")
         if self._graph is not None:
             parts.append("cuda-graph")
@@ -755,9 +776,9 @@ class FastSynthesis:
             subpixel=self.options.subpixel,
         )
         choices = self._layer_choices(plan)
+        plan.use(choices)
         if all(impl == LayerImpl() for impl in choices.values()):
             return plan
-        plan.use(choices)
         problem = self._tolerance_problem(plan)
         if problem is None:
             return plan

@@ -34,6 +34,7 @@ from lyriscope.numba_cache import user_cache_dir
 CONV_FORMS = ("grouped", "scaled")
 EPILOGUES = ("torch", "triton")
 FIRS = ("cuda", "ref")
+UP_FORMS = ("transposed", "subpixel")
 KINDS = ("conv", "up", "subpixel", "torgb", "imgup")
 CACHE_ENV = "LYRISCOPE_PLAN_CACHE"  # a file path that overrides the cache's place
 CACHE_VERSION = 1
@@ -52,15 +53,22 @@ class LayerImpl:
     #                        conv over the batch, then ·demodulation in the epilogue
     epilogue: str = "torch"  # "torch": PyTorch ops (the reference); "triton": one fused kernel
     fir: str = "cuda"  # FIR after a transposed up-conv: "cuda" (fused where it builds) or "ref"
+    up: str = "transposed"  # a 2x up-conv as transposed conv + FIR, or "subpixel": one 3x3
+    #                         conv with 4x the outputs + pixel shuffle (FIR folded in)
 
     def __post_init__(self) -> None:
-        for name, allowed in (("conv", CONV_FORMS), ("epilogue", EPILOGUES), ("fir", FIRS)):
+        allowed_sets = (
+            ("conv", CONV_FORMS), ("epilogue", EPILOGUES), ("fir", FIRS), ("up", UP_FORMS)
+        )  # fmt: skip
+        for name, allowed in allowed_sets:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
 
     def text(self, *, fir: bool = True) -> str:
         """In words, e.g. "scaled conv, triton epilogue, ref fir"."""
         words = f"{self.conv} conv, {self.epilogue} epilogue"
+        if self.up == "subpixel":  # no FIR pass to name
+            return f"{words}, subpixel"
         return f"{words}, {self.fir} fir" if fir else words
 
 
@@ -89,18 +97,31 @@ Timer = Callable[[Callable[[], Any], ShapeKey, LayerImpl], float]  # (run, key, 
 MakeRun = Callable[[LayerImpl], Callable[[], Any]]  # impl -> a call that runs the layer once
 
 
-def candidates(key: ShapeKey, *, triton: bool, fused_fir: bool) -> list[LayerImpl]:
-    """The implementations worth timing for `key`; the first is the plan's default."""
+def candidates(
+    key: ShapeKey, *, triton: bool, fused_fir: bool, subpixel: bool = False
+) -> list[LayerImpl]:
+    """The implementations worth timing for `key`; the first is the plan's default.
+
+    subpixel: an up-conv may also run as one 3x3 conv + pixel shuffle (the plan builds its
+    phase kernels for every up-conv whose geometry allows it).
+    """
     firs = FIRS if fused_fir and key.kind in ("up", "imgup") else ("cuda",)
     if key.kind == "imgup":  # no conv, no epilogue: only the FIR is a choice
         return [LayerImpl(fir=fir) for fir in firs]
     epilogues = EPILOGUES if triton else ("torch",)
-    return [
+    options = [
         LayerImpl(conv=conv, epilogue=epilogue, fir=fir)
         for conv in CONV_FORMS
         for epilogue in epilogues
         for fir in firs
     ]
+    if subpixel and key.kind == "up":  # the FIR is folded: only conv and epilogue vary
+        options += [
+            LayerImpl(conv=conv, epilogue=epilogue, up="subpixel")
+            for conv in CONV_FORMS
+            for epilogue in epilogues
+        ]
+    return options
 
 
 def event_timer(device: torch.device, *, warmup: int = 3, iterations: int = 10) -> Timer:
@@ -169,6 +190,8 @@ class LayerPicker:
     cache_path: Path | None = None  # None: default_cache_path()
     triton: bool | None = None  # Triton epilogue a candidate; None: when triton_usable(device)
     fused_fir: bool | None = None  # fused-FIR vs reference a choice; None: on CUDA only
+    subpixel: bool | None = None  # subpixel up-convs a candidate; None: on CUDA only (4x the
+    #                               MACs: slower on CPU)
     notes: list[str] = field(default_factory=list, compare=False)  # warnings given, for reports
 
     def pick(self, runs: Mapping[ShapeKey, MakeRun]) -> dict[ShapeKey, LayerImpl]:
@@ -178,10 +201,11 @@ class LayerPicker:
         prefix = f"{device_name(self.device)} | torch {torch.__version__}"
         triton = triton_usable(self.device) if self.triton is None else self.triton
         fused_fir = self.device.type == "cuda" if self.fused_fir is None else self.fused_fir
+        subpixel = self.device.type == "cuda" if self.subpixel is None else self.subpixel
         chosen: dict[ShapeKey, LayerImpl] = {}
         timed = False
         for key, make_run in runs.items():
-            options = candidates(key, triton=triton, fused_fir=fused_fir)
+            options = candidates(key, triton=triton, fused_fir=fused_fir, subpixel=subpixel)
             entry = f"{prefix} | {key.text()}"
             cached = _impl_from(cache.get(entry))
             if cached in options:
@@ -247,14 +271,20 @@ class LayerPicker:
 
 
 def _impl_record(impl: LayerImpl) -> dict[str, str]:
-    return {"conv": impl.conv, "epilogue": impl.epilogue, "fir": impl.fir}
+    return {"conv": impl.conv, "epilogue": impl.epilogue, "fir": impl.fir, "up": impl.up}
 
 
 def _impl_from(record: Any) -> LayerImpl | None:
-    """A cached choice, or None when the record is missing or malformed (then it is re-timed)."""
+    """A cached choice, or None when the record is missing or malformed (then it is re-timed).
+
+    A record from before the up-conv form was a choice has no "up": it is re-timed too, since
+    its timing never saw the subpixel candidate.
+    """
     if not isinstance(record, dict):
         return None
     try:
-        return LayerImpl(conv=record["conv"], epilogue=record["epilogue"], fir=record["fir"])
+        return LayerImpl(
+            conv=record["conv"], epilogue=record["epilogue"], fir=record["fir"], up=record["up"]
+        )
     except (KeyError, TypeError, ValueError):
         return None

@@ -248,3 +248,61 @@ def test_the_fast_path_imports_no_triton():
         "sys.exit('triton' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_subpixel_is_a_candidate_for_up_convs_only():
+    both = candidates(UP, triton=False, fused_fir=True, subpixel=True)
+    assert LayerImpl(up="subpixel") in both and LayerImpl(conv="scaled", up="subpixel") in both
+    assert len(both) == 6  # 2 forms x 2 FIRs, + 2 forms subpixel
+    for key in (CONV, TORGB):
+        assert all(
+            i.up == "transposed"
+            for i in candidates(key, triton=True, fused_fir=True, subpixel=True)
+        )
+
+
+def test_picker_picks_subpixel_for_up_convs_when_fastest_and_stays_within_tolerance(G, tmp_path):
+    sub = LayerImpl(conv="scaled", up="subpixel")
+    timer = FakeTimer({"up": sub, "conv": sub, "torgb": sub})  # never offered for conv/torgb
+    picker = LayerPicker(
+        device=CPU, timer=timer, cache_path=tmp_path / "p.json", triton=False, subpixel=True
+    )
+    fast = FastSynthesis(G, batch=2, options=FastOptions(pick="time"), picker=picker)
+    for conv in fast.plan.layers():
+        assert (conv.impl == sub) == (conv.kind == "up"), (conv.name, conv.impl)
+    assert any(conv.kind == "up" for conv in fast.plan.layers())
+    assert "subpixel" in fast.mode
+    ws = probe_ws(G, 2, device=CPU, seed=9)
+    assert (fast.float_images(ws) - reference_images(G, ws)).abs().max() < 1e-4
+
+
+def test_an_old_cache_entry_without_the_up_form_is_timed_again(tmp_path):
+    timer = FakeTimer({"up": LayerImpl(up="subpixel")})
+    picker = _picker(tmp_path, timer)
+    picker.subpixel = True
+    entry = f"cpu | torch {torch.__version__} | {UP.text()}"
+    old = {"conv": "grouped", "epilogue": "torch", "fir": "cuda"}  # before the "up" field
+    picker.cache_path.write_text(json.dumps({"version": 1, "choices": {entry: old}}))
+    assert picker.pick(_runs(UP)) == {UP: LayerImpl(up="subpixel")}
+    assert timer.calls
+    assert json.loads(picker.cache_path.read_text())["choices"][entry]["up"] == "subpixel"
+
+
+def test_a_plan_keeps_subpixel_kernels_only_where_a_layer_runs_them(G, tmp_path):
+    """4x a weight's size, twice: a 1024² plan would hold a few hundred MB of them for nothing."""
+    plain = FastSynthesis(G, batch=1, options=FastOptions(pick="off"))
+    assert all(conv.phases is None and conv.shared_phases is None for conv in plain.plan.layers())
+    sub = LayerImpl(conv="scaled", up="subpixel")
+    picker = LayerPicker(
+        device=CPU,
+        timer=FakeTimer({"up": sub}),
+        cache_path=tmp_path / "p.json",
+        triton=False,
+        subpixel=True,
+    )
+    picked = FastSynthesis(G, batch=1, options=FastOptions(pick="time"), picker=picker)
+    for conv in picked.plan.layers():
+        kept = conv.phases is not None and conv.shared_phases is not None
+        assert kept == (conv.impl.up == "subpixel"), conv.name
+    forced = FastSynthesis(G, batch=1, options=FastOptions(pick="off", subpixel=True))
+    assert any(conv.phases is not None for conv in forced.plan.layers())
