@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from lyriscope import __version__
 from lyriscope.errors import LyriscopeError
+from lyriscope.timebase import clock_text
 
 URL_ENV = "LYRISCOPE_LRCLIB_URL"
 DEFAULT_ROOT = "https://lrclib.net"
@@ -76,10 +77,10 @@ def find_synced_lyrics(
         )
     near = [r for r in synced if abs(r.duration - duration) <= DURATION_TOLERANCE_S]
     if not near:
-        lengths = ", ".join(sorted({_mmss(r.duration) for r in synced}))
+        lengths = ", ".join(sorted({clock_text(r.duration) for r in synced}))
         raise LrclibError(
             f"LRCLIB's synced lyrics for {query!r} are for versions lasting {lengths}, "
-            f"but the audio lasts {_mmss(duration)}; is it another version of the song?"
+            f"but the audio lasts {clock_text(duration)}; is it another version of the song?"
         )
     return min(near, key=lambda r: (abs(r.duration - duration), r.id))
 
@@ -135,8 +136,3 @@ def _record(item: dict) -> LrclibMatch:
         duration=float(item.get("duration") or 0.0),
         synced=synced,
     )
-
-
-def _mmss(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}:{secs:02d}"

@@ -109,3 +109,10 @@ class Timebase:
     def frame_count(self, duration_s: float) -> int:
         """Frames of a video of duration_s seconds: round(duration * fps)."""
         return round(duration_s * self.rate)
+
+
+def clock_text(seconds: float) -> str:
+    """Wall time as people read it: "0:07", "3:12", "1:02:05"."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

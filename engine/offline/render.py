@@ -41,7 +41,7 @@ from lyriscope.engine.shots import Shot, shot_at
 from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.errors import LyriscopeError
 from lyriscope.setmodel import SongSet, frame_side, load_set
-from lyriscope.timebase import Timebase
+from lyriscope.timebase import Timebase, clock_text
 from lyriscope.timeline import Timeline
 from lyriscope.track_mix import track_channels
 
@@ -208,13 +208,6 @@ def frame_range(
     if last <= first:
         raise LyriscopeError(f"--end {end_s} s must come after --start {start_s} s")
     return first, last
-
-
-def clock_text(seconds: float) -> str:
-    """Wall time as people read it: "0:07", "3:12", "1:02:05"."""
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _pace(frames: int, seconds: float, *, fps: float) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from lyriscope.errors import SetError
 from lyriscope.setmodel import load_set
-from lyriscope.timebase import Timebase, analysis_rate, fps_fraction
+from lyriscope.timebase import Timebase, analysis_rate, clock_text, fps_fraction
 
 SET = '[song]\ntitle = "T"\naudio = "song.wav"\nlyrics = "song.lrc"\n[output]\nfps = 25\n[[line]]\ntext = "A"\n'
 
@@ -54,3 +54,10 @@ def test_a_bad_flag_is_named_with_what_would_be_right(songset, bad):
 def test_the_flag_name_is_the_callers(songset):
     with pytest.raises(SetError, match=r"^--preview-fps: "):
         Timebase.from_set(songset, fps=0, flag="--preview-fps")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0.4, "0:00"), (7.2, "0:07"), (192, "3:12"), (3725, "1:02:05")]
+)
+def test_clock_text(seconds: float, text: str):
+    assert clock_text(seconds) == text

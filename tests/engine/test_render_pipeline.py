@@ -14,7 +14,7 @@ import torch
 from setfiles import write_set
 
 from lyriscope.engine.offline import encoder
-from lyriscope.engine.offline.render import RenderOptions, RenderResult, clock_text, render
+from lyriscope.engine.offline.render import RenderOptions, RenderResult, render
 from lyriscope.engine.synth.runtime import Generator, RuntimeOptions
 from lyriscope.setmodel import load_set
 
@@ -160,13 +160,6 @@ def test_the_result_says_frames_per_second_and_real_time_factor():
     assert result.frames_per_second == pytest.approx(70.3125)
     assert result.realtime_factor == pytest.approx(70.3125 / 60)
     assert result.summary() == "rendered 13,500 frames in 3:12 — 70.3 frames/s, 1.17x real time"
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(0.4, "0:00"), (7.2, "0:07"), (192, "3:12"), (3725, "1:02:05")]
-)
-def test_clock_text(seconds: float, text: str):
-    assert clock_text(seconds) == text
 
 
 @pytest.mark.gpu
