@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
 import torch
 
+from lyriscope.trainers.device_memory import synchronize
+
 
 def device_sync(device: torch.device) -> Callable[[], None]:
     """A function that waits for `device`'s queued work (nothing to wait for off CUDA)."""
-    if device.type == "cuda":
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None
+    return functools.partial(synchronize, device)
 
 
 def interleaved_times(
